@@ -1,0 +1,137 @@
+"""How close the design loop runs to the folding rate.
+
+Measures, in one run, raw ``RNA.fold`` calls per second on random sequences of one length
+(one process), and the LEARNA design loop's episodes per second on targets of that length
+with PPO learning included (the published LEARNA configuration unless ``--config``), and
+prints both and their ratio. Every design episode costs at least one fold, so the ratio
+says how much of the folding rate the learning machinery leaves.
+
+Usage::
+
+    python -m benchmarks.throughput --length 100 --seconds 20 [--workers 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from envs.dot_bracket import Target
+from envs.folding import mfe_structure, vienna_version
+from meta.config import LEARNA, LearnaConfig
+from meta.design import design
+
+
+def random_sequences(length: int, count: int, rng: np.random.Generator) -> list[str]:
+    """Uniformly random RNA sequences."""
+    letters = np.frombuffer(b"ACGU", dtype=np.uint8)
+    return [letters[rng.integers(4, size=length)].tobytes().decode() for _ in range(count)]
+
+
+def fold_rate(length: int, seconds: float, rng: np.random.Generator) -> float:
+    """Raw ``RNA.fold`` calls per second on random sequences of ``length`` nt (one process)."""
+    sequences = random_sequences(length, 256, rng)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        mfe_structure(sequences[count % len(sequences)])
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def design_targets(length: int, count: int, rng: np.random.Generator) -> list[Target]:
+    """Designable targets: MFE structures of random sequences that have base pairs."""
+    targets: list[Target] = []
+    while len(targets) < count:
+        structure = mfe_structure(random_sequences(length, 1, rng)[0])
+        if "(" in structure:
+            targets.append(Target(str(len(targets) + 1), structure))
+    return targets
+
+
+def episode_rate(
+    targets: list[Target], config: LearnaConfig, seconds: float, workers: int, seed: int
+) -> tuple[float, int, int]:
+    """Design-loop episodes per second, learning included, over ``targets`` in turn.
+
+    The loop is not stopped by solutions (it keeps learning), so every second counts.
+
+    Returns:
+        Episodes per second, the number of episodes and the folds they spent.
+    """
+    per_target = seconds / len(targets)
+    episodes, folds, elapsed = 0, 0, 0.0
+    for index, target in enumerate(targets):
+        start = time.perf_counter()
+        result = design(
+            target,
+            config=config,
+            time_limit=per_target,
+            seed=seed + index,
+            num_solutions=2**31,
+            device="cpu",
+            workers=workers,
+        )
+        elapsed += time.perf_counter() - start
+        episodes += result.episodes
+        folds += result.folds
+    return episodes / elapsed, episodes, folds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the throughput benchmark and print the figures."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--length", type=int, default=100, help="target length in nt")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per measurement")
+    parser.add_argument("--workers", type=int, default=2, help="folding processes of the loop")
+    parser.add_argument("--targets", type=int, default=1, help="random targets to cycle through")
+    parser.add_argument("--config", help="flat JSON configuration (default: LEARNA)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if args.length < 10 or args.seconds <= 0 or args.workers < 1 or args.targets < 1:
+        parser.error("need --length >= 10, --seconds > 0, --workers >= 1, --targets >= 1")
+    config = LearnaConfig.load(args.config) if args.config else LEARNA
+    rng = np.random.default_rng(args.seed)
+    folds = fold_rate(args.length, args.seconds, rng)
+    targets = design_targets(args.length, args.targets, rng)
+    episodes_per_s, episodes, loop_folds = episode_rate(
+        targets, config, args.seconds, args.workers, args.seed
+    )
+    figures = {
+        "length": args.length,
+        "seconds": args.seconds,
+        "workers": args.workers,
+        "folds_per_s": round(folds, 2),
+        "episodes_per_s": round(episodes_per_s, 2),
+        "episodes": episodes,
+        "folds_per_episode": round(loop_folds / max(episodes, 1), 2),
+        "ratio": round(episodes_per_s / folds, 3),
+        "seed": args.seed,
+        "viennarna": vienna_version(),
+        "python": platform.python_version(),
+    }
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"RNA.fold, {args.length} nt, 1 process: {folds:10.1f} folds/s")
+        print(
+            f"LEARNA design loop, {args.workers} fold workers:  {episodes_per_s:10.1f} episodes/s "
+            f"({episodes} episodes, learning included)"
+        )
+        print(f"folds per episode (local improvement):  {figures['folds_per_episode']:10.2f}")
+        print(f"ratio episodes/s / folds/s:            {figures['ratio']:10.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""The LEARNA decision process for RNA secondary-structure design (inverse folding).
+
+The agent fills a sequence site by site, left to right. At an unpaired site it picks a
+nucleotide; at an opening bracket it sets both partners of the base pair in one step, so
+closing brackets are never visited. The decision sites of a target are therefore fixed
+in advance, and an episode is just one action per decision site.
+
+The pure helpers here (:class:`TargetEncoding`, :func:`actions_to_sequence`,
+:func:`evaluate_design`) are shared by the single :class:`RnaDesignEnv` and the batched
+:class:`envs.vector.RnaDesignVecEnv`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+from envs.dot_bracket import Target, pair_table
+from envs.folding import hamming, mfe_structure
+
+UNPAIRED = np.frombuffer(b"GAUC", dtype=np.uint8)
+PAIRS = ("GC", "CG", "AU", "UA", "GU", "UG")
+PAIR_FIRST = np.frombuffer("".join(p[0] for p in PAIRS).encode(), dtype=np.uint8)
+PAIR_SECOND = np.frombuffer("".join(p[1] for p in PAIRS).encode(), dtype=np.uint8)
+TOKENS = {".": 0, "(": 1, ")": 2}
+PAD_TOKEN = 3
+ENCODINGS = ("tokens", "binary")
+
+
+@dataclass(frozen=True)
+class RnaDesignConfig:
+    """Settings of the RNA design MDP.
+
+    Attributes:
+        state_radius: The agent sees 2r+1 target symbols centred on the current site.
+        reward_exponent: alpha in the terminal reward (1 - d/n) ** alpha.
+        encoding: ``tokens`` (codes 0-3 for ``.()`` and padding, for an embedding) or
+            ``binary`` (1 paired, 0 unpaired or padding), as in LEARNA.
+        gu_pairs: Offer GU and UG wobble pairs at paired sites (6 actions instead of 4).
+        local_improvement: Run local improvement when 0 < d <= this many sites; 0 disables it.
+        local_improvement_budget: Most folds one local improvement may spend. When all
+            assignments of the mismatched sites fit, all are tried (LEARNA's exhaustive
+            search); otherwise this many are drawn at random.
+    """
+
+    state_radius: int = 32
+    reward_exponent: float = 9.34
+    encoding: str = "tokens"
+    gu_pairs: bool = False
+    local_improvement: int = 5
+    local_improvement_budget: int = 64
+
+    def __post_init__(self) -> None:
+        if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
+            raise ValueError(f"state_radius must be an integer, got {self.state_radius!r}")
+        if not 0 <= self.state_radius <= 512:
+            raise ValueError(f"state_radius must be in [0, 512], got {self.state_radius}")
+        if not (np.isfinite(self.reward_exponent) and self.reward_exponent > 0):
+            raise ValueError(f"reward_exponent must be > 0, got {self.reward_exponent}")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if self.local_improvement < 0 or self.local_improvement_budget < 1:
+            raise ValueError("local_improvement must be >= 0 and local_improvement_budget >= 1")
+
+    @property
+    def window(self) -> int:
+        """Width of the observation window."""
+        return 2 * self.state_radius + 1
+
+    @property
+    def num_actions(self) -> int:
+        """Size of the action space."""
+        return 6 if self.gu_pairs else 4
+
+
+@dataclass(frozen=True)
+class TargetEncoding:
+    """A target prepared for fast episodes: decision sites, partners and padded codes.
+
+    Attributes:
+        target: The target.
+        sites: Decision sites in visiting order (every site but closing brackets).
+        partners: Partner of each decision site, -1 where the site is unpaired.
+        padded: The target's codes padded by ``state_radius`` on both sides.
+    """
+
+    target: Target
+    sites: np.ndarray
+    partners: np.ndarray
+    padded: np.ndarray = field(repr=False)
+
+    @classmethod
+    def build(cls, target: Target, config: RnaDesignConfig) -> TargetEncoding:
+        """Precompute the encoding of ``target`` under ``config``."""
+        pairs = pair_table(target.structure)
+        closing = np.array([c == ")" for c in target.structure])
+        sites = np.flatnonzero(~closing)
+        if config.encoding == "tokens":
+            codes = np.array([TOKENS[c] for c in target.structure], dtype=np.int64)
+            pad = PAD_TOKEN
+        else:
+            codes = (pairs >= 0).astype(np.int64)
+            pad = 0
+        padded = np.full(len(codes) + 2 * config.state_radius, pad, dtype=np.int64)
+        padded[config.state_radius : config.state_radius + len(codes)] = codes
+        return cls(target, sites, pairs[sites], padded)
+
+    @property
+    def num_steps(self) -> int:
+        """Episode length: the number of decision sites."""
+        return len(self.sites)
+
+    def window(self, step: int, width: int) -> np.ndarray:
+        """Observation codes at decision ``step`` (a fresh array)."""
+        start = self.sites[min(step, self.num_steps - 1)]
+        return self.padded[start : start + width].copy()
+
+
+def actions_to_sequence(encoding: TargetEncoding, actions: np.ndarray) -> str:
+    """Turn one action per decision site into the designed sequence.
+
+    Args:
+        encoding: The target's encoding.
+        actions: Integer actions, one per decision site.
+
+    Returns:
+        The RNA sequence.
+    """
+    actions = np.asarray(actions, dtype=np.int64)
+    sequence = np.zeros(len(encoding.target), dtype=np.uint8)
+    paired = encoding.partners >= 0
+    unpaired = ~paired
+    sequence[encoding.sites[unpaired]] = UNPAIRED[actions[unpaired] % 4]
+    sequence[encoding.sites[paired]] = PAIR_FIRST[actions[paired]]
+    sequence[encoding.partners[paired]] = PAIR_SECOND[actions[paired]]
+    return sequence.tobytes().decode("ascii")
+
+
+@dataclass(frozen=True)
+class DesignOutcome:
+    """The evaluation of one designed sequence.
+
+    Attributes:
+        sequence: The final sequence (after local improvement, when it helped).
+        structure: Its MFE structure.
+        distance: Hamming distance between ``structure`` and the target.
+        folds: Number of ``RNA.fold`` calls spent.
+    """
+
+    sequence: str
+    structure: str
+    distance: int
+    folds: int
+
+
+def _site_options(structure: str, pairs: np.ndarray, sites: list[int], gu_pairs: bool):
+    """Mutation units for the mismatched sites: a pair is mutated as a pair, once."""
+    units: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    for site in sites:
+        partner = int(pairs[site])
+        first = min(site, partner) if partner >= 0 else site
+        if first in seen:
+            continue
+        seen.add(first)
+        units.append((first, max(site, partner) if partner >= 0 else -1))
+    pair_options = PAIRS if gu_pairs else PAIRS[:4]
+    options = [pair_options if partner >= 0 else tuple("GAUC") for _, partner in units]
+    return units, options
+
+
+def local_improvement(
+    sequence: str,
+    structure: str,
+    folded: str,
+    rng: np.random.Generator,
+    budget: int,
+    gu_pairs: bool = False,
+) -> DesignOutcome:
+    """Try assignments of the mismatched sites and keep the best sequence.
+
+    Unlike the original LEARNA code, the improved sequence is returned, not only its
+    distance. Paired target sites are mutated together with their partner as a valid pair.
+
+    Args:
+        sequence: The designed sequence.
+        structure: The target structure.
+        folded: The MFE structure of ``sequence``.
+        rng: Source of randomness when the assignments exceed ``budget``.
+        budget: Most folds to spend.
+        gu_pairs: Allow GU/UG when re-assigning pairs.
+
+    Returns:
+        The best outcome found (the original one if nothing was better).
+    """
+    best = DesignOutcome(sequence, folded, hamming(folded, structure), 0)
+    mismatched = [i for i, (a, b) in enumerate(zip(folded, structure)) if a != b]
+    units, options = _site_options(structure, pair_table(structure), mismatched, gu_pairs)
+    total = int(np.prod([len(o) for o in options]))
+    if total <= budget:
+        candidates = itertools.product(*options)
+    else:
+        candidates = (
+            tuple(o[rng.integers(len(o))] for o in options) for _ in range(budget)
+        )
+    chars = list(sequence)
+    folds = 0
+    for assignment in candidates:
+        mutated = chars.copy()
+        for (site, partner), choice in zip(units, assignment):
+            mutated[site] = choice[0]
+            if partner >= 0:
+                mutated[partner] = choice[1]
+        candidate = "".join(mutated)
+        if candidate == sequence:
+            continue
+        new_folded = mfe_structure(candidate)
+        folds += 1
+        distance = hamming(new_folded, structure)
+        if distance < best.distance:
+            best = DesignOutcome(candidate, new_folded, distance, 0)
+            if distance == 0:
+                break
+    return DesignOutcome(best.sequence, best.structure, best.distance, folds)
+
+
+def evaluate_design(
+    sequence: str, structure: str, config: RnaDesignConfig, seed: int
+) -> DesignOutcome:
+    """Fold a design, apply local improvement when it is close, and report the result.
+
+    A module-level function so that worker processes can run it.
+
+    Args:
+        sequence: The designed sequence.
+        structure: The target structure.
+        config: Environment settings (local improvement threshold and budget).
+        seed: Seed for the local improvement's random draws.
+
+    Returns:
+        The outcome, counting every fold spent.
+    """
+    folded = mfe_structure(sequence)
+    distance = hamming(folded, structure)
+    if 0 < distance <= config.local_improvement:
+        improved = local_improvement(
+            sequence,
+            structure,
+            folded,
+            np.random.default_rng(seed),
+            config.local_improvement_budget,
+            config.gu_pairs,
+        )
+        return DesignOutcome(improved.sequence, improved.structure, improved.distance, 1 + improved.folds)
+    return DesignOutcome(sequence, folded, distance, 1)
+
+
+def evaluate_batch(jobs: list[tuple[str, str, RnaDesignConfig, int]]) -> list[DesignOutcome]:
+    """:func:`evaluate_design` over ``(sequence, structure, config, seed)`` jobs.
+
+    Lives here, away from torch and SB3, so that folding worker processes start quickly.
+    """
+    return [evaluate_design(*job) for job in jobs]
+
+
+def reward(distance: int, length: int, exponent: float) -> float:
+    """LEARNA's terminal reward (1 - d/n) ** alpha."""
+    return float((1.0 - distance / length) ** exponent)
+
+
+def observation_space(config: RnaDesignConfig) -> gym.spaces.Box:
+    """The observation space: a window of codes (int64 tokens or float32 binary)."""
+    if config.encoding == "tokens":
+        return gym.spaces.Box(0, PAD_TOKEN, shape=(config.window,), dtype=np.int64)
+    return gym.spaces.Box(0.0, 1.0, shape=(config.window,), dtype=np.float32)
+
+
+def as_targets(targets: Sequence[Target | str] | Target | str) -> list[Target]:
+    """Normalize targets given as Target objects or dot-bracket strings."""
+    if isinstance(targets, (str, Target)):
+        targets = [targets]
+    result = [t if isinstance(t, Target) else Target(str(i + 1), t) for i, t in enumerate(targets)]
+    if not result:
+        raise ValueError("at least one target is needed")
+    return result
+
+
+class RnaDesignEnv(gym.Env):
+    """Design an RNA sequence that folds into a target structure (LEARNA).
+
+    ## Action Space
+    ``Discrete(4)`` (``Discrete(6)`` with ``gu_pairs``). At an unpaired site the action picks
+    G, A, U or C; at an opening bracket it sets both partners to GC, CG, AU or UA (GU, UG).
+
+    ## Observation Space
+    A window of ``2 * state_radius + 1`` target symbols centred on the current site, padded
+    beyond the ends: token codes 0-3 (``.()`` and padding) or the binary paired encoding.
+
+    ## Rewards
+    0 until the last site; then (1 - d/n) ** reward_exponent, d the Hamming distance between
+    the MFE structure of the design (after local improvement) and the target, n its length.
+
+    ## Episode End
+    Terminates when every site has a nucleotide. ``info`` then carries ``sequence``,
+    ``structure`` (its MFE structure), ``distance``, ``solved``, ``target_id`` and ``folds``.
+
+    Args:
+        targets: One target or several (a new one is drawn at random at every reset).
+        config: MDP settings.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        targets: Sequence[Target | str] | Target | str,
+        config: RnaDesignConfig | None = None,
+    ):
+        self.config = config or RnaDesignConfig()
+        self.encodings = [TargetEncoding.build(t, self.config) for t in as_targets(targets)]
+        self.observation_space = observation_space(self.config)
+        self.action_space = gym.spaces.Discrete(self.config.num_actions)
+        self._encoding = self.encodings[0]
+        self._actions: list[int] = []
+
+    def _observation(self) -> np.ndarray:
+        window = self._encoding.window(len(self._actions), self.config.window)
+        return window.astype(self.observation_space.dtype)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start a new episode on a (randomly drawn, if several) target."""
+        super().reset(seed=seed)
+        self._encoding = self.encodings[int(self.np_random.integers(len(self.encodings)))]
+        self._actions = []
+        return self._observation(), {"target_id": self._encoding.target.id}
+
+    def step(self, action):
+        """Assign the current site (and its partner, if paired)."""
+        if not self.action_space.contains(action):
+            raise ValueError(f"invalid action {action!r} for {self.action_space}")
+        self._actions.append(int(action))
+        if len(self._actions) < self._encoding.num_steps:
+            return self._observation(), 0.0, False, False, {}
+        target = self._encoding.target
+        sequence = actions_to_sequence(self._encoding, np.array(self._actions))
+        outcome = evaluate_design(
+            sequence, target.structure, self.config, int(self.np_random.integers(2**63))
+        )
+        info = outcome_info(target, outcome)
+        value = reward(outcome.distance, len(target), self.config.reward_exponent)
+        return self._observation(), value, True, False, info
+
+
+def outcome_info(target: Target, outcome: DesignOutcome) -> dict:
+    """The ``info`` dict of a finished episode."""
+    return {
+        "target_id": target.id,
+        "sequence": outcome.sequence,
+        "structure": outcome.structure,
+        "distance": outcome.distance,
+        "solved": outcome.distance == 0,
+        "folds": outcome.folds,
+    }

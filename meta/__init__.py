@@ -1,0 +1,1 @@
+"""LEARNA agents: configuration, the design loop (LEARNA / Meta-LEARNA / Meta-LEARNA-Adapt)."""

@@ -1,0 +1,278 @@
+"""The design loop: run an agent on one target until it is solved or time runs out.
+
+Method ``learna`` trains PPO from scratch on the target (LEARNA). Every finished episode's
+design is checked, so the first sequence whose MFE structure equals the target ends the
+search (or is collected, until ``num_solutions`` distinct solutions are found).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+
+from envs.dot_bracket import Target
+from envs.folding import hamming
+from envs.rna_design import TargetEncoding
+from envs.vector import RnaDesignVecEnv
+from meta.config import LEARNA, LearnaConfig
+from policies.extractors import policy_kwargs
+
+#: Design methods implemented by :func:`design`.
+METHODS = ("learna",)
+
+
+@dataclass
+class DesignResult:
+    """The best design found for one target.
+
+    Attributes:
+        target_id: The target's id.
+        target: The target structure.
+        sequence: The best designed sequence (the first solution, if solved).
+        structure: MFE structure of ``sequence``.
+        distance: Hamming distance between ``structure`` and the target.
+        solved: Whether ``structure`` equals the target.
+        seconds: Seconds until the first solution, or the whole run if unsolved.
+        episodes: Episodes (designs) evaluated.
+        folds: ``RNA.fold`` calls spent (one per episode plus local improvement).
+        solutions: Distinct solutions found, in order.
+        method: The design method.
+        seed: The seed of the run.
+    """
+
+    target_id: str
+    target: str
+    sequence: str = ""
+    structure: str = ""
+    distance: int = -1
+    solved: bool = False
+    seconds: float = 0.0
+    episodes: int = 0
+    folds: int = 0
+    solutions: list[str] = field(default_factory=list)
+    method: str = "learna"
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``length`` and normalized distance added)."""
+        data = asdict(self)
+        data["length"] = len(self.target)
+        data["normalized_distance"] = self.distance / len(self.target) if self.sequence else 1.0
+        return data
+
+
+@dataclass(frozen=True)
+class DesignProgress:
+    """A snapshot of a running design, for progress displays."""
+
+    target_id: str
+    episodes: int
+    best_distance: int
+    elapsed: float
+    time_limit: float
+    restarts: int
+
+
+class _Tracker(BaseCallback):
+    """Checks every finished episode, keeps the best design and stops when done."""
+
+    def __init__(self, state: _DesignState):
+        super().__init__()
+        self.state = state
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "distance" in info:
+                self.state.record(info)
+        return not self.state.should_stop()
+
+
+class _DesignState:
+    """Mutable bookkeeping of one design run, shared by restarts."""
+
+    def __init__(
+        self,
+        result: DesignResult,
+        deadline: float,
+        num_solutions: int,
+        on_improvement: Callable[[DesignResult], None] | None,
+        on_progress: Callable[[DesignProgress], None] | None,
+        time_limit: float,
+    ):
+        self.result = result
+        self.start = time.monotonic()
+        self.deadline = deadline
+        self.num_solutions = num_solutions
+        self.on_improvement = on_improvement
+        self.on_progress = on_progress
+        self.time_limit = time_limit
+        self.restart_deadline = math.inf
+        self.restarts = 0
+
+    def record(self, info: dict[str, Any]) -> None:
+        result = self.result
+        result.episodes += 1
+        result.folds += int(info["folds"])
+        distance = int(info["distance"])
+        if (
+            distance == 0
+            and len(result.solutions) < self.num_solutions
+            and info["sequence"] not in result.solutions
+        ):
+            result.solutions.append(info["sequence"])
+        if not result.sequence or distance < result.distance:
+            result.sequence, result.structure = info["sequence"], info["structure"]
+            result.distance, result.solved = distance, distance == 0
+            result.seconds = time.monotonic() - self.start
+            if self.on_improvement is not None:
+                self.on_improvement(result)
+
+    def should_stop(self) -> bool:
+        now = time.monotonic()
+        if self.on_progress is not None:
+            self.on_progress(
+                DesignProgress(
+                    self.result.target_id,
+                    self.result.episodes,
+                    self.result.distance,
+                    now - self.start,
+                    self.time_limit,
+                    self.restarts,
+                )
+            )
+        return (
+            len(self.result.solutions) >= self.num_solutions
+            or now >= self.deadline
+            or now >= self.restart_deadline
+        )
+
+    @property
+    def finished(self) -> bool:
+        return len(self.result.solutions) >= self.num_solutions or time.monotonic() >= self.deadline
+
+
+def build_ppo(
+    env: RnaDesignVecEnv, config: LearnaConfig, n_steps: int, seed: int, device: str
+) -> PPO:
+    """A PPO agent for ``env`` with the given configuration (see meta.config for the mapping).
+
+    Args:
+        env: The vectorized design environment.
+        config: The agent configuration.
+        n_steps: Steps per environment per rollout.
+        seed: Seed of the policy initialization and sampling.
+        device: ``auto``, ``cpu`` or ``cuda``.
+
+    Returns:
+        The untrained agent.
+    """
+    ppo = config.ppo
+    with warnings.catch_warnings():
+        # A rollout that is not a multiple of batch_size ends with a smaller minibatch: fine.
+        warnings.filterwarnings("ignore", message=".*mini-batch size.*")
+        return PPO(
+            "MlpPolicy",
+            env,
+            learning_rate=ppo.learning_rate,
+            n_steps=n_steps,
+            batch_size=ppo.batch_size,
+            n_epochs=ppo.n_epochs,
+            gamma=1.0,
+            gae_lambda=1.0,
+            clip_range=ppo.clip_range,
+            ent_coef=ppo.entropy_coef,
+            vf_coef=ppo.vf_coef,
+            max_grad_norm=ppo.max_grad_norm,
+            policy_kwargs=policy_kwargs(config.policy),
+            seed=seed,
+            device=device,
+            verbose=0,
+        )
+
+
+def _design_learna(state: _DesignState, target: Target, config: LearnaConfig, seed: int,
+                   device: str, workers: int) -> None:
+    encoding = TargetEncoding.build(target, config.env)
+    env = RnaDesignVecEnv([target], config.env, n_envs=config.ppo.n_envs, workers=workers,
+                          seed=seed)
+    try:
+        while not state.finished:
+            restart_seed = seed + 7919 * state.restarts
+            env.seed(restart_seed)
+            model = build_ppo(env, config, encoding.num_steps, restart_seed, device)
+            timeout = config.ppo.restart_timeout
+            state.restart_deadline = time.monotonic() + timeout if timeout > 0 else math.inf
+            model.learn(total_timesteps=2**62, callback=_Tracker(state))
+            state.restarts += 1
+    finally:
+        env.close()
+
+
+def design(
+    target: Target,
+    *,
+    method: str = "learna",
+    config: LearnaConfig | None = None,
+    time_limit: float = 60.0,
+    seed: int = 0,
+    num_solutions: int = 1,
+    device: str = "auto",
+    workers: int = 1,
+    threads: int | None = 1,
+    on_improvement: Callable[[DesignResult], None] | None = None,
+    on_progress: Callable[[DesignProgress], None] | None = None,
+) -> DesignResult:
+    """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of time.
+
+    Args:
+        target: The target structure.
+        method: One of :data:`METHODS`.
+        config: Agent configuration (default: the published LEARNA configuration).
+        time_limit: Seconds for this target (checked after every batch of episodes).
+        seed: Seed of everything random in the run.
+        num_solutions: Stop after this many distinct solutions.
+        device: Torch device for the policy: ``auto``, ``cpu`` or ``cuda``.
+        workers: Processes that fold designs in parallel.
+        threads: Torch CPU threads during the run (restored afterwards); None leaves torch's
+            setting. One is fastest here: the networks are small and the folding workers
+            need the other cores.
+        on_improvement: Called whenever the best design improves.
+        on_progress: Called after every batch of environment steps.
+
+    Returns:
+        The best design; ``solutions`` lists every distinct solution found.
+
+    Raises:
+        ValueError: unknown method or invalid arguments.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown design method {method!r}; available: {', '.join(METHODS)}")
+    if not time_limit > 0:
+        raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}")
+    if num_solutions < 1:
+        raise ValueError(f"num_solutions must be >= 1, got {num_solutions}")
+    config = config or LEARNA
+    result = DesignResult(target.id, target.structure, method=method, seed=seed)
+    state = _DesignState(
+        result, time.monotonic() + time_limit, num_solutions, on_improvement, on_progress,
+        time_limit,
+    )
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        _design_learna(state, target, config, seed, device, workers)
+    finally:
+        torch.set_num_threads(previous_threads)
+    if not result.solved:
+        result.seconds = time.monotonic() - state.start
+    assert not result.sequence or hamming(result.structure, target.structure) == result.distance
+    return result

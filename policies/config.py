@@ -1,0 +1,75 @@
+"""The architecture family that BOHB searches: one frozen dataclass, validated on creation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ACTIVATIONS = ("tanh", "relu")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Architecture of the policy and value network.
+
+    embedding (optional) -> Conv1d (0-2 layers) -> LSTM (0-2 layers, over the window)
+    -> fully connected (1-2 layers) -> policy and value heads.
+
+    Attributes:
+        embedding_size: Size of the token embedding; 0 means the binary encoding is used.
+        conv_kernel_1: Kernel size of the first Conv1d layer (odd, 2r+1); 0 = no layer.
+        conv_channels_1: Output channels of the first Conv1d layer.
+        conv_kernel_2: Kernel size of the second Conv1d layer; 0 = no layer.
+        conv_channels_2: Output channels of the second Conv1d layer.
+        lstm_layers: Number of stacked LSTM layers run over the window (0-2).
+        lstm_units: Hidden units of each LSTM layer.
+        fc_layers: Number of fully connected layers (1-2), shared by policy and value heads.
+        fc_units: Units of each fully connected layer.
+        activation: Activation of the fully connected layers.
+    """
+
+    embedding_size: int = 3
+    conv_kernel_1: int = 17
+    conv_channels_1: int = 7
+    conv_kernel_2: int = 5
+    conv_channels_2: int = 18
+    lstm_layers: int = 1
+    lstm_units: int = 28
+    fc_layers: int = 1
+    fc_units: int = 57
+    activation: str = "tanh"
+
+    def __post_init__(self) -> None:
+        _check_range("embedding_size", self.embedding_size, 0, 64)
+        for index in (1, 2):
+            kernel = getattr(self, f"conv_kernel_{index}")
+            channels = getattr(self, f"conv_channels_{index}")
+            _check_range(f"conv_kernel_{index}", kernel, 0, 65)
+            if kernel and kernel % 2 == 0:
+                raise ValueError(f"conv_kernel_{index} must be odd (2r+1) or 0, got {kernel}")
+            if kernel:
+                _check_range(f"conv_channels_{index}", channels, 1, 256)
+        _check_range("lstm_layers", self.lstm_layers, 0, 2)
+        if self.lstm_layers:
+            _check_range("lstm_units", self.lstm_units, 1, 512)
+        _check_range("fc_layers", self.fc_layers, 1, 2)
+        _check_range("fc_units", self.fc_units, 1, 1024)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+
+    @property
+    def conv_layers(self) -> list[tuple[int, int]]:
+        """The (kernel, channels) of each Conv1d layer that exists, in order."""
+        layers = [(self.conv_kernel_1, self.conv_channels_1), (self.conv_kernel_2, self.conv_channels_2)]
+        return [(kernel, channels) for kernel, channels in layers if kernel > 0]
+
+    @property
+    def receptive_field(self) -> int:
+        """Window width the convolutions consume (the window must be at least this wide)."""
+        return 1 + sum(kernel - 1 for kernel, _ in self.conv_layers)
+
+
+def _check_range(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")

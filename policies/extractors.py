@@ -1,0 +1,97 @@
+"""SB3 features extractor for the LEARNA policy family, and PolicyConfig -> policy_kwargs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from policies.config import PolicyConfig
+
+NUM_TOKENS = 4  # '.', '(', ')', padding
+
+
+class LearnaExtractor(BaseFeaturesExtractor):
+    """Embedding -> Conv1d -> LSTM over the window of target symbols around the current site.
+
+    Observations are windows of 2r+1 symbols: token codes (``embedding_size > 0``) or the
+    binary paired/unpaired encoding. Identical windows in a batch are computed once: in
+    LEARNA every episode on one target sees the same windows, so a batch of many parallel
+    episodes holds few distinct rows.
+
+    Args:
+        observation_space: A 1-D Box of window codes.
+        config: The architecture.
+    """
+
+    def __init__(self, observation_space: gym.spaces.Box, config: PolicyConfig):
+        width = int(observation_space.shape[0])
+        if width < config.receptive_field:
+            raise ValueError(
+                f"window of {width} symbols is narrower than the convolutions' receptive field "
+                f"({config.receptive_field}); raise state_radius or shrink the conv kernels"
+            )
+        # features_dim is set after the layers are built (one no-grad forward pass).
+        super().__init__(observation_space, features_dim=1)
+        self.config = config
+        channels = 1
+        self.embedding: nn.Embedding | None = None
+        if config.embedding_size:
+            self.embedding = nn.Embedding(NUM_TOKENS, config.embedding_size)
+            channels = config.embedding_size
+        convs: list[nn.Module] = []
+        for kernel, out_channels in config.conv_layers:
+            convs += [nn.Conv1d(channels, out_channels, kernel), nn.ReLU()]
+            channels = out_channels
+        self.convs = nn.Sequential(*convs)
+        self.lstm: nn.LSTM | None = None
+        if config.lstm_layers:
+            self.lstm = nn.LSTM(channels, config.lstm_units, config.lstm_layers, batch_first=True)
+        with torch.no_grad():
+            sample = torch.as_tensor(observation_space.sample()[None]).float()
+            self._features_dim = int(self._features(sample).shape[1])
+
+    def _features(self, observations: torch.Tensor) -> torch.Tensor:
+        if self.embedding is not None:
+            x = self.embedding(observations.long()).transpose(1, 2)  # (B, E, W)
+        else:
+            x = observations.unsqueeze(1)  # (B, 1, W)
+        x = self.convs(x)
+        if self.lstm is not None:
+            _, (hidden, _) = self.lstm(x.transpose(1, 2))  # (B, W', C) -> last hidden state
+            return hidden[-1]
+        return x.flatten(1)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """Features of a batch of windows, computing each distinct window once."""
+        if observations.shape[0] <= 2:
+            return self._features(observations)
+        unique, inverse = torch.unique(observations, dim=0, return_inverse=True)
+        if unique.shape[0] == observations.shape[0]:
+            return self._features(observations)
+        return self._features(unique)[inverse]
+
+
+def policy_kwargs(config: PolicyConfig) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` for an ``ActorCriticPolicy`` with this architecture.
+
+    The fully connected layers are built by SB3's MLP extractor as separate policy and
+    value networks of the same shape (``net_arch=dict(pi=..., vf=...)``).
+
+    Args:
+        config: The architecture.
+
+    Returns:
+        Keyword arguments for ``PPO(..., policy_kwargs=...)``.
+    """
+    layers = [config.fc_units] * config.fc_layers
+    return {
+        "features_extractor_class": LearnaExtractor,
+        "features_extractor_kwargs": {"config": config},
+        "net_arch": {"pi": list(layers), "vf": list(layers)},
+        "activation_fn": nn.Tanh if config.activation == "tanh" else nn.ReLU,
+        "share_features_extractor": True,
+    }

@@ -1,0 +1,95 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autorl.cli import main
+from envs.folding import mfe_structure
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["--time-limit", "30", "--seed", "0", "--device", "cpu", "--quiet"]
+
+
+def test_design_in_process_solves_and_prints_json(capsys, tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"n_envs": 16}))
+    code = main(["design", "--target", "((((((....))))))", "--format", "json",
+                 "--config", str(config), *FAST])
+    out = capsys.readouterr().out
+    assert code == 0
+    [result] = json.loads(out)
+    assert result["solved"] and result["distance"] == 0
+    assert mfe_structure(result["sequence"]) == "((((((....))))))"
+    assert {"target_id", "structure", "seconds", "episodes", "seed", "versions"} <= set(result)
+
+
+def test_design_as_subprocess_reads_a_file_and_prints_fasta(tmp_path):
+    targets = tmp_path / "t.txt"
+    targets.write_text("a\t((((....))))\r\n# comment\r\n>b\r\n..((((....))))..\r\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "autorl.cli", "design", "--target", str(targets),
+         "--format", "fasta", *FAST],
+        capture_output=True, text=True, timeout=240, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == ">a" and lines[2] == ">b"
+    assert mfe_structure(lines[1]) == "((((....))))"
+    assert mfe_structure(lines[3]) == "..((((....)))).."
+    assert proc.stderr == ""  # no progress when stderr is not a terminal
+
+
+def test_design_reads_stdin_and_prints_text():
+    proc = subprocess.run(
+        [sys.executable, "-m", "autorl.cli", "design", "--target", "-", *FAST],
+        input="((((....))))\n", capture_output=True, text=True, timeout=240, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sequence = next(line.split()[1] for line in proc.stdout.splitlines()
+                    if line.startswith("sequence"))
+    assert mfe_structure(sequence) == "((((....))))"
+
+
+def test_unsolved_target_exits_1_and_prints_the_best_design(capsys):
+    code = main(["design", "--target", "((((((((((..))))))))))", "--format", "json",
+                 "--time-limit", "2", "--device", "cpu", "--quiet"])
+    [result] = json.loads(capsys.readouterr().out)
+    assert code == 1 and not result["solved"] and result["sequence"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "((..)"], "never closed"),
+        (["--target", "((..]]"], "pseudoknot"),
+        (["--target", "missing/targets.txt"], "not found"),
+        (["--target", "((..))", "--time-limit", "0"], "--time-limit"),
+        (["--target", "((..))", "--num-solutions", "0"], "--num-solutions"),
+        (["--target", "((..))", "--config", "missing.json"], "config file not found"),
+        (["--target", "((..))", "--method", "nonsense"], "invalid choice"),
+        (["--target", "((..))", "--time-limit", "soon"], "invalid float"),
+    ],
+)
+def test_bad_input_exits_2_with_nothing_on_stdout(capsys, args, message):
+    code = main(["design", *args, "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert message in captured.err
+
+
+def test_bad_file_line_is_named(tmp_path, capsys):
+    targets = tmp_path / "t.txt"
+    targets.write_text("((..))\n(((..{}))\n")
+    assert main(["design", "--target", str(targets), "--quiet"]) == 2
+    assert f"{targets}:2" in capsys.readouterr().err
+
+
+def test_bad_input_subprocess_exit_code():
+    proc = subprocess.run(
+        [sys.executable, "-m", "autorl.cli", "design", "--target", "(((", "--quiet"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )
+    assert proc.returncode == 2 and proc.stdout == "" and "position" in proc.stderr
