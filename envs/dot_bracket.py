@@ -143,7 +143,7 @@ def _open_lines(path: str | Path) -> tuple[str, list[str]]:
 
 
 def parse_target_lines(lines: Iterable[str], name: str = "<input>") -> list[Target]:
-    """Parse target lines in any of the accepted formats.
+    r"""Parse target lines in any of the accepted formats.
 
     Accepted, mixed freely: a bare structure per line; ``id<TAB>structure``; FASTA-style
     ``>id`` header lines each followed by its structure. Blank lines and lines starting
@@ -233,4 +233,3 @@ def resolve_targets(spec: str) -> list[Target]:
     if any(sep in spec for sep in ("/", "\\")) or spec.endswith((".txt", ".dbn", ".fa")):
         raise InvalidStructureError(f"target file not found: {spec}")
     return [Target("1", parse_structure(spec, source="--target"))]
-

@@ -204,9 +204,7 @@ def local_improvement(
     if total <= budget:
         candidates = itertools.product(*options)
     else:
-        candidates = (
-            tuple(o[rng.integers(len(o))] for o in options) for _ in range(budget)
-        )
+        candidates = (tuple(o[rng.integers(len(o))] for o in options) for _ in range(budget))
     chars = list(sequence)
     folds = 0
     for assignment in candidates:
@@ -255,7 +253,9 @@ def evaluate_design(
             config.local_improvement_budget,
             config.gu_pairs,
         )
-        return DesignOutcome(improved.sequence, improved.structure, improved.distance, 1 + improved.folds)
+        return DesignOutcome(
+            improved.sequence, improved.structure, improved.distance, 1 + improved.folds
+        )
     return DesignOutcome(sequence, folded, distance, 1)
 
 

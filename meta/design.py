@@ -198,11 +198,13 @@ def build_ppo(
         )
 
 
-def _design_learna(state: _DesignState, target: Target, config: LearnaConfig, seed: int,
-                   device: str, workers: int) -> None:
+def _design_learna(
+    state: _DesignState, target: Target, config: LearnaConfig, seed: int, device: str, workers: int
+) -> None:
     encoding = TargetEncoding.build(target, config.env)
-    env = RnaDesignVecEnv([target], config.env, n_envs=config.ppo.n_envs, workers=workers,
-                          seed=seed)
+    env = RnaDesignVecEnv(
+        [target], config.env, n_envs=config.ppo.n_envs, workers=workers, seed=seed
+    )
     try:
         while not state.finished:
             restart_seed = seed + 7919 * state.restarts
@@ -262,7 +264,11 @@ def design(
     config = config or LEARNA
     result = DesignResult(target.id, target.structure, method=method, seed=seed)
     state = _DesignState(
-        result, time.monotonic() + time_limit, num_solutions, on_improvement, on_progress,
+        result,
+        time.monotonic() + time_limit,
+        num_solutions,
+        on_improvement,
+        on_progress,
         time_limit,
     )
     previous_threads = torch.get_num_threads()

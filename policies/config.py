@@ -59,7 +59,10 @@ class PolicyConfig:
     @property
     def conv_layers(self) -> list[tuple[int, int]]:
         """The (kernel, channels) of each Conv1d layer that exists, in order."""
-        layers = [(self.conv_kernel_1, self.conv_channels_1), (self.conv_kernel_2, self.conv_channels_2)]
+        layers = [
+            (self.conv_kernel_1, self.conv_channels_1),
+            (self.conv_kernel_2, self.conv_channels_2),
+        ]
         return [(kernel, channels) for kernel, channels in layers if kernel > 0]
 
     @property

@@ -15,8 +15,18 @@ FAST = ["--time-limit", "30", "--seed", "0", "--device", "cpu", "--quiet"]
 def test_design_in_process_solves_and_prints_json(capsys, tmp_path):
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"n_envs": 16}))
-    code = main(["design", "--target", "((((((....))))))", "--format", "json",
-                 "--config", str(config), *FAST])
+    code = main(
+        [
+            "design",
+            "--target",
+            "((((((....))))))",
+            "--format",
+            "json",
+            "--config",
+            str(config),
+            *FAST,
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     [result] = json.loads(out)
@@ -29,9 +39,21 @@ def test_design_as_subprocess_reads_a_file_and_prints_fasta(tmp_path):
     targets = tmp_path / "t.txt"
     targets.write_text("a\t((((....))))\r\n# comment\r\n>b\r\n..((((....))))..\r\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "autorl.cli", "design", "--target", str(targets),
-         "--format", "fasta", *FAST],
-        capture_output=True, text=True, timeout=240, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "autorl.cli",
+            "design",
+            "--target",
+            str(targets),
+            "--format",
+            "fasta",
+            *FAST,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -44,17 +66,34 @@ def test_design_as_subprocess_reads_a_file_and_prints_fasta(tmp_path):
 def test_design_reads_stdin_and_prints_text():
     proc = subprocess.run(
         [sys.executable, "-m", "autorl.cli", "design", "--target", "-", *FAST],
-        input="((((....))))\n", capture_output=True, text=True, timeout=240, cwd=REPO,
+        input="((((....))))\n",
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr
-    sequence = next(line.split()[1] for line in proc.stdout.splitlines()
-                    if line.startswith("sequence"))
+    sequence = next(
+        line.split()[1] for line in proc.stdout.splitlines() if line.startswith("sequence")
+    )
     assert mfe_structure(sequence) == "((((....))))"
 
 
 def test_unsolved_target_exits_1_and_prints_the_best_design(capsys):
-    code = main(["design", "--target", "((((((((((..))))))))))", "--format", "json",
-                 "--time-limit", "2", "--device", "cpu", "--quiet"])
+    code = main(
+        [
+            "design",
+            "--target",
+            "((((((((((..))))))))))",
+            "--format",
+            "json",
+            "--time-limit",
+            "2",
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
+    )
     [result] = json.loads(capsys.readouterr().out)
     assert code == 1 and not result["solved"] and result["sequence"]
 
@@ -90,6 +129,9 @@ def test_bad_file_line_is_named(tmp_path, capsys):
 def test_bad_input_subprocess_exit_code():
     proc = subprocess.run(
         [sys.executable, "-m", "autorl.cli", "design", "--target", "(((", "--quiet"],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
     )
     assert proc.returncode == 2 and proc.stdout == "" and "position" in proc.stderr

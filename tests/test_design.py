@@ -20,8 +20,14 @@ def test_design_solves_a_short_target_and_the_design_refolds():
 
 
 def test_num_solutions_collects_distinct_solutions():
-    result = design(Target("hp", "((((....))))"), config=SMALL, time_limit=30, seed=1,
-                    num_solutions=3, device="cpu")
+    result = design(
+        Target("hp", "((((....))))"),
+        config=SMALL,
+        time_limit=30,
+        seed=1,
+        num_solutions=3,
+        device="cpu",
+    )
     assert len(result.solutions) == 3 == len(set(result.solutions))
     assert all(mfe_structure(s) == "((((....))))" for s in result.solutions)
 
@@ -46,8 +52,14 @@ def test_same_seed_same_design():
 
 def test_improvement_callback_and_bad_arguments():
     seen = []
-    design(Target("t", "((((....))))"), config=SMALL, time_limit=10, seed=0, device="cpu",
-           on_improvement=lambda r: seen.append(r.distance))
+    design(
+        Target("t", "((((....))))"),
+        config=SMALL,
+        time_limit=10,
+        seed=0,
+        device="cpu",
+        on_improvement=lambda r: seen.append(r.distance),
+    )
     assert seen and seen[-1] == 0 and seen == sorted(seen, reverse=True)
     with pytest.raises(ValueError, match="method"):
         design(Target("t", "(...)"), method="magic", time_limit=1)

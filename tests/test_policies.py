@@ -13,9 +13,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 # The published space: embedding 0..4, conv radii 0..8 / 0..4 (kernel 2r+1, 0 = none),
 # LSTM 0..2 layers, FC 1..2 layers. A grid over its corners and middles.
-GRID = list(
-    itertools.product([0, 1, 4], [0, 1, 8], [0, 2, 4], [0, 1, 2], [1, 2])
-)
+GRID = list(itertools.product([0, 1, 4], [0, 1, 8], [0, 2, 4], [0, 1, 2], [1, 2]))
 
 
 def _config(embedding, r1, r2, lstm, fc):
@@ -51,8 +49,14 @@ def test_every_layer_combination_builds_and_runs(embedding, r1, r2, lstm, fc, de
 
 def test_feature_sizes_follow_the_layers():
     space = observation_space(RnaDesignConfig(state_radius=10, encoding="binary"))
-    conv = PolicyConfig(embedding_size=0, conv_kernel_1=5, conv_channels_1=4, conv_kernel_2=3,
-                        conv_channels_2=6, lstm_layers=0)
+    conv = PolicyConfig(
+        embedding_size=0,
+        conv_kernel_1=5,
+        conv_channels_1=4,
+        conv_kernel_2=3,
+        conv_channels_2=6,
+        lstm_layers=0,
+    )
     assert LearnaExtractor(space, conv).features_dim == (21 - 4 - 2) * 6
     plain = PolicyConfig(embedding_size=0, conv_kernel_1=0, conv_kernel_2=0, lstm_layers=0)
     assert LearnaExtractor(space, plain).features_dim == 21
@@ -91,15 +95,32 @@ def test_policy_config_validation(field, value, match):
 
 
 def test_policy_kwargs_train_save_and_load(tmp_path):
-    config = PolicyConfig(embedding_size=2, conv_kernel_1=3, conv_channels_1=4, conv_kernel_2=0,
-                          lstm_layers=1, lstm_units=8, fc_layers=2, fc_units=16)
+    config = PolicyConfig(
+        embedding_size=2,
+        conv_kernel_1=3,
+        conv_channels_1=4,
+        conv_kernel_2=0,
+        lstm_layers=1,
+        lstm_units=8,
+        fc_layers=2,
+        fc_units=16,
+    )
     env = RnaDesignVecEnv(["((((....))))"], RnaDesignConfig(state_radius=4), n_envs=8, seed=0)
-    model = PPO("MlpPolicy", env, n_steps=8, batch_size=32, n_epochs=1,
-                policy_kwargs=policy_kwargs(config), seed=0, device="cpu")
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=8,
+        batch_size=32,
+        n_epochs=1,
+        policy_kwargs=policy_kwargs(config),
+        seed=0,
+        device="cpu",
+    )
     model.learn(128)
     model.save(tmp_path / "model.zip")
     loaded = PPO.load(tmp_path / "model.zip", device="cpu")
     obs = env.reset()
-    assert np.array_equal(model.predict(obs, deterministic=True)[0],
-                          loaded.predict(obs, deterministic=True)[0])
+    assert np.array_equal(
+        model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0]
+    )
     assert loaded.policy.net_arch == {"pi": [16, 16], "vf": [16, 16]}

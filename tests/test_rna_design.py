@@ -139,8 +139,9 @@ def test_vec_env_steps_many_episodes_and_reports_designs():
 
 def test_vec_env_with_worker_processes_matches_in_process():
     def designs(workers):
-        env = RnaDesignVecEnv(TARGETS[:1], RnaDesignConfig(state_radius=3), n_envs=4,
-                              workers=workers, seed=5)
+        env = RnaDesignVecEnv(
+            TARGETS[:1], RnaDesignConfig(state_radius=3), n_envs=4, workers=workers, seed=5
+        )
         env.reset()
         out = []
         rng = np.random.default_rng(1)

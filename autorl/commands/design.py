@@ -38,7 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of everything random (0)")
     parser.add_argument(
-        "--num-solutions", type=int, default=1, metavar="K",
+        "--num-solutions",
+        type=int,
+        default=1,
+        metavar="K",
         help="collect K distinct solutions per target (1)",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="torch device")
@@ -47,8 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
     parser.add_argument(
-        "--config", help="flat JSON settings overriding the method's defaults "
-        "(e.g. an `autorl optimize` incumbent.json)"
+        "--config",
+        help="flat JSON settings overriding the method's defaults "
+        "(e.g. an `autorl optimize` incumbent.json)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(run=run)
@@ -77,10 +81,11 @@ def run(args: argparse.Namespace) -> int:
     results: list[DesignResult] = []
     with Progress(args.quiet) as progress:
         for index, target in enumerate(targets):
-            def show(p: DesignProgress, index: int = index) -> None:
+
+            def show(p: DesignProgress, index: int = index, length: int = len(target)) -> None:
                 best = "-" if p.best_distance < 0 else str(p.best_distance)
                 progress.update(
-                    f"target {index + 1}/{len(targets)} ({p.target_id}, {len(target)} nt): "
+                    f"target {index + 1}/{len(targets)} ({p.target_id}, {length} nt): "
                     f"{p.elapsed:5.1f}/{p.time_limit:g} s, {p.episodes} episodes, "
                     f"best distance {best}"
                 )
