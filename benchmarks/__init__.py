@@ -1,0 +1,1 @@
+"""Benchmarks: datasets, the runner with hard time limits, baselines, reports, throughput."""

@@ -1,0 +1,145 @@
+"""``autorl benchmark``: run a design method on a benchmark dataset, and report on the results.
+
+Run::
+
+    autorl benchmark --dataset rfam-taneda --method learna --time-limit 60 --out runs/taneda
+
+Report on any results directory (also printed at the end of every run)::
+
+    autorl benchmark report runs/taneda
+
+Exit codes: 0 done (unsolved targets are a result, not a failure); 1 some jobs ended in an
+error; 2 bad input; 130 interrupted (finished jobs stay in results.csv: use ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any
+
+from autorl.progress import Progress
+from benchmarks.datasets import DATA_ENV, DATASETS, load_dataset, select_targets
+from benchmarks.report import report
+from benchmarks.runner import METHODS, RunnerConfig, run_benchmark
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunnerConfig)}
+
+
+def register(subparsers: Any) -> None:
+    """Add ``benchmark`` (and its ``report`` subcommand) to the CLI."""
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="run a method on Eterna100 / Rfam benchmarks with a hard time limit per target",
+        description=(
+            "Run one design method on a benchmark dataset: one job per (target, run) in its own "
+            "process, terminated at the time limit; results are appended to OUT/results.csv as "
+            "jobs finish, then summarized. 'autorl benchmark report DIR' reports on a results "
+            "directory."
+        ),
+    )
+    parser.add_argument(
+        "--dataset",
+        metavar="NAME|FILE",
+        help=f"a registered dataset ({', '.join(DATASETS)}) or a target file",
+    )
+    parser.add_argument("--method", choices=METHODS, help="design method")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=_DEFAULTS["time_limit"],
+        metavar="SECONDS",
+        help="hard limit per (target, run) (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=_DEFAULTS["runs"], help="runs per target (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=_DEFAULTS["workers"],
+        help="jobs at a time, one process (core) each (default: %(default)s)",
+    )
+    parser.add_argument("--out", metavar="DIR", help="results directory")
+    parser.add_argument(
+        "--targets", metavar="IDS", help="target ids to run, e.g. 1,5,9-12 (default: all)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=_DEFAULTS["seed"],
+        help="base seed; job seeds derive from it, the target and the run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="skip the jobs already in OUT/results.csv"
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"where the dataset files are (searched before ${DATA_ENV} and the user cache)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+    parser.set_defaults(run=run)
+    actions = parser.add_subparsers(dest="benchmark_action", metavar="report DIR")
+    report_parser = actions.add_parser(
+        "report",
+        help="report on a results directory",
+        description=(
+            "Print the summary table of DIR/results.csv (every solved design is refolded and "
+            "checked) and write DIR/summary.json and DIR/solved_vs_time.png."
+        ),
+    )
+    report_parser.add_argument("dir", metavar="DIR", help="a results directory")
+    report_parser.set_defaults(run=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``autorl benchmark report DIR``."""
+    print(report(args.dir))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """``autorl benchmark --dataset ... --method ... --out ...``."""
+    missing = [flag for flag in ("dataset", "method", "out") if not getattr(args, flag)]
+    if missing:
+        flags = " and ".join(f"--{flag}" for flag in missing)
+        verb = "is" if len(missing) == 1 else "are"
+        raise ValueError(f"{flags} {verb} required (or use 'autorl benchmark report DIR')")
+    config = RunnerConfig(
+        method=args.method,
+        time_limit=args.time_limit,
+        runs=args.runs,
+        workers=args.workers,
+        seed=args.seed,
+        resume=args.resume,
+    )
+    dataset = load_dataset(args.dataset, args.data_dir)
+    targets = select_targets(dataset.targets, args.targets)
+    with Progress(args.quiet) as progress:
+
+        def announce(row: dict) -> None:
+            outcome = (
+                f"solved in {float(row['time_to_solve']):.1f} s"
+                if row["solved"]
+                else f"unsolved (distance {row['best_distance']}, {row['status']})"
+            )
+            progress.message(f"target {row['target_id']} run {row['run']}: {outcome}")
+
+        rows = run_benchmark(
+            dataset.name,
+            targets,
+            config,
+            args.out,
+            on_status=progress.update,
+            on_result=announce,
+        )
+    print(report(args.out))
+    errors = [row for row in rows if row["status"] == "error"]
+    for row in errors:
+        print(
+            f"autorl benchmark: target {row['target_id']} run {row['run']}: {row['error']}",
+            file=sys.stderr,
+        )
+    return 1 if errors else 0

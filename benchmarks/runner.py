@@ -1,0 +1,532 @@
+"""The benchmark runner: one worker process per (target, run), with a hard time limit.
+
+Each job runs in a fresh ``spawn`` child that reports its best design to the parent over a
+pipe whenever it improves. The parent starts a job's clock when the child says it is ready
+(imports done), and terminates the child ``grace`` seconds after its time limit: RNAinverse
+cannot be interrupted in-process, and no method is trusted to stop on its own. A terminated
+job keeps the best design it reported. Every finished job is appended at once, as one whole
+line, to ``results.csv``; with ``resume`` the jobs already there are skipped.
+
+A design counts as solved only if the parent refolds it into the target and it was found
+within the time limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import importlib
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from benchmarks.results import append_result, read_results, version_columns
+from envs.dot_bracket import Target
+from envs.folding import hamming, mfe_structure
+
+logger = logging.getLogger(__name__)
+
+#: Methods the runner knows; ``rnainverse`` is the baseline, the others come from meta.design.
+METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse")
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Settings of one benchmark run.
+
+    Attributes:
+        method: One of :data:`METHODS`.
+        time_limit: Seconds per (target, run).
+        runs: Independent runs per target.
+        workers: Jobs that run at the same time (one process each).
+        seed: Base seed; each job's seed is derived from it, the target id and the run.
+        resume: Skip the jobs already recorded in results.csv.
+        grace: Seconds past the limit before a job is terminated.
+        startup_timeout: Seconds a worker may take to start (imports) before it is killed.
+    """
+
+    method: str
+    time_limit: float = 60.0
+    runs: int = 1
+    workers: int = 1
+    seed: int = 0
+    resume: bool = False
+    grace: float = 1.0
+    startup_timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if not (math.isfinite(self.time_limit) and self.time_limit > 0):
+            raise ValueError(
+                f"--time-limit must be a positive number of seconds, got {self.time_limit}"
+            )
+        if self.runs < 1:
+            raise ValueError(f"--runs must be >= 1, got {self.runs}")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        if self.grace < 0 or self.startup_timeout <= 0:
+            raise ValueError("grace must be >= 0 and startup_timeout > 0")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (target, run) of a benchmark."""
+
+    dataset: str
+    target: Target
+    method: str
+    run: int
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """Identity of the job in results.csv."""
+        return (self.dataset, self.target.id, self.method, self.run)
+
+
+def job_seed(base_seed: int, target_id: str, run: int) -> int:
+    """The seed of one job: a hash of the base seed, the target id and the run (< 2**31)."""
+    digest = hashlib.sha256(f"{base_seed}:{target_id}:{run}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def check_method(method: str) -> None:
+    """Refuse a method that is unknown or whose implementation has not landed.
+
+    Raises:
+        ValueError: the method is unknown, or meta.design does not implement it.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "rnainverse":
+        return
+    try:
+        from meta.design import METHODS as implemented
+    except ModuleNotFoundError as error:
+        if error.name not in ("meta.design", "meta"):
+            raise
+        raise ValueError(
+            f"method {method!r} is not available: the design loop (meta.design) is not installed"
+        ) from None
+    if method not in implemented:
+        available = ", ".join((*implemented, "rnainverse"))
+        raise ValueError(
+            f"method {method!r} is not implemented yet in this version of autorl (it needs a "
+            f"meta-trained model); it is refused rather than run as something else. "
+            f"Available methods: {available}"
+        )
+
+
+def plan_jobs(
+    dataset: str, targets: Sequence[Target], config: RunnerConfig, existing: Iterable[dict]
+) -> list[Job]:
+    """The jobs still to run, runs in the outer loop.
+
+    Args:
+        dataset: Dataset name recorded in results.csv.
+        targets: The selected targets.
+        config: The run settings.
+        existing: Rows already in results.csv.
+
+    Returns:
+        The jobs not yet finished (jobs recorded with status ``error`` are run again).
+
+    Raises:
+        ValueError: finished jobs exist but ``resume`` is off, or they were run with another
+            time limit or seed.
+    """
+    jobs = [
+        Job(dataset, target, config.method, run, job_seed(config.seed, target.id, run))
+        for run in range(config.runs)
+        for target in targets
+    ]
+    wanted = {job.key: job for job in jobs}
+    finished = set()
+    for row in existing:
+        key = (row["dataset"], row["target_id"], row["method"], int(row["run"]))
+        if key not in wanted or row["status"] == "error":
+            continue
+        job = wanted[key]
+        if float(row["time_limit"]) != config.time_limit:
+            raise ValueError(
+                f"{dataset}/{config.method} target {job.target.id} run {job.run} was recorded "
+                f"with --time-limit {row['time_limit']}, not {config.time_limit:g}; use the "
+                "same limit to resume, or another --out"
+            )
+        if int(row["seed"]) != job.seed:
+            raise ValueError(
+                f"{dataset}/{config.method} target {job.target.id} run {job.run} was recorded "
+                "with another --seed; use the same --seed to resume, or another --out"
+            )
+        finished.add(key)
+    if finished and not config.resume:
+        raise ValueError(
+            f"the results directory already has {len(finished)} finished jobs of "
+            f"{dataset}/{config.method}; pass --resume to skip them, or choose another --out"
+        )
+    return [job for job in jobs if job.key not in finished]
+
+
+# ----------------------------------------------------------------------------- the child
+
+
+def load_rnainverse(method: str) -> Callable[..., Any]:
+    """Solver factory of the ``rnainverse`` baseline (see :data:`SOLVERS`)."""
+    from benchmarks.baselines import rnainverse
+
+    return rnainverse
+
+
+def load_design(method: str) -> Callable[..., Any]:
+    """Solver factory of the LEARNA methods: :func:`meta.design.design` (see :data:`SOLVERS`)."""
+    from meta.design import design, warm_up
+
+    warm_up()
+
+    def solve(target: Target, **kwargs: Any) -> Any:
+        return design(target, method=method, workers=1, **kwargs)
+
+    return solve
+
+
+#: Where a job's process finds its method: ``"module:factory"``, imported in the child;
+#: ``factory(method)`` returns ``solve(target, *, time_limit, seed, on_improvement)``, whose
+#: result (and every improvement) has ``sequence`` and ``distance``. Imports happen before
+#: the job's clock starts.
+SOLVERS: dict[str, str] = {
+    "learna": "benchmarks.runner:load_design",
+    "meta-learna": "benchmarks.runner:load_design",
+    "meta-learna-adapt": "benchmarks.runner:load_design",
+    "rnainverse": "benchmarks.runner:load_rnainverse",
+}
+
+
+def _snapshot(result: Any, seconds: float) -> dict[str, Any]:
+    return {"sequence": result.sequence, "distance": int(result.distance), "seconds": seconds}
+
+
+def _isolate(parent: int) -> None:
+    """Give the job its own process group, and (on Linux) let it die with the parent."""
+    if hasattr(os, "setsid"):
+        os.setsid()  # the parent stops the whole group, grandchildren included
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before that
+        os._exit(1)
+
+
+def _child_main(
+    conn: Connection,
+    solver: str,
+    method: str,
+    target: Target,
+    time_limit: float,
+    seed: int,
+    parent: int,
+) -> None:
+    """Entry point of a job's process: design, reporting every improvement to the parent."""
+    _isolate(parent)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = "1"  # one core per job
+    try:
+        module, _, factory = solver.partition(":")
+        solve = getattr(importlib.import_module(module), factory)(method)
+        start = time.monotonic()
+        conn.send(("ready", start))
+
+        def report(result: Any) -> None:
+            conn.send(("best", _snapshot(result, time.monotonic() - start)))
+
+        result = solve(target, time_limit=time_limit, seed=seed, on_improvement=report)
+        conn.send(("done", _snapshot(result, time.monotonic() - start)))
+    except BaseException:  # noqa: BLE001 - everything is reported to the parent
+        conn.send(("error", traceback.format_exc(limit=5)))
+    finally:
+        conn.close()
+
+
+# ----------------------------------------------------------------------------- the parent
+
+
+#: Seconds between the steps of stopping a job's process (SIGTERM, then SIGKILL).
+KILL_AFTER = 2.0
+_SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has only TerminateProcess
+
+
+@dataclass
+class _Running:
+    """A job in flight and what the parent knows of it.
+
+    ``started`` is the job's clock origin, taken by the child when it is ready (monotonic
+    clocks are system-wide); ``ended`` is when the parent found the job over.
+    """
+
+    job: Job
+    process: Any
+    conn: Connection
+    spawned: float
+    started: float | None = None
+    best: dict[str, Any] | None = None
+    solved_at: float | None = None
+    status: str = ""
+    error: str = ""
+    ended: float | None = None
+    signals: list[tuple[float, int]] = field(default_factory=list)
+
+    def deadline(self, config: RunnerConfig) -> float:
+        if self.started is None:
+            return self.spawned + config.startup_timeout
+        return self.started + config.time_limit + config.grace
+
+    def next_event(self, config: RunnerConfig) -> float:
+        if self.ended is None:
+            return self.deadline(config)
+        return self.signals[0][0] if self.signals else math.inf
+
+
+def _start(context: Any, job: Job, time_limit: float) -> _Running:
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_child_main,
+        args=(
+            sender,
+            SOLVERS[job.method],
+            job.method,
+            job.target,
+            time_limit,
+            job.seed,
+            os.getpid(),
+        ),
+        name=f"autorl-benchmark-{job.target.id}-{job.run}",
+        daemon=True,
+    )
+    process.start()
+    sender.close()
+    return _Running(job, process, receiver, spawned=time.monotonic())
+
+
+def _offer(running: _Running, snapshot: dict[str, Any]) -> None:
+    """Keep ``snapshot`` if it is the best design so far (an empty one is no design)."""
+    if not snapshot["sequence"]:
+        return
+    best = running.best
+    if best is None or snapshot["distance"] < best["distance"]:
+        running.best = snapshot
+    if snapshot["distance"] == 0 and running.solved_at is None:
+        running.solved_at = snapshot["seconds"]
+
+
+def _drain(running: _Running) -> None:
+    """Read every message the child has sent so far."""
+    while not running.conn.closed:
+        try:
+            if not running.conn.poll():
+                return
+            kind, payload = running.conn.recv()
+        except (EOFError, OSError):
+            running.conn.close()
+            return
+        except Exception as error:  # noqa: BLE001 - a message cut off by terminate()
+            logger.debug("job %s: unreadable message: %r", running.job.key, error)
+            running.conn.close()
+            return
+        if kind == "ready":
+            running.started = min(max(payload, running.spawned), time.monotonic())
+        elif kind in ("best", "done"):
+            _offer(running, payload)
+            if kind == "done":
+                running.status = running.status or "finished"
+        elif kind == "error" and not running.status:
+            running.status, running.error = "error", payload.strip().splitlines()[-1]
+            logger.warning("job %s failed:\n%s", running.job.key, payload)
+
+
+def _signal(running: _Running, sig: int) -> None:
+    """Send ``sig`` to the job's process group (or to the process, before it has one)."""
+    process = running.process
+    try:
+        os.killpg(process.pid, sig)
+    except (AttributeError, ProcessLookupError, PermissionError):
+        if process.is_alive() and sig == _SIGKILL:
+            process.kill()
+        elif process.is_alive():
+            process.terminate()
+
+
+def _advance(running: _Running, config: RunnerConfig, now: float) -> bool:
+    """Move a job along (never blocking); return True once it is over and its process gone.
+
+    A job is over when it reported its result or an error, when its process died, or at
+    its deadline: then it is terminated, and killed ``KILL_AFTER`` seconds later if needed.
+    A job that ended by itself gets ``KILL_AFTER`` seconds to exit before the same steps.
+    """
+    alive = running.process.is_alive()
+    _drain(running)
+    if running.ended is None:
+        if running.status or not alive:
+            running.signals = [(now + KILL_AFTER, signal.SIGTERM), (now + 2 * KILL_AFTER, _SIGKILL)]
+            if not running.status:
+                running.status = "error"
+                running.error = f"worker exited with code {running.process.exitcode}"
+        elif now >= running.deadline(config):
+            if running.started is None:
+                running.status = "error"
+                running.error = f"worker did not start within {config.startup_timeout:g} s"
+            else:
+                running.status = "timeout"
+            running.signals = [(now, signal.SIGTERM), (now + KILL_AFTER, _SIGKILL)]
+        else:
+            return False
+        running.ended = now
+    if alive:
+        while running.signals and now >= running.signals[0][0]:
+            _signal(running, running.signals.pop(0)[1])
+        return False
+    running.process.join()
+    _drain(running)  # whatever it sent before it ended
+    running.conn.close()
+    return True
+
+
+def _stop_now(running: _Running) -> None:
+    """Terminate a job at once (used when the whole run is interrupted)."""
+    for sig in (signal.SIGTERM, _SIGKILL):
+        if running.process.is_alive():
+            _signal(running, sig)
+            running.process.join(KILL_AFTER)
+    running.conn.close()
+
+
+def _result_row(running: _Running, config: RunnerConfig, versions: dict[str, str]) -> dict:
+    job, best = running.job, running.best
+    structure = job.target.structure
+    sequence = best["sequence"] if best else ""
+    distance = hamming(mfe_structure(sequence), structure) if sequence else ""
+    solved = (
+        distance == 0 and running.solved_at is not None and running.solved_at <= config.time_limit
+    )
+    started, ended = running.started, running.ended or time.monotonic()
+    elapsed = ended - started if started is not None else 0.0
+    return {
+        "dataset": job.dataset,
+        "target_id": job.target.id,
+        "length": len(structure),
+        "method": job.method,
+        "run": job.run,
+        "seed": job.seed,
+        "time_limit": config.time_limit,
+        "solved": int(solved),
+        "time_to_solve": f"{running.solved_at:.3f}" if solved else "",
+        "best_distance": distance,
+        "sequence": sequence,
+        "structure": structure,
+        "status": running.status,
+        "elapsed": f"{elapsed:.3f}",
+        "error": running.error,
+        **versions,
+    }
+
+
+def _interrupt_on_sigterm() -> Any:
+    """Turn SIGTERM into KeyboardInterrupt (so running jobs are stopped); return the old handler."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def run_benchmark(
+    dataset: str,
+    targets: Sequence[Target],
+    config: RunnerConfig,
+    out_dir: str | Path,
+    on_status: Callable[[str], None] | None = None,
+    on_result: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Run every (target, run) job of a method, appending each result to results.csv.
+
+    Args:
+        dataset: Dataset name recorded in results.csv.
+        targets: The targets to run.
+        config: The run settings.
+        out_dir: Results directory (created if needed).
+        on_status: Called with a one-line status text while jobs run.
+        on_result: Called with every row as it is written.
+
+    Returns:
+        The rows written by this call.
+
+    Raises:
+        ValueError: the method is not available or the directory conflicts (see
+            :func:`plan_jobs`).
+    """
+    check_method(config.method)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.csv"
+    pending = deque(plan_jobs(dataset, targets, config, read_results(results_path)))
+    total, versions = len(pending), version_columns()
+    context = multiprocessing.get_context("spawn")
+    running: list[_Running] = []
+    written: list[dict] = []
+    previous_handler = _interrupt_on_sigterm()
+    try:
+        while pending or running:
+            while pending and len(running) < config.workers:
+                running.append(_start(context, pending.popleft(), config.time_limit))
+            now = time.monotonic()
+            soonest = min(item.next_event(config) for item in running)
+            handles = [item.conn for item in running if not item.conn.closed]
+            wait(
+                handles + [item.process.sentinel for item in running],
+                min(0.5, max(0.01, soonest - now)),
+            )
+            for item in list(running):
+                if not _advance(item, config, time.monotonic()):
+                    continue
+                running.remove(item)
+                row = _result_row(item, config, versions)
+                append_result(results_path, row)
+                written.append(row)
+                if on_result is not None:
+                    on_result(row)
+            if on_status is not None:
+                solved = sum(int(row["solved"]) for row in written)
+                on_status(_status_line(config, len(written), total, solved, running))
+    finally:
+        for item in running:
+            _stop_now(item)
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+    return written
+
+
+def _status_line(
+    config: RunnerConfig, done: int, total: int, solved: int, running: Sequence[_Running]
+) -> str:
+    now = time.monotonic()
+    jobs = " ".join(
+        f"{r.job.target.id}:{now - r.started:.0f}s"
+        if r.started is not None
+        else f"{r.job.target.id}:start"
+        for r in running
+    )
+    return f"{config.method}: {done}/{total} jobs done, {solved} solved; running {jobs}"

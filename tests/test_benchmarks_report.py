@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autorl.cli import main
+from benchmarks.report import PUBLISHED, report, summarize, verify_row
+from benchmarks.results import RESULT_FIELDS, append_result, read_results
+
+HAIRPIN = ("((((....))))", "GGGGAAAACCCC")
+DOUBLE = ("((((....))))..((((....))))", "GGGGAAAACCCCAAGGGGAAAACCCC")
+STEM6 = ("((((((....))))))", "GCGCGCAAAAGCGCGC")
+VERSIONS = {"autorl": "0.1.0", "viennarna": "2.7.2", "torch": "2.13.0", "python": "3.11.7"}
+
+
+def _row(target_id, target, method, run, seconds=None, sequence=None, limit=7200, status=None):
+    """A results row: solved in ``seconds`` with the target's design, else unsolved."""
+    structure, design = target
+    solved = seconds is not None
+    return {
+        "dataset": "rfam-taneda",
+        "target_id": target_id,
+        "length": len(structure),
+        "method": method,
+        "run": run,
+        "seed": 1,
+        "time_limit": limit,
+        "solved": int(solved),
+        "time_to_solve": seconds if solved else "",
+        "best_distance": 0 if solved else 4,
+        "sequence": sequence or (design if solved else "A" * len(structure)),
+        "structure": structure,
+        "status": status or ("finished" if solved else "timeout"),
+        "elapsed": seconds if solved else limit,
+        "error": "",
+        "stable_baselines3": "2.9.2",
+        **VERSIONS,
+    }
+
+
+@pytest.fixture
+def results(tmp_path):
+    """learna: 3 targets x 2 runs (limit 2 h); rnainverse: 1 run with a forged solution."""
+    rows = [
+        _row("1", HAIRPIN, "learna", 0, seconds=5.0),
+        _row("2", DOUBLE, "learna", 0, seconds=100.0),
+        _row("3", STEM6, "learna", 0),
+        _row("1", HAIRPIN, "learna", 1, seconds=2.0),
+        _row("2", DOUBLE, "learna", 1),
+        _row("3", STEM6, "learna", 1, seconds=4000.0),
+        _row("1", HAIRPIN, "rnainverse", 0, seconds=0.5, limit=60),
+        # marked solved, but this sequence folds into nothing like the target
+        _row("2", DOUBLE, "rnainverse", 0, seconds=1.0, sequence="A" * 26, limit=60),
+        # marked solved, but only after the limit
+        _row("3", STEM6, "rnainverse", 0, seconds=61.0, limit=60),
+    ]
+    for row in rows:
+        append_result(tmp_path / "results.csv", row)
+    return tmp_path
+
+
+def test_figures_from_a_hand_made_results_file(results):
+    summary = summarize(read_results(results / "results.csv"))
+    learna, rnainverse = summary["groups"]
+    assert (learna["method"], rnainverse["method"]) == ("learna", "rnainverse")
+    assert learna["targets"] == 3 and learna["runs"] == 2 and learna["complete"]
+    assert learna["solved_any"] == 3
+    assert learna["solved_per_run"] == [2, 2] and learna["mean_solved"] == 2.0
+    assert learna["first_solve_times"] == {"1": 2.0, "2": 100.0, "3": 4000.0}
+    assert learna["solved_within"] == {"10s": 1, "60s": 1, "10min": 2, "1h": 2}  # no 24h: > limit
+    assert learna["median_time_to_solve"] == 100.0
+    assert learna["rejected"] == [] and learna["timeouts"] == 2
+    assert rnainverse["solved_within"] == {"10s": 1, "60s": 1}
+
+
+def test_a_wrong_solved_design_is_not_counted(results):
+    rnainverse = summarize(read_results(results / "results.csv"))["groups"][1]
+    assert rnainverse["solved_any"] == 1 and rnainverse["mean_solved"] == 1.0
+    reasons = {item["target_id"]: item["reason"] for item in rnainverse["rejected"]}
+    assert "does not fold into the target" in reasons["2"]
+    assert "beyond the 60 s limit" in reasons["3"]
+    assert verify_row({k: str(v) for k, v in _row("1", HAIRPIN, "x", 0, seconds=1).items()}) == ""
+
+
+def test_the_last_row_of_a_job_counts(tmp_path):
+    append_result(tmp_path / "results.csv", _row("1", HAIRPIN, "learna", 0, status="error"))
+    append_result(tmp_path / "results.csv", _row("1", HAIRPIN, "learna", 0, seconds=3.0))
+    (group,) = summarize(read_results(tmp_path / "results.csv"))["groups"]
+    assert group["jobs"] == 1 and group["solved_any"] == 1 and group["errors"] == 0
+
+
+def test_report_writes_summary_plot_and_published_figures(results, capsys):
+    assert main(["benchmark", "report", str(results)]) == 0
+    text = capsys.readouterr().out
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary == json.loads(json.dumps(summarize(read_results(results / "results.csv"))))
+    png = (results / "solved_vs_time.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+    assert not [p for p in results.iterdir() if p.name.startswith(".")]  # no temporaries left
+    lines = text.splitlines()
+    ours = next(line for line in lines if line.startswith("rfam-taneda") and "learna " in line)
+    assert "3/3" in ours and "2.0(0.0)" in ours and "100s" in ours
+    assert "not counted: the sequence does not fold into the target" in text
+    published = text[text.index("Published figures (NOT ours") :]
+    assert "Meta-LEARNA" in published and "23/29" in published and "24/29" in published
+    assert all(item["published"] for item in summary["published"])
+    assert {item["dataset"] for item in summary["published"]} == {"rfam-taneda"}
+
+
+def test_published_figures_are_the_issues():
+    figures = {(f.dataset, f.method): f.solved for f in PUBLISHED}
+    assert figures[("eterna100-v1", "Meta-LEARNA")] == 68
+    assert figures[("rfam-learn-test", "Meta-LEARNA-Adapt")] == 99
+    assert figures[("eterna100-v2", "NEMO")] == 86 and figures[("eterna100-v1", "RNAinverse")] == 20
+
+
+def test_report_of_a_directory_without_results(tmp_path, capsys):
+    assert main(["benchmark", "report", str(tmp_path)]) == 2
+    assert "no results.csv" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no results.csv"):
+        report(tmp_path)
+    assert RESULT_FIELDS[0] == "dataset"
