@@ -31,6 +31,7 @@ RESULT_FIELDS = (
     "status",
     "elapsed",
     "error",
+    "config",
     "autorl",
     "viennarna",
     "torch",

@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import hashlib
 import importlib
+import json
 import logging
 import math
 import multiprocessing
@@ -56,6 +57,8 @@ class RunnerConfig:
         resume: Skip the jobs already recorded in results.csv.
         grace: Seconds past the limit before a job is terminated.
         startup_timeout: Seconds a worker may take to start (imports) before it is killed.
+        settings: Flat agent settings (``--config``) applied to the LEARNA methods' defaults;
+            recorded in every row, and a resume must use the same.
     """
 
     method: str
@@ -66,6 +69,7 @@ class RunnerConfig:
     resume: bool = False
     grace: float = 1.0
     startup_timeout: float = 300.0
+    settings: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -78,6 +82,8 @@ class RunnerConfig:
             raise ValueError(f"--runs must be >= 1, got {self.runs}")
         if self.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        if self.settings and self.method == "rnainverse":
+            raise ValueError("--config applies to the LEARNA methods, not to rnainverse")
         if self.grace < 0 or self.startup_timeout <= 0:
             raise ValueError("grace must be >= 0 and startup_timeout > 0")
 
@@ -96,6 +102,12 @@ class Job:
     def key(self) -> tuple[str, str, str, int]:
         """Identity of the job in results.csv."""
         return (self.dataset, self.target.id, self.method, self.run)
+
+
+def settings_json(settings: Iterable[tuple[str, Any]]) -> str:
+    """The ``config`` column: the settings as compact, key-sorted JSON ("" for none)."""
+    settings = dict(settings)
+    return json.dumps(settings, sort_keys=True, separators=(",", ":")) if settings else ""
 
 
 def job_seed(base_seed: int, target_id: str, run: int) -> int:
@@ -167,6 +179,12 @@ def plan_jobs(
                 f"with --time-limit {row['time_limit']}, not {config.time_limit:g}; use the "
                 "same limit to resume, or another --out"
             )
+        if row["config"] != settings_json(config.settings):
+            raise ValueError(
+                f"{dataset}/{config.method} target {job.target.id} run {job.run} was recorded "
+                f"with --config settings {row['config'] or '(none)'}; resume with the same "
+                "settings, or use another --out"
+            )
         if int(row["seed"]) != job.seed:
             raise ValueError(
                 f"{dataset}/{config.method} target {job.target.id} run {job.run} was recorded "
@@ -184,29 +202,31 @@ def plan_jobs(
 # ----------------------------------------------------------------------------- the child
 
 
-def load_rnainverse(method: str) -> Callable[..., Any]:
+def load_rnainverse(method: str, settings: dict[str, Any]) -> Callable[..., Any]:
     """Solver factory of the ``rnainverse`` baseline (see :data:`SOLVERS`)."""
     from benchmarks.baselines import rnainverse
 
     return rnainverse
 
 
-def load_design(method: str) -> Callable[..., Any]:
+def load_design(method: str, settings: dict[str, Any]) -> Callable[..., Any]:
     """Solver factory of the LEARNA methods: :func:`meta.design.design` (see :data:`SOLVERS`)."""
+    from meta.config import LEARNA
     from meta.design import design, warm_up
 
+    config = LEARNA.updated(settings, source="--config")
     warm_up()
 
     def solve(target: Target, **kwargs: Any) -> Any:
-        return design(target, method=method, workers=1, **kwargs)
+        return design(target, method=method, config=config, workers=1, **kwargs)
 
     return solve
 
 
 #: Where a job's process finds its method: ``"module:factory"``, imported in the child;
-#: ``factory(method)`` returns ``solve(target, *, time_limit, seed, on_improvement)``, whose
-#: result (and every improvement) has ``sequence`` and ``distance``. Imports happen before
-#: the job's clock starts.
+#: ``factory(method, settings)`` returns ``solve(target, *, time_limit, seed,
+#: on_improvement)``, whose result (and every improvement) has ``sequence`` and
+#: ``distance``. Imports happen before the job's clock starts.
 SOLVERS: dict[str, str] = {
     "learna": "benchmarks.runner:load_design",
     "meta-learna": "benchmarks.runner:load_design",
@@ -234,6 +254,7 @@ def _child_main(
     conn: Connection,
     solver: str,
     method: str,
+    settings: dict[str, Any],
     target: Target,
     time_limit: float,
     seed: int,
@@ -245,7 +266,7 @@ def _child_main(
         os.environ[variable] = "1"  # one core per job
     try:
         module, _, factory = solver.partition(":")
-        solve = getattr(importlib.import_module(module), factory)(method)
+        solve = getattr(importlib.import_module(module), factory)(method, settings)
         start = time.monotonic()
         conn.send(("ready", start))
 
@@ -299,7 +320,7 @@ class _Running:
         return self.signals[0][0] if self.signals else math.inf
 
 
-def _start(context: Any, job: Job, time_limit: float) -> _Running:
+def _start(context: Any, job: Job, config: RunnerConfig) -> _Running:
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(
         target=_child_main,
@@ -307,8 +328,9 @@ def _start(context: Any, job: Job, time_limit: float) -> _Running:
             sender,
             SOLVERS[job.method],
             job.method,
+            dict(config.settings),
             job.target,
-            time_limit,
+            config.time_limit,
             job.seed,
             os.getpid(),
         ),
@@ -438,6 +460,7 @@ def _result_row(running: _Running, config: RunnerConfig, versions: dict[str, str
         "status": running.status,
         "elapsed": f"{elapsed:.3f}",
         "error": running.error,
+        "config": settings_json(config.settings),
         **versions,
     }
 
@@ -491,7 +514,7 @@ def run_benchmark(
     try:
         while pending or running:
             while pending and len(running) < config.workers:
-                running.append(_start(context, pending.popleft(), config.time_limit))
+                running.append(_start(context, pending.popleft(), config))
             now = time.monotonic()
             soonest = min(item.next_event(config) for item in running)
             handles = [item.conn for item in running if not item.conn.closed]

@@ -82,17 +82,36 @@ class DesignProgress:
 
 
 class _Tracker(BaseCallback):
-    """Checks every finished episode, keeps the best design and stops when done."""
+    """Checks every finished episode, keeps the best design and stops when done.
+
+    A PPO update cannot be interrupted, so at the last step of a rollout the run also
+    stops when the update (timed on the previous rollout) would end past the deadline.
+    """
 
     def __init__(self, state: _DesignState):
         super().__init__()
         self.state = state
+        self._train_seconds = 0.0
+        self._rollout_end = 0.0
+
+    def _on_rollout_start(self) -> None:
+        if self._rollout_end:
+            self._train_seconds = time.monotonic() - self._rollout_end
+
+    def _on_rollout_end(self) -> None:
+        self._rollout_end = time.monotonic()
 
     def _on_step(self) -> bool:
         for info in self.locals["infos"]:
             if "distance" in info:
                 self.state.record(info)
-        return not self.state.should_stop()
+        if self.state.should_stop():
+            return False
+        rollout_done = self.n_calls % self.model.n_steps == 0
+        if rollout_done and time.monotonic() + self._train_seconds > self.state.deadline:
+            self.state.out_of_time = True
+            return False
+        return True
 
 
 class _DesignState:
@@ -116,6 +135,7 @@ class _DesignState:
         self.time_limit = time_limit
         self.restart_deadline = math.inf
         self.restarts = 0
+        self.out_of_time = False
 
     def record(self, info: dict[str, Any]) -> None:
         result = self.result
@@ -156,7 +176,11 @@ class _DesignState:
 
     @property
     def finished(self) -> bool:
-        return len(self.result.solutions) >= self.num_solutions or time.monotonic() >= self.deadline
+        return (
+            self.out_of_time
+            or len(self.result.solutions) >= self.num_solutions
+            or time.monotonic() >= self.deadline
+        )
 
 
 def build_ppo(

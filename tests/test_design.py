@@ -65,3 +65,17 @@ def test_improvement_callback_and_bad_arguments():
         design(Target("t", "(...)"), method="magic", time_limit=1)
     with pytest.raises(ValueError, match="time_limit"):
         design(Target("t", "(...)"), time_limit=0)
+
+
+def test_agent_restarts_after_restart_timeout():
+    restarts = []
+    config = SMALL.updated({"restart_timeout": 0.5})
+    design(
+        Target("x", "((((((((((..))))))))))"),
+        config=config,
+        time_limit=3,
+        seed=0,
+        device="cpu",
+        on_progress=lambda p: restarts.append(p.restarts),
+    )
+    assert max(restarts) >= 1

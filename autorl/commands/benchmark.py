@@ -23,6 +23,7 @@ from autorl.progress import Progress
 from benchmarks.datasets import DATA_ENV, DATASETS, load_dataset, select_targets
 from benchmarks.report import report
 from benchmarks.runner import METHODS, RunnerConfig, run_benchmark
+from meta.config import LEARNA, LearnaConfig
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunnerConfig)}
 
@@ -79,6 +80,11 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help=f"where the dataset files are (searched before ${DATA_ENV} and the user cache)",
     )
+    parser.add_argument(
+        "--config",
+        metavar="CONFIG.json",
+        help="flat JSON agent settings for the LEARNA methods (e.g. an incumbent.json)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
     parser.set_defaults(run=run)
     actions = parser.add_subparsers(dest="benchmark_action", metavar="report DIR")
@@ -100,6 +106,15 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(path: str | None) -> tuple[tuple[str, object], ...]:
+    """The ``--config`` file's settings, validated against the LEARNA configuration."""
+    if not path:
+        return ()
+    flat = LearnaConfig.load(path).to_flat()
+    changed = {key: value for key, value in flat.items() if LEARNA.to_flat()[key] != value}
+    return tuple(sorted(changed.items()))
+
+
 def run(args: argparse.Namespace) -> int:
     """``autorl benchmark --dataset ... --method ... --out ...``."""
     missing = [flag for flag in ("dataset", "method", "out") if not getattr(args, flag)]
@@ -114,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         resume=args.resume,
+        settings=_settings(args.config),
     )
     dataset = load_dataset(args.dataset, args.data_dir)
     targets = select_targets(dataset.targets, args.targets)
