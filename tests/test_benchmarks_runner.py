@@ -36,7 +36,7 @@ LONG = 2 * (
 # Solvers run in the job's process (imported there by name through runner.SOLVERS).
 
 
-def fake_solver(method):
+def fake_solver(method, settings):
     def solve(target, *, time_limit, seed, on_improvement):
         if target.id == "crash":
             raise RuntimeError("the design loop broke")

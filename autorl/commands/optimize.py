@@ -1,0 +1,160 @@
+r"""``autorl optimize``: BOHB (or Hyperband / random search) on a task, logged and resumable.
+
+Run::
+
+    autorl optimize --task counting-ones --iterations 10 --out runs/co
+    autorl optimize --task rna-learna --targets val.txt --min-budget 5 --max-budget 45 \
+        --iterations 4 --out runs/learna
+    autorl optimize ... --out runs/learna --resume      # after a crash or kill
+
+Writes ``OUT/run.json``, ``OUT/proposals.jsonl``, ``OUT/trials.jsonl`` (see
+:mod:`autorl.bohb.runlog`), ``OUT/incumbent.json`` and ``OUT/trajectory.png``.
+Exit codes: 0 done; 1 every trial failed; 2 bad input; 130 interrupted (resume with
+``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from autorl.bohb.optimizer import METHODS, BOHBConfig
+from autorl.bohb.run import RunSummary, plot_trajectory, run
+from autorl.progress import Progress
+from autorl.tasks import TASKS, Task, make_task
+from envs.dot_bracket import read_targets
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(BOHBConfig)}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``optimize`` subcommand."""
+    parser = subparsers.add_parser(
+        "optimize",
+        help="BOHB over architecture and hyperparameters (multi-fidelity, resumable)",
+        description=(
+            "Optimize a task's configuration with BOHB: Hyperband budgets, a KDE model, "
+            "trials in worker processes. Every finished trial is appended to OUT/trials.jsonl; "
+            "--resume continues a killed run without losing or repeating finished trials."
+        ),
+    )
+    parser.add_argument("--task", required=True, choices=TASKS, help="what to optimize")
+    parser.add_argument(
+        "--optimizer", choices=METHODS, default=METHODS[0], help="search method (bohb)"
+    )
+    parser.add_argument("--min-budget", type=float, help="smallest budget (task default)")
+    parser.add_argument("--max-budget", type=float, help="largest budget (task default)")
+    parser.add_argument(
+        "--eta", type=float, default=_DEFAULTS["eta"], help="halving rate (%(default)g)"
+    )
+    parser.add_argument(
+        "--iterations", type=int, required=True, help="Hyperband iterations (brackets) to run"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="parallel trial processes (1); 0 runs trials in this process without timeouts",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=_DEFAULTS["seed"], help="seed of the run (%(default)s)"
+    )
+    parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument(
+        "--targets",
+        metavar="FILE",
+        help="rna-learna: validation target file (default: a sample of Rfam-Learn validation)",
+    )
+    parser.add_argument(
+        "--dims",
+        type=int,
+        default=4,
+        help="counting-ones: categorical and continuous parameters, each (4)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(run=run_command)
+
+
+def _task(args: argparse.Namespace) -> Task:
+    if args.targets and args.task != "rna-learna":
+        raise ValueError("--targets applies to --task rna-learna only")
+    targets = read_targets(args.targets) if args.targets else None
+    return make_task(args.task, targets=targets, workers=args.workers, dims=args.dims)
+
+
+def _config(args: argparse.Namespace, task: Task) -> BOHBConfig:
+    if args.iterations < 1:
+        raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
+    min_budget = task.min_budget if args.min_budget is None else args.min_budget
+    max_budget = task.max_budget if args.max_budget is None else args.max_budget
+    try:
+        return BOHBConfig(min_budget, max_budget, args.eta, seed=args.seed)
+    except ValueError as error:
+        raise ValueError(f"{error} (--min-budget/--max-budget/--eta/--seed)") from None
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the optimization, then write the incumbent and the trajectory plot."""
+    task = _task(args)
+    config = _config(args, task)
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    out = Path(args.out)
+    print(
+        f"autorl optimize: {args.optimizer} on {task.name}, budgets "
+        f"{', '.join(f'{b:g}' for b in config.budgets)} ({task.budget_unit}), "
+        f"{args.iterations} iterations, {args.workers} worker(s), seed {config.seed} -> {out}",
+        file=sys.stderr,
+    )
+    with Progress(args.quiet) as progress:
+        summary = run(
+            task.objective,
+            task.space,
+            config,
+            out_dir=out,
+            iterations=args.iterations,
+            method=args.optimizer,
+            workers=args.workers,
+            resume=args.resume,
+            timeout=task.timeout,
+            task=task.name,
+            task_options=task.options,
+            progress=progress,
+        )
+    plot_trajectory(out, title=f"{args.optimizer} on {task.name} (seed {config.seed})")
+    print(
+        f"{summary.trials} trials ({summary.failed} failed, {summary.replayed} taken from the "
+        f"log), budget used {summary.budget_used:g}",
+        file=sys.stderr,
+    )
+    if summary.incumbent is None:
+        print("no trial succeeded: no incumbent (see errors in trials.jsonl)", file=sys.stderr)
+        return 1
+    _write_incumbent(task, summary, out)
+    _print_incumbent(summary, out)
+    return 0
+
+
+def _write_incumbent(task: Task, summary: RunSummary, out: Path) -> None:
+    meta: dict[str, Any] = {
+        "task": task.name,
+        "loss": summary.incumbent_loss,
+        "budget": summary.incumbent_budget,
+        "run_dir": str(out),
+    }
+    assert summary.incumbent is not None and task.write_incumbent is not None
+    task.write_incumbent(out / "incumbent.json", summary.incumbent, meta)
+
+
+def _print_incumbent(summary: RunSummary, out: Path) -> None:
+    loss = summary.incumbent_loss
+    shown = f"{loss:.6g}" if math.isfinite(loss) else str(loss)
+    print(f"incumbent: loss {shown} on budget {summary.incumbent_budget:g}")
+    print(json.dumps(summary.incumbent, indent=2, sort_keys=True, default=str))
+    print(f"written: {out / 'incumbent.json'}, {out / 'trajectory.png'}")
