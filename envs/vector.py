@@ -174,11 +174,11 @@ class RnaDesignVecEnv(VecEnv):
         if self.workers == 1 or len(jobs) == 1:
             outcomes = evaluate_batch(jobs)
         else:
-            chunks = [jobs[i :: self.workers] for i in range(self.workers)]
-            results = list(self._pool().map(evaluate_batch, chunks))
-            outcomes = [None] * len(jobs)
-            for worker, chunk in enumerate(results):
-                outcomes[worker :: self.workers] = chunk
+            # Small chunks, handed out as workers free up: one design's local improvement
+            # can cost dozens of folds, so equal static shares would leave a worker idle.
+            size = max(1, len(jobs) // (8 * self.workers))
+            chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+            outcomes = [o for chunk in self._pool().map(evaluate_batch, chunks) for o in chunk]
         self.total_folds += sum(o.folds for o in outcomes)
         self.total_episodes += len(outcomes)
         return outcomes

@@ -88,18 +88,23 @@ class _Tracker(BaseCallback):
     stops when the update (timed on the previous rollout) would end past the deadline.
     """
 
-    def __init__(self, state: _DesignState):
+    def __init__(self, state: _DesignState, train_threads: int | None):
         super().__init__()
         self.state = state
+        self.train_threads = train_threads
         self._train_seconds = 0.0
         self._rollout_end = 0.0
 
     def _on_rollout_start(self) -> None:
         if self._rollout_end:
             self._train_seconds = time.monotonic() - self._rollout_end
+        if self.train_threads is not None:
+            torch.set_num_threads(1)  # sampling: one window per step, one thread is fastest
 
     def _on_rollout_end(self) -> None:
         self._rollout_end = time.monotonic()
+        if self.train_threads is not None:
+            torch.set_num_threads(self.train_threads)  # the folding workers are idle now
 
     def _on_step(self) -> bool:
         for info in self.locals["infos"]:
@@ -223,7 +228,13 @@ def build_ppo(
 
 
 def _design_learna(
-    state: _DesignState, target: Target, config: LearnaConfig, seed: int, device: str, workers: int
+    state: _DesignState,
+    target: Target,
+    config: LearnaConfig,
+    seed: int,
+    device: str,
+    workers: int,
+    threads: int | None,
 ) -> None:
     encoding = TargetEncoding.build(target, config.env)
     env = RnaDesignVecEnv(
@@ -236,7 +247,7 @@ def _design_learna(
             model = build_ppo(env, config, encoding.num_steps, restart_seed, device)
             timeout = config.ppo.restart_timeout
             state.restart_deadline = time.monotonic() + timeout if timeout > 0 else math.inf
-            model.learn(total_timesteps=2**62, callback=_Tracker(state))
+            model.learn(total_timesteps=2**62, callback=_Tracker(state, threads))
             state.restarts += 1
     finally:
         env.close()
@@ -280,9 +291,10 @@ def design(
         num_solutions: Stop after this many distinct solutions.
         device: Torch device for the policy: ``auto``, ``cpu`` or ``cuda``.
         workers: Processes that fold designs in parallel.
-        threads: Torch CPU threads during the run (restored afterwards); None leaves torch's
-            setting. One is fastest here: the networks are small and the folding workers
-            need the other cores.
+        threads: Torch CPU threads for the PPO updates (sampling uses one; torch's setting
+            is restored afterwards); None leaves torch's setting alone. The folding workers
+            are idle during updates, so ``workers`` threads are free then; use 1 when other
+            jobs share the cores.
         on_improvement: Called whenever the best design improves.
         on_progress: Called after every batch of environment steps.
 
@@ -309,10 +321,8 @@ def design(
         time_limit,
     )
     previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
     try:
-        _design_learna(state, target, config, seed, device, workers)
+        _design_learna(state, target, config, seed, device, workers, threads)
     finally:
         torch.set_num_threads(previous_threads)
     if not result.solved:

@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 num_solutions=args.num_solutions,
                 device=args.device,
                 workers=args.workers,
+                threads=args.workers,
                 on_progress=show,
             )
             results.append(result)
