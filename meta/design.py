@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 
 from envs.dot_bracket import Target
 from envs.folding import hamming
@@ -207,7 +208,7 @@ def build_ppo(
     with warnings.catch_warnings():
         # A rollout that is not a multiple of batch_size ends with a smaller minibatch: fine.
         warnings.filterwarnings("ignore", message=".*mini-batch size.*")
-        return PPO(
+        model = PPO(
             "MlpPolicy",
             env,
             learning_rate=ppo.learning_rate,
@@ -225,6 +226,10 @@ def build_ppo(
             device=device,
             verbose=0,
         )
+    # A logger of our own: SB3's default makes an empty SB3-<date> folder in the temp
+    # directory for every learn() call.
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 def _design_learna(

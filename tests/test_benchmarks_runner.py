@@ -16,6 +16,7 @@ from benchmarks.runner import (
     job_seed,
     plan_jobs,
     run_benchmark,
+    settings_json,
 )
 from envs.dot_bracket import Target
 from envs.folding import mfe_structure
@@ -166,3 +167,42 @@ def test_cli_runs_and_reports(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert main([*argv, "--resume"]) == 0
     assert len(_csv_rows(out)) == 2
+
+
+def test_config_settings_are_recorded_and_must_match_on_resume():
+    with pytest.raises(ValueError, match="--config applies to the LEARNA methods"):
+        RunnerConfig("rnainverse", settings=(("n_envs", 8),))
+    tuned = RunnerConfig("learna", settings=(("n_envs", 8),), resume=True)
+    row = {
+        "dataset": "d",
+        "target_id": "a",
+        "method": "learna",
+        "run": "0",
+        "status": "finished",
+        "time_limit": "60.0",
+        "seed": str(job_seed(0, "a", 0)),
+        "config": settings_json(tuned.settings),
+    }
+    assert [job.target.id for job in plan_jobs("d", THREE[:2], tuned, [row])] == ["b"]
+    with pytest.raises(ValueError, match="--config settings"):
+        plan_jobs("d", THREE[:2], RunnerConfig("learna", resume=True), [row])
+    assert settings_json(()) == "" and settings_json((("b", 1), ("a", 2))) == '{"a":2,"b":1}'
+
+
+def test_cli_benchmark_config_is_validated(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"n_env": 3}')
+    argv = [
+        "benchmark",
+        "--dataset",
+        "rfam-taneda",
+        "--method",
+        "learna",
+        "--out",
+        str(tmp_path / "o"),
+        "--config",
+        str(bad),
+        "--quiet",
+    ]
+    assert main(argv) == 2
+    assert "unknown key 'n_env'" in capsys.readouterr().err
