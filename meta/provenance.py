@@ -13,6 +13,7 @@ PACKAGES = (
     "stable-baselines3",
     "gymnasium",
     "numpy",
+    "scipy",
     "ConfigSpace",
 )
 

@@ -29,10 +29,10 @@ from autorl.bohb.runlog import (
     command_line,
     load_trials,
     open_run,
-    package_versions,
     trajectory,
 )
 from autorl.progress import Progress
+from meta.provenance import package_versions
 
 log = logging.getLogger(__name__)
 

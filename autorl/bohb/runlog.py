@@ -21,12 +21,10 @@ import json
 import logging
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,19 +36,7 @@ FORMAT = 1
 #: Header keys that must match for ``--resume`` (iterations may grow).
 RESUME_KEYS = ("format", "task", "task_options", "method", "bohb", "space")
 
-_PACKAGES = ("autorl", "numpy", "scipy", "ConfigSpace", "torch", "stable-baselines3", "ViennaRNA")
 log = logging.getLogger(__name__)
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of Python and of the packages that shape a run's results."""
-    versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def _dump(record: Mapping[str, Any]) -> str:
