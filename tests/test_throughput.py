@@ -1,0 +1,28 @@
+import json
+
+import numpy as np
+
+from benchmarks import throughput
+from envs.folding import mfe_structure
+
+
+def test_targets_are_designable_and_seeded():
+    a = throughput.design_targets(40, 2, np.random.default_rng(3))
+    b = throughput.design_targets(40, 2, np.random.default_rng(3))
+    assert a == b
+    for target in a:
+        assert len(target) == 40 and "(" in target.structure
+
+
+def test_fold_rate_counts_folds():
+    assert throughput.fold_rate(30, 0.2, np.random.default_rng(0)) > 10
+    sequence = throughput.random_sequences(30, 1, np.random.default_rng(0))[0]
+    assert set(sequence) <= set("ACGU") and len(mfe_structure(sequence)) == 30
+
+
+def test_main_prints_both_rates_and_their_ratio(capsys):
+    assert throughput.main(["--length", "20", "--seconds", "2", "--workers", "1", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["folds_per_s"] > 0 and figures["episodes_per_s"] > 0
+    assert figures["ratio"] == round(figures["episodes_per_s"] / figures["folds_per_s"], 3)
+    assert figures["folds_per_episode"] >= 1
