@@ -342,6 +342,8 @@ class RnaDesignEnv(gym.Env):
         """Assign the current site (and its partner, if paired)."""
         if not self.action_space.contains(action):
             raise ValueError(f"invalid action {action!r} for {self.action_space}")
+        if len(self._actions) >= self._encoding.num_steps:
+            raise RuntimeError("the episode is over: call reset() before step()")
         self._actions.append(int(action))
         if len(self._actions) < self._encoding.num_steps:
             return self._observation(), 0.0, False, False, {}

@@ -179,3 +179,16 @@ def test_folding_wrapper():
         hamming("..", "...")
     with pytest.raises(ValueError):
         energy_of_structure("GGG", "....")
+
+
+def test_step_after_the_episode_ended_is_refused():
+    env = RnaDesignEnv("(...)", RnaDesignConfig(state_radius=1))
+    env.reset(seed=0)
+    for action in (0, 1, 2, 3):
+        *_, terminated, _, _ = env.step(action)
+    assert terminated
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="invalid action"):
+        env.step(7)
