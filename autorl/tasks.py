@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing as mp
 import os
@@ -24,6 +23,7 @@ from autorl.bohb.executor import Objective, TrialResult, die_with_parent
 from autorl.spaces import learna_space, to_flat_config
 from benchmarks.synthetic import SyntheticProblem, counting_ones_problem, mf_hartmann_problem
 from envs.dot_bracket import Target
+from meta.files import write_json_atomic
 
 TASKS = ("rna-learna", "counting-ones", "mf-hartmann-3", "mf-hartmann-6")
 
@@ -78,15 +78,12 @@ _WARM: list[bool] = []  # set once this process ran its warm-up design
 def _design_target(
     target: Target, flat: dict[str, Any], budget: float, seed: int
 ) -> dict[str, Any]:
-    import torch  # imported here: only trial processes need it
-
-    torch.set_num_threads(1)
-    from meta.config import LEARNA
-    from meta.design import design
+    from meta.config import LEARNA  # imported here: only trial processes need torch
+    from meta.design import design, warm_up
 
     agent = LEARNA.updated(flat, source="BOHB configuration")
-    if not _WARM:  # a cold process spends seconds on its first episodes: not the trial's
-        design(Target("warm-up", "((((....))))"), config=agent, time_limit=0.5, seed=seed)
+    if not _WARM:  # torch's one-time lazy imports are not the trial's time
+        warm_up()
         _WARM.append(True)
     return design(target, method="learna", config=agent, time_limit=budget, seed=seed).to_dict()
 
@@ -160,7 +157,7 @@ def _synthetic_writer(problem: SyntheticProblem) -> IncumbentWriter:
             "regret": problem.regret(config),
             "_meta": dict(meta),
         }
-        path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+        write_json_atomic(payload, path)
 
     return write
 

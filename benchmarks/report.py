@@ -14,7 +14,6 @@ over solved targets of the earliest time any run solved it.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -26,6 +25,7 @@ from typing import Any
 
 from benchmarks.results import read_results
 from envs.folding import mfe_structure
+from meta.files import write_json_atomic
 
 #: Time points (seconds) of the solved-within columns, and their labels.
 THRESHOLDS = ((10.0, "10s"), (60.0, "60s"), (600.0, "10min"), (3600.0, "1h"), (86400.0, "24h"))
@@ -291,21 +291,6 @@ def format_report(summary: dict[str, Any]) -> str:
             _table(["dataset", "method", "limit", "solved", "source"], published),
         ]
     return "\n".join(parts)
-
-
-def write_json_atomic(data: Any, path: str | Path) -> None:
-    """Write JSON to ``path`` via a temporary file in the same directory and a rename."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=2)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _plot_dataset(axis: Any, groups: list[dict], published: list[dict]) -> None:

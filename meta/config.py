@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.rna_design import RnaDesignConfig
+from meta.files import write_json_atomic
 from policies.config import PolicyConfig
 
 
@@ -163,10 +164,7 @@ class LearnaConfig:
         payload = self.to_flat()
         if extra:
             payload["_meta"] = dict(extra)
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_json_atomic(payload, path)
 
 
 def _coerce(component: Any, key: str, value: Any, source: str) -> Any:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from meta.files import write_json_atomic
+
 RUN_FILE = "run.json"
 TRIALS_FILE = "trials.jsonl"
 PROPOSALS_FILE = "proposals.jsonl"
@@ -168,9 +170,7 @@ def open_run(
             )
         path.mkdir(parents=True, exist_ok=True)
         header = {**dict(header), "started": _now()}
-    tmp = run_file.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(header, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(run_file)
+    write_json_atomic(header, run_file)
     return RunLog(path), state
 
 
