@@ -21,6 +21,8 @@ COMMANDS = (
     "autorl.commands.benchmark",
     "autorl.commands.optimize",
     "autorl.commands.benchmark_optimizers",
+    "autorl.commands.data",
+    "autorl.commands.meta_train",
 )
 
 

@@ -6,6 +6,12 @@ with array operations, so the policy sees one batch of N windows per step, and f
 designs of all episodes that finish in the same step together, in a pool of worker
 processes when ``workers > 1`` (``RNA.fold`` holds the GIL, so threads would not help).
 
+With ``deferred=True`` (meta-training, where episodes of different targets end at
+different steps) a finished design is handed to the folding processes and the step returns
+at once with reward 0 and ``info["pending"]``; :meth:`RnaDesignVecEnv.collect` later gives
+the rewards, which the trainer writes into the rollout before returns are computed. Folding
+then overlaps the policy's steps instead of stalling them.
+
 Any SB3 wrapper works with the single environment too (``DummyVecEnv``,
 ``SubprocVecEnv`` over :class:`envs.rna_design.RnaDesignEnv`, see :func:`make_vec_env`);
 this class is the fast path that the design loop and meta-training use.
@@ -14,8 +20,9 @@ this class is the fast path that the design loop and meta-training use.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 import gymnasium as gym
@@ -47,8 +54,10 @@ class RnaDesignVecEnv(VecEnv):
         targets: The targets (one for single-target design, many for meta-training).
         config: MDP settings.
         n_envs: Number of parallel episodes.
-        workers: Folding processes (1 folds in this process).
+        workers: Folding processes (1 folds in this process, unless ``deferred``).
         seed: Seed of the target draws and of local improvement.
+        deferred: Fold finished designs in the background and report their rewards through
+            :meth:`collect` (the step reports reward 0 and ``info["pending"]``).
     """
 
     def __init__(
@@ -58,6 +67,7 @@ class RnaDesignVecEnv(VecEnv):
         n_envs: int = 32,
         workers: int = 1,
         seed: int | None = None,
+        deferred: bool = False,
     ):
         if n_envs < 1 or workers < 1:
             raise ValueError(f"n_envs and workers must be >= 1, got {n_envs} and {workers}")
@@ -75,6 +85,9 @@ class RnaDesignVecEnv(VecEnv):
         self._pending: np.ndarray | None = None
         self.total_folds = 0
         self.total_episodes = 0
+        self.deferred = deferred
+        self._tickets = 0
+        self._in_flight: list[tuple[Future, list[tuple[int, int, Target]]]] = []
 
     # -- SB3 VecEnv interface -------------------------------------------------
     def seed(self, seed: int | None = None) -> list[int | None]:
@@ -111,7 +124,18 @@ class RnaDesignVecEnv(VecEnv):
         rewards = np.zeros(self.num_envs, dtype=np.float32)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         finished = np.flatnonzero(done)
-        if len(finished):
+        if len(finished) and self.deferred:
+            terminal = self._observations(finished)
+            tickets = self._submit(finished)
+            for slot, (index, ticket) in enumerate(zip(finished, tickets)):
+                infos[index] = {
+                    "pending": ticket,
+                    "target_id": self._current[index].target.id,
+                    "terminal_observation": terminal[slot],
+                    "TimeLimit.truncated": False,
+                }
+                self._start_episode(index)
+        elif len(finished):
             terminal = self._observations(finished)
             for slot, (index, outcome) in enumerate(zip(finished, self._evaluate(finished))):
                 target = self._current[index].target
@@ -122,8 +146,38 @@ class RnaDesignVecEnv(VecEnv):
                 self._start_episode(index)
         return self._observations(), rewards, done, infos
 
+    def collect(self, block: bool = False) -> list[tuple[int, int, float, dict[str, Any]]]:
+        """Rewards of deferred episodes whose designs have been folded.
+
+        Args:
+            block: Wait for every design in flight.
+
+        Returns:
+            ``(ticket, env_index, reward, info)`` per finished fold, in submission order;
+            ``ticket`` is the ``info["pending"]`` value of the step that ended the episode.
+        """
+        done: list[tuple[int, int, float, dict[str, Any]]] = []
+        waiting = []
+        for future, members in self._in_flight:
+            if not (block or future.done()):
+                waiting.append((future, members))
+                continue
+            for (ticket, index, target), outcome in zip(members, future.result()):
+                value = reward(outcome.distance, len(target), self.config.reward_exponent)
+                done.append((ticket, index, value, outcome_info(target, outcome)))
+                self.total_folds += outcome.folds
+                self.total_episodes += 1
+        self._in_flight = waiting
+        return done
+
+    @property
+    def pending(self) -> int:
+        """Deferred designs not yet collected."""
+        return sum(len(members) for _, members in self._in_flight)
+
     def close(self) -> None:
         """Stop the folding processes."""
+        self._in_flight = []
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
@@ -183,11 +237,32 @@ class RnaDesignVecEnv(VecEnv):
         self.total_episodes += len(outcomes)
         return outcomes
 
+    def _submit(self, indices: np.ndarray) -> list[int]:
+        """Hand the designs of finished episodes to the folding processes."""
+        jobs, members = [], []
+        for index in indices:
+            encoding = self._current[index]
+            sequence = actions_to_sequence(encoding, self._actions[index])
+            seed = int(self._rng.integers(2**63))
+            jobs.append((sequence, encoding.target.structure, self.config, seed))
+            members.append((self._tickets, int(index), encoding.target))
+            self._tickets += 1
+        for job, member in zip(jobs, members):
+            self._in_flight.append((self._pool().submit(evaluate_batch, [job]), [member]))
+        return [ticket for ticket, _, _ in members]
+
     def _pool(self) -> Executor:
         if self._executor is None:
             context = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_ignore_interrupts
+            )
         return self._executor
+
+
+def _ignore_interrupts() -> None:
+    """Folding workers leave Ctrl-C to the parent, which stops the run cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def make_vec_env(

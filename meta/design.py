@@ -1,8 +1,15 @@
 """The design loop: run an agent on one target until it is solved or time runs out.
 
-Method ``learna`` trains PPO from scratch on the target (LEARNA). Every finished episode's
-design is checked, so the first sequence whose MFE structure equals the target ends the
-search (or is collected, until ``num_solutions`` distinct solutions are found).
+Methods (Runge et al. 2019):
+
+- ``learna``: PPO from scratch on the target.
+- ``meta-learna``: sample designs from a meta-trained policy, without learning.
+- ``meta-learna-adapt``: continue PPO on the target from the meta-trained weights.
+
+The meta methods use a checkpoint (:mod:`meta.checkpoints`; default: the shipped model).
+Every finished episode's design is checked, so the first sequence whose MFE structure
+equals the target ends the search (or is collected, until ``num_solutions`` distinct
+solutions are found).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,11 +31,15 @@ from envs.dot_bracket import Target
 from envs.folding import hamming
 from envs.rna_design import TargetEncoding
 from envs.vector import RnaDesignVecEnv
+from meta.checkpoints import Checkpoint, load_checkpoint, load_weights
 from meta.config import LEARNA, LearnaConfig
 from policies.extractors import policy_kwargs
 
 #: Design methods implemented by :func:`design`.
-METHODS = ("learna",)
+METHODS = ("learna", "meta-learna", "meta-learna-adapt")
+
+#: The methods that start from a meta-trained checkpoint.
+META_METHODS = ("meta-learna", "meta-learna-adapt")
 
 
 @dataclass
@@ -240,7 +252,9 @@ def _design_learna(
     device: str,
     workers: int,
     threads: int | None,
+    checkpoint: Checkpoint | None = None,
 ) -> None:
+    """PPO on the target: from scratch, or from ``checkpoint``'s weights (adapt)."""
     encoding = TargetEncoding.build(target, config.env)
     env = RnaDesignVecEnv(
         [target], config.env, n_envs=config.ppo.n_envs, workers=workers, seed=seed
@@ -250,12 +264,99 @@ def _design_learna(
             restart_seed = seed + 7919 * state.restarts
             env.seed(restart_seed)
             model = build_ppo(env, config, encoding.num_steps, restart_seed, device)
+            if checkpoint is not None:
+                load_weights(model, checkpoint, with_optimizer=False)
             timeout = config.ppo.restart_timeout
             state.restart_deadline = time.monotonic() + timeout if timeout > 0 else math.inf
             model.learn(total_timesteps=2**62, callback=_Tracker(state, threads))
             state.restarts += 1
     finally:
         env.close()
+
+
+def sample_designs(
+    model: PPO, env: RnaDesignVecEnv, state: _DesignState, max_episodes: int | None = None
+) -> None:
+    """Sample episodes from ``model``'s policy on ``env`` without learning.
+
+    Stops when ``state`` says so (solved, out of time) or after ``max_episodes`` designs.
+    """
+    observations = env.reset()
+    start = state.result.episodes
+    while True:
+        with torch.no_grad():
+            actions, _ = model.predict(observations, deterministic=False)
+        observations, _, _, infos = env.step(actions)
+        for info in infos:
+            if "distance" in info:
+                state.record(info)
+        if state.should_stop():
+            return
+        if max_episodes is not None and state.result.episodes - start >= max_episodes:
+            return
+
+
+def _design_meta_learna(
+    state: _DesignState,
+    target: Target,
+    config: LearnaConfig,
+    seed: int,
+    device: str,
+    workers: int,
+    checkpoint: Checkpoint,
+) -> None:
+    encoding = TargetEncoding.build(target, config.env)
+    env = RnaDesignVecEnv(
+        [target], config.env, n_envs=config.ppo.n_envs, workers=workers, seed=seed
+    )
+    try:
+        env.seed(seed)
+        model = build_ppo(env, config, encoding.num_steps, seed, device)
+        load_weights(model, checkpoint, with_optimizer=False)
+        torch.set_num_threads(1)  # one window batch per step: one thread is fastest
+        sample_designs(model, env, state)
+    finally:
+        env.close()
+
+
+def sample_on_target(
+    model: PPO,
+    target: Target,
+    config: LearnaConfig,
+    *,
+    time_limit: float,
+    seed: int = 0,
+    workers: int = 1,
+) -> DesignResult:
+    """Sample designs for ``target`` from ``model``'s current policy, without learning.
+
+    Meta-training validates its policy with this; the policy's observation space must be
+    the one ``config.env`` gives.
+
+    Args:
+        model: An SB3 agent (its policy is used as is).
+        target: The target.
+        config: The agent configuration (environment settings and ``n_envs``).
+        time_limit: Seconds.
+        seed: Seed of the environment (local improvement).
+        workers: Folding processes.
+
+    Returns:
+        The best design found.
+    """
+    result = DesignResult(target.id, target.structure, method="meta-learna", seed=seed)
+    state = _DesignState(result, time.monotonic() + time_limit, 1, None, None, time_limit)
+    env = RnaDesignVecEnv(
+        [target], config.env, n_envs=config.ppo.n_envs, workers=workers, seed=seed
+    )
+    try:
+        env.seed(seed)
+        sample_designs(model, env, state)
+    finally:
+        env.close()
+    if not result.solved:
+        result.seconds = time.monotonic() - state.start
+    return result
 
 
 def warm_up(device: str = "cpu") -> None:
@@ -284,13 +385,16 @@ def design(
     threads: int | None = 1,
     on_improvement: Callable[[DesignResult], None] | None = None,
     on_progress: Callable[[DesignProgress], None] | None = None,
+    model: str | Path | Checkpoint | None = None,
 ) -> DesignResult:
     """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of time.
 
     Args:
         target: The target structure.
         method: One of :data:`METHODS`.
-        config: Agent configuration (default: the published LEARNA configuration).
+        config: Agent configuration (default: the published LEARNA configuration for
+            ``learna``, the checkpoint's own for the meta methods; a configuration given
+            for a meta method must keep the checkpoint's architecture and window).
         time_limit: Seconds for this target (checked after every batch of episodes).
         seed: Seed of everything random in the run.
         num_solutions: Stop after this many distinct solutions.
@@ -302,12 +406,15 @@ def design(
             jobs share the cores.
         on_improvement: Called whenever the best design improves.
         on_progress: Called after every batch of environment steps.
+        model: The checkpoint of the meta methods (a loaded one, or the path of its zip);
+            None for the shipped model. Ignored by ``learna``.
 
     Returns:
         The best design; ``solutions`` lists every distinct solution found.
 
     Raises:
         ValueError: unknown method or invalid arguments.
+        meta.checkpoints.CheckpointError: a missing, corrupt or mismatched checkpoint.
     """
     if method not in METHODS:
         raise ValueError(f"unknown design method {method!r}; available: {', '.join(METHODS)}")
@@ -315,6 +422,10 @@ def design(
         raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}")
     if num_solutions < 1:
         raise ValueError(f"num_solutions must be >= 1, got {num_solutions}")
+    checkpoint = None
+    if method in META_METHODS:
+        checkpoint = model if isinstance(model, Checkpoint) else load_checkpoint(model)
+        config = config or checkpoint.config
     config = config or LEARNA
     result = DesignResult(target.id, target.structure, method=method, seed=seed)
     state = _DesignState(
@@ -327,7 +438,11 @@ def design(
     )
     previous_threads = torch.get_num_threads()
     try:
-        _design_learna(state, target, config, seed, device, workers, threads)
+        if method == "meta-learna":
+            assert checkpoint is not None
+            _design_meta_learna(state, target, config, seed, device, workers, checkpoint)
+        else:
+            _design_learna(state, target, config, seed, device, workers, threads, checkpoint)
     finally:
         torch.set_num_threads(previous_threads)
     if not result.solved:

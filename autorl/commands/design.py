@@ -9,8 +9,9 @@ from typing import TextIO
 
 from autorl.progress import Progress
 from envs.dot_bracket import Target, resolve_targets
+from meta.checkpoints import Checkpoint, load_checkpoint
 from meta.config import LEARNA, LearnaConfig
-from meta.design import METHODS, DesignProgress, DesignResult, design
+from meta.design import META_METHODS, METHODS, DesignProgress, DesignResult, design
 from meta.provenance import package_versions
 
 FORMATS = ("text", "fasta", "json")
@@ -23,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "design",
         help="design RNA sequences for target structures",
         description="Design a sequence whose MFE structure (ViennaRNA) is the target. "
+        "The default method, meta-learna-adapt, continues PPO from the pretrained "
+        "Meta-LEARNA policy shipped with autorl. "
         "Exit code 0: every target solved; 1: some target unsolved (best design printed); "
         "2: bad input.",
     )
@@ -32,7 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a target file (one structure a line, id<TAB>structure, or FASTA-style), "
         "'-' for stdin, or a literal dot-bracket structure",
     )
-    parser.add_argument("--method", choices=METHODS, default=METHODS[0])
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="meta-learna-adapt",
+        help="learna: PPO from scratch; meta-learna: sample from the pretrained policy; "
+        "meta-learna-adapt: PPO from the pretrained policy (default)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="PATH",
+        help="checkpoint zip of the meta methods (default: the shipped model), e.g. "
+        "DIR/best.zip of `autorl meta-train`",
+    )
     parser.add_argument(
         "--time-limit", type=float, default=60.0, metavar="SECONDS", help="per target (60)"
     )
@@ -58,7 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _validate(args: argparse.Namespace) -> tuple[list[Target], LearnaConfig]:
+def _validate(
+    args: argparse.Namespace,
+) -> tuple[list[Target], LearnaConfig, Checkpoint | None]:
     if not args.time_limit > 0:
         raise ValueError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
     if args.num_solutions < 1:
@@ -70,14 +87,18 @@ def _validate(args: argparse.Namespace) -> tuple[list[Target], LearnaConfig]:
 
         if not torch.cuda.is_available():
             raise ValueError("--device cuda: no CUDA device is available (use auto or cpu)")
+    if args.model and args.method not in META_METHODS:
+        raise ValueError(f"--model applies to {' and '.join(META_METHODS)}, not {args.method}")
     targets = resolve_targets(args.target)
-    config = LearnaConfig.load(args.config) if args.config else LEARNA
-    return targets, config
+    checkpoint = load_checkpoint(args.model) if args.method in META_METHODS else None
+    base = checkpoint.config if checkpoint is not None else LEARNA
+    config = LearnaConfig.load(args.config, base=base) if args.config else base
+    return targets, config, checkpoint
 
 
 def run(args: argparse.Namespace) -> int:
     """Design every target and print the results; exit 1 if any stayed unsolved."""
-    targets, config = _validate(args)
+    targets, config, checkpoint = _validate(args)
     results: list[DesignResult] = []
     with Progress(args.quiet) as progress:
         for index, target in enumerate(targets):
@@ -101,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 threads=args.workers,
                 on_progress=show,
+                model=checkpoint,
             )
             results.append(result)
             if args.format != "json":

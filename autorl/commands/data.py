@@ -1,0 +1,183 @@
+"""``autorl data``: training targets for meta-training.
+
+``autorl data generate`` writes MFE structures of random sequences (see
+:mod:`meta.training_data` for the sampling and the filters); ``autorl data check`` tests a
+target file against the benchmark sets. Both refuse (exit 2) a file that contains a
+benchmark target: never train on what you evaluate on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from autorl.progress import Progress
+from benchmarks.overlap import check_no_overlap
+from envs.dot_bracket import read_targets
+from meta.training_data import (
+    GeneratorSettings,
+    generate_structures,
+    length_and_pair_stats,
+    name_structures,
+    write_training_file,
+)
+
+#: The defaults of every generator setting; the CLI never restates them.
+DEFAULTS = GeneratorSettings(count=1)
+_FIELD = re.compile(r"\b(" + "|".join(f.name for f in fields(GeneratorSettings)) + r")\b")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``data`` subcommand with its actions ``generate`` and ``check``."""
+    parser = subparsers.add_parser(
+        "data",
+        help="generate or check training targets for meta-training",
+        description="Training targets for `autorl meta-train`: generate them, or check a "
+        "target file against the benchmark sets.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    _register_generate(actions)
+    _register_check(actions)
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="also look here for the benchmark files checked against (searched before "
+        "$AUTORL_DATA and the user cache)",
+    )
+
+
+def _register_generate(actions: argparse._SubParsersAction) -> None:
+    d = DEFAULTS
+    parser = actions.add_parser(
+        "generate",
+        help="write MFE structures of random sequences as a target file",
+        description="Fold random sequences with ViennaRNA and keep distinct MFE structures "
+        "whose length and paired fraction resemble natural RNAs. The same arguments give "
+        "the same file, whatever --workers. The result is checked against the benchmark sets "
+        "found (--data-dir, $AUTORL_DATA, user cache); on overlap nothing is written (exit 2).",
+    )
+    parser.add_argument("--count", type=int, required=True, help="number of structures")
+    parser.add_argument("--out", required=True, metavar="FILE", help="the target file to write")
+    parser.add_argument("--min-length", type=int, default=d.min_length, help="nt (%(default)s)")
+    parser.add_argument("--max-length", type=int, default=d.max_length, help="nt (%(default)s)")
+    parser.add_argument(
+        "--gc-min", type=float, default=d.gc_min, help="lowest GC content (%(default)s)"
+    )
+    parser.add_argument(
+        "--gc-max", type=float, default=d.gc_max, help="highest GC content (%(default)s)"
+    )
+    parser.add_argument(
+        "--min-pair-fraction",
+        type=float,
+        default=d.min_pair_fraction,
+        help="lowest paired fraction 2*pairs/length kept (%(default)s)",
+    )
+    parser.add_argument(
+        "--max-pair-fraction",
+        type=float,
+        default=d.max_pair_fraction,
+        help="highest paired fraction kept (%(default)s)",
+    )
+    parser.add_argument(
+        "--min-pairs", type=int, default=d.min_pairs, help="fewest base pairs kept (%(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=d.seed, help="seed (%(default)s)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes that fold in parallel (%(default)s)"
+    )
+    _add_data_dir(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(run=run_generate)
+
+
+def _register_check(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser(
+        "check",
+        help="check a target file against the benchmark sets",
+        description="Exit 0 if no target of FILE is a target of a benchmark set found "
+        "(--data-dir, $AUTORL_DATA, user cache); exit 2 with the overlapping ids otherwise.",
+    )
+    parser.add_argument("file", metavar="FILE", help="a target file ('-' for stdin)")
+    _add_data_dir(parser)
+    parser.set_defaults(run=run_check)
+
+
+def _settings(args: argparse.Namespace) -> GeneratorSettings:
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; give a file name")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: the folder {out.parent} does not exist")
+    try:
+        return GeneratorSettings(
+            count=args.count,
+            min_length=args.min_length,
+            max_length=args.max_length,
+            gc_min=args.gc_min,
+            gc_max=args.gc_max,
+            min_pair_fraction=args.min_pair_fraction,
+            max_pair_fraction=args.max_pair_fraction,
+            min_pairs=args.min_pairs,
+            seed=args.seed,
+        )
+    except ValueError as error:  # name the flag, not the field
+        raise ValueError(_FIELD.sub(lambda m: "--" + m[0].replace("_", "-"), str(error))) from None
+
+
+def _datasets_text(names: list[str]) -> str:
+    if not names:
+        return "no benchmark files found to check against (use --data-dir or $AUTORL_DATA)"
+    return f"no overlap with {', '.join(names)}"
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """Generate the structures, check them against the benchmarks, write the file."""
+    settings = _settings(args)
+    started = time.monotonic()
+    tried = 0
+    with Progress(args.quiet) as progress:
+
+        def show(accepted: int, candidates: int) -> None:
+            nonlocal tried
+            tried = candidates
+            progress.update(
+                f"{accepted}/{settings.count} structures from {candidates} random sequences, "
+                f"{time.monotonic() - started:.0f} s"
+            )
+
+        structures = generate_structures(settings, workers=args.workers, on_progress=show)
+    checked = check_no_overlap(
+        name_structures(structures), args.data_dir, source=f"generated targets for {args.out}"
+    )
+    write_training_file(args.out, structures, settings)
+    stats = length_and_pair_stats(structures)
+    print(
+        f"autorl data generate: wrote {len(structures)} targets to {args.out} "
+        f"(length {stats['min_length']}-{stats['max_length']} nt, median "
+        f"{stats['median_length']:g}; median paired fraction "
+        f"{stats['median_pair_fraction']:.2f}; {tried} sequences folded in "
+        f"{time.monotonic() - started:.1f} s; {_datasets_text(checked)})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Exit 0 if the file shares no target with the benchmark sets found."""
+    targets = read_targets(args.file)
+    checked = check_no_overlap(targets, args.data_dir, source=args.file)
+    print(
+        f"autorl data check: {args.file}: {len(targets)} targets, {_datasets_text(checked)}",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,574 @@
+"""Meta-training (Meta-LEARNA): one PPO policy trained across many target structures.
+
+Every episode draws a new training target. The environment is :class:`envs.vector.
+RnaDesignVecEnv`: ``n_envs`` episodes advance in lockstep with one batched policy forward
+per step, and finished designs are folded by ``workers`` processes (``RNA.fold`` holds the
+GIL). This is the batched equivalent of SB3's ``SubprocVecEnv`` with one process per
+environment, without a pipe round trip per step.
+
+An output directory holds::
+
+    run.json                  settings, seeds, training data hash, package versions
+    latest.zip / latest.json  the newest checkpoint (a resume starts here)
+    best.zip / best.json      the checkpoint with the best validation score
+    checkpoints/step-N.*      the last few periodic checkpoints
+    validation.csv            one row per validation
+    logs/                     TensorBoard events and progress.csv
+
+A checkpoint's JSON records its timestep count, so a killed run resumes where its last
+checkpoint was written; ``time_limit`` and ``timesteps`` count the whole run across resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import configure
+
+from envs.dot_bracket import Target, read_targets
+from envs.vector import RnaDesignVecEnv
+from meta.checkpoints import (
+    Checkpoint,
+    config_path,
+    copy_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
+from meta.config import META_LEARNA, LearnaConfig
+from meta.design import build_ppo, sample_on_target
+from meta.files import write_json_atomic
+from meta.provenance import package_versions
+
+#: Name of the checkpoint that a resume starts from.
+LATEST = "latest"
+#: Name of the checkpoint with the best validation score.
+BEST = "best"
+
+
+@dataclass(frozen=True)
+class MetaTrainSettings:
+    """Settings of one meta-training run.
+
+    Attributes:
+        train_data: Target file of the training structures.
+        out: Output directory.
+        config: Agent configuration (default: published Meta-LEARNA).
+        time_limit: Seconds of training for the whole run (across resumes), or None.
+        timesteps: Environment steps for the whole run, or None. One of the two is needed.
+        workers: Folding processes.
+        device: Torch device: ``auto``, ``cpu`` or ``cuda``.
+        seed: Seed of everything random in the run.
+        resume: Continue the run in ``out`` from its latest checkpoint.
+        n_steps: Steps per environment per PPO rollout.
+        checkpoint_every: Seconds between periodic checkpoints.
+        keep_checkpoints: Periodic checkpoints kept (older ones are deleted).
+        validation_data: Target file for periodic validation, or None for none.
+        validate_every: Seconds between validations.
+        validation_time: Seconds per validation target (sampling only).
+        threads: Torch threads for PPO updates (sampling uses one).
+    """
+
+    train_data: Path
+    out: Path
+    config: LearnaConfig = META_LEARNA
+    time_limit: float | None = None
+    timesteps: int | None = None
+    workers: int = 1
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    n_steps: int = 64
+    checkpoint_every: float = 300.0
+    keep_checkpoints: int = 3
+    validation_data: Path | None = None
+    validate_every: float = 600.0
+    validation_time: float = 2.0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if (self.time_limit is None) == (self.timesteps is None):
+            raise ValueError("give exactly one of --time-limit and --timesteps")
+        if self.time_limit is not None and not (
+            math.isfinite(self.time_limit) and self.time_limit > 0
+        ):
+            raise ValueError(f"--time-limit must be > 0 seconds, got {self.time_limit}")
+        if self.timesteps is not None and self.timesteps < 1:
+            raise ValueError(f"--timesteps must be >= 1, got {self.timesteps}")
+        if self.workers < 1 or self.threads < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if self.n_steps < 1 or self.keep_checkpoints < 1:
+            raise ValueError("n_steps and keep_checkpoints must be >= 1")
+        if self.checkpoint_every <= 0 or self.validate_every <= 0 or self.validation_time <= 0:
+            raise ValueError("checkpoint, validation intervals and times must be > 0 seconds")
+
+
+@dataclass
+class TrainProgress:
+    """A snapshot of a running meta-training, for progress displays and logs.
+
+    Attributes:
+        timesteps: Environment steps so far (whole run).
+        episodes: Episodes in this session.
+        solved_fraction: Fraction of recent training episodes that were solved.
+        mean_distance: Mean normalized Hamming distance of recent episodes.
+        elapsed: Seconds of training (whole run).
+        budget: The run's budget as a fraction done (0..1).
+        best_validation: Best validation solved fraction so far, or None.
+    """
+
+    timesteps: int
+    episodes: int
+    solved_fraction: float
+    mean_distance: float
+    elapsed: float
+    budget: float
+    best_validation: float | None = None
+
+
+@dataclass
+class ValidationResult:
+    """Solved fraction of one validation pass."""
+
+    timesteps: int
+    solved: int
+    total: int
+    mean_distance: float
+    seconds: float
+    solved_ids: list[str] = field(default_factory=list)
+
+    @property
+    def fraction(self) -> float:
+        """Solved fraction."""
+        return self.solved / self.total if self.total else 0.0
+
+
+def validate(
+    model: PPO,
+    config: LearnaConfig,
+    targets: Sequence[Target],
+    time_limit: float,
+    seed: int,
+    workers: int = 1,
+) -> ValidationResult:
+    """Design every target by sampling from the current policy (no learning).
+
+    Args:
+        model: The agent.
+        config: Its configuration.
+        targets: Validation targets.
+        time_limit: Seconds per target.
+        seed: Seed of the environments.
+        workers: Folding processes (1: in this process; validation runs between rollouts,
+            while the training's folding processes are idle).
+
+    Returns:
+        How many were solved.
+    """
+    start = time.monotonic()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    results = []
+    try:
+        for index, target in enumerate(targets):
+            results.append(
+                sample_on_target(
+                    model,
+                    target,
+                    config,
+                    time_limit=time_limit,
+                    seed=seed + index,
+                    workers=workers,
+                )
+            )
+    finally:
+        torch.set_num_threads(previous)
+    solved = [r.target_id for r in results if r.solved]
+    distance = float(np.mean([max(r.distance, 0) / len(r.target) for r in results]))
+    return ValidationResult(
+        model.num_timesteps, len(solved), len(results), distance, time.monotonic() - start, solved
+    )
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a request to stop at the next step (then checkpoint)."""
+
+    def __init__(self) -> None:
+        self.raised: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: no handlers
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.raised is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.raised = signum
+
+
+class MetaTrainer:
+    """Runs (or resumes) one meta-training run; see the module docstring for the files.
+
+    Args:
+        settings: The run's settings.
+        on_progress: Called after every PPO rollout.
+        on_validation: Called after every validation.
+    """
+
+    def __init__(
+        self,
+        settings: MetaTrainSettings,
+        on_progress: Callable[[TrainProgress], None] | None = None,
+        on_validation: Callable[[ValidationResult], None] | None = None,
+    ):
+        self.settings = settings
+        self.on_progress = on_progress
+        self.on_validation = on_validation
+        self.out = Path(settings.out)
+        self.train_targets = read_targets(settings.train_data)
+        if not self.train_targets:
+            raise ValueError(f"{settings.train_data}: no training targets")
+        self.validation_targets = (
+            read_targets(settings.validation_data) if settings.validation_data else []
+        )
+        self.config = settings.config
+        self.elapsed_before = 0.0
+        self.timesteps_before = 0
+        #: (solved fraction, -mean normalized distance) of the best validation so far.
+        self.best_validation: tuple[float, float] | None = None
+        self.resumed: Checkpoint | None = None
+        self.stop = _StopFlag()
+        self.interrupted = False
+        self._start = time.monotonic()
+        self._prepare_directory()
+
+    # -- set-up ---------------------------------------------------------------
+    def _prepare_directory(self) -> None:
+        latest = self.out / f"{LATEST}.zip"
+        if self.settings.resume:
+            if not latest.is_file():
+                raise ValueError(f"--resume: {self.out} has no checkpoint {latest.name} to resume")
+            self.resumed = load_checkpoint(latest)
+            self._check_resume(self.resumed)
+            self.config = self.resumed.config
+            self.elapsed_before = float(self.resumed.meta.get("elapsed", 0.0))
+            self.timesteps_before = self.resumed.timesteps
+            best = self.out / f"{BEST}.zip"
+            if best.is_file():
+                meta = load_checkpoint(best).meta
+                self.best_validation = (
+                    float(meta.get("validation_fraction", 0.0)),
+                    -float(meta.get("validation_mean_distance", 1.0)),
+                )
+            return
+        if latest.exists() or (self.out / "run.json").exists():
+            raise ValueError(
+                f"{self.out} already holds a meta-training run; pass --resume to continue it "
+                "or choose another --out"
+            )
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self._run_record(), self.out / "run.json")
+
+    def _check_resume(self, checkpoint: Checkpoint) -> None:
+        recorded = checkpoint.meta.get("train_data_sha256")
+        actual = _sha256(self.settings.train_data)
+        if recorded and recorded != actual:
+            raise ValueError(
+                f"--resume: {self.settings.train_data} is not the training file this run "
+                f"started with (sha256 {actual[:12]}..., recorded {recorded[:12]}...)"
+            )
+        if self.settings.config != META_LEARNA and self.settings.config != checkpoint.config:
+            raise ValueError(
+                "--resume: --config differs from the configuration of the run in "
+                f"{self.out}; a resumed run keeps its configuration"
+            )
+
+    def _run_record(self) -> dict[str, Any]:
+        settings = asdict(self.settings)
+        settings["config"] = self.config.to_flat()
+        settings = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}
+        return {
+            "settings": settings,
+            "train_data_sha256": _sha256(self.settings.train_data),
+            "train_targets": len(self.train_targets),
+            "validation_targets": len(self.validation_targets),
+            "versions": package_versions(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    # -- the run --------------------------------------------------------------
+    def run(self) -> Path:
+        """Train until the budget is spent or a stop signal arrives.
+
+        Returns:
+            The latest checkpoint's zip.
+        """
+        settings = self.settings
+        self._start = time.monotonic()
+        seed = settings.seed + self.timesteps_before
+        env = RnaDesignVecEnv(
+            self.train_targets,
+            self.config.env,
+            n_envs=self.config.ppo.n_envs,
+            workers=settings.workers,
+            seed=seed,
+            deferred=True,
+        )
+        try:
+            env.seed(seed)
+            model = build_ppo(env, self.config, settings.n_steps, seed, settings.device)
+            if self.resumed is not None:
+                load_weights(model, self.resumed, with_optimizer=True)
+                model.num_timesteps = self.timesteps_before
+            model.set_logger(configure(str(self.out / "logs"), ["csv", "tensorboard"]))
+            statistics = _MetaCallback(self)
+            callback = CallbackList([DeferredRewards(statistics.record_episode), statistics])
+            remaining = self._remaining_timesteps()
+            with self.stop:
+                if remaining > 0 and not self._out_of_time():
+                    model.learn(
+                        total_timesteps=remaining,
+                        callback=callback,
+                        reset_num_timesteps=self.resumed is None,
+                        progress_bar=False,
+                    )
+            self.interrupted = self.stop.raised is not None
+            self.checkpoint(model, final=True)
+            if self.validation_targets and not self.interrupted:
+                self.run_validation(model)
+        finally:
+            env.close()
+        return self.out / f"{LATEST}.zip"
+
+    def _remaining_timesteps(self) -> int:
+        if self.settings.timesteps is None:
+            return 2**62
+        return self.settings.timesteps - self.timesteps_before
+
+    def elapsed(self) -> float:
+        """Seconds of training in the whole run."""
+        return self.elapsed_before + time.monotonic() - self._start
+
+    def _out_of_time(self) -> bool:
+        return self.settings.time_limit is not None and self.elapsed() >= self.settings.time_limit
+
+    def budget_fraction(self, timesteps: int) -> float:
+        """The fraction of the run's budget spent."""
+        if self.settings.timesteps is not None:
+            return min(1.0, timesteps / self.settings.timesteps)
+        assert self.settings.time_limit is not None
+        return min(1.0, self.elapsed() / self.settings.time_limit)
+
+    def should_stop(self) -> bool:
+        """Whether the budget is spent or a stop was requested."""
+        return self.stop.raised is not None or self._out_of_time()
+
+    # -- checkpoints and validation ---------------------------------------------
+    def _meta(self, model: PPO, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        meta = {
+            "timesteps": int(model.num_timesteps),
+            "elapsed": round(self.elapsed(), 1),
+            "seed": self.settings.seed,
+            "train_data": str(self.settings.train_data),
+            "train_data_sha256": _sha256(self.settings.train_data),
+            "n_steps": self.settings.n_steps,
+            "versions": package_versions(),
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        meta.update(extra or {})
+        return meta
+
+    def checkpoint(self, model: PPO, final: bool = False) -> Path:
+        """Write a periodic checkpoint and make it ``latest``; prune old ones."""
+        folder = self.out / "checkpoints"
+        path = folder / f"step-{model.num_timesteps:012d}.zip"
+        save_checkpoint(model, self.config, path, self._meta(model, {"final": final}))
+        copy_checkpoint(path, self.out / f"{LATEST}.zip")
+        periodic = sorted(folder.glob("step-*.zip"))
+        for old in periodic[: -self.settings.keep_checkpoints]:
+            old.unlink(missing_ok=True)
+            config_path(old).unlink(missing_ok=True)
+        return path
+
+    def run_validation(self, model: PPO) -> ValidationResult:
+        """Validate the current policy; keep it as ``best`` when it is the best so far."""
+        result = validate(
+            model,
+            self.config,
+            self.validation_targets,
+            self.settings.validation_time,
+            self.settings.seed,
+        )
+        model.logger.record("validation/solved_fraction", result.fraction)
+        model.logger.record("validation/mean_distance", result.mean_distance)
+        model.logger.dump(model.num_timesteps)
+        self._append_validation(result)
+        score = (result.fraction, -result.mean_distance)
+        if self.best_validation is None or score > self.best_validation:
+            self.best_validation = score
+            extra = {
+                "validation_fraction": result.fraction,
+                "validation_solved": result.solved,
+                "validation_mean_distance": result.mean_distance,
+            }
+            save_checkpoint(model, self.config, self.out / f"{BEST}.zip", self._meta(model, extra))
+        if self.on_validation is not None:
+            self.on_validation(result)
+        return result
+
+    def _append_validation(self, result: ValidationResult) -> None:
+        path = self.out / "validation.csv"
+        new = not path.exists()
+        with open(path, "a", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            if new:
+                writer.writerow(
+                    [
+                        "timesteps",
+                        "elapsed",
+                        "solved",
+                        "total",
+                        "fraction",
+                        "mean_distance",
+                        "seconds",
+                    ]
+                )
+            writer.writerow(
+                [
+                    result.timesteps,
+                    round(self.elapsed(), 1),
+                    result.solved,
+                    result.total,
+                    round(result.fraction, 4),
+                    round(result.mean_distance, 4),
+                    round(result.seconds, 1),
+                ]
+            )
+
+
+class _MetaCallback(BaseCallback):
+    """Episode statistics, budget and signal checks, periodic checkpoints and validation."""
+
+    def __init__(self, trainer: MetaTrainer):
+        super().__init__()
+        self.trainer = trainer
+        self.episodes = 0
+        self.recent: list[tuple[bool, float]] = []
+        now = time.monotonic()
+        self.last_checkpoint = now
+        self.last_validation = now
+
+    def _on_rollout_start(self) -> None:
+        torch.set_num_threads(1)  # sampling: one batch of windows per step
+
+    def _on_rollout_end(self) -> None:
+        trainer, settings = self.trainer, self.trainer.settings
+        torch.set_num_threads(settings.threads)  # the folding workers are idle in the update
+        solved = [s for s, _ in self.recent]
+        fraction = float(np.mean(solved)) if solved else 0.0
+        distance = float(np.mean([d for _, d in self.recent])) if self.recent else 1.0
+        self.logger.record("meta/solved_fraction", fraction)
+        self.logger.record("meta/mean_normalized_distance", distance)
+        self.logger.record("meta/episodes", self.episodes)
+        self.logger.record("meta/elapsed", trainer.elapsed())
+        if trainer.on_progress is not None:
+            trainer.on_progress(
+                TrainProgress(
+                    self.model.num_timesteps,
+                    self.episodes,
+                    fraction,
+                    distance,
+                    trainer.elapsed(),
+                    trainer.budget_fraction(self.model.num_timesteps),
+                    trainer.best_validation[0] if trainer.best_validation else None,
+                )
+            )
+        self.recent.clear()
+        now = time.monotonic()
+        if now - self.last_checkpoint >= settings.checkpoint_every:
+            trainer.checkpoint(self.model)
+            self.last_checkpoint = now
+        if trainer.validation_targets and now - self.last_validation >= settings.validate_every:
+            trainer.run_validation(self.model)
+            self.last_validation = time.monotonic()
+
+    def _on_step(self) -> bool:
+        return not self.trainer.should_stop()
+
+    def record_episode(self, info: dict[str, Any]) -> None:
+        """Count a finished training episode (called by :class:`DeferredRewards`)."""
+        self.episodes += 1
+        self.recent.append((info["distance"] == 0, info["distance"] / len(info["structure"])))
+
+
+class DeferredRewards(BaseCallback):
+    """Writes the rewards of designs folded in the background into PPO's rollout.
+
+    For an environment built with ``deferred=True`` (:class:`envs.vector.RnaDesignVecEnv`):
+    a step that ends an episode reports reward 0 and a ticket; when the fold is done, its
+    reward goes to the row and column of that step. SB3 adds the current step's ``rewards``
+    array to the buffer after the callbacks, at row ``rollout_buffer.pos``; rewards of
+    episodes that ended earlier go straight into ``rollout_buffer.rewards``. At the last step
+    of a rollout every fold in flight is awaited, so returns and advantages are computed
+    from complete rewards: training is the same as with synchronous folding, only faster.
+
+    Args:
+        on_episode: Called with the ``info`` of every finished episode.
+    """
+
+    def __init__(self, on_episode: Callable[[dict[str, Any]], None] | None = None):
+        super().__init__()
+        self.on_episode = on_episode
+        self.rows: dict[int, tuple[int, int]] = {}
+
+    def _on_rollout_start(self) -> None:
+        self.training_env.collect(block=True)  # a stopped rollout may leave folds behind
+        self.rows.clear()
+
+    def _on_step(self) -> bool:
+        buffer = self.model.rollout_buffer
+        row = buffer.pos
+        for index, info in enumerate(self.locals["infos"]):
+            if "pending" in info:
+                self.rows[info["pending"]] = (row, index)
+        last = row == self.model.n_steps - 1
+        for ticket, index, value, info in self.training_env.collect(block=last):
+            episode_row, episode_index = self.rows.pop(ticket)
+            if episode_index != index:
+                raise RuntimeError(f"deferred reward {ticket} came back for another env")
+            if episode_row == row:
+                self.locals["rewards"][index] = value
+            else:
+                buffer.rewards[episode_row, index] = value
+            if self.on_episode is not None:
+                self.on_episode(info)
+        if last and self.rows:
+            raise RuntimeError(f"{len(self.rows)} rewards missing at the end of a rollout")
+        return True
+
+
+def _sha256(path: str | Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
