@@ -32,12 +32,16 @@ RESULT_FIELDS = (
     "elapsed",
     "error",
     "config",
+    "model",
     "autorl",
     "viennarna",
     "torch",
     "stable_baselines3",
     "python",
 )
+
+#: The columns of autorl 0.1 files written before the ``model`` column (read, never written).
+_BEFORE_MODEL = tuple(name for name in RESULT_FIELDS if name != "model")
 
 #: results.csv column -> package whose version it records.
 VERSION_COLUMNS = {
@@ -66,11 +70,16 @@ def read_results(path: str | Path) -> list[dict[str, str]]:
         return []
     with open(path, encoding="utf-8", newline="") as file:
         reader = csv.DictReader(file)
-        if tuple(reader.fieldnames or ()) != RESULT_FIELDS:
+        columns = tuple(reader.fieldnames or ())
+        if columns not in (RESULT_FIELDS, _BEFORE_MODEL):
             raise ValueError(
                 f"{path}: unexpected columns {reader.fieldnames}; expected {list(RESULT_FIELDS)}"
             )
-        return [row for row in reader if None not in row.values()]
+        rows = [row for row in reader if None not in row.values()]
+    if columns == _BEFORE_MODEL:  # written before the meta methods existed: no checkpoint
+        for row in rows:
+            row["model"] = ""
+    return rows
 
 
 def append_result(path: str | Path, row: dict[str, Any]) -> None:

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 #: Methods the runner knows; ``rnainverse`` is the baseline, the others come from meta.design.
 METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse")
+#: The methods that start from a meta-trained checkpoint (``--model``).
+META_METHODS = ("meta-learna", "meta-learna-adapt")
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,10 @@ class RunnerConfig:
         resume: Skip the jobs already recorded in results.csv.
         grace: Seconds past the limit before a job is terminated.
         startup_timeout: Seconds a worker may take to start (imports) before it is killed.
-        settings: Flat agent settings (``--config``) applied to the LEARNA methods' defaults;
-            recorded in every row, and a resume must use the same.
+        settings: Flat agent settings (``--config``) applied to the LEARNA methods' defaults
+            (the checkpoint's configuration for the meta methods); recorded in every row, and
+            a resume must use the same.
+        model: The checkpoint zip of the meta methods ("" for the shipped model).
     """
 
     method: str
@@ -70,6 +74,7 @@ class RunnerConfig:
     grace: float = 1.0
     startup_timeout: float = 300.0
     settings: tuple[tuple[str, Any], ...] = ()
+    model: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -84,6 +89,10 @@ class RunnerConfig:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
         if self.settings and self.method == "rnainverse":
             raise ValueError("--config applies to the LEARNA methods, not to rnainverse")
+        if self.model and self.method not in META_METHODS:
+            raise ValueError(
+                f"--model applies to {' and '.join(META_METHODS)}, not to {self.method}"
+            )
         if self.grace < 0 or self.startup_timeout <= 0:
             raise ValueError("grace must be >= 0 and startup_timeout > 0")
 
@@ -144,7 +153,11 @@ def check_method(method: str) -> None:
 
 
 def plan_jobs(
-    dataset: str, targets: Sequence[Target], config: RunnerConfig, existing: Iterable[dict]
+    dataset: str,
+    targets: Sequence[Target],
+    config: RunnerConfig,
+    existing: Iterable[dict],
+    model: str = "",
 ) -> list[Job]:
     """The jobs still to run, runs in the outer loop.
 
@@ -153,6 +166,7 @@ def plan_jobs(
         targets: The selected targets.
         config: The run settings.
         existing: Rows already in results.csv.
+        model: The ``model`` column of this run (:func:`model_id`).
 
     Returns:
         The jobs not yet finished (jobs recorded with status ``error`` are run again).
@@ -185,6 +199,12 @@ def plan_jobs(
                 f"with --config settings {row['config'] or '(none)'}; resume with the same "
                 "settings, or use another --out"
             )
+        if row.get("model", "") != model:
+            raise ValueError(
+                f"{dataset}/{config.method} target {job.target.id} run {job.run} was recorded "
+                f"with model {row.get('model') or '(none)'}, not {model or '(none)'}; resume "
+                "with the same --model, or use another --out"
+            )
         if int(row["seed"]) != job.seed:
             raise ValueError(
                 f"{dataset}/{config.method} target {job.target.id} run {job.run} was recorded "
@@ -202,29 +222,54 @@ def plan_jobs(
 # ----------------------------------------------------------------------------- the child
 
 
-def load_rnainverse(method: str, settings: dict[str, Any]) -> Callable[..., Any]:
+def model_id(config: RunnerConfig) -> str:
+    """The ``model`` column: which checkpoint a meta method used ("" for other methods).
+
+    ``shipped:<sha256 prefix>`` for the shipped model, else ``<path>:<sha256 prefix>``.
+
+    Raises:
+        meta.checkpoints.CheckpointError: the checkpoint is missing or corrupt.
+    """
+    if config.method not in META_METHODS:
+        return ""
+    from meta.checkpoints import load_checkpoint
+
+    checkpoint = load_checkpoint(config.model or None)
+    digest = hashlib.sha256(checkpoint.path.read_bytes()).hexdigest()[:12]
+    return f"{config.model or 'shipped'}:{digest}"
+
+
+def load_rnainverse(method: str, settings: dict[str, Any], model: str = "") -> Callable[..., Any]:
     """Solver factory of the ``rnainverse`` baseline (see :data:`SOLVERS`)."""
     from benchmarks.baselines import rnainverse
 
     return rnainverse
 
 
-def load_design(method: str, settings: dict[str, Any]) -> Callable[..., Any]:
-    """Solver factory of the LEARNA methods: :func:`meta.design.design` (see :data:`SOLVERS`)."""
+def load_design(method: str, settings: dict[str, Any], model: str = "") -> Callable[..., Any]:
+    """Solver factory of the LEARNA methods: :func:`meta.design.design` (see :data:`SOLVERS`).
+
+    The meta methods load their checkpoint here, before the job's clock starts.
+    """
+    from meta.checkpoints import load_checkpoint
     from meta.config import LEARNA
     from meta.design import design, warm_up
 
-    config = LEARNA.updated(settings, source="--config")
+    checkpoint = load_checkpoint(model or None) if method in META_METHODS else None
+    base = checkpoint.config if checkpoint is not None else LEARNA
+    config = base.updated(settings, source="--config")
     warm_up()
 
     def solve(target: Target, **kwargs: Any) -> Any:
-        return design(target, method=method, config=config, workers=1, **kwargs)
+        return design(
+            target, method=method, config=config, workers=1, model=checkpoint, **kwargs
+        )
 
     return solve
 
 
 #: Where a job's process finds its method: ``"module:factory"``, imported in the child;
-#: ``factory(method, settings)`` returns ``solve(target, *, time_limit, seed,
+#: ``factory(method, settings, model)`` returns ``solve(target, *, time_limit, seed,
 #: on_improvement)``, whose result (and every improvement) has ``sequence`` and
 #: ``distance``. Imports happen before the job's clock starts.
 SOLVERS: dict[str, str] = {
@@ -255,6 +300,7 @@ def _child_main(
     solver: str,
     method: str,
     settings: dict[str, Any],
+    model: str,
     target: Target,
     time_limit: float,
     seed: int,
@@ -266,7 +312,7 @@ def _child_main(
         os.environ[variable] = "1"  # one core per job
     try:
         module, _, factory = solver.partition(":")
-        solve = getattr(importlib.import_module(module), factory)(method, settings)
+        solve = getattr(importlib.import_module(module), factory)(method, settings, model)
         start = time.monotonic()
         conn.send(("ready", start))
 
@@ -329,6 +375,7 @@ def _start(context: Any, job: Job, config: RunnerConfig) -> _Running:
             SOLVERS[job.method],
             job.method,
             dict(config.settings),
+            config.model,
             job.target,
             config.time_limit,
             job.seed,
@@ -505,8 +552,9 @@ def run_benchmark(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.csv"
-    pending = deque(plan_jobs(dataset, targets, config, read_results(results_path)))
-    total, versions = len(pending), version_columns()
+    model = model_id(config)
+    pending = deque(plan_jobs(dataset, targets, config, read_results(results_path), model))
+    total, versions = len(pending), {"model": model, **version_columns()}
     context = multiprocessing.get_context("spawn")
     running: list[_Running] = []
     written: list[dict] = []

@@ -13,7 +13,7 @@ An output directory holds::
     best.zip / best.json      the checkpoint with the best validation score
     checkpoints/step-N.*      the last few periodic checkpoints
     validation.csv            one row per validation
-    logs/                     TensorBoard events and progress.csv
+    logs/session-K/           TensorBoard events and progress.csv of the K-th session
 
 A checkpoint's JSON records its timestep count, so a killed run resumes where its last
 checkpoint was written; ``time_limit`` and ``timesteps`` count the whole run across resumes.
@@ -324,6 +324,11 @@ class MetaTrainer:
         Returns:
             The latest checkpoint's zip.
         """
+        with self.stop:  # a signal from here on ends in a checkpoint
+            self._train()
+        return self.out / f"{LATEST}.zip"
+
+    def _train(self) -> None:
         settings = self.settings
         self._start = time.monotonic()
         seed = settings.seed + self.timesteps_before
@@ -341,25 +346,30 @@ class MetaTrainer:
             if self.resumed is not None:
                 load_weights(model, self.resumed, with_optimizer=True)
                 model.num_timesteps = self.timesteps_before
-            model.set_logger(configure(str(self.out / "logs"), ["csv", "tensorboard"]))
+            model.set_logger(configure(str(self._log_folder()), ["csv", "tensorboard"]))
             statistics = _MetaCallback(self)
             callback = CallbackList([DeferredRewards(statistics.record_episode), statistics])
             remaining = self._remaining_timesteps()
-            with self.stop:
-                if remaining > 0 and not self._out_of_time():
-                    model.learn(
-                        total_timesteps=remaining,
-                        callback=callback,
-                        reset_num_timesteps=self.resumed is None,
-                        progress_bar=False,
-                    )
+            trains = remaining > 0 and not self._out_of_time() and self.stop.raised is None
+            if trains:
+                model.learn(
+                    total_timesteps=remaining,
+                    callback=callback,
+                    reset_num_timesteps=self.resumed is None,
+                    progress_bar=False,
+                )
             self.interrupted = self.stop.raised is not None
             self.checkpoint(model, final=True)
-            if self.validation_targets and not self.interrupted:
+            if trains and self.validation_targets and not self.interrupted:
                 self.run_validation(model)
         finally:
             env.close()
-        return self.out / f"{LATEST}.zip"
+
+    def _log_folder(self) -> Path:
+        """``logs/session-K``: a resume logs beside the earlier sessions, never over them."""
+        logs = self.out / "logs"
+        sessions = len(list(logs.glob("session-*"))) if logs.is_dir() else 0
+        return logs / f"session-{sessions + 1}"
 
     def _remaining_timesteps(self) -> int:
         if self.settings.timesteps is None:

@@ -37,7 +37,7 @@ LONG = 2 * (
 # Solvers run in the job's process (imported there by name through runner.SOLVERS).
 
 
-def fake_solver(method, settings):
+def fake_solver(method, settings, model=""):
     def solve(target, *, time_limit, seed, on_improvement):
         if target.id == "crash":
             raise RuntimeError("the design loop broke")
@@ -132,6 +132,30 @@ def test_a_crashed_job_is_an_error_and_runs_again_on_resume(tmp_path, fake_metho
     assert row["solved"] == 0
     resumed = RunnerConfig("rnainverse", time_limit=1, grace=0.2, resume=True)
     assert len(run_benchmark("fake", [Target("crash", "((((....))))")], resumed, tmp_path)) == 1
+
+
+def test_meta_methods_run_on_the_shipped_model_and_record_it(tmp_path):
+    config = RunnerConfig("meta-learna-adapt", time_limit=10, workers=2)
+    rows = run_benchmark("two", THREE[:2], config, tmp_path)
+    assert [row["solved"] for row in rows] == [1, 1]
+    assert all(row["model"].startswith("shipped:") for row in rows)
+    assert all(float(row["time_to_solve"]) < 5 for row in rows)
+    # A resume with another checkpoint is refused.
+    other = RunnerConfig("meta-learna-adapt", time_limit=10, resume=True)
+    existing = read_results(tmp_path / "results.csv")
+    with pytest.raises(ValueError, match="with the same --model"):
+        plan_jobs("two", THREE[:2], other, existing, model="elsewhere.zip:0123456789ab")
+    with pytest.raises(ValueError, match="--model applies to meta-learna"):
+        RunnerConfig("learna", model="x.zip")
+
+
+def test_results_written_before_the_model_column_are_read(tmp_path):
+    legacy = [name for name in RESULT_FIELDS if name != "model"]
+    path = tmp_path / "results.csv"
+    row = dict.fromkeys(legacy, "1")
+    path.write_text(",".join(legacy) + "\n" + ",".join(row[name] for name in legacy) + "\n")
+    [read] = read_results(path)
+    assert read["model"] == "" and read["dataset"] == "1"
 
 
 def test_a_method_that_has_not_landed_is_refused(monkeypatch):

@@ -90,8 +90,8 @@ def test_meta_train_writes_checkpoints_logs_and_validation(trained: Path):
     assert checkpoint.timesteps >= 2048
     assert checkpoint.config == META_LEARNA
     assert checkpoint.meta["seed"] == 3 and "viennarna" in checkpoint.meta["versions"]
-    assert list((trained / "logs").glob("events.out.tfevents.*")), "no TensorBoard events"
-    rows = _csv(trained / "logs" / "progress.csv")
+    assert list((trained / "logs" / "session-1").glob("events.out.tfevents.*")), "no events"
+    rows = _csv(trained / "logs" / "session-1" / "progress.csv")
     assert rows and "meta/solved_fraction" in rows[-1]
     validation = _csv(trained / "validation.csv")
     assert validation and int(validation[-1]["total"]) == len(VALIDATION)
@@ -145,7 +145,10 @@ def test_resume_continues_the_step_count(trained: Path, tmp_path: Path):
     assert code == 0
     after = load_checkpoint(run / "latest.zip").timesteps
     assert before >= 2048 and after >= 4096
-    steps = [int(r["time/total_timesteps"]) for r in _csv(run / "logs" / "progress.csv")]
+    assert _csv(run / "logs" / "session-1" / "progress.csv"), "the first session's log is kept"
+    steps = [
+        int(r["time/total_timesteps"]) for r in _csv(run / "logs" / "session-2" / "progress.csv")
+    ]
     resumed = [s for s in steps if s > before]
     assert resumed and min(resumed) > before, "the resumed run started counting from 0"
     # Spent budget: a resume of a finished run trains no further.
@@ -364,7 +367,9 @@ def test_meta_trainer_stops_on_sigint_with_a_checkpoint_and_resumes(data, tmp_pa
     ]
     proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not (out / "logs" / "progress.csv").is_file() and time.monotonic() < deadline:
+    while (
+        not (out / "logs" / "session-1" / "progress.csv").is_file() and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)

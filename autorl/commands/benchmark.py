@@ -22,7 +22,8 @@ from typing import Any
 from autorl.progress import Progress
 from benchmarks.datasets import DATA_ENV, DATASETS, load_dataset, select_targets
 from benchmarks.report import report
-from benchmarks.runner import METHODS, RunnerConfig, run_benchmark
+from benchmarks.runner import META_METHODS, METHODS, RunnerConfig, run_benchmark
+from meta.checkpoints import load_checkpoint
 from meta.config import LEARNA, LearnaConfig
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunnerConfig)}
@@ -85,6 +86,11 @@ def register(subparsers: Any) -> None:
         metavar="CONFIG.json",
         help="flat JSON agent settings for the LEARNA methods (e.g. an incumbent.json)",
     )
+    parser.add_argument(
+        "--model",
+        metavar="PATH",
+        help="checkpoint zip for meta-learna / meta-learna-adapt (default: the shipped model)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
     parser.set_defaults(run=run)
     actions = parser.add_subparsers(dest="benchmark_action", metavar="report DIR")
@@ -106,13 +112,20 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(path: str | None) -> tuple[tuple[str, object], ...]:
-    """The ``--config`` file's settings, validated against the LEARNA configuration."""
+def _settings(path: str | None, base: LearnaConfig) -> tuple[tuple[str, object], ...]:
+    """The ``--config`` file's settings that differ from ``base`` (validated against it)."""
     if not path:
         return ()
-    flat = LearnaConfig.load(path).to_flat()
-    changed = {key: value for key, value in flat.items() if LEARNA.to_flat()[key] != value}
+    flat = LearnaConfig.load(path, base=base).to_flat()
+    changed = {key: value for key, value in flat.items() if base.to_flat()[key] != value}
     return tuple(sorted(changed.items()))
+
+
+def _base_config(method: str, model: str | None) -> LearnaConfig:
+    """What ``--config`` applies to: the checkpoint's configuration for the meta methods."""
+    if method in META_METHODS:
+        return load_checkpoint(model).config
+    return LEARNA
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         resume=args.resume,
-        settings=_settings(args.config),
+        settings=_settings(args.config, _base_config(args.method, args.model)),
+        model=args.model or "",
     )
     dataset = load_dataset(args.dataset, args.data_dir)
     targets = select_targets(dataset.targets, args.targets)

@@ -1,0 +1,55 @@
+"""The pretrained Meta-LEARNA model that ships inside the package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from envs.folding import mfe_structure
+from meta.checkpoints import SHIPPED_MODEL, load_checkpoint, shipped_model_path
+from meta.config import META_LEARNA
+
+TARGET = "((((((....))))))...((((((....))))))"
+
+
+def test_the_shipped_model_is_package_data_with_its_configuration():
+    path = shipped_model_path()
+    assert path.name == f"{SHIPPED_MODEL}.zip" and path.parent.name == "models"
+    assert path.stat().st_size < 5 * 2**20, "the shipped model should stay a few MB at most"
+    checkpoint = load_checkpoint()
+    assert checkpoint.path == path
+    assert checkpoint.timesteps > 0
+    # Trained with the published Meta-LEARNA architecture and environment.
+    assert checkpoint.config.policy == META_LEARNA.policy
+    assert checkpoint.config.env == META_LEARNA.env
+    assert {"seed", "elapsed", "versions", "train_data_sha256"} <= set(checkpoint.meta)
+
+
+def test_default_design_uses_the_shipped_model_from_an_installed_package(tmp_path: Path):
+    """Run from another directory, so the package (not the checkout) provides the model."""
+    code = (
+        "import meta.checkpoints as c; print(c.shipped_model_path()); "
+        "from autorl.cli import main; raise SystemExit(main(['design', '--target', "
+        f"'{TARGET}', '--time-limit', '20', '--format', 'json', '--quiet']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, rest = proc.stdout.split("\n", 1)
+    assert first.endswith(f"{SHIPPED_MODEL}.zip")
+    [result] = json.loads(rest)
+    assert result["method"] == "meta-learna-adapt" and result["solved"]
+    assert result["seconds"] < 5, f"took {result['seconds']:.1f} s"
+    assert mfe_structure(result["sequence"]) == TARGET
+
+
+def test_sampling_from_the_shipped_model_solves_a_short_target_quickly():
+    from envs.dot_bracket import Target
+    from meta.design import design
+
+    result = design(Target("t", TARGET), method="meta-learna", time_limit=20, device="cpu")
+    assert result.solved and result.seconds < 5
+    assert mfe_structure(result.sequence) == TARGET
