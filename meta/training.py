@@ -78,6 +78,9 @@ class MetaTrainSettings:
         validation_data: Target file for periodic validation, or None for none.
         validate_every: Seconds between validations.
         validation_time: Seconds per validation target (sampling only).
+        validation_envs: Episodes sampled per batch in validation. A batch is folded
+            whole before the time limit is checked again, so small batches keep a
+            validation close to its time.
         threads: Torch threads for PPO updates (sampling uses one).
     """
 
@@ -96,6 +99,7 @@ class MetaTrainSettings:
     validation_data: Path | None = None
     validate_every: float = 600.0
     validation_time: float = 2.0
+    validation_envs: int = 16
     threads: int = 1
 
     def __post_init__(self) -> None:
@@ -111,8 +115,8 @@ class MetaTrainSettings:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
-        if self.n_steps < 1 or self.keep_checkpoints < 1:
-            raise ValueError("n_steps and keep_checkpoints must be >= 1")
+        if self.n_steps < 1 or self.keep_checkpoints < 1 or self.validation_envs < 1:
+            raise ValueError("n_steps, keep_checkpoints and validation_envs must be >= 1")
         if self.checkpoint_every <= 0 or self.validate_every <= 0 or self.validation_time <= 0:
             raise ValueError("checkpoint, validation intervals and times must be > 0 seconds")
 
@@ -425,7 +429,7 @@ class MetaTrainer:
         """Validate the current policy; keep it as ``best`` when it is the best so far."""
         result = validate(
             model,
-            self.config,
+            self.config.updated({"n_envs": self.settings.validation_envs}),
             self.validation_targets,
             self.settings.validation_time,
             self.settings.seed,
@@ -435,7 +439,8 @@ class MetaTrainer:
         model.logger.dump(model.num_timesteps)
         self._append_validation(result)
         score = (result.fraction, -result.mean_distance)
-        if self.best_validation is None or score > self.best_validation:
+        # On a tie the later (longer trained) policy wins.
+        if self.best_validation is None or score >= self.best_validation:
             self.best_validation = score
             extra = {
                 "validation_fraction": result.fraction,

@@ -21,14 +21,14 @@ mkdir -p "$OUT"
 # 1. Training and validation targets: MFE structures of random sequences (meta/training_data.py).
 [ -f "$OUT/train.txt" ] || autorl data generate --count 3000 --min-length 50 --max-length 450 \
   --seed 1 --workers "$WORKERS" --out "$OUT/train.txt"
-[ -f "$OUT/validation.txt" ] || autorl data generate --count 30 --min-length 50 --max-length 250 \
+[ -f "$OUT/validation.txt" ] || autorl data generate --count 20 --min-length 50 --max-length 450 \
   --seed 2 --workers "$WORKERS" --out "$OUT/validation.txt"
 
 # 2. Meta-training with the published Meta-LEARNA configuration; resumes if interrupted.
 RESUME=""
 [ -f "$OUT/run/latest.zip" ] && RESUME="--resume"
 autorl meta-train --train-data "$OUT/train.txt" --validation-data "$OUT/validation.txt" \
-  --validation-time 2 --validate-every 10 --checkpoint-every 5 \
+  --validation-time 2 --validate-every 20 --checkpoint-every 5 \
   --time-limit "$TRAIN_SECONDS" --workers "$WORKERS" --seed 0 --out "$OUT/run" $RESUME
 
 # 3. Ship the best validated checkpoint (zip + its JSON configuration).

@@ -56,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="per validation target (2)",
     )
     parser.add_argument(
+        "--validation-envs",
+        type=int,
+        default=16,
+        help="episodes per sampled batch in validation (16)",
+    )
+    parser.add_argument(
         "--checkpoint-every", type=float, default=5.0, metavar="MINUTES", help="(5)"
     )
     parser.add_argument(
@@ -96,6 +102,7 @@ def _settings(args: argparse.Namespace) -> MetaTrainSettings:
         validation_data=Path(args.validation_data) if args.validation_data else None,
         validate_every=args.validate_every * 60,
         validation_time=args.validation_time,
+        validation_envs=args.validation_envs,
         threads=args.workers,
     )
 
