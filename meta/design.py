@@ -274,15 +274,15 @@ def _design_learna(
         env.close()
 
 
-def sample_designs(
-    model: PPO, env: RnaDesignVecEnv, state: _DesignState, max_episodes: int | None = None
-) -> None:
-    """Sample episodes from ``model``'s policy on ``env`` without learning.
+def _target_env(target: Target, config: LearnaConfig, workers: int, seed: int) -> RnaDesignVecEnv:
+    env = RnaDesignVecEnv([target], config.env, n_envs=config.ppo.n_envs, workers=workers)
+    env.seed(seed)
+    return env
 
-    Stops when ``state`` says so (solved, out of time) or after ``max_episodes`` designs.
-    """
+
+def sample_designs(model: PPO, env: RnaDesignVecEnv, state: _DesignState) -> None:
+    """Sample episodes from ``model``'s policy on ``env``, without learning, until done."""
     observations = env.reset()
-    start = state.result.episodes
     while True:
         with torch.no_grad():
             actions, _ = model.predict(observations, deterministic=False)
@@ -291,8 +291,6 @@ def sample_designs(
             if "distance" in info:
                 state.record(info)
         if state.should_stop():
-            return
-        if max_episodes is not None and state.result.episodes - start >= max_episodes:
             return
 
 
@@ -305,13 +303,9 @@ def _design_meta_learna(
     workers: int,
     checkpoint: Checkpoint,
 ) -> None:
-    encoding = TargetEncoding.build(target, config.env)
-    env = RnaDesignVecEnv(
-        [target], config.env, n_envs=config.ppo.n_envs, workers=workers, seed=seed
-    )
+    env = _target_env(target, config, workers, seed)
     try:
-        env.seed(seed)
-        model = build_ppo(env, config, encoding.num_steps, seed, device)
+        model = build_ppo(env, config, 1, seed, device)
         load_weights(model, checkpoint, with_optimizer=False)
         torch.set_num_threads(1)  # one window batch per step: one thread is fastest
         sample_designs(model, env, state)
@@ -346,11 +340,8 @@ def sample_on_target(
     """
     result = DesignResult(target.id, target.structure, method="meta-learna", seed=seed)
     state = _DesignState(result, time.monotonic() + time_limit, 1, None, None, time_limit)
-    env = RnaDesignVecEnv(
-        [target], config.env, n_envs=config.ppo.n_envs, workers=workers, seed=seed
-    )
+    env = _target_env(target, config, workers, seed)
     try:
-        env.seed(seed)
         sample_designs(model, env, state)
     finally:
         env.close()
