@@ -13,6 +13,7 @@ The pure helpers here (:class:`TargetEncoding`, :func:`actions_to_sequence`,
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -180,6 +181,7 @@ def local_improvement(
     rng: np.random.Generator,
     budget: int,
     gu_pairs: bool = False,
+    deadline: float | None = None,
 ) -> DesignOutcome:
     """Try assignments of the mismatched sites and keep the best sequence.
 
@@ -193,6 +195,7 @@ def local_improvement(
         rng: Source of randomness when the assignments exceed ``budget``.
         budget: Most folds to spend.
         gu_pairs: Allow GU/UG when re-assigning pairs.
+        deadline: ``time.monotonic()`` value after which no further fold is started.
 
     Returns:
         The best outcome found (the original one if nothing was better).
@@ -208,6 +211,8 @@ def local_improvement(
     chars = list(sequence)
     folds = 0
     for assignment in candidates:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
         mutated = chars.copy()
         for (site, partner), choice in zip(units, assignment):
             mutated[site] = choice[0]
@@ -242,29 +247,62 @@ def evaluate_design(
     Returns:
         The outcome, counting every fold spent.
     """
-    folded = mfe_structure(sequence)
-    distance = hamming(folded, structure)
-    if 0 < distance <= config.local_improvement:
+    return evaluate_batch([(sequence, structure, config, seed)])[0]
+
+
+def evaluate_batch(
+    jobs: list[tuple[str, str, RnaDesignConfig, int]],
+    deadline: float | None = None,
+    stop_at_solution: bool = False,
+) -> list[DesignOutcome]:
+    """:func:`evaluate_design` over ``(sequence, structure, config, seed)`` jobs.
+
+    Every design is folded first; local improvement then runs on the close ones, closest
+    first. A batch of 64 designs that are all close can cost thousands of folds (minutes
+    on a 400 nt target), so a design loop may bound it: past ``deadline`` no further fold
+    is started, and with ``stop_at_solution`` local improvement ends once a design in the
+    batch is solved. Without them, the outcomes are those of :func:`evaluate_design` on
+    each job alone (each job's draws come from its own seed).
+
+    Lives here, away from torch and SB3, so that folding worker processes start quickly.
+
+    Args:
+        jobs: ``(sequence, structure, config, seed)`` per design.
+        deadline: ``time.monotonic()`` value after which local improvement stops.
+        stop_at_solution: End local improvement as soon as any design is solved.
+
+    Returns:
+        One outcome per job, in order, counting every fold spent.
+    """
+    outcomes = []
+    for sequence, structure, _, _ in jobs:
+        folded = mfe_structure(sequence)
+        outcomes.append(DesignOutcome(sequence, folded, hamming(folded, structure), 1))
+    close = [
+        index
+        for index, (outcome, job) in enumerate(zip(outcomes, jobs))
+        if 0 < outcome.distance <= job[2].local_improvement
+    ]
+    for index in sorted(close, key=lambda i: outcomes[i].distance):
+        if stop_at_solution and any(o.distance == 0 for o in outcomes):
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        sequence, structure, config, seed = jobs[index]
+        plain = outcomes[index]
         improved = local_improvement(
             sequence,
             structure,
-            folded,
+            plain.structure,
             np.random.default_rng(seed),
             config.local_improvement_budget,
             config.gu_pairs,
+            deadline,
         )
-        return DesignOutcome(
+        outcomes[index] = DesignOutcome(
             improved.sequence, improved.structure, improved.distance, 1 + improved.folds
         )
-    return DesignOutcome(sequence, folded, distance, 1)
-
-
-def evaluate_batch(jobs: list[tuple[str, str, RnaDesignConfig, int]]) -> list[DesignOutcome]:
-    """:func:`evaluate_design` over ``(sequence, structure, config, seed)`` jobs.
-
-    Lives here, away from torch and SB3, so that folding worker processes start quickly.
-    """
-    return [evaluate_design(*job) for job in jobs]
+    return outcomes
 
 
 def reward(distance: int, length: int, exponent: float) -> float:

@@ -19,6 +19,7 @@ this class is the fast path that the design loop and meta-training use.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import signal
 from collections.abc import Sequence
@@ -86,6 +87,10 @@ class RnaDesignVecEnv(VecEnv):
         self.total_folds = 0
         self.total_episodes = 0
         self.deferred = deferred
+        #: ``time.monotonic()`` after which local improvement stops (a design loop's deadline).
+        self.deadline: float | None = None
+        #: End a batch's local improvement once one of its designs is solved.
+        self.stop_at_solution = False
         self._tickets = 0
         self._in_flight: list[tuple[Future, list[tuple[int, int, Target]]]] = []
 
@@ -225,14 +230,17 @@ class RnaDesignVecEnv(VecEnv):
             sequence = actions_to_sequence(encoding, self._actions[index])
             seed = int(self._rng.integers(2**63))
             jobs.append((sequence, encoding.target.structure, self.config, seed))
+        evaluate = functools.partial(
+            evaluate_batch, deadline=self.deadline, stop_at_solution=self.stop_at_solution
+        )
         if self.workers == 1 or len(jobs) == 1:
-            outcomes = evaluate_batch(jobs)
+            outcomes = evaluate(jobs)
         else:
             # Small chunks, handed out as workers free up: one design's local improvement
             # can cost dozens of folds, so equal static shares would leave a worker idle.
             size = max(1, len(jobs) // (8 * self.workers))
             chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-            outcomes = [o for chunk in self._pool().map(evaluate_batch, chunks) for o in chunk]
+            outcomes = [o for chunk in self._pool().map(evaluate, chunks) for o in chunk]
         self.total_folds += sum(o.folds for o in outcomes)
         self.total_episodes += len(outcomes)
         return outcomes

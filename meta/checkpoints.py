@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
@@ -145,31 +144,32 @@ def load_weights(model: Any, checkpoint: Checkpoint, with_optimizer: bool = True
         ) from None
 
 
+def _temporary(path: Path) -> Path:
+    """A temporary name beside ``path`` (same folder, so the rename is atomic)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
 def save_checkpoint(model: Any, config: LearnaConfig, path: Path, meta: dict[str, Any]) -> None:
     """Write ``path`` (zip) and its JSON atomically: a reader never sees half a checkpoint.
 
     The JSON is replaced last, so a zip is never paired with a newer configuration.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".zip")
-    os.close(handle)
+    temporary = _temporary(path)
     try:
         model.save(temporary)
         os.replace(temporary, path)
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        temporary.unlink(missing_ok=True)
     config.save(config_path(path), extra=meta)
 
 
 def copy_checkpoint(source: Path, destination: Path) -> None:
     """Copy a checkpoint (zip and JSON) atomically, e.g. to ``best`` or ``latest``."""
     for src, dst in ((source, destination), (config_path(source), config_path(destination))):
-        handle, temporary = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.stem}.")
-        os.close(handle)
+        temporary = _temporary(dst)
         try:
             shutil.copyfile(src, temporary)
             os.replace(temporary, dst)
         finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+            temporary.unlink(missing_ok=True)

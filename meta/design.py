@@ -259,6 +259,7 @@ def _design_learna(
     env = RnaDesignVecEnv(
         [target], config.env, n_envs=config.ppo.n_envs, workers=workers, seed=seed
     )
+    _bound_batches(env, state)
     try:
         while not state.finished:
             restart_seed = seed + 7919 * state.restarts
@@ -274,10 +275,23 @@ def _design_learna(
         env.close()
 
 
-def _target_env(target: Target, config: LearnaConfig, workers: int, seed: int) -> RnaDesignVecEnv:
+def _target_env(
+    target: Target, config: LearnaConfig, workers: int, seed: int, state: _DesignState
+) -> RnaDesignVecEnv:
     env = RnaDesignVecEnv([target], config.env, n_envs=config.ppo.n_envs, workers=workers)
     env.seed(seed)
+    _bound_batches(env, state)
     return env
+
+
+def _bound_batches(env: RnaDesignVecEnv, state: _DesignState) -> None:
+    """Stop a batch's local improvement at the deadline and, for one solution, at the first.
+
+    The run ends there anyway; unbounded, a batch of close designs on a long target costs
+    minutes of folds before any design is reported.
+    """
+    env.deadline = state.deadline
+    env.stop_at_solution = state.num_solutions == 1
 
 
 def sample_designs(model: PPO, env: RnaDesignVecEnv, state: _DesignState) -> None:
@@ -303,7 +317,7 @@ def _design_meta_learna(
     workers: int,
     checkpoint: Checkpoint,
 ) -> None:
-    env = _target_env(target, config, workers, seed)
+    env = _target_env(target, config, workers, seed, state)
     try:
         model = build_ppo(env, config, 1, seed, device)
         load_weights(model, checkpoint, with_optimizer=False)
@@ -340,7 +354,7 @@ def sample_on_target(
     """
     result = DesignResult(target.id, target.structure, method="meta-learna", seed=seed)
     state = _DesignState(result, time.monotonic() + time_limit, 1, None, None, time_limit)
-    env = _target_env(target, config, workers, seed)
+    env = _target_env(target, config, workers, seed, state)
     try:
         sample_designs(model, env, state)
     finally:

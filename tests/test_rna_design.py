@@ -1,3 +1,5 @@
+import time
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from envs.rna_design import (
     RnaDesignEnv,
     TargetEncoding,
     actions_to_sequence,
+    evaluate_batch,
     evaluate_design,
     local_improvement,
     reward,
@@ -110,6 +113,23 @@ def test_evaluate_design_applies_local_improvement_only_when_close():
     assert improved.distance == 0 and improved.folds > 1
     off = evaluate_design("GGGGGGAAAACCCCCA", target, RnaDesignConfig(local_improvement=0), 0)
     assert off.folds == 1 and off.distance > 0 and off.sequence == "GGGGGGAAAACCCCCA"
+
+
+def test_evaluate_batch_bounds_local_improvement_by_solution_and_deadline():
+    target = "((((((....))))))"
+    config = RnaDesignConfig(local_improvement=5)
+    close = "GGGGGGAAAACCCCCA"  # one broken pair: local improvement repairs it
+    solved = "GGGGGGAAAACCCCCC"
+    jobs = [(close, target, config, 0), (solved, target, config, 1), (close, target, config, 2)]
+    unbounded = evaluate_batch(jobs)
+    assert unbounded == [evaluate_design(*job) for job in jobs]
+    assert [o.distance for o in unbounded] == [0, 0, 0] and unbounded[0].folds > 1
+    # One design is solved already: nobody else is improved.
+    stopped = evaluate_batch(jobs, stop_at_solution=True)
+    assert [o.folds for o in stopped] == [1, 1, 1] and stopped[0].distance > 0
+    # Past the deadline: plain folds only, every design still reported.
+    late = evaluate_batch([jobs[0], jobs[2]], deadline=time.monotonic() - 1)
+    assert [o.folds for o in late] == [1, 1] and all(o.sequence == close for o in late)
 
 
 def test_local_improvement_budget_bounds_the_folds():
