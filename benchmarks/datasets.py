@@ -12,7 +12,6 @@ same parser as ``autorl design``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envs.dot_bracket import Target, read_targets
+from meta.files import file_sha256
 
 #: Environment variable naming a directory with the benchmark files.
 DATA_ENV = "AUTORL_DATA"
@@ -144,15 +144,6 @@ def search_dirs(data_dir: str | Path | None = None) -> list[Path]:
         dirs.append(Path(os.environ[DATA_ENV]).expanduser())
     dirs.append(user_data_dir())
     return dirs
-
-
-def file_sha256(path: str | Path) -> str:
-    """The hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _missing_message(spec: DatasetSpec, dirs: Sequence[Path]) -> str:

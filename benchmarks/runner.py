@@ -235,8 +235,9 @@ def model_id(config: RunnerConfig) -> str:
     from meta.checkpoints import load_checkpoint
 
     checkpoint = load_checkpoint(config.model or None)
-    digest = hashlib.sha256(checkpoint.path.read_bytes()).hexdigest()[:12]
-    return f"{config.model or 'shipped'}:{digest}"
+    from meta.files import file_sha256
+
+    return f"{config.model or 'shipped'}:{file_sha256(checkpoint.path)[:12]}"
 
 
 def load_rnainverse(method: str, settings: dict[str, Any], model: str = "") -> Callable[..., Any]:
@@ -261,9 +262,7 @@ def load_design(method: str, settings: dict[str, Any], model: str = "") -> Calla
     warm_up()
 
     def solve(target: Target, **kwargs: Any) -> Any:
-        return design(
-            target, method=method, config=config, workers=1, model=checkpoint, **kwargs
-        )
+        return design(target, method=method, config=config, workers=1, model=checkpoint, **kwargs)
 
     return solve
 

@@ -224,12 +224,7 @@ class RnaDesignVecEnv(VecEnv):
         return obs
 
     def _evaluate(self, indices: np.ndarray) -> list[DesignOutcome]:
-        jobs = []
-        for index in indices:
-            encoding = self._current[index]
-            sequence = actions_to_sequence(encoding, self._actions[index])
-            seed = int(self._rng.integers(2**63))
-            jobs.append((sequence, encoding.target.structure, self.config, seed))
+        jobs = self._jobs(indices)
         evaluate = functools.partial(
             evaluate_batch, deadline=self.deadline, stop_at_solution=self.stop_at_solution
         )
@@ -247,17 +242,23 @@ class RnaDesignVecEnv(VecEnv):
 
     def _submit(self, indices: np.ndarray) -> list[int]:
         """Hand the designs of finished episodes to the folding processes."""
-        jobs, members = [], []
+        tickets = []
+        for index, job in zip(indices, self._jobs(indices)):
+            member = (self._tickets, int(index), self._current[index].target)
+            self._in_flight.append((self._pool().submit(evaluate_batch, [job]), [member]))
+            tickets.append(self._tickets)
+            self._tickets += 1
+        return tickets
+
+    def _jobs(self, indices: np.ndarray) -> list[tuple[str, str, RnaDesignConfig, int]]:
+        """``evaluate_batch`` jobs for the finished episodes (one local-improvement seed each)."""
+        jobs = []
         for index in indices:
             encoding = self._current[index]
             sequence = actions_to_sequence(encoding, self._actions[index])
             seed = int(self._rng.integers(2**63))
             jobs.append((sequence, encoding.target.structure, self.config, seed))
-            members.append((self._tickets, int(index), encoding.target))
-            self._tickets += 1
-        for job, member in zip(jobs, members):
-            self._in_flight.append((self._pool().submit(evaluate_batch, [job]), [member]))
-        return [ticket for ticket, _, _ in members]
+        return jobs
 
     def _pool(self) -> Executor:
         if self._executor is None:

@@ -256,10 +256,7 @@ def _design_learna(
 ) -> None:
     """PPO on the target: from scratch, or from ``checkpoint``'s weights (adapt)."""
     encoding = TargetEncoding.build(target, config.env)
-    env = RnaDesignVecEnv(
-        [target], config.env, n_envs=config.ppo.n_envs, workers=workers, seed=seed
-    )
-    _bound_batches(env, state)
+    env = _target_env(target, config, workers, seed, state)
     try:
         while not state.finished:
             restart_seed = seed + 7919 * state.restarts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -32,3 +33,12 @@ def write_json_atomic(data: Any, path: str | Path) -> None:
     Values JSON cannot represent are written with ``str``.
     """
     write_text_atomic(json.dumps(data, indent=2, default=str) + "\n", path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes (read in blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()

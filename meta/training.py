@@ -49,7 +49,7 @@ from meta.checkpoints import (
 )
 from meta.config import META_LEARNA, LearnaConfig
 from meta.design import build_ppo, sample_on_target
-from meta.files import write_json_atomic
+from meta.files import file_sha256, write_json_atomic
 from meta.provenance import package_versions
 
 #: Name of the checkpoint that a resume starts from.
@@ -253,6 +253,7 @@ class MetaTrainer:
         self.train_targets = read_targets(settings.train_data)
         if not self.train_targets:
             raise ValueError(f"{settings.train_data}: no training targets")
+        self.train_data_sha256 = file_sha256(settings.train_data)
         self.validation_targets = (
             read_targets(settings.validation_data) if settings.validation_data else []
         )
@@ -296,7 +297,7 @@ class MetaTrainer:
 
     def _check_resume(self, checkpoint: Checkpoint) -> None:
         recorded = checkpoint.meta.get("train_data_sha256")
-        actual = _sha256(self.settings.train_data)
+        actual = self.train_data_sha256
         if recorded and recorded != actual:
             raise ValueError(
                 f"--resume: {self.settings.train_data} is not the training file this run "
@@ -314,7 +315,7 @@ class MetaTrainer:
         settings = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}
         return {
             "settings": settings,
-            "train_data_sha256": _sha256(self.settings.train_data),
+            "train_data_sha256": self.train_data_sha256,
             "train_targets": len(self.train_targets),
             "validation_targets": len(self.validation_targets),
             "versions": package_versions(),
@@ -405,7 +406,7 @@ class MetaTrainer:
             "elapsed": round(self.elapsed(), 1),
             "seed": self.settings.seed,
             "train_data": str(self.settings.train_data),
-            "train_data_sha256": _sha256(self.settings.train_data),
+            "train_data_sha256": self.train_data_sha256,
             "n_steps": self.settings.n_steps,
             "versions": package_versions(),
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -581,9 +582,3 @@ class DeferredRewards(BaseCallback):
         if last and self.rows:
             raise RuntimeError(f"{len(self.rows)} rewards missing at the end of a rollout")
         return True
-
-
-def _sha256(path: str | Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

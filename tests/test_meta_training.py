@@ -236,45 +236,22 @@ def test_bad_arguments_exit_2(data, tmp_path: Path, capsys, args, message):
     assert code == 2 and message in capsys.readouterr().err
 
 
+def _design_with(method: str, model: Path) -> int:
+    return main(
+        ["design", "--target", "((((....))))", "--method", method, "--model", str(model), "--quiet"]
+    )
+
+
 def test_corrupt_and_mismatched_checkpoints_are_refused(trained: Path, tmp_path: Path, capsys):
-    target = "((((....))))"
     corrupt = tmp_path / "corrupt.zip"
     corrupt.write_bytes((trained / "latest.zip").read_bytes()[:500])
     shutil.copy(trained / "latest.json", tmp_path / "corrupt.json")
-    assert (
-        main(
-            [
-                "design",
-                "--target",
-                target,
-                "--method",
-                "meta-learna",
-                "--model",
-                str(corrupt),
-                "--quiet",
-            ]
-        )
-        == 2
-    )
+    assert _design_with("meta-learna", corrupt) == 2
     assert "corrupt.zip" in capsys.readouterr().err
 
     lonely = tmp_path / "lonely.zip"
     shutil.copy(trained / "latest.zip", lonely)
-    assert (
-        main(
-            [
-                "design",
-                "--target",
-                target,
-                "--method",
-                "meta-learna",
-                "--model",
-                str(lonely),
-                "--quiet",
-            ]
-        )
-        == 2
-    )
+    assert _design_with("meta-learna", lonely) == 2
     err = capsys.readouterr().err
     assert "lonely.json" in err and "missing" in err
 
@@ -283,41 +260,13 @@ def test_corrupt_and_mismatched_checkpoints_are_refused(trained: Path, tmp_path:
     config = json.loads((trained / "latest.json").read_text())
     config["fc_units"] = 17
     (tmp_path / "mismatched.json").write_text(json.dumps(config))
-    assert (
-        main(
-            [
-                "design",
-                "--target",
-                target,
-                "--method",
-                "meta-learna-adapt",
-                "--model",
-                str(mismatched),
-                "--quiet",
-            ]
-        )
-        == 2
-    )
+    assert _design_with("meta-learna-adapt", mismatched) == 2
     err = capsys.readouterr().err
     assert "do not match the configuration" in err and "mismatched.json" in err
 
     with pytest.raises(CheckpointError, match="model not found"):
         load_checkpoint(tmp_path / "nothing.zip")
-    assert (
-        main(
-            [
-                "design",
-                "--target",
-                target,
-                "--method",
-                "learna",
-                "--model",
-                str(trained / "latest.zip"),
-                "--quiet",
-            ]
-        )
-        == 2
-    )
+    assert _design_with("learna", trained / "latest.zip") == 2
 
 
 def test_deferred_folding_gives_the_same_rewards_as_synchronous(data):
