@@ -115,13 +115,25 @@ class Target:
     Attributes:
         id: Identifier (from the file, or the 1-based index of the target).
         structure: The validated dot-bracket structure.
+        constraint: IUPAC sequence constraint, one code per site (None: unconstrained).
     """
 
     id: str
     structure: str
+    constraint: str | None = None
 
     def __post_init__(self) -> None:
         parse_structure(self.structure, source=f"target {self.id}")
+        if self.constraint is not None:
+            from envs.constraints import parse_iupac
+
+            code = parse_iupac(self.constraint, source=f"target {self.id}")
+            if len(code) != len(self.structure):
+                raise InvalidStructureError(
+                    f"target {self.id}: the sequence constraint has {len(code)} codes, the "
+                    f"structure {len(self.structure)} sites"
+                )
+            object.__setattr__(self, "constraint", code)
 
     def __len__(self) -> int:
         return len(self.structure)
@@ -142,12 +154,19 @@ def _open_lines(path: str | Path) -> tuple[str, list[str]]:
     return str(file), text.splitlines()
 
 
+def _is_constraint_line(line: str) -> bool:
+    """A line of letters only: an IUPAC sequence constraint (validated by Target)."""
+    return line.isalpha()
+
+
 def parse_target_lines(lines: Iterable[str], name: str = "<input>") -> list[Target]:
     r"""Parse target lines in any of the accepted formats.
 
-    Accepted, mixed freely: a bare structure per line; ``id<TAB>structure``; FASTA-style
-    ``>id`` header lines each followed by its structure. Blank lines and lines starting
-    with ``#`` are ignored; trailing ``\\r`` (CRLF files) is tolerated.
+    Accepted, mixed freely: a bare structure per line; ``id<TAB>structure`` (optionally
+    ``<TAB>constraint``); FASTA-style ``>id`` header lines each followed by its structure.
+    A line of letters right after a structure is that target's IUPAC sequence constraint.
+    Blank lines and lines starting with ``#`` are ignored; trailing ``\r`` (CRLF files) is
+    tolerated.
 
     Args:
         lines: The lines of the file.
@@ -163,6 +182,7 @@ def parse_target_lines(lines: Iterable[str], name: str = "<input>") -> list[Targ
     pending_id: str | None = None
     pending_line = 0
     seen: set[str] = set()
+    constrainable = False  # the previous line was a structure without a constraint
     for number, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n").strip()
         where = f"{name}:{number}"
@@ -177,10 +197,19 @@ def parse_target_lines(lines: Iterable[str], name: str = "<input>") -> list[Targ
                 )
             pending_id = line[1:].strip() or str(len(targets) + 1)
             pending_line = number
+            constrainable = False
             continue
+        if pending_id is None and constrainable and _is_constraint_line(line):
+            previous = targets[-1]
+            targets[-1] = _target(previous.id, previous.structure, line, where)
+            constrainable = False
+            continue
+        constraint = None
         if "\t" in line:
-            target_id, _, structure = line.partition("\t")
+            target_id, _, rest = line.partition("\t")
             target_id = target_id.strip()
+            structure, _, constraint = rest.partition("\t")
+            constraint = constraint.strip() or None
         else:
             target_id, structure = (pending_id or str(len(targets) + 1)), line
         pending_id = None
@@ -188,7 +217,8 @@ def parse_target_lines(lines: Iterable[str], name: str = "<input>") -> list[Targ
         if target_id in seen:
             raise InvalidStructureError(f"duplicate target id {target_id!r}", source=where)
         seen.add(target_id)
-        targets.append(Target(target_id, structure))
+        targets.append(_target(target_id, structure, constraint, where))
+        constrainable = constraint is None
     if pending_id is not None:
         raise InvalidStructureError(
             f"header '>{pending_id}' has no structure", source=f"{name}:{pending_line}"
@@ -196,6 +226,15 @@ def parse_target_lines(lines: Iterable[str], name: str = "<input>") -> list[Targ
     if not targets:
         raise InvalidStructureError(f"{name}: no targets found")
     return targets
+
+
+def _target(target_id: str, structure: str, constraint: str | None, where: str) -> Target:
+    """A Target, with a constraint error reported at ``where``."""
+    try:
+        return Target(target_id, structure, constraint)
+    except ValueError as error:
+        detail = str(error).removeprefix(f"target {target_id}: ")
+        raise InvalidStructureError(f"target {target_id}: {detail}", source=where) from None
 
 
 def read_targets(path: str | Path) -> list[Target]:

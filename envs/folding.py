@@ -2,15 +2,30 @@
 
 ``RNA.fold`` holds the GIL: to fold in parallel use processes (see
 :class:`envs.vector.RnaDesignVecEnv`), never threads.
+
+Every function takes an optional :class:`EnergyModel` (temperature, parameter set,
+dangles, lonely pairs). ViennaRNA keeps these settings in process-wide globals; this module
+switches them only when a call asks for another model than the active one, so designing,
+verifying and reporting under one model cost nothing extra, and every worker process
+applies the model its jobs carry.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import RNA
 
 __all__ = [
+    "DEFAULT_ENERGY",
+    "ENERGY_PARAMETER_SETS",
+    "EnergyModel",
+    "check_energy_model",
+    "design_metrics",
     "energy_of_structure",
     "fold",
     "hamming",
@@ -19,22 +34,115 @@ __all__ = [
     "vienna_version",
 ]
 
+#: The energy parameter sets ViennaRNA ships, by the names ``--energy-params`` accepts.
+ENERGY_PARAMETER_SETS = {
+    "turner2004": "params_load_RNA_Turner2004",
+    "andronescu2007": "params_load_RNA_Andronescu2007",
+    "langdon2018": "params_load_RNA_Langdon2018",
+}
 
-def fold(sequence: str) -> tuple[str, float]:
+
+@dataclass(frozen=True)
+class EnergyModel:
+    """The thermodynamic model designs are folded, verified and reported under.
+
+    Attributes:
+        temperature: Degrees Celsius (ViennaRNA's default 37).
+        params: A parameter set ViennaRNA ships (:data:`ENERGY_PARAMETER_SETS`) or the path
+            of a ViennaRNA parameter file (``.par``).
+        dangles: Dangling-end treatment, 0 (none) or 2 (ViennaRNA's default ``-d2``).
+        no_lonely_pairs: Forbid lonely (isolated) base pairs (``--noLP``).
+    """
+
+    temperature: float = 37.0
+    params: str = "turner2004"
+    dangles: int = 2
+    no_lonely_pairs: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and -50.0 <= self.temperature <= 150.0):
+            raise ValueError(f"temperature must be in [-50, 150] °C, got {self.temperature}")
+        if self.dangles not in (0, 2):
+            raise ValueError(f"dangles must be 0 or 2, got {self.dangles!r}")
+        if self.params not in ENERGY_PARAMETER_SETS:
+            path = Path(self.params)
+            if not path.is_file():
+                raise ValueError(
+                    f"unknown energy parameter set {self.params!r}: neither one of "
+                    f"{', '.join(ENERGY_PARAMETER_SETS)} nor an existing file"
+                )
+
+    @property
+    def is_default(self) -> bool:
+        """Whether this is ViennaRNA's default model."""
+        return self == DEFAULT_ENERGY
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the settings (recorded in outputs and results)."""
+        return {
+            "temperature": self.temperature,
+            "energy_params": self.params,
+            "dangles": self.dangles,
+            "no_lonely_pairs": self.no_lonely_pairs,
+        }
+
+
+DEFAULT_ENERGY = EnergyModel()
+_active: EnergyModel = DEFAULT_ENERGY
+
+
+def _activate(model: EnergyModel | None) -> None:
+    """Make ``model`` (None: the default) ViennaRNA's process-wide model, if it is not yet."""
+    global _active
+    model = model or DEFAULT_ENERGY
+    if model == _active:
+        return
+    if model.params != _active.params:
+        if model.params in ENERGY_PARAMETER_SETS:
+            getattr(RNA, ENERGY_PARAMETER_SETS[model.params])()
+        elif not RNA.params_load(str(model.params)):
+            RNA.params_load_RNA_Turner2004()
+            _active = EnergyModel(
+                _active.temperature, "turner2004", _active.dangles, _active.no_lonely_pairs
+            )
+            raise ValueError(f"{model.params}: not a readable ViennaRNA energy parameter file")
+    RNA.cvar.temperature = float(model.temperature)
+    RNA.cvar.dangles = int(model.dangles)
+    RNA.cvar.noLP = int(model.no_lonely_pairs)
+    _active = model
+
+
+def check_energy_model(model: EnergyModel) -> None:
+    """Load ``model`` once, so that an unreadable parameter file is refused before any work.
+
+    Raises:
+        ValueError: the parameter file cannot be read or parsed by ViennaRNA.
+    """
+    previous = _active
+    try:
+        _activate(model)
+    finally:
+        _activate(previous)
+
+
+def fold(sequence: str, energy: EnergyModel | None = None) -> tuple[str, float]:
     """Fold a sequence to its minimum-free-energy structure.
 
     Args:
         sequence: RNA sequence over ``ACGU``.
+        energy: The energy model (None: ViennaRNA's default).
 
     Returns:
         The MFE structure in dot-bracket notation and its free energy (kcal/mol).
     """
-    structure, energy = RNA.fold(sequence)
-    return structure, float(energy)
+    _activate(energy)
+    structure, mfe = RNA.fold(sequence)
+    return structure, float(mfe)
 
 
-def mfe_structure(sequence: str) -> str:
-    """Return only the MFE structure of a sequence."""
+def mfe_structure(sequence: str, energy: EnergyModel | None = None) -> str:
+    """Return only the MFE structure of a sequence (under ``energy``)."""
+    _activate(energy)
     return RNA.fold(sequence)[0]
 
 
@@ -49,7 +157,7 @@ def hamming(a: str, b: str) -> int:
     return sum(x != y for x, y in zip(a, b))
 
 
-def energy_of_structure(sequence: str, structure: str) -> float:
+def energy_of_structure(sequence: str, structure: str, energy: EnergyModel | None = None) -> float:
     """Free energy (kcal/mol) of ``sequence`` folded into the given structure.
 
     Raises:
@@ -59,7 +167,41 @@ def energy_of_structure(sequence: str, structure: str) -> float:
         raise ValueError(
             f"sequence ({len(sequence)} nt) and structure ({len(structure)}) differ in length"
         )
+    _activate(energy)
     return float(RNA.fold_compound(sequence).eval_structure(structure))
+
+
+def design_metrics(sequence: str, target: str, energy: EnergyModel | None = None) -> dict[str, Any]:
+    """Quality of a design beyond its MFE structure (one partition function, ~3 folds).
+
+    Args:
+        sequence: The designed sequence.
+        target: The target structure.
+        energy: The energy model.
+
+    Returns:
+        ``mfe_structure``, ``mfe_energy`` (kcal/mol), ``distance`` (Hamming, MFE vs
+        target), ``probability`` (of the target structure in the Boltzmann ensemble) and
+        ``ensemble_defect`` (normalized: the expected fraction of sites paired unlike the
+        target, NUPACK's and SAMFEO's measure).
+
+    Raises:
+        ValueError: sequence and target differ in length.
+    """
+    if len(sequence) != len(target):
+        raise ValueError(f"sequence ({len(sequence)} nt) and target ({len(target)}) differ")
+    _activate(energy)
+    compound = RNA.fold_compound(sequence)
+    structure, mfe = compound.mfe()
+    compound.exp_params_rescale(mfe)
+    compound.pf()
+    return {
+        "mfe_structure": structure,
+        "mfe_energy": round(float(mfe), 2),
+        "distance": hamming(structure, target),
+        "probability": float(compound.pr_structure(target)),
+        "ensemble_defect": float(compound.ensemble_defect(target)),
+    }
 
 
 def vienna_version() -> str:
@@ -67,7 +209,9 @@ def vienna_version() -> str:
     return str(getattr(RNA, "__version__", "unknown"))
 
 
-def inverse_fold(start: str, structure: str) -> tuple[str, float]:
+def inverse_fold(
+    start: str, structure: str, energy: EnergyModel | None = None
+) -> tuple[str, float]:
     """Run ViennaRNA's RNAinverse (one adaptive walk) from a start sequence.
 
     The call cannot be interrupted in-process (signals fire only after it returns): enforce
@@ -79,6 +223,7 @@ def inverse_fold(start: str, structure: str) -> tuple[str, float]:
         start: Start sequence over ``ACGU``, as long as ``structure``; lowercase letters are
             kept fixed by RNAinverse.
         structure: Target dot-bracket structure.
+        energy: The energy model.
 
     Returns:
         The sequence found (uppercase) and RNAinverse's own distance (0 when it reports
@@ -91,6 +236,7 @@ def inverse_fold(start: str, structure: str) -> tuple[str, float]:
         raise ValueError(
             f"start sequence ({len(start)} nt) and structure ({len(structure)}) differ in length"
         )
+    _activate(energy)
     RNA.init_rand(zlib.crc32(start.encode("ascii")))
     sequence, distance = RNA.inverse_fold(start, structure)
     return sequence.upper(), float(distance)

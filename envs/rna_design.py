@@ -20,8 +20,16 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from envs.constraints import (
+    DesignConstraints,
+    action_masks,
+    check_feasible,
+    repair,
+    unit_options,
+    violations,
+)
 from envs.dot_bracket import Target, pair_table
-from envs.folding import hamming, mfe_structure
+from envs.folding import EnergyModel, hamming, mfe_structure
 
 UNPAIRED = np.frombuffer(b"GAUC", dtype=np.uint8)
 PAIRS = ("GC", "CG", "AU", "UA", "GU", "UG")
@@ -87,16 +95,34 @@ class TargetEncoding:
         sites: Decision sites in visiting order (every site but closing brackets).
         partners: Partner of each decision site, -1 where the site is unpaired.
         padded: The target's codes padded by ``state_radius`` on both sides.
+        constraints: What every design must satisfy (IUPAC codes from the target).
+        masks: Allowed actions per decision site, ``(num_steps, num_actions)``.
     """
 
     target: Target
     sites: np.ndarray
     partners: np.ndarray
     padded: np.ndarray = field(repr=False)
+    constraints: DesignConstraints = field(default_factory=DesignConstraints)
+    masks: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, target: Target, config: RnaDesignConfig) -> TargetEncoding:
-        """Precompute the encoding of ``target`` under ``config``."""
+    def build(
+        cls,
+        target: Target,
+        config: RnaDesignConfig,
+        constraints: DesignConstraints | None = None,
+    ) -> TargetEncoding:
+        """Precompute the encoding of ``target`` under ``config``.
+
+        Args:
+            target: The target (its ``constraint`` gives the IUPAC codes).
+            config: MDP settings.
+            constraints: GC and motif rules (their IUPAC codes are replaced by the target's).
+
+        Raises:
+            envs.constraints.ConstraintError: the constraints cannot be met on this target.
+        """
         pairs = pair_table(target.structure)
         closing = np.array([c == ")" for c in target.structure])
         sites = np.flatnonzero(~closing)
@@ -108,7 +134,17 @@ class TargetEncoding:
             pad = 0
         padded = np.full(len(codes) + 2 * config.state_radius, pad, dtype=np.int64)
         padded[config.state_radius : config.state_radius + len(codes)] = codes
-        return cls(target, sites, pairs[sites], padded)
+        rules = (constraints or DesignConstraints()).with_sequence(target.constraint)
+        check_feasible(target.structure, rules, config.gu_pairs, source=f"target {target.id}")
+        masks = action_masks(
+            target.structure, sites, pairs[sites], rules.sequence, config.num_actions
+        )
+        return cls(target, sites, pairs[sites], padded, rules, masks)
+
+    @property
+    def masked(self) -> bool:
+        """Whether some action is forbidden somewhere."""
+        return self.masks is not None and not bool(self.masks.all())
 
     @property
     def num_steps(self) -> int:
@@ -150,16 +186,35 @@ class DesignOutcome:
         structure: Its MFE structure.
         distance: Hamming distance between ``structure`` and the target.
         folds: Number of ``RNA.fold`` calls spent.
+        valid: Whether ``sequence`` satisfies every constraint (a design that does not is
+            never a solution).
     """
 
     sequence: str
     structure: str
     distance: int
     folds: int
+    valid: bool = True
+
+    @property
+    def solved(self) -> bool:
+        """Folds into the target and satisfies every constraint."""
+        return self.distance == 0 and self.valid
 
 
-def _site_options(structure: str, pairs: np.ndarray, sites: list[int], gu_pairs: bool):
-    """Mutation units for the mismatched sites: a pair is mutated as a pair, once."""
+def _site_options(
+    structure: str,
+    pairs: np.ndarray,
+    sites: list[int],
+    gu_pairs: bool,
+    constraint: str | None = None,
+):
+    """Mutation units for the mismatched sites: a pair is mutated as a pair, once.
+
+    Each unit's options are those its IUPAC codes allow (all, without a constraint).
+    """
+    all_units, all_options = unit_options(structure, constraint, gu_pairs)
+    options_of = {site: option for (site, _), option in zip(all_units, all_options)}
     units: list[tuple[int, int]] = []
     seen: set[int] = set()
     for site in sites:
@@ -169,9 +224,7 @@ def _site_options(structure: str, pairs: np.ndarray, sites: list[int], gu_pairs:
             continue
         seen.add(first)
         units.append((first, max(site, partner) if partner >= 0 else -1))
-    pair_options = PAIRS if gu_pairs else PAIRS[:4]
-    options = [pair_options if partner >= 0 else tuple("GAUC") for _, partner in units]
-    return units, options
+    return units, [options_of[first] for first, _ in units]
 
 
 def local_improvement(
@@ -182,11 +235,16 @@ def local_improvement(
     budget: int,
     gu_pairs: bool = False,
     deadline: float | None = None,
+    constraints: DesignConstraints | None = None,
+    energy: EnergyModel | None = None,
 ) -> DesignOutcome:
     """Try assignments of the mismatched sites and keep the best sequence.
 
     Unlike the original LEARNA code, the improved sequence is returned, not only its
     distance. Paired target sites are mutated together with their partner as a valid pair.
+    Under constraints only moves that keep every constraint are tried: the IUPAC codes
+    limit each site's options, and a candidate outside the GC range or containing a
+    forbidden motif is skipped without folding.
 
     Args:
         sequence: The designed sequence.
@@ -196,13 +254,18 @@ def local_improvement(
         budget: Most folds to spend.
         gu_pairs: Allow GU/UG when re-assigning pairs.
         deadline: ``time.monotonic()`` value after which no further fold is started.
+        constraints: Constraints every candidate must keep.
+        energy: The energy model to fold under.
 
     Returns:
         The best outcome found (the original one if nothing was better).
     """
+    rules = constraints or DesignConstraints()
     best = DesignOutcome(sequence, folded, hamming(folded, structure), 0)
     mismatched = [i for i, (a, b) in enumerate(zip(folded, structure)) if a != b]
-    units, options = _site_options(structure, pair_table(structure), mismatched, gu_pairs)
+    units, options = _site_options(
+        structure, pair_table(structure), mismatched, gu_pairs, rules.sequence
+    )
     total = int(np.prod([len(o) for o in options]))
     if total <= budget:
         candidates = itertools.product(*options)
@@ -219,9 +282,9 @@ def local_improvement(
             if partner >= 0:
                 mutated[partner] = choice[1]
         candidate = "".join(mutated)
-        if candidate == sequence:
+        if candidate == sequence or (rules.needs_repair and violations(candidate, rules)):
             continue
-        new_folded = mfe_structure(candidate)
+        new_folded = mfe_structure(candidate, energy)
         folds += 1
         distance = hamming(new_folded, structure)
         if distance < best.distance:
@@ -231,8 +294,27 @@ def local_improvement(
     return DesignOutcome(best.sequence, best.structure, best.distance, folds)
 
 
+#: One design to evaluate: ``(sequence, structure, config, seed)``, optionally followed by
+#: its :class:`DesignConstraints` and :class:`EnergyModel`.
+Job = tuple
+
+
+def _unpack(
+    job: Job,
+) -> tuple[str, str, RnaDesignConfig, int, DesignConstraints, EnergyModel | None]:
+    sequence, structure, config, seed, *rest = job
+    constraints = rest[0] if rest and rest[0] is not None else DesignConstraints()
+    energy = rest[1] if len(rest) > 1 else None
+    return sequence, structure, config, seed, constraints, energy
+
+
 def evaluate_design(
-    sequence: str, structure: str, config: RnaDesignConfig, seed: int
+    sequence: str,
+    structure: str,
+    config: RnaDesignConfig,
+    seed: int,
+    constraints: DesignConstraints | None = None,
+    energy: EnergyModel | None = None,
 ) -> DesignOutcome:
     """Fold a design, apply local improvement when it is close, and report the result.
 
@@ -243,52 +325,62 @@ def evaluate_design(
         structure: The target structure.
         config: Environment settings (local improvement threshold and budget).
         seed: Seed for the local improvement's random draws.
+        constraints: What the design must satisfy (GC and motifs are repaired first).
+        energy: The energy model to fold under (None: ViennaRNA's default).
 
     Returns:
         The outcome, counting every fold spent.
     """
-    return evaluate_batch([(sequence, structure, config, seed)])[0]
+    return evaluate_batch([(sequence, structure, config, seed, constraints, energy)])[0]
 
 
 def evaluate_batch(
-    jobs: list[tuple[str, str, RnaDesignConfig, int]],
+    jobs: list[Job],
     deadline: float | None = None,
     stop_at_solution: bool = False,
 ) -> list[DesignOutcome]:
-    """:func:`evaluate_design` over ``(sequence, structure, config, seed)`` jobs.
+    """:func:`evaluate_design` over ``(sequence, structure, config, seed[, constraints, energy])``.
 
-    Every design is folded first; local improvement then runs on the close ones, closest
-    first. A batch of 64 designs that are all close can cost thousands of folds (minutes
-    on a 400 nt target), so a design loop may bound it: past ``deadline`` no further fold
-    is started, and with ``stop_at_solution`` local improvement ends once a design in the
-    batch is solved. Without them, the outcomes are those of :func:`evaluate_design` on
-    each job alone (each job's draws come from its own seed).
+    A design that breaks a GC or motif constraint is repaired first (:func:`envs.constraints.
+    repair`, seeded by the job), then every design is folded; local improvement then runs
+    on the close ones, closest first. A batch of 64 designs that are all close can cost
+    thousands of folds (minutes on a 400 nt target), so a design loop may bound it: past
+    ``deadline`` no further fold is started, and with ``stop_at_solution`` local
+    improvement ends once a design in the batch is solved. Without them, the outcomes are
+    those of :func:`evaluate_design` on each job alone (each job's draws come from its own
+    seed).
 
     Lives here, away from torch and SB3, so that folding worker processes start quickly.
 
     Args:
-        jobs: ``(sequence, structure, config, seed)`` per design.
+        jobs: One tuple per design.
         deadline: ``time.monotonic()`` value after which local improvement stops.
         stop_at_solution: End local improvement as soon as any design is solved.
 
     Returns:
         One outcome per job, in order, counting every fold spent.
     """
+    unpacked = [_unpack(job) for job in jobs]
     outcomes = []
-    for sequence, structure, _, _ in jobs:
-        folded = mfe_structure(sequence)
-        outcomes.append(DesignOutcome(sequence, folded, hamming(folded, structure), 1))
+    for index, (sequence, structure, config, seed, rules, energy) in enumerate(unpacked):
+        if rules.needs_repair:
+            repair_rng = np.random.default_rng([seed, 1])
+            sequence = repair(sequence, structure, rules, repair_rng, config.gu_pairs)
+            unpacked[index] = (sequence, structure, config, seed, rules, energy)
+        folded = mfe_structure(sequence, energy)
+        valid = rules.empty or not violations(sequence, rules)
+        outcomes.append(DesignOutcome(sequence, folded, hamming(folded, structure), 1, valid))
     close = [
         index
-        for index, (outcome, job) in enumerate(zip(outcomes, jobs))
-        if 0 < outcome.distance <= job[2].local_improvement
+        for index, (outcome, job) in enumerate(zip(outcomes, unpacked))
+        if outcome.valid and 0 < outcome.distance <= job[2].local_improvement
     ]
     for index in sorted(close, key=lambda i: outcomes[i].distance):
-        if stop_at_solution and any(o.distance == 0 for o in outcomes):
+        if stop_at_solution and any(o.solved for o in outcomes):
             break
         if deadline is not None and time.monotonic() >= deadline:
             break
-        sequence, structure, config, seed = jobs[index]
+        sequence, structure, config, seed, rules, energy = unpacked[index]
         plain = outcomes[index]
         improved = local_improvement(
             sequence,
@@ -298,6 +390,8 @@ def evaluate_batch(
             config.local_improvement_budget,
             config.gu_pairs,
             deadline,
+            rules,
+            energy,
         )
         outcomes[index] = DesignOutcome(
             improved.sequence, improved.structure, improved.distance, 1 + improved.folds
@@ -333,6 +427,9 @@ class RnaDesignEnv(gym.Env):
     ## Action Space
     ``Discrete(4)`` (``Discrete(6)`` with ``gu_pairs``). At an unpaired site the action picks
     G, A, U or C; at an opening bracket it sets both partners to GC, CG, AU or UA (GU, UG).
+    Under an IUPAC sequence constraint, :meth:`action_masks` lists the allowed actions
+    (sb3-contrib's MaskablePPO reads it); a forbidden action is refused with a ValueError,
+    never taken silently.
 
     ## Observation Space
     A window of ``2 * state_radius + 1`` target symbols centred on the current site, padded
@@ -344,11 +441,15 @@ class RnaDesignEnv(gym.Env):
 
     ## Episode End
     Terminates when every site has a nucleotide. ``info`` then carries ``sequence``,
-    ``structure`` (its MFE structure), ``distance``, ``solved``, ``target_id`` and ``folds``.
+    ``structure`` (its MFE structure), ``distance``, ``solved``, ``valid`` (constraints
+    met), ``target_id`` and ``folds``. GC and motif constraints are repaired before folding.
 
     Args:
-        targets: One target or several (a new one is drawn at random at every reset).
+        targets: One target or several (a new one is drawn at random at every reset); a
+            target's ``constraint`` holds its IUPAC codes.
         config: MDP settings.
+        constraints: GC-content and forbidden-motif rules for every target.
+        energy: The energy model designs are folded under (None: ViennaRNA's default).
     """
 
     metadata = {"render_modes": []}
@@ -357,9 +458,14 @@ class RnaDesignEnv(gym.Env):
         self,
         targets: Sequence[Target | str] | Target | str,
         config: RnaDesignConfig | None = None,
+        constraints: DesignConstraints | None = None,
+        energy: EnergyModel | None = None,
     ):
         self.config = config or RnaDesignConfig()
-        self.encodings = [TargetEncoding.build(t, self.config) for t in as_targets(targets)]
+        self.energy = energy
+        self.encodings = [
+            TargetEncoding.build(t, self.config, constraints) for t in as_targets(targets)
+        ]
         self.observation_space = observation_space(self.config)
         self.action_space = gym.spaces.Discrete(self.config.num_actions)
         self._encoding = self.encodings[0]
@@ -376,19 +482,35 @@ class RnaDesignEnv(gym.Env):
         self._actions = []
         return self._observation(), {"target_id": self._encoding.target.id}
 
+    def action_masks(self) -> np.ndarray:
+        """Allowed actions at the current site (all, without a sequence constraint)."""
+        step = min(len(self._actions), self._encoding.num_steps - 1)
+        return self._encoding.masks[step].copy()
+
     def step(self, action):
         """Assign the current site (and its partner, if paired)."""
         if not self.action_space.contains(action):
             raise ValueError(f"invalid action {action!r} for {self.action_space}")
         if len(self._actions) >= self._encoding.num_steps:
             raise RuntimeError("the episode is over: call reset() before step()")
+        if not self._encoding.masks[len(self._actions), int(action)]:
+            site = int(self._encoding.sites[len(self._actions)])
+            raise ValueError(
+                f"action {int(action)} at position {site + 1} breaks the sequence constraint "
+                f"{self._encoding.constraints.sequence[site]!r}"
+            )
         self._actions.append(int(action))
         if len(self._actions) < self._encoding.num_steps:
             return self._observation(), 0.0, False, False, {}
         target = self._encoding.target
         sequence = actions_to_sequence(self._encoding, np.array(self._actions))
         outcome = evaluate_design(
-            sequence, target.structure, self.config, int(self.np_random.integers(2**63))
+            sequence,
+            target.structure,
+            self.config,
+            int(self.np_random.integers(2**63)),
+            self._encoding.constraints,
+            self.energy,
         )
         info = outcome_info(target, outcome)
         value = reward(outcome.distance, len(target), self.config.reward_exponent)
@@ -402,6 +524,7 @@ def outcome_info(target: Target, outcome: DesignOutcome) -> dict:
         "sequence": outcome.sequence,
         "structure": outcome.structure,
         "distance": outcome.distance,
-        "solved": outcome.distance == 0,
+        "solved": outcome.solved,
+        "valid": outcome.valid,
         "folds": outcome.folds,
     }

@@ -30,7 +30,9 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
+from envs.constraints import DesignConstraints
 from envs.dot_bracket import Target
+from envs.folding import EnergyModel
 from envs.rna_design import (
     DesignOutcome,
     RnaDesignConfig,
@@ -59,6 +61,9 @@ class RnaDesignVecEnv(VecEnv):
         seed: Seed of the target draws and of local improvement.
         deferred: Fold finished designs in the background and report their rewards through
             :meth:`collect` (the step reports reward 0 and ``info["pending"]``).
+        constraints: GC-content and forbidden-motif rules (IUPAC codes come from each
+            target's ``constraint``); :meth:`action_masks` gives the allowed actions.
+        energy: The energy model designs are folded under (None: ViennaRNA's default).
     """
 
     def __init__(
@@ -69,11 +74,16 @@ class RnaDesignVecEnv(VecEnv):
         workers: int = 1,
         seed: int | None = None,
         deferred: bool = False,
+        constraints: DesignConstraints | None = None,
+        energy: EnergyModel | None = None,
     ):
         if n_envs < 1 or workers < 1:
             raise ValueError(f"n_envs and workers must be >= 1, got {n_envs} and {workers}")
         self.config = config or RnaDesignConfig()
-        self.encodings = [TargetEncoding.build(t, self.config) for t in as_targets(targets)]
+        self.energy = energy
+        self.encodings = [
+            TargetEncoding.build(t, self.config, constraints) for t in as_targets(targets)
+        ]
         space = observation_space(self.config)
         self.render_mode = None
         super().__init__(n_envs, space, gym.spaces.Discrete(self.config.num_actions))
@@ -121,6 +131,16 @@ class RnaDesignVecEnv(VecEnv):
             raise RuntimeError("step_wait called without step_async")
         if actions.min() < 0 or actions.max() >= self.action_space.n:
             raise ValueError(f"actions out of range for {self.action_space}: {actions}")
+        if self.masked:
+            allowed = self.action_masks()[np.arange(self.num_envs), actions]
+            if not allowed.all():
+                index = int(np.flatnonzero(~allowed)[0])
+                encoding = self._current[index]
+                site = int(encoding.sites[self._steps[index]])
+                raise ValueError(
+                    f"environment {index}: action {int(actions[index])} at position {site + 1} "
+                    f"breaks the sequence constraint {encoding.constraints.sequence[site]!r}"
+                )
         done = np.zeros(self.num_envs, dtype=bool)
         for index, action in enumerate(actions):
             self._actions[index][self._steps[index]] = action
@@ -176,6 +196,18 @@ class RnaDesignVecEnv(VecEnv):
         return done
 
     @property
+    def masked(self) -> bool:
+        """Whether a sequence constraint forbids some action somewhere (use MaskablePPO)."""
+        return any(encoding.masked for encoding in self.encodings)
+
+    def action_masks(self) -> np.ndarray:
+        """Allowed actions of every environment at its current site, ``(n_envs, n_actions)``."""
+        masks = np.empty((self.num_envs, self.action_space.n), dtype=bool)
+        for index, encoding in enumerate(self._current):
+            masks[index] = encoding.masks[min(int(self._steps[index]), encoding.num_steps - 1)]
+        return masks
+
+    @property
     def pending(self) -> int:
         """Deferred designs not yet collected."""
         return sum(len(members) for _, members in self._in_flight)
@@ -196,7 +228,13 @@ class RnaDesignVecEnv(VecEnv):
         setattr(self, attr_name, value)
 
     def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs):
-        """Call a method once per requested environment."""
+        """Call a method once per requested environment.
+
+        ``action_masks`` (what sb3-contrib's MaskablePPO asks for) gives each environment's
+        own row.
+        """
+        if method_name == "action_masks":
+            return list(self.action_masks()[self._get_indices(indices)])
         method = getattr(self, method_name)
         return [method(*method_args, **method_kwargs) for _ in self._get_indices(indices)]
 
@@ -250,14 +288,15 @@ class RnaDesignVecEnv(VecEnv):
             self._tickets += 1
         return tickets
 
-    def _jobs(self, indices: np.ndarray) -> list[tuple[str, str, RnaDesignConfig, int]]:
+    def _jobs(self, indices: np.ndarray) -> list[tuple]:
         """``evaluate_batch`` jobs for the finished episodes (one local-improvement seed each)."""
         jobs = []
         for index in indices:
             encoding = self._current[index]
             sequence = actions_to_sequence(encoding, self._actions[index])
             seed = int(self._rng.integers(2**63))
-            jobs.append((sequence, encoding.target.structure, self.config, seed))
+            structure = encoding.target.structure
+            jobs.append((sequence, structure, self.config, seed, encoding.constraints, self.energy))
         return jobs
 
     def _pool(self) -> Executor:

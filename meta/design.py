@@ -10,6 +10,11 @@ The meta methods use a checkpoint (:mod:`meta.checkpoints`; default: the shipped
 Every finished episode's design is checked, so the first sequence whose MFE structure
 equals the target ends the search (or is collected, until ``num_solutions`` distinct
 solutions are found).
+
+Constraints (:mod:`envs.constraints`) are honoured inside the decision process: with an
+IUPAC sequence constraint the agent is sb3-contrib's MaskablePPO, which never samples a
+forbidden action (the pretrained weights load unchanged); GC and motif rules are repaired
+before a design is folded, and a design that still breaks one is never a solution.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 
+from envs.constraints import DesignConstraints, constraint_report, gc_content
 from envs.dot_bracket import Target
-from envs.folding import hamming
+from envs.folding import EnergyModel, design_metrics, hamming
 from envs.rna_design import TargetEncoding
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, load_checkpoint, load_weights
@@ -40,6 +46,83 @@ METHODS = ("learna", "meta-learna", "meta-learna-adapt")
 
 #: The methods that start from a meta-trained checkpoint.
 META_METHODS = ("meta-learna", "meta-learna-adapt")
+
+#: How ``num_solutions`` designs are ordered: fewest mismatches, most probable target
+#: structure, or lowest normalized ensemble defect (ties keep the order found).
+RANKINGS = ("distance", "probability", "ensemble-defect")
+
+
+@dataclass(frozen=True)
+class DesignedSequence:
+    """One reported design and its quality.
+
+    Attributes:
+        sequence: The designed sequence.
+        mfe_structure: Its minimum-free-energy structure.
+        mfe_energy: The MFE in kcal/mol.
+        distance: Hamming distance between ``mfe_structure`` and the target.
+        probability: Probability of the target structure in the Boltzmann ensemble.
+        ensemble_defect: Normalized ensemble defect (0 is perfect).
+        gc_content: Fraction of G and C.
+        constraints: Which of the set constraints it satisfies (``sequence``, ``gc``,
+            ``forbid``).
+    """
+
+    sequence: str
+    mfe_structure: str
+    mfe_energy: float
+    distance: int
+    probability: float
+    ensemble_defect: float
+    gc_content: float
+    constraints: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def solved(self) -> bool:
+        """Folds into the target and satisfies every constraint."""
+        return self.distance == 0 and self.satisfies_constraints
+
+    @property
+    def satisfies_constraints(self) -> bool:
+        """Every constraint that was set holds."""
+        return all(self.constraints.values())
+
+    @classmethod
+    def measure(
+        cls,
+        sequence: str,
+        target: str,
+        constraints: DesignConstraints | None = None,
+        energy: EnergyModel | None = None,
+    ) -> DesignedSequence:
+        """Fold and score ``sequence`` against ``target`` (one partition function)."""
+        metrics = design_metrics(sequence, target, energy)
+        return cls(
+            sequence=sequence,
+            mfe_structure=metrics["mfe_structure"],
+            mfe_energy=metrics["mfe_energy"],
+            distance=metrics["distance"],
+            probability=metrics["probability"],
+            ensemble_defect=metrics["ensemble_defect"],
+            gc_content=round(gc_content(sequence), 4),
+            constraints=constraint_report(sequence, constraints or DesignConstraints()),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(asdict(self), solved=self.solved)
+
+
+def rank_designs(designs: list[DesignedSequence], rank_by: str) -> list[DesignedSequence]:
+    """Order designs by :data:`RANKINGS` ``rank_by`` (stable; constraint-breakers last)."""
+    if rank_by not in RANKINGS:
+        raise ValueError(f"unknown ranking {rank_by!r}; choose one of {', '.join(RANKINGS)}")
+    keys = {
+        "distance": lambda d: (d.distance, d.ensemble_defect),
+        "probability": lambda d: (-d.probability, d.distance),
+        "ensemble-defect": lambda d: (d.ensemble_defect, d.distance),
+    }
+    return sorted(designs, key=lambda d: (not d.satisfies_constraints, *keys[rank_by](d)))
 
 
 @dataclass
@@ -59,6 +142,10 @@ class DesignResult:
         solutions: Distinct solutions found, in order.
         method: The design method.
         seed: The seed of the run.
+        designs: The reported designs with their quality (the solutions, ranked, or the
+            best design when unsolved); empty when metrics were not asked for.
+        constraints: The constraints the designs were made under.
+        energy: The energy model designs were folded, verified and scored under.
     """
 
     target_id: str
@@ -73,12 +160,18 @@ class DesignResult:
     solutions: list[str] = field(default_factory=list)
     method: str = "learna"
     seed: int = 0
+    designs: list[DesignedSequence] = field(default_factory=list)
+    constraints: DesignConstraints = field(default_factory=DesignConstraints)
+    energy: EnergyModel = field(default_factory=EnergyModel)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``length`` and normalized distance added)."""
         data = asdict(self)
         data["length"] = len(self.target)
         data["normalized_distance"] = self.distance / len(self.target) if self.sequence else 1.0
+        data["designs"] = [d.to_dict() for d in self.designs]
+        data["constraints"] = self.constraints.to_dict()
+        data["energy"] = self.energy.to_dict()
         return data
 
 
@@ -154,21 +247,27 @@ class _DesignState:
         self.restart_deadline = math.inf
         self.restarts = 0
         self.out_of_time = False
+        self.best_valid = False
 
     def record(self, info: dict[str, Any]) -> None:
         result = self.result
         result.episodes += 1
         result.folds += int(info["folds"])
         distance = int(info["distance"])
+        valid = bool(info.get("valid", True))
+        solved = distance == 0 and valid
         if (
-            distance == 0
+            solved
             and len(result.solutions) < self.num_solutions
             and info["sequence"] not in result.solutions
         ):
             result.solutions.append(info["sequence"])
-        if not result.sequence or distance < result.distance:
+        # A design that breaks a constraint is kept only until one that keeps them exists.
+        better = (not valid, distance) < (not self.best_valid, result.distance)
+        if not result.sequence or better:
             result.sequence, result.structure = info["sequence"], info["structure"]
-            result.distance, result.solved = distance, distance == 0
+            result.distance, result.solved = distance, solved
+            self.best_valid = valid
             result.seconds = time.monotonic() - self.start
             if self.on_improvement is not None:
                 self.on_improvement(result)
@@ -206,6 +305,10 @@ def build_ppo(
 ) -> PPO:
     """A PPO agent for ``env`` with the given configuration (see meta.config for the mapping).
 
+    When a sequence constraint masks actions (``env.masked``) the agent is sb3-contrib's
+    MaskablePPO: the same networks and update, with forbidden actions' probabilities set to
+    zero when sampling and in the likelihood ratios.
+
     Args:
         env: The vectorized design environment.
         config: The agent configuration.
@@ -217,10 +320,15 @@ def build_ppo(
         The untrained agent.
     """
     ppo = config.ppo
+    algorithm: Any = PPO
+    if getattr(env, "masked", False):
+        from sb3_contrib import MaskablePPO
+
+        algorithm = MaskablePPO
     with warnings.catch_warnings():
         # A rollout that is not a multiple of batch_size ends with a smaller minibatch: fine.
         warnings.filterwarnings("ignore", message=".*mini-batch size.*")
-        model = PPO(
+        model = algorithm(
             "MlpPolicy",
             env,
             learning_rate=ppo.learning_rate,
@@ -255,7 +363,7 @@ def _design_learna(
     checkpoint: Checkpoint | None = None,
 ) -> None:
     """PPO on the target: from scratch, or from ``checkpoint``'s weights (adapt)."""
-    encoding = TargetEncoding.build(target, config.env)
+    encoding = TargetEncoding.build(target, config.env, state.result.constraints)
     env = _target_env(target, config, workers, seed, state)
     try:
         while not state.finished:
@@ -275,7 +383,14 @@ def _design_learna(
 def _target_env(
     target: Target, config: LearnaConfig, workers: int, seed: int, state: _DesignState
 ) -> RnaDesignVecEnv:
-    env = RnaDesignVecEnv([target], config.env, n_envs=config.ppo.n_envs, workers=workers)
+    env = RnaDesignVecEnv(
+        [target],
+        config.env,
+        n_envs=config.ppo.n_envs,
+        workers=workers,
+        constraints=state.result.constraints,
+        energy=state.result.energy,
+    )
     env.seed(seed)
     _bound_batches(env, state)
     return env
@@ -294,9 +409,15 @@ def _bound_batches(env: RnaDesignVecEnv, state: _DesignState) -> None:
 def sample_designs(model: PPO, env: RnaDesignVecEnv, state: _DesignState) -> None:
     """Sample episodes from ``model``'s policy on ``env``, without learning, until done."""
     observations = env.reset()
+    masked = getattr(env, "masked", False)
     while True:
         with torch.no_grad():
-            actions, _ = model.predict(observations, deterministic=False)
+            if masked:
+                actions, _ = model.predict(
+                    observations, deterministic=False, action_masks=env.action_masks()
+                )
+            else:
+                actions, _ = model.predict(observations, deterministic=False)
         observations, _, _, infos = env.step(actions)
         for info in infos:
             if "distance" in info:
@@ -388,6 +509,10 @@ def design(
     on_improvement: Callable[[DesignResult], None] | None = None,
     on_progress: Callable[[DesignProgress], None] | None = None,
     model: str | Path | Checkpoint | None = None,
+    constraints: DesignConstraints | None = None,
+    energy: EnergyModel | None = None,
+    rank_by: str = "distance",
+    metrics: bool = True,
 ) -> DesignResult:
     """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of time.
 
@@ -410,12 +535,19 @@ def design(
         on_progress: Called after every batch of environment steps.
         model: The checkpoint of the meta methods (a loaded one, or the path of its zip);
             None for the shipped model. Ignored by ``learna``.
+        constraints: GC-content and forbidden-motif rules; the IUPAC codes come from
+            ``target.constraint``. Checked for feasibility before any work.
+        energy: The energy model designs are folded, verified and scored under.
+        rank_by: Order of ``designs`` (one of :data:`RANKINGS`).
+        metrics: Score the reported designs (``designs``: one partition function each,
+            after the clock stops); the benchmark runner scores in its own process.
 
     Returns:
-        The best design; ``solutions`` lists every distinct solution found.
+        The best design; ``solutions`` lists every distinct solution found and ``designs``
+        the reported designs with their quality, ranked.
 
     Raises:
-        ValueError: unknown method or invalid arguments.
+        ValueError: unknown method, invalid arguments or infeasible constraints.
         meta.checkpoints.CheckpointError: a missing, corrupt or mismatched checkpoint.
     """
     if method not in METHODS:
@@ -424,12 +556,24 @@ def design(
         raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}")
     if num_solutions < 1:
         raise ValueError(f"num_solutions must be >= 1, got {num_solutions}")
+    if rank_by not in RANKINGS:
+        raise ValueError(f"unknown ranking {rank_by!r}; choose one of {', '.join(RANKINGS)}")
     checkpoint = None
     if method in META_METHODS:
         checkpoint = model if isinstance(model, Checkpoint) else load_checkpoint(model)
         config = config or checkpoint.config
     config = config or LEARNA
-    result = DesignResult(target.id, target.structure, method=method, seed=seed)
+    constraints = (constraints or DesignConstraints()).with_sequence(target.constraint)
+    energy = energy or EnergyModel()
+    TargetEncoding.build(target, config.env, constraints)  # infeasible: refused before work
+    result = DesignResult(
+        target.id,
+        target.structure,
+        method=method,
+        seed=seed,
+        constraints=constraints,
+        energy=energy,
+    )
     state = _DesignState(
         result,
         time.monotonic() + time_limit,
@@ -450,4 +594,14 @@ def design(
     if not result.solved:
         result.seconds = time.monotonic() - state.start
     assert not result.sequence or hamming(result.structure, target.structure) == result.distance
+    if metrics and result.sequence:
+        reported = result.solutions if result.solutions else [result.sequence]
+        measured = [
+            DesignedSequence.measure(s, target.structure, constraints, energy) for s in reported
+        ]
+        result.designs = rank_designs(measured, rank_by)
+        if result.solved:
+            result.solutions = [d.sequence for d in result.designs]
+            result.sequence = result.designs[0].sequence
+            result.structure = result.designs[0].mfe_structure
     return result
