@@ -115,6 +115,8 @@ def parse_motifs(text: str | Iterable[str]) -> tuple[str, ...]:
     Raises:
         ConstraintError: an empty motif or a letter that is not an IUPAC code.
     """
+    if isinstance(text, str) and not text.strip():
+        return ()
     items = text.split(",") if isinstance(text, str) else list(text)
     motifs = []
     for item in items:

@@ -112,12 +112,31 @@ def _activate(model: EnergyModel | None) -> None:
     _active = model
 
 
+#: The first line of every ViennaRNA 2.x parameter file (``RNA.params_save`` writes it).
+PARAMETER_FILE_HEADER = "## RNAfold parameter file v2.0"
+
+
 def check_energy_model(model: EnergyModel) -> None:
     """Load ``model`` once, so that an unreadable parameter file is refused before any work.
 
+    ViennaRNA accepts any file silently (it keeps the values it does not find), so the
+    file must also start with the header every ViennaRNA 2 parameter file has.
+
     Raises:
-        ValueError: the parameter file cannot be read or parsed by ViennaRNA.
+        ValueError: the parameter file cannot be read, is not a ViennaRNA 2 parameter file,
+            or ViennaRNA cannot load it.
     """
+    if model.params not in ENERGY_PARAMETER_SETS:
+        try:
+            with open(model.params, encoding="utf-8") as file:
+                first = next((line.strip() for line in file if line.strip()), "")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"{model.params}: cannot read the parameter file ({error})") from None
+        if not first.startswith(PARAMETER_FILE_HEADER):
+            raise ValueError(
+                f"{model.params}:1: not a ViennaRNA energy parameter file (it must start with "
+                f"{PARAMETER_FILE_HEADER!r})"
+            )
     previous = _active
     try:
         _activate(model)

@@ -57,7 +57,9 @@ def test_design_as_subprocess_reads_a_file_and_prints_fasta(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0] == ">a" and lines[2] == ">b"
+    assert lines[0].split()[:3] == [">a", "solved", "distance=0"]
+    assert lines[2].split()[:3] == [">b", "solved", "distance=0"]
+    assert "probability=" in lines[0] and "ensemble_defect=" in lines[0]
     assert mfe_structure(lines[1]) == "((((....))))"
     assert mfe_structure(lines[3]) == "..((((....)))).."
     assert proc.stderr == ""  # no progress when stderr is not a terminal

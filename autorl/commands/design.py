@@ -7,11 +7,21 @@ import json
 import sys
 from typing import TextIO
 
+from autorl.api import DesignRequest, prepare
+from autorl.api import run as run_request
 from autorl.progress import Progress
-from envs.dot_bracket import Target, resolve_targets
+from envs.constraints import parse_gc
+from envs.dot_bracket import resolve_targets
 from meta.checkpoints import Checkpoint, load_checkpoint
 from meta.config import LEARNA, LearnaConfig
-from meta.design import META_METHODS, METHODS, DesignProgress, DesignResult, design
+from meta.design import (
+    META_METHODS,
+    METHODS,
+    RANKINGS,
+    DesignedSequence,
+    DesignProgress,
+    DesignResult,
+)
 from meta.provenance import package_versions
 
 FORMATS = ("text", "fasta", "json")
@@ -69,13 +79,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="flat JSON settings overriding the method's defaults "
         "(e.g. an `autorl optimize` incumbent.json)",
     )
+    constraints = parser.add_argument_group("constraints (every reported design satisfies them)")
+    constraints.add_argument(
+        "--sequence-constraint",
+        metavar="IUPAC",
+        help="one IUPAC code per site (A C G U/T N R Y S W K M B D H V) for every target; "
+        "a target file may instead give a constraint line (or a third TAB column) per target",
+    )
+    constraints.add_argument(
+        "--gc", metavar="MIN:MAX", help="GC-content range of every design, e.g. 0.4:0.6"
+    )
+    constraints.add_argument(
+        "--forbid",
+        metavar="MOTIF[,MOTIF...]",
+        default="",
+        help="IUPAC motifs no design may contain, e.g. AAAAA,GGGG,GAATTC",
+    )
+    energy = parser.add_argument_group("energy model (used for designing, verifying and reporting)")
+    energy.add_argument(
+        "--temperature", type=float, default=37.0, metavar="C", help="degrees Celsius (37)"
+    )
+    energy.add_argument(
+        "--energy-params",
+        default="turner2004",
+        metavar="NAME|FILE",
+        help="turner2004 (default), andronescu2007, langdon2018, or a ViennaRNA .par file",
+    )
+    energy.add_argument(
+        "--dangles", type=int, choices=(0, 2), default=2, help="dangling ends: 0 or 2 (2)"
+    )
+    energy.add_argument(
+        "--no-lonely-pairs", action="store_true", help="fold without lonely base pairs"
+    )
+    parser.add_argument(
+        "--rank-by",
+        choices=RANKINGS,
+        default="distance",
+        help="order of the --num-solutions designs (distance)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(run=run)
 
 
 def _validate(
     args: argparse.Namespace,
-) -> tuple[list[Target], LearnaConfig, Checkpoint | None]:
+) -> tuple[DesignRequest, LearnaConfig, Checkpoint | None]:
     if not args.time_limit > 0:
         raise ValueError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
     if args.num_solutions < 1:
@@ -89,45 +137,58 @@ def _validate(
             raise ValueError("--device cuda: no CUDA device is available (use auto or cpu)")
     if args.model and args.method not in META_METHODS:
         raise ValueError(f"--model applies to {' and '.join(META_METHODS)}, not {args.method}")
-    targets = resolve_targets(args.target)
+    request = prepare(
+        resolve_targets(args.target),
+        sequence_constraint=args.sequence_constraint,
+        gc=parse_gc(args.gc) if args.gc is not None else None,
+        forbid=args.forbid,
+        temperature=args.temperature,
+        energy_params=args.energy_params,
+        dangles=args.dangles,
+        no_lonely_pairs=args.no_lonely_pairs,
+    )
     checkpoint = load_checkpoint(args.model) if args.method in META_METHODS else None
     base = checkpoint.config if checkpoint is not None else LEARNA
     config = LearnaConfig.load(args.config, base=base) if args.config else base
-    return targets, config, checkpoint
+    return request, config, checkpoint
 
 
 def run(args: argparse.Namespace) -> int:
     """Design every target and print the results; exit 1 if any stayed unsolved."""
-    targets, config, checkpoint = _validate(args)
-    results: list[DesignResult] = []
+    request, config, checkpoint = _validate(args)
+    targets = request.targets
     with Progress(args.quiet) as progress:
-        for index, target in enumerate(targets):
+        position = {"index": 0}
 
-            def show(p: DesignProgress, index: int = index, length: int = len(target)) -> None:
-                best = "-" if p.best_distance < 0 else str(p.best_distance)
-                progress.update(
-                    f"target {index + 1}/{len(targets)} ({p.target_id}, {length} nt): "
-                    f"{p.elapsed:5.1f}/{p.time_limit:g} s, {p.episodes} episodes, "
-                    f"best distance {best}"
-                )
-
-            result = design(
-                target,
-                method=args.method,
-                config=config,
-                time_limit=args.time_limit,
-                seed=args.seed,
-                num_solutions=args.num_solutions,
-                device=args.device,
-                workers=args.workers,
-                threads=args.workers,
-                on_progress=show,
-                model=checkpoint,
+        def show(p: DesignProgress) -> None:
+            index = position["index"]
+            best = "-" if p.best_distance < 0 else str(p.best_distance)
+            progress.update(
+                f"target {index + 1}/{len(targets)} ({p.target_id}, {len(targets[index])} nt): "
+                f"{p.elapsed:5.1f}/{p.time_limit:g} s, {p.episodes} episodes, "
+                f"best distance {best}"
             )
-            results.append(result)
+
+        def done(result: DesignResult) -> None:
+            position["index"] += 1
             if args.format != "json":
                 progress.clear()
                 _print_one(result, args.format, sys.stdout)
+
+        results = run_request(
+            request,
+            method=args.method,
+            model=checkpoint,
+            config=config,
+            time_limit=args.time_limit,
+            seed=args.seed,
+            num_solutions=args.num_solutions,
+            rank_by=args.rank_by,
+            device=args.device,
+            workers=args.workers,
+            on_progress=show,
+            on_result=done,
+        )
     if args.format == "json":
         versions = package_versions()
         payload = [dict(r.to_dict(), versions=versions) for r in results]
@@ -136,24 +197,44 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(r.solved for r in results) else 1
 
 
+def _fasta_header(result: DesignResult, number: int, design: DesignedSequence) -> str:
+    status = "solved" if design.solved else "unsolved"
+    suffix = f" design={number}" if len(result.designs) > 1 else ""
+    checks = ",".join(f"{k}:{'ok' if v else 'violated'}" for k, v in design.constraints.items())
+    return (
+        f">{result.target_id}{suffix} {status} distance={design.distance} "
+        f"mfe={design.mfe_energy:.2f} probability={design.probability:.4g} "
+        f"ensemble_defect={design.ensemble_defect:.4g} gc={design.gc_content:.3f}"
+        + (f" constraints={checks}" if checks else "")
+    )
+
+
 def _print_one(result: DesignResult, fmt: str, out: TextIO) -> None:
     if fmt == "fasta":
-        if not result.solved:
-            out.write(f">{result.target_id} unsolved distance={result.distance}\n")
-            out.write(result.sequence + "\n")
-        for number, sequence in enumerate(result.solutions, start=1):
-            suffix = f" solution={number}" if len(result.solutions) > 1 else ""
-            out.write(f">{result.target_id}{suffix}\n{sequence}\n")
+        for number, design in enumerate(result.designs, start=1):
+            out.write(f"{_fasta_header(result, number, design)}\n{design.sequence}\n")
     else:
         status = "solved" if result.solved else "UNSOLVED"
         out.write(
             f"# {result.target_id}: {status} in {result.seconds:.2f} s, "
             f"{result.episodes} episodes, distance {result.distance}\n"
             f"target     {result.target}\n"
-            f"sequence   {result.sequence}\n"
-            f"structure  {result.structure}\n"
         )
-        for sequence in result.solutions[1:]:
-            out.write(f"solution   {sequence}\n")
+        if result.constraints.sequence:
+            out.write(f"constraint {result.constraints.sequence}\n")
+        for number, design in enumerate(result.designs, start=1):
+            label = "sequence" if number == 1 else f"design {number}"
+            checks = " ".join(
+                f"{k} {'ok' if v else 'VIOLATED'}" for k, v in design.constraints.items()
+            )
+            out.write(
+                f"{label:<10} {design.sequence}\n"
+                f"{'structure':<10} {design.mfe_structure}\n"
+                f"{'':<10} mfe {design.mfe_energy:.2f} kcal/mol, distance {design.distance}, "
+                f"probability {design.probability:.4g}, ensemble defect "
+                f"{design.ensemble_defect:.4g}, GC {design.gc_content:.3f}"
+                + (f"; constraints: {checks}" if checks else "")
+                + "\n"
+            )
         out.write("\n")
     out.flush()

@@ -1,0 +1,292 @@
+"""The Python API of RNA design, for notebooks and pipelines (``autorl design`` wraps it).
+
+Example::
+
+    from autorl import design
+
+    results = design("((((....))))", sequence_constraint="NNNNGAAANNNN", gc=(0.4, 0.6),
+                     time_limit=10)
+    for result in results:
+        best = result.designs[0]
+        print(result.solved, best.sequence, best.probability, best.ensemble_defect)
+
+Every argument is checked before any work: a malformed structure or constraint, an
+infeasible constraint, an unknown energy parameter set or an unreadable parameter file
+raises ``ValueError`` naming the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from envs.constraints import (
+    ConstraintError,
+    DesignConstraints,
+    check_gc,
+    parse_iupac,
+    parse_motifs,
+)
+from envs.dot_bracket import Target, pair_table, parse_structure
+from envs.folding import EnergyModel, check_energy_model
+
+if TYPE_CHECKING:
+    from meta.checkpoints import Checkpoint
+    from meta.config import LearnaConfig
+    from meta.design import DesignProgress, DesignResult
+
+__all__ = ["DesignRequest", "design", "prepare"]
+
+
+@dataclass(frozen=True)
+class DesignRequest:
+    """Validated inputs of a design run: targets, constraints and energy model.
+
+    Built by :func:`prepare`; the CLI builds one from its options, so both paths check
+    the same things in the same way.
+
+    Attributes:
+        targets: The targets, each with its IUPAC constraint (if any).
+        constraints: GC-content and forbidden-motif rules for every target.
+        energy: The energy model.
+    """
+
+    targets: tuple[Target, ...]
+    constraints: DesignConstraints
+    energy: EnergyModel
+
+
+def _as_targets(targets: str | Target | Iterable[str | Target]) -> list[Target]:
+    items = [targets] if isinstance(targets, (str, Target)) else list(targets)
+    if not items:
+        raise ValueError("no target given")
+    result = []
+    for index, item in enumerate(items, start=1):
+        if isinstance(item, Target):
+            result.append(item)
+        else:
+            result.append(Target(str(index), parse_structure(item, source=f"target {index}")))
+    return result
+
+
+def _lonely_pairs(structure: str) -> list[int]:
+    """1-based opening positions of base pairs with no stacked neighbour pair."""
+    pairs = pair_table(structure)
+    lonely = []
+    for i, j in enumerate(pairs):
+        if j <= i:
+            continue
+        outer = i > 0 and j + 1 < len(pairs) and pairs[i - 1] == j + 1
+        inner = pairs[i + 1] == j - 1
+        if not (outer or inner):
+            lonely.append(i + 1)
+    return lonely
+
+
+def prepare(
+    targets: str | Target | Iterable[str | Target],
+    *,
+    sequence_constraint: str | None = None,
+    gc: tuple[float, float] | Sequence[float] | None = None,
+    forbid: str | Iterable[str] = (),
+    temperature: float = 37.0,
+    energy_params: str = "turner2004",
+    dangles: int = 2,
+    no_lonely_pairs: bool = False,
+) -> DesignRequest:
+    """Validate design inputs (see :func:`design` for the arguments).
+
+    Raises:
+        ValueError: a malformed target or constraint, a constraint given twice for one
+            target, a target with lonely pairs under ``no_lonely_pairs``, or an unknown
+            energy parameter set / unreadable parameter file.
+    """
+    target_list = _as_targets(targets)
+    if sequence_constraint is not None:
+        code = parse_iupac(sequence_constraint, source="sequence constraint")
+        merged = []
+        for target in target_list:
+            if target.constraint is not None and target.constraint != code:
+                raise ConstraintError(
+                    f"target {target.id} has its own sequence constraint; give it either in "
+                    "the target file or as the sequence constraint, not both"
+                )
+            if len(code) != len(target):
+                raise ConstraintError(
+                    f"the sequence constraint has {len(code)} codes, target {target.id} has "
+                    f"{len(target)} sites"
+                )
+            merged.append(Target(target.id, target.structure, code))
+        target_list = merged
+    rules = DesignConstraints(
+        gc=check_gc(gc) if gc is not None else None, forbid=parse_motifs(forbid)
+    )
+    energy = EnergyModel(float(temperature), str(energy_params), int(dangles), no_lonely_pairs)
+    check_energy_model(energy)
+    if no_lonely_pairs:
+        for target in target_list:
+            lonely = _lonely_pairs(target.structure)
+            if lonely:
+                raise ValueError(
+                    f"target {target.id} has lonely base pairs (opening at positions "
+                    f"{', '.join(map(str, lonely[:10]))}), which no MFE structure has when "
+                    "lonely pairs are forbidden"
+                )
+    return DesignRequest(tuple(target_list), rules, energy)
+
+
+def design(
+    targets: str | Target | Iterable[str | Target],
+    *,
+    sequence_constraint: str | None = None,
+    gc: tuple[float, float] | Sequence[float] | None = None,
+    forbid: str | Iterable[str] = (),
+    temperature: float = 37.0,
+    energy_params: str = "turner2004",
+    dangles: int = 2,
+    no_lonely_pairs: bool = False,
+    method: str = "meta-learna-adapt",
+    model: str | Path | Checkpoint | None = None,
+    config: LearnaConfig | str | Path | None = None,
+    time_limit: float = 60.0,
+    seed: int = 0,
+    num_solutions: int = 1,
+    rank_by: str = "distance",
+    device: str = "auto",
+    workers: int = 1,
+    on_progress: Callable[[DesignProgress], None] | None = None,
+) -> list[DesignResult]:
+    """Design sequences that fold into each target (under its constraints) until solved.
+
+    Args:
+        targets: A dot-bracket structure, a :class:`envs.dot_bracket.Target` (whose
+            ``constraint`` is its IUPAC sequence constraint) or several of them.
+        sequence_constraint: IUPAC codes, one per site, for every target (which must then
+            have that length).
+        gc: GC-content range ``(min, max)`` as fractions.
+        forbid: Motifs (IUPAC) no design may contain, as a list or ``"AAAAA,GGGG"``.
+        temperature: Degrees Celsius.
+        energy_params: ``turner2004``, ``andronescu2007``, ``langdon2018`` or a parameter
+            file's path.
+        dangles: 0 or 2.
+        no_lonely_pairs: Fold without lonely pairs.
+        method: ``meta-learna-adapt`` (default), ``meta-learna`` or ``learna``.
+        model: Checkpoint of the meta methods (default: the shipped model).
+        config: A :class:`meta.config.LearnaConfig` or the path of a flat JSON
+            configuration overriding the method's defaults.
+        time_limit: Seconds per target.
+        seed: Seed of everything random; the same seed gives the same designs.
+        num_solutions: Distinct solutions to collect per target.
+        rank_by: ``distance``, ``probability`` or ``ensemble-defect``.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        workers: Processes that fold designs in parallel.
+        on_progress: Called after every batch of episodes.
+
+    Returns:
+        One :class:`meta.design.DesignResult` per target, in order; each has ``designs``
+        (typed :class:`meta.design.DesignedSequence` objects with MFE structure and energy,
+        distance, target probability, ensemble defect, GC content and which constraints
+        hold), ranked by ``rank_by``.
+
+    Raises:
+        ValueError: bad input (see :func:`prepare`), an infeasible constraint, or a
+            missing or mismatched checkpoint.
+    """
+    request = prepare(
+        targets,
+        sequence_constraint=sequence_constraint,
+        gc=gc,
+        forbid=forbid,
+        temperature=temperature,
+        energy_params=energy_params,
+        dangles=dangles,
+        no_lonely_pairs=no_lonely_pairs,
+    )
+    return run(
+        request,
+        method=method,
+        model=model,
+        config=config,
+        time_limit=time_limit,
+        seed=seed,
+        num_solutions=num_solutions,
+        rank_by=rank_by,
+        device=device,
+        workers=workers,
+        on_progress=on_progress,
+    )
+
+
+def run(
+    request: DesignRequest,
+    *,
+    method: str = "meta-learna-adapt",
+    model: str | Path | Checkpoint | None = None,
+    config: LearnaConfig | str | Path | None = None,
+    time_limit: float = 60.0,
+    seed: int = 0,
+    num_solutions: int = 1,
+    rank_by: str = "distance",
+    device: str = "auto",
+    workers: int = 1,
+    on_progress: Callable[[DesignProgress], None] | None = None,
+    on_result: Callable[[DesignResult], None] | None = None,
+) -> list[DesignResult]:
+    """Run a validated :class:`DesignRequest` (see :func:`design`).
+
+    ``on_result`` is called with each target's result as soon as it is done (the CLI
+    prints it then).
+    """
+    from meta.checkpoints import Checkpoint, load_checkpoint
+    from meta.config import LEARNA, LearnaConfig
+    from meta.design import META_METHODS, METHODS, RANKINGS
+    from meta.design import design as design_one
+
+    if method not in METHODS:
+        raise ValueError(f"unknown design method {method!r}; available: {', '.join(METHODS)}")
+    if rank_by not in RANKINGS:
+        raise ValueError(f"unknown ranking {rank_by!r}; choose one of {', '.join(RANKINGS)}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("device cuda: no CUDA device is available (use auto or cpu)")
+    checkpoint = None
+    if method in META_METHODS:
+        checkpoint = model if isinstance(model, Checkpoint) else load_checkpoint(model)
+    elif model is not None:
+        raise ValueError(f"a model applies to {' and '.join(META_METHODS)}, not {method}")
+    base = checkpoint.config if checkpoint is not None else LEARNA
+    if isinstance(config, (str, Path)):
+        config = LearnaConfig.load(config, base=base)
+    config = config or base
+    from envs.rna_design import TargetEncoding
+
+    for target in request.targets:  # every target's constraints, before any work
+        TargetEncoding.build(target, config.env, request.constraints)
+    results = []
+    for target in request.targets:
+        result = design_one(
+            target,
+            method=method,
+            config=config,
+            time_limit=time_limit,
+            seed=seed,
+            num_solutions=num_solutions,
+            device=device,
+            workers=workers,
+            threads=workers,
+            on_progress=on_progress,
+            model=checkpoint,
+            constraints=request.constraints,
+            energy=request.energy,
+            rank_by=rank_by,
+        )
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
