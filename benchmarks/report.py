@@ -3,8 +3,13 @@
 A report is computed from ``results.csv`` alone, so it works on any results directory.
 Rows are grouped by (dataset, method); when a job appears more than once (an error that
 was run again), its last row counts. A row counts as solved only if the report step itself
-refolds its sequence with ViennaRNA into the row's target structure and its time to solve
-is within the time limit; a row marked solved that fails this check is reported as rejected.
+refolds its sequence with ViennaRNA (under the row's energy model) into the row's target
+structure, the sequence satisfies the row's constraints, and its time to solve is within
+the time limit; a row marked solved that fails this check is reported as rejected.
+
+Every reported design (solved or not) is also checked against its row's constraints
+(IUPAC codes, GC range, forbidden motifs); the report prints how many break one, a figure
+that must be 0.
 
 Figures per group, as LEARNA's tables give them: targets solved by any run, the mean (and
 standard deviation) over runs of the targets solved in that run, targets solved (by any
@@ -23,7 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import read_results
+from benchmarks.results import read_results, row_constraints, row_energy
+from envs.constraints import violations
 from envs.folding import mfe_structure
 from meta.files import write_json_atomic
 
@@ -93,10 +99,11 @@ PUBLISHED: tuple[PublishedResult, ...] = _published()
 def verify_row(row: dict[str, str]) -> str:
     """Check a row marked solved; return "" if it holds, else why it is rejected.
 
-    The sequence must be RNA, as long as the target, found within the time limit, and its
-    ViennaRNA MFE structure must be the target.
+    The sequence must be RNA, as long as the target, found within the time limit, satisfy
+    the row's constraints, and its ViennaRNA MFE structure (under the row's energy model)
+    must be the target.
     """
-    sequence, structure = row["sequence"].strip().upper(), row["structure"].strip()
+    sequence, structure = row["sequence"].strip().upper(), row["target"].strip()
     if not sequence or set(sequence) - set("ACGU"):
         return "the sequence is not an ACGU sequence"
     if len(sequence) != len(structure):
@@ -107,9 +114,20 @@ def verify_row(row: dict[str, str]) -> str:
         return "no valid time to solve"
     if not seconds <= limit:
         return f"solved after {seconds:g} s, beyond the {limit:g} s limit"
-    if mfe_structure(sequence) != structure:
+    broken = constraint_violations(row)
+    if broken:
+        return f"the sequence breaks its constraints: {'; '.join(broken)}"
+    if mfe_structure(sequence, row_energy(row)) != structure:
         return "the sequence does not fold into the target (ViennaRNA MFE)"
     return ""
+
+
+def constraint_violations(row: dict[str, str]) -> list[str]:
+    """What a row's reported design violates of the row's constraints (empty: nothing)."""
+    sequence = row["sequence"].strip().upper()
+    if not sequence:
+        return []
+    return violations(sequence, row_constraints(row))
 
 
 def latest_rows(rows: Iterable[dict[str, str]]) -> list[dict[str, str]]:
@@ -149,6 +167,8 @@ def summarize_group(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
         first_solve[row["target_id"]] = min(seconds, first_solve.get(row["target_id"], math.inf))
     counts = [solved_per_run[run] for run in runs]
     times = sorted(first_solve.values())
+    constrained = [row for row in rows if not row_constraints(row).empty]
+    broken = [row for row in constrained if constraint_violations(row)]
     return {
         "dataset": rows[0]["dataset"],
         "method": rows[0]["method"],
@@ -171,6 +191,8 @@ def summarize_group(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
         "timeouts": sum(row["status"] == "timeout" for row in rows),
         "errors": sum(row["status"] == "error" for row in rows),
         "rejected": rejected,
+        "constrained_jobs": len(constrained),
+        "constraint_violations": len(broken),
         "versions": _versions(rows),
     }
 
@@ -267,6 +289,11 @@ def format_report(summary: dict[str, Any]) -> str:
             )
         if group["errors"]:
             notes.append(f"{name}: {group['errors']} jobs ended in an error (counted unsolved)")
+        if group.get("constrained_jobs"):
+            notes.append(
+                f"{name}: {group['constrained_jobs']} jobs under constraints; reported designs "
+                f"that break a constraint: {group['constraint_violations']}"
+            )
         for item in group["rejected"]:
             notes.append(
                 f"{name}: target {item['target_id']} run {item['run']} is marked solved "

@@ -12,10 +12,55 @@ import os
 from pathlib import Path
 from typing import Any
 
+from envs.constraints import DesignConstraints
+from envs.folding import EnergyModel
 from meta.provenance import package_versions
 
-#: Columns of results.csv, in order.
+#: Columns of results.csv, in order. ``target`` is the target structure; the design's own
+#: MFE structure and quality follow it, then the constraints and the energy model the job
+#: ran under (empty = none / ViennaRNA's default).
 RESULT_FIELDS = (
+    "dataset",
+    "target_id",
+    "length",
+    "method",
+    "run",
+    "seed",
+    "time_limit",
+    "solved",
+    "time_to_solve",
+    "best_distance",
+    "sequence",
+    "target",
+    "mfe_structure",
+    "mfe_energy",
+    "probability",
+    "ensemble_defect",
+    "gc_content",
+    "constraints_ok",
+    "sequence_constraint",
+    "gc",
+    "forbid",
+    "temperature",
+    "energy_params",
+    "dangles",
+    "no_lonely_pairs",
+    "status",
+    "elapsed",
+    "error",
+    "config",
+    "model",
+    "autorl",
+    "viennarna",
+    "torch",
+    "stable_baselines3",
+    "python",
+)
+
+#: The columns of files written before the constraints and quality columns (read, and
+#: rewritten in the current layout before a resume appends to them). ``structure`` there
+#: was the target structure.
+_OLD_FIELDS = (
     "dataset",
     "target_id",
     "length",
@@ -40,8 +85,8 @@ RESULT_FIELDS = (
     "python",
 )
 
-#: The columns of autorl 0.1 files written before the ``model`` column (read, never written).
-_BEFORE_MODEL = tuple(name for name in RESULT_FIELDS if name != "model")
+#: The columns of autorl 0.1 files written before the ``model`` column.
+_BEFORE_MODEL = tuple(name for name in _OLD_FIELDS if name != "model")
 
 #: results.csv column -> package whose version it records.
 VERSION_COLUMNS = {
@@ -60,26 +105,57 @@ def version_columns() -> dict[str, str]:
 
 
 def read_results(path: str | Path) -> list[dict[str, str]]:
-    """Read results.csv (an absent file has no rows).
+    """Read results.csv (an absent file has no rows), in the current column layout.
+
+    Files of earlier versions are read too: their ``structure`` column becomes ``target``
+    and the columns they lack are empty.
 
     Raises:
-        ValueError: the file's header is not the one this version writes.
+        ValueError: the file's header is none that autorl wrote.
     """
-    path = Path(path)
+    rows, _ = _read(Path(path))
+    return rows
+
+
+def _read(path: Path) -> tuple[list[dict[str, str]], tuple[str, ...]]:
     if not path.is_file() or path.stat().st_size == 0:
-        return []
+        return [], RESULT_FIELDS
     with open(path, encoding="utf-8", newline="") as file:
         reader = csv.DictReader(file)
         columns = tuple(reader.fieldnames or ())
-        if columns not in (RESULT_FIELDS, _BEFORE_MODEL):
+        if columns not in (RESULT_FIELDS, _OLD_FIELDS, _BEFORE_MODEL):
             raise ValueError(
                 f"{path}: unexpected columns {reader.fieldnames}; expected {list(RESULT_FIELDS)}"
             )
         rows = [row for row in reader if None not in row.values()]
-    if columns == _BEFORE_MODEL:  # written before the meta methods existed: no checkpoint
-        for row in rows:
-            row["model"] = ""
-    return rows
+    if columns != RESULT_FIELDS:
+        for index, row in enumerate(rows):
+            row["target"] = row.pop("structure")
+            rows[index] = {name: row.get(name, "") for name in RESULT_FIELDS}
+    return rows, columns
+
+
+def upgrade_results(path: str | Path) -> bool:
+    """Rewrite a results.csv of an earlier version in the current layout (atomically).
+
+    Returns:
+        Whether the file was rewritten.
+    """
+    path = Path(path)
+    rows, columns = _read(path)
+    if columns == RESULT_FIELDS:
+        return False
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    temporary = path.with_name(path.name + ".upgrade")
+    with open(temporary, "w", encoding="utf-8", newline="") as file:
+        file.write(buffer.getvalue())
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+    return True
 
 
 def append_result(path: str | Path, row: dict[str, Any]) -> None:
@@ -103,3 +179,40 @@ def append_result(path: str | Path, row: dict[str, Any]) -> None:
         file.write(buffer.getvalue())
         file.flush()
         os.fsync(file.fileno())
+
+
+def problem_columns(
+    sequence_constraint: str | None, constraints: DesignConstraints, energy: EnergyModel
+) -> dict[str, str]:
+    """The columns that record what a job designed under (constraints, energy model)."""
+    return {
+        "sequence_constraint": sequence_constraint or "",
+        "gc": f"{constraints.gc[0]:g}:{constraints.gc[1]:g}" if constraints.gc else "",
+        "forbid": ",".join(constraints.forbid),
+        "temperature": f"{energy.temperature:g}",
+        "energy_params": energy.params,
+        "dangles": str(energy.dangles),
+        "no_lonely_pairs": str(int(energy.no_lonely_pairs)),
+    }
+
+
+def row_constraints(row: dict[str, str]) -> DesignConstraints:
+    """The constraints a row's job ran under (none for rows of earlier versions)."""
+    gc = row.get("gc", "")
+    low, _, high = gc.partition(":")
+    return DesignConstraints(
+        sequence=row.get("sequence_constraint") or None,
+        gc=(float(low), float(high)) if gc else None,
+        forbid=tuple(m for m in row.get("forbid", "").split(",") if m),
+    )
+
+
+def row_energy(row: dict[str, str]) -> EnergyModel:
+    """The energy model a row's job ran under (ViennaRNA's default for earlier versions)."""
+    default = EnergyModel()
+    return EnergyModel(
+        temperature=float(row.get("temperature") or default.temperature),
+        params=row.get("energy_params") or default.params,
+        dangles=int(row.get("dangles") or default.dangles),
+        no_lonely_pairs=row.get("no_lonely_pairs", "") in ("1", "True", "true"),
+    )

@@ -7,8 +7,14 @@ cannot be interrupted in-process, and no method is trusted to stop on its own. A
 job keeps the best design it reported. Every finished job is appended at once, as one whole
 line, to ``results.csv``; with ``resume`` the jobs already there are skipped.
 
-A design counts as solved only if the parent refolds it into the target and it was found
-within the time limit.
+A design counts as solved only if the parent refolds it into the target (under the run's
+energy model), it satisfies the run's constraints, and it was found within the time limit.
+The parent also scores it (target probability, ensemble defect, GC content) for results.csv.
+
+Constraints: a target may carry an IUPAC constraint of its own; ``constraint_fraction``
+gives every other target a generated one (:func:`benchmark_constraint`: that share of its
+unpaired sites fixed to random bases, seeded by the base seed and the target id, so every
+method and run sees the same constraint); GC and motif rules apply to all targets.
 """
 
 from __future__ import annotations
@@ -34,9 +40,24 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import append_result, read_results, version_columns
+import numpy as np
+
+from benchmarks.results import (
+    append_result,
+    problem_columns,
+    read_results,
+    upgrade_results,
+    version_columns,
+)
+from envs.constraints import (
+    DesignConstraints,
+    check_feasible,
+    constraint_report,
+    gc_content,
+    random_constraint,
+)
 from envs.dot_bracket import Target
-from envs.folding import hamming, mfe_structure
+from envs.folding import EnergyModel, check_energy_model, design_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +84,10 @@ class RunnerConfig:
             (the checkpoint's configuration for the meta methods); recorded in every row, and
             a resume must use the same.
         model: The checkpoint zip of the meta methods ("" for the shipped model).
+        constraint_fraction: Share of the unpaired sites of every target without its own
+            constraint that a generated IUPAC constraint fixes (0: none).
+        constraints: GC-content and forbidden-motif rules for every design.
+        energy: The energy model designs are made, verified and scored under.
     """
 
     method: str
@@ -75,6 +100,9 @@ class RunnerConfig:
     startup_timeout: float = 300.0
     settings: tuple[tuple[str, Any], ...] = ()
     model: str = ""
+    constraint_fraction: float = 0.0
+    constraints: DesignConstraints = field(default_factory=DesignConstraints)
+    energy: EnergyModel = field(default_factory=EnergyModel)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -95,6 +123,12 @@ class RunnerConfig:
             )
         if self.grace < 0 or self.startup_timeout <= 0:
             raise ValueError("grace must be >= 0 and startup_timeout > 0")
+        if not 0.0 <= self.constraint_fraction <= 1.0:
+            raise ValueError(
+                f"--constraint-fraction must be in [0, 1], got {self.constraint_fraction}"
+            )
+        if self.constraints.sequence is not None:
+            raise ValueError("sequence constraints come from the targets, not the run settings")
 
 
 @dataclass(frozen=True)
@@ -117,6 +151,36 @@ def settings_json(settings: Iterable[tuple[str, Any]]) -> str:
     """The ``config`` column: the settings as compact, key-sorted JSON ("" for none)."""
     settings = dict(settings)
     return json.dumps(settings, sort_keys=True, separators=(",", ":")) if settings else ""
+
+
+def benchmark_constraint(structure: str, fraction: float, base_seed: int, target_id: str) -> str:
+    """The generated IUPAC constraint of one target (the same for every method and run).
+
+    ``round(fraction * unpaired sites)`` unpaired sites, chosen at random, are fixed to
+    uniformly random bases; the rest stay ``N``. The generator is seeded by a hash of the
+    base seed and the target id.
+    """
+    digest = hashlib.sha256(f"constraint:{base_seed}:{target_id}".encode()).digest()
+    return random_constraint(structure, fraction, np.random.default_rng(list(digest[:8])))
+
+
+def constrain_targets(targets: Sequence[Target], config: RunnerConfig) -> list[Target]:
+    """The targets with their constraints, every one checked for feasibility.
+
+    Raises:
+        ValueError: a target's constraints cannot be met (naming it and the positions).
+    """
+    result = []
+    for target in targets:
+        if target.constraint is None and config.constraint_fraction > 0:
+            code = benchmark_constraint(
+                target.structure, config.constraint_fraction, config.seed, target.id
+            )
+            target = Target(target.id, target.structure, code)
+        rules = config.constraints.with_sequence(target.constraint)
+        check_feasible(target.structure, rules, source=f"target {target.id}")
+        result.append(target)
+    return result
 
 
 def job_seed(base_seed: int, target_id: str, run: int) -> int:
@@ -205,6 +269,16 @@ def plan_jobs(
                 f"with model {row.get('model') or '(none)'}, not {model or '(none)'}; resume "
                 "with the same --model, or use another --out"
             )
+        mine = problem_columns(job.target.constraint, config.constraints, config.energy)
+        theirs = {name: row.get(name, "") for name in mine}
+        if not theirs["temperature"]:  # a row of an earlier version: no constraints, defaults
+            theirs = problem_columns(None, DesignConstraints(), EnergyModel())
+        if theirs != mine:
+            raise ValueError(
+                f"{dataset}/{config.method} target {job.target.id} run {job.run} was recorded "
+                "with other constraints or another energy model; resume with the same "
+                "settings, or use another --out"
+            )
         if int(row["seed"]) != job.seed:
             raise ValueError(
                 f"{dataset}/{config.method} target {job.target.id} run {job.run} was recorded "
@@ -240,14 +314,28 @@ def model_id(config: RunnerConfig) -> str:
     return f"{config.model or 'shipped'}:{file_sha256(checkpoint.path)[:12]}"
 
 
-def load_rnainverse(method: str, settings: dict[str, Any], model: str = "") -> Callable[..., Any]:
+def load_rnainverse(
+    method: str,
+    settings: dict[str, Any],
+    model: str = "",
+    constraints: DesignConstraints | None = None,
+    energy: EnergyModel | None = None,
+) -> Callable[..., Any]:
     """Solver factory of the ``rnainverse`` baseline (see :data:`SOLVERS`)."""
+    import functools
+
     from benchmarks.baselines import rnainverse
 
-    return rnainverse
+    return functools.partial(rnainverse, constraints=constraints, energy=energy)
 
 
-def load_design(method: str, settings: dict[str, Any], model: str = "") -> Callable[..., Any]:
+def load_design(
+    method: str,
+    settings: dict[str, Any],
+    model: str = "",
+    constraints: DesignConstraints | None = None,
+    energy: EnergyModel | None = None,
+) -> Callable[..., Any]:
     """Solver factory of the LEARNA methods: :func:`meta.design.design` (see :data:`SOLVERS`).
 
     The meta methods load their checkpoint here, before the job's clock starts.
@@ -262,15 +350,26 @@ def load_design(method: str, settings: dict[str, Any], model: str = "") -> Calla
     warm_up()
 
     def solve(target: Target, **kwargs: Any) -> Any:
-        return design(target, method=method, config=config, workers=1, model=checkpoint, **kwargs)
+        return design(
+            target,
+            method=method,
+            config=config,
+            workers=1,
+            model=checkpoint,
+            constraints=constraints,
+            energy=energy,
+            metrics=False,
+            **kwargs,
+        )
 
     return solve
 
 
 #: Where a job's process finds its method: ``"module:factory"``, imported in the child;
-#: ``factory(method, settings, model)`` returns ``solve(target, *, time_limit, seed,
-#: on_improvement)``, whose result (and every improvement) has ``sequence`` and
-#: ``distance``. Imports happen before the job's clock starts.
+#: ``factory(method, settings, model, constraints, energy)`` returns ``solve(target, *,
+#: time_limit, seed, on_improvement)``, whose result (and every improvement) has
+#: ``sequence`` and ``distance``; every reported design must satisfy the constraints.
+#: Imports happen before the job's clock starts.
 SOLVERS: dict[str, str] = {
     "learna": "benchmarks.runner:load_design",
     "meta-learna": "benchmarks.runner:load_design",
@@ -304,6 +403,8 @@ def _child_main(
     time_limit: float,
     seed: int,
     parent: int,
+    constraints: DesignConstraints | None = None,
+    energy: EnergyModel | None = None,
 ) -> None:
     """Entry point of a job's process: design, reporting every improvement to the parent."""
     _isolate(parent)
@@ -311,7 +412,9 @@ def _child_main(
         os.environ[variable] = "1"  # one core per job
     try:
         module, _, factory = solver.partition(":")
-        solve = getattr(importlib.import_module(module), factory)(method, settings, model)
+        solve = getattr(importlib.import_module(module), factory)(
+            method, settings, model, constraints, energy
+        )
         start = time.monotonic()
         conn.send(("ready", start))
 
@@ -379,6 +482,8 @@ def _start(context: Any, job: Job, config: RunnerConfig) -> _Running:
             config.time_limit,
             job.seed,
             os.getpid(),
+            config.constraints,
+            config.energy,
         ),
         name=f"autorl-benchmark-{job.target.id}-{job.run}",
         daemon=True,
@@ -480,13 +585,36 @@ def _stop_now(running: _Running) -> None:
     running.conn.close()
 
 
+def _quality(sequence: str, target: Target, config: RunnerConfig) -> dict[str, Any]:
+    """Refold and score a reported design under the run's energy model and constraints."""
+    empty = dict.fromkeys(
+        ("mfe_structure", "mfe_energy", "probability", "ensemble_defect", "gc_content"), ""
+    )
+    if not sequence:
+        return {**empty, "best_distance": "", "constraints_ok": ""}
+    metrics = design_metrics(sequence, target.structure, config.energy)
+    rules = config.constraints.with_sequence(target.constraint)
+    return {
+        "best_distance": metrics["distance"],
+        "mfe_structure": metrics["mfe_structure"],
+        "mfe_energy": f"{metrics['mfe_energy']:.2f}",
+        "probability": f"{metrics['probability']:.6g}",
+        "ensemble_defect": f"{metrics['ensemble_defect']:.6g}",
+        "gc_content": f"{gc_content(sequence):.4f}",
+        "constraints_ok": int(all(constraint_report(sequence, rules).values())),
+    }
+
+
 def _result_row(running: _Running, config: RunnerConfig, versions: dict[str, str]) -> dict:
     job, best = running.job, running.best
     structure = job.target.structure
     sequence = best["sequence"] if best else ""
-    distance = hamming(mfe_structure(sequence), structure) if sequence else ""
+    quality = _quality(sequence, job.target, config)
     solved = (
-        distance == 0 and running.solved_at is not None and running.solved_at <= config.time_limit
+        quality["best_distance"] == 0
+        and quality["constraints_ok"] == 1
+        and running.solved_at is not None
+        and running.solved_at <= config.time_limit
     )
     started, ended = running.started, running.ended or time.monotonic()
     elapsed = ended - started if started is not None else 0.0
@@ -500,9 +628,10 @@ def _result_row(running: _Running, config: RunnerConfig, versions: dict[str, str
         "time_limit": config.time_limit,
         "solved": int(solved),
         "time_to_solve": f"{running.solved_at:.3f}" if solved else "",
-        "best_distance": distance,
         "sequence": sequence,
-        "structure": structure,
+        "target": structure,
+        **quality,
+        **problem_columns(job.target.constraint, config.constraints, config.energy),
         "status": running.status,
         "elapsed": f"{elapsed:.3f}",
         "error": running.error,
@@ -548,11 +677,14 @@ def run_benchmark(
             :func:`plan_jobs`).
     """
     check_method(config.method)
+    check_energy_model(config.energy)
+    targets = constrain_targets(targets, config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.csv"
     model = model_id(config)
     pending = deque(plan_jobs(dataset, targets, config, read_results(results_path), model))
+    upgrade_results(results_path)  # rows of an earlier version: rewritten before appending
     total, versions = len(pending), {"model": model, **version_columns()}
     context = multiprocessing.get_context("spawn")
     running: list[_Running] = []

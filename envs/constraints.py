@@ -500,6 +500,34 @@ def _change_unit(
     return True
 
 
+def conform(sequence: str, structure: str, constraint: str, rng: np.random.Generator) -> str:
+    """Bring every unit that breaks its IUPAC codes back onto a random allowed option.
+
+    Units that already meet their codes (unpaired sites; pairs whose two bases are an
+    allowed pair) are kept as they are, GU pairs included.
+
+    Args:
+        sequence: Any sequence as long as the target.
+        structure: The target.
+        constraint: IUPAC codes (feasible on the target).
+        rng: Source of the replacements.
+
+    Returns:
+        A sequence matching ``constraint``.
+    """
+    units, options = unit_options(structure, constraint, gu_pairs=True)
+    chars = list(sequence.upper())
+    for (site, partner), option in zip(units, options):
+        if _unit_value(chars, (site, partner)) in option:
+            continue
+        allowed = [o for o in option if o not in WOBBLE] or list(option)
+        choice = allowed[int(rng.integers(len(allowed)))]
+        chars[site] = choice[0]
+        if partner >= 0:
+            chars[partner] = choice[1]
+    return "".join(chars)
+
+
 def random_constraint(structure: str, fraction: float, rng: np.random.Generator) -> str:
     """A benchmark constraint: ``fraction`` of the unpaired sites fixed to random bases.
 

@@ -30,7 +30,7 @@ def _row(target_id, target, method, run, seconds=None, sequence=None, limit=7200
         "time_to_solve": seconds if solved else "",
         "best_distance": 0 if solved else 4,
         "sequence": sequence or (design if solved else "A" * len(structure)),
-        "structure": structure,
+        "target": structure,
         "status": status or ("finished" if solved else "timeout"),
         "elapsed": seconds if solved else limit,
         "error": "",

@@ -9,7 +9,7 @@ import pytest
 
 from autorl.cli import main
 from benchmarks import runner
-from benchmarks.results import RESULT_FIELDS, read_results
+from benchmarks.results import RESULT_FIELDS, read_results, upgrade_results
 from benchmarks.runner import (
     RunnerConfig,
     check_method,
@@ -37,7 +37,7 @@ LONG = 2 * (
 # Solvers run in the job's process (imported there by name through runner.SOLVERS).
 
 
-def fake_solver(method, settings, model=""):
+def fake_solver(method, settings, model="", constraints=None, energy=None):
     def solve(target, *, time_limit, seed, on_improvement):
         if target.id == "crash":
             raise RuntimeError("the design loop broke")
@@ -74,7 +74,7 @@ def test_rnainverse_three_targets_then_resume(tmp_path):
     for row, target in zip(sorted(on_disk, key=lambda r: r["target_id"]), THREE, strict=True):
         assert row["dataset"] == "three" and row["method"] == "rnainverse" and row["run"] == "0"
         assert int(row["seed"]) == job_seed(3, target.id, 0)
-        assert int(row["length"]) == len(target) and row["structure"] == target.structure
+        assert int(row["length"]) == len(target) and row["target"] == target.structure
         assert row["solved"] == "1" and row["status"] == "finished"
         assert mfe_structure(row["sequence"]) == target.structure
         assert row["best_distance"] == "0" and 0 <= float(row["time_to_solve"]) <= 5
@@ -98,7 +98,7 @@ def test_learna_three_targets(tmp_path):
         assert row["method"] == "learna" and row["status"] in ("finished", "timeout")
         assert float(row["elapsed"]) <= 5 + 1.5
         if row["solved"]:
-            assert mfe_structure(row["sequence"]) == row["structure"]
+            assert mfe_structure(row["sequence"]) == row["target"]
             assert float(row["time_to_solve"]) <= 5
 
 
@@ -149,13 +149,48 @@ def test_meta_methods_run_on_the_shipped_model_and_record_it(tmp_path):
         RunnerConfig("learna", model="x.zip")
 
 
-def test_results_written_before_the_model_column_are_read(tmp_path):
-    legacy = [name for name in RESULT_FIELDS if name != "model"]
+#: results.csv as autorl 0.1 wrote it (before constraints and quality columns).
+LEGACY_FIELDS = [
+    "dataset",
+    "target_id",
+    "length",
+    "method",
+    "run",
+    "seed",
+    "time_limit",
+    "solved",
+    "time_to_solve",
+    "best_distance",
+    "sequence",
+    "structure",
+    "status",
+    "elapsed",
+    "error",
+    "config",
+    "model",
+    "autorl",
+    "viennarna",
+    "torch",
+    "stable_baselines3",
+    "python",
+]
+
+
+@pytest.mark.parametrize("with_model", [True, False])
+def test_results_of_earlier_versions_are_read_and_upgraded(tmp_path, with_model):
+    legacy = [name for name in LEGACY_FIELDS if with_model or name != "model"]
     path = tmp_path / "results.csv"
     row = dict.fromkeys(legacy, "1")
+    row["structure"] = "((....))"
     path.write_text(",".join(legacy) + "\n" + ",".join(row[name] for name in legacy) + "\n")
     [read] = read_results(path)
-    assert read["model"] == "" and read["dataset"] == "1"
+    assert read["target"] == "((....))" and "structure" not in read
+    assert read["dataset"] == "1" and read["mfe_structure"] == "" and read["gc"] == ""
+    assert read["model"] == ("1" if with_model else "")
+    assert upgrade_results(path)
+    assert path.read_text().splitlines()[0] == ",".join(RESULT_FIELDS)
+    assert read_results(path) == [read]
+    assert not upgrade_results(path)
 
 
 def test_a_method_that_has_not_landed_is_refused(monkeypatch):

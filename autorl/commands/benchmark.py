@@ -19,6 +19,12 @@ import dataclasses
 import sys
 from typing import Any
 
+from autorl.commands.options import (
+    add_energy_options,
+    add_rule_options,
+    energy_from_args,
+    rules_from_args,
+)
 from autorl.progress import Progress
 from benchmarks.datasets import DATA_ENV, DATASETS, load_dataset, select_targets
 from benchmarks.report import report
@@ -91,6 +97,17 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="checkpoint zip for meta-learna / meta-learna-adapt (default: the shipped model)",
     )
+    rules = add_rule_options(parser)
+    rules.add_argument(
+        "--constraint-fraction",
+        type=float,
+        default=_DEFAULTS["constraint_fraction"],
+        metavar="F",
+        help="give every target without its own constraint a generated IUPAC constraint that "
+        "fixes this share of its unpaired sites to random bases, seeded by --seed and the "
+        "target id (default: %(default)g)",
+    )
+    add_energy_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
     parser.set_defaults(run=run)
     actions = parser.add_subparsers(dest="benchmark_action", metavar="report DIR")
@@ -144,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         settings=_settings(args.config, _base_config(args.method, args.model)),
         model=args.model or "",
+        constraint_fraction=args.constraint_fraction,
+        constraints=rules_from_args(args),
+        energy=energy_from_args(args),
     )
     dataset = load_dataset(args.dataset, args.data_dir)
     targets = select_targets(dataset.targets, args.targets)

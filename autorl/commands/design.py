@@ -9,8 +9,13 @@ from typing import TextIO
 
 from autorl.api import DesignRequest, prepare
 from autorl.api import run as run_request
+from autorl.commands.options import (
+    add_energy_options,
+    add_rule_options,
+    energy_from_args,
+    rules_from_args,
+)
 from autorl.progress import Progress
-from envs.constraints import parse_gc
 from envs.dot_bracket import resolve_targets
 from meta.checkpoints import Checkpoint, load_checkpoint
 from meta.config import LEARNA, LearnaConfig
@@ -79,38 +84,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="flat JSON settings overriding the method's defaults "
         "(e.g. an `autorl optimize` incumbent.json)",
     )
-    constraints = parser.add_argument_group("constraints (every reported design satisfies them)")
+    constraints = add_rule_options(parser)
     constraints.add_argument(
         "--sequence-constraint",
         metavar="IUPAC",
         help="one IUPAC code per site (A C G U/T N R Y S W K M B D H V) for every target; "
         "a target file may instead give a constraint line (or a third TAB column) per target",
     )
-    constraints.add_argument(
-        "--gc", metavar="MIN:MAX", help="GC-content range of every design, e.g. 0.4:0.6"
-    )
-    constraints.add_argument(
-        "--forbid",
-        metavar="MOTIF[,MOTIF...]",
-        default="",
-        help="IUPAC motifs no design may contain, e.g. AAAAA,GGGG,GAATTC",
-    )
-    energy = parser.add_argument_group("energy model (used for designing, verifying and reporting)")
-    energy.add_argument(
-        "--temperature", type=float, default=37.0, metavar="C", help="degrees Celsius (37)"
-    )
-    energy.add_argument(
-        "--energy-params",
-        default="turner2004",
-        metavar="NAME|FILE",
-        help="turner2004 (default), andronescu2007, langdon2018, or a ViennaRNA .par file",
-    )
-    energy.add_argument(
-        "--dangles", type=int, choices=(0, 2), default=2, help="dangling ends: 0 or 2 (2)"
-    )
-    energy.add_argument(
-        "--no-lonely-pairs", action="store_true", help="fold without lonely base pairs"
-    )
+    add_energy_options(parser)
     parser.add_argument(
         "--rank-by",
         choices=RANKINGS,
@@ -137,15 +118,16 @@ def _validate(
             raise ValueError("--device cuda: no CUDA device is available (use auto or cpu)")
     if args.model and args.method not in META_METHODS:
         raise ValueError(f"--model applies to {' and '.join(META_METHODS)}, not {args.method}")
+    rules, energy = rules_from_args(args), energy_from_args(args)
     request = prepare(
         resolve_targets(args.target),
         sequence_constraint=args.sequence_constraint,
-        gc=parse_gc(args.gc) if args.gc is not None else None,
-        forbid=args.forbid,
-        temperature=args.temperature,
-        energy_params=args.energy_params,
-        dangles=args.dangles,
-        no_lonely_pairs=args.no_lonely_pairs,
+        gc=rules.gc,
+        forbid=rules.forbid,
+        temperature=energy.temperature,
+        energy_params=energy.params,
+        dangles=energy.dangles,
+        no_lonely_pairs=energy.no_lonely_pairs,
     )
     checkpoint = load_checkpoint(args.model) if args.method in META_METHODS else None
     base = checkpoint.config if checkpoint is not None else LEARNA
