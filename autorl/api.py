@@ -154,6 +154,7 @@ def design(
     seed: int = 0,
     num_solutions: int = 1,
     rank_by: str = "distance",
+    refinement: int | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -180,6 +181,8 @@ def design(
         seed: Seed of everything random; the same seed gives the same designs.
         num_solutions: Distinct solutions to collect per target.
         rank_by: ``distance``, ``probability`` or ``ensemble-defect``.
+        refinement: Fold budget of the refinement stage (an adaptive walk on each batch's
+            closest near-miss); None: :data:`meta.design.DEFAULT_REFINEMENT`, 0: off.
         device: ``auto``, ``cpu`` or ``cuda``.
         workers: Processes that fold designs in parallel.
         on_progress: Called after every batch of episodes.
@@ -213,6 +216,7 @@ def design(
         seed=seed,
         num_solutions=num_solutions,
         rank_by=rank_by,
+        refinement=refinement,
         device=device,
         workers=workers,
         on_progress=on_progress,
@@ -229,6 +233,7 @@ def run(
     seed: int = 0,
     num_solutions: int = 1,
     rank_by: str = "distance",
+    refinement: int | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -241,7 +246,7 @@ def run(
     """
     from meta.checkpoints import Checkpoint, load_checkpoint
     from meta.config import LEARNA, LearnaConfig
-    from meta.design import META_METHODS, METHODS, RANKINGS
+    from meta.design import DEFAULT_REFINEMENT, META_METHODS, METHODS, RANKINGS
     from meta.design import design as design_one
 
     if method not in METHODS:
@@ -250,6 +255,9 @@ def run(
         raise ValueError(f"unknown ranking {rank_by!r}; choose one of {', '.join(RANKINGS)}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    refinement = DEFAULT_REFINEMENT if refinement is None else refinement
+    if refinement < 0:
+        raise ValueError(f"refinement must be >= 0 folds, got {refinement}")
     if device == "cuda":
         import torch
 
@@ -285,6 +293,7 @@ def run(
             constraints=request.constraints,
             energy=request.energy,
             rank_by=rank_by,
+            refinement=refinement,
         )
         results.append(result)
         if on_result is not None:

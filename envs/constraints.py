@@ -258,8 +258,9 @@ def check_feasible(
         )
     if constraints.gc is not None:
         _check_gc_feasible(structure, options, constraints.gc, where)
+    letters = _site_letters(units, options, len(structure))
     for motif in constraints.forbid:
-        forced = _forced_motif(code, motif) if code is not None else None
+        forced = _forced_motif(letters, motif)
         if forced is not None:
             raise ConstraintError(
                 f"{where}the sequence constraint forces the forbidden motif {motif} at "
@@ -293,10 +294,22 @@ def _check_gc_feasible(
         )
 
 
-def _forced_motif(code: str, motif: str) -> int | None:
-    """The first position where every sequence matching ``code`` contains ``motif``."""
-    for start in range(len(code) - len(motif) + 1):
-        if all(IUPAC[code[start + k]] <= IUPAC[m] for k, m in enumerate(motif)):
+def _site_letters(
+    units: list[tuple[int, int]], options: list[tuple[str, ...]], length: int
+) -> list[frozenset[str]]:
+    """The bases each site can take, given its codes and its partner's (pairs force bases)."""
+    letters: list[frozenset[str]] = [frozenset()] * length
+    for (site, partner), option in zip(units, options):
+        letters[site] = frozenset(choice[0] for choice in option)
+        if partner >= 0:
+            letters[partner] = frozenset(choice[1] for choice in option)
+    return letters
+
+
+def _forced_motif(letters: list[frozenset[str]], motif: str) -> int | None:
+    """The first position where every allowed sequence contains ``motif``."""
+    for start in range(len(letters) - len(motif) + 1):
+        if all(letters[start + k] <= IUPAC[m] for k, m in enumerate(motif)):
             return start
     return None
 
@@ -419,8 +432,9 @@ def repair(
     A randomized local search over design units (unpaired sites, and pairs as pairs): while
     a forbidden motif occurs, one unit inside an occurrence takes another option its IUPAC
     codes allow; while the GC content is out of range, a unit that can move it the right
-    way does. Pairs stay base pairs and IUPAC codes stay met. Units the policy set are
-    changed only where a rule requires it.
+    way does (loop sites before pairs when lowering it, helix interiors before helix ends;
+    pairs first when raising it). Pairs stay base pairs and IUPAC codes stay met. Units the
+    policy set are changed only where a rule requires it.
 
     Args:
         sequence: The policy's proposal (it must meet the IUPAC codes).
@@ -437,6 +451,7 @@ def repair(
     if not constraints.needs_repair:
         return sequence
     units, options = unit_options(structure, constraints.sequence, gu_pairs)
+    pairs = pair_table(structure)
     unit_of = np.empty(len(sequence), dtype=np.int64)
     for k, (site, partner) in enumerate(units):
         unit_of[site] = k
@@ -461,7 +476,7 @@ def repair(
             direction = -1
         else:
             break
-        if not _change_unit(chars, units, options, range(len(units)), rng, direction):
+        if not _change_unit(chars, units, options, range(len(units)), rng, direction, pairs):
             break
     return "".join(chars)
 
@@ -471,6 +486,31 @@ def _unit_value(chars: list[str], unit: tuple[int, int]) -> str:
     return chars[site] + (chars[partner] if partner >= 0 else "")
 
 
+def _stacked(units: list[tuple[int, int]], structure_pairs: np.ndarray, k: int) -> bool:
+    """Whether pair unit ``k`` is stacked on pairs on both sides (inside a helix)."""
+    site, partner = units[k]
+    inner = site + 1 < partner - 1 and structure_pairs[site + 1] == partner - 1
+    outer = (
+        site > 0 and partner + 1 < len(structure_pairs) and structure_pairs[site - 1] == partner + 1
+    )
+    return bool(inner and outer)
+
+
+def _priority(units: list[tuple[int, int]], pairs: np.ndarray, k: int, direction: int) -> int:
+    """Which moves to try first (lower first) when the GC content must move.
+
+    Lowering GC: loop sites first, then pairs inside helices (a helix end matters most to
+    its stability); raising GC: pairs first (a GC pair only strengthens its helix), then
+    loop sites (a G or C in a loop invites mispairing).
+    """
+    unpaired = units[k][1] < 0
+    if direction < 0:
+        return 0 if unpaired else (1 if _stacked(units, pairs, k) else 2)
+    if direction > 0:
+        return 1 if unpaired else 0
+    return 0
+
+
 def _change_unit(
     chars: list[str],
     units: list[tuple[int, int]],
@@ -478,8 +518,13 @@ def _change_unit(
     candidates: Iterable[int],
     rng: np.random.Generator,
     direction: int,
+    pairs: np.ndarray | None = None,
 ) -> bool:
-    """Give one random candidate unit another option (raising or lowering GC if asked)."""
+    """Give one random candidate unit another option (raising or lowering GC if asked).
+
+    With ``pairs`` (the target's pair table), moves of the best :func:`_priority` class are
+    drawn first.
+    """
     moves = []
     for k in candidates:
         current = _unit_value(chars, units[k])
@@ -489,9 +534,12 @@ def _change_unit(
                 continue
             change = sum(c in "GC" for c in option) - gc_now
             if direction == 0 or change * direction > 0:
-                moves.append((k, option))
+                rank = _priority(units, pairs, k, direction) if pairs is not None else 0
+                moves.append((rank, k, option))
     if not moves:
         return False
+    best = min(rank for rank, _, _ in moves)
+    moves = [(k, option) for rank, k, option in moves if rank == best]
     k, option = moves[int(rng.integers(len(moves)))]
     site, partner = units[k]
     chars[site] = option[0]

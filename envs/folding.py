@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +100,14 @@ def _activate(model: EnergyModel | None) -> None:
     if model.params != _active.params:
         if model.params in ENERGY_PARAMETER_SETS:
             getattr(RNA, ENERGY_PARAMETER_SETS[model.params])()
-        elif not RNA.params_load(str(model.params)):
+        else:
+            _check_parameter_file(model.params)
+            # ViennaRNA keeps every value a file leaves out: start from the default set, so
+            # a partial file means the same whatever model was active before.
             RNA.params_load_RNA_Turner2004()
-            _active = EnergyModel(
-                _active.temperature, "turner2004", _active.dangles, _active.no_lonely_pairs
-            )
-            raise ValueError(f"{model.params}: not a readable ViennaRNA energy parameter file")
+            _active = replace(_active, params=DEFAULT_ENERGY.params)
+            if not RNA.params_load(str(model.params)):
+                raise ValueError(f"{model.params}: ViennaRNA cannot load this parameter file")
     RNA.cvar.temperature = float(model.temperature)
     RNA.cvar.dangles = int(model.dangles)
     RNA.cvar.noLP = int(model.no_lonely_pairs)
@@ -114,6 +116,20 @@ def _activate(model: EnergyModel | None) -> None:
 
 #: The first line of every ViennaRNA 2.x parameter file (``RNA.params_save`` writes it).
 PARAMETER_FILE_HEADER = "## RNAfold parameter file v2.0"
+
+
+def _check_parameter_file(path: str) -> None:
+    """Refuse a file that is unreadable or not a ViennaRNA 2 parameter file."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            first = next((line.strip() for line in file if line.strip()), "")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the parameter file ({error})") from None
+    if not first.startswith(PARAMETER_FILE_HEADER):
+        raise ValueError(
+            f"{path}:1: not a ViennaRNA energy parameter file (it must start with "
+            f"{PARAMETER_FILE_HEADER!r})"
+        )
 
 
 def check_energy_model(model: EnergyModel) -> None:
@@ -126,17 +142,6 @@ def check_energy_model(model: EnergyModel) -> None:
         ValueError: the parameter file cannot be read, is not a ViennaRNA 2 parameter file,
             or ViennaRNA cannot load it.
     """
-    if model.params not in ENERGY_PARAMETER_SETS:
-        try:
-            with open(model.params, encoding="utf-8") as file:
-                first = next((line.strip() for line in file if line.strip()), "")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ValueError(f"{model.params}: cannot read the parameter file ({error})") from None
-        if not first.startswith(PARAMETER_FILE_HEADER):
-            raise ValueError(
-                f"{model.params}:1: not a ViennaRNA energy parameter file (it must start with "
-                f"{PARAMETER_FILE_HEADER!r})"
-            )
     previous = _active
     try:
         _activate(model)

@@ -47,6 +47,11 @@ METHODS = ("learna", "meta-learna", "meta-learna-adapt")
 #: The methods that start from a meta-trained checkpoint.
 META_METHODS = ("meta-learna", "meta-learna-adapt")
 
+#: Folds the refinement stage (:mod:`envs.refinement`) may spend per batch's closest
+#: near-miss when a design is run from ``autorl design``, the API or the benchmark runner
+#: (the published configurations have it off; ``--refine 0`` turns it off).
+DEFAULT_REFINEMENT = 200
+
 #: How ``num_solutions`` designs are ordered: fewest mismatches, most probable target
 #: structure, or lowest normalized ensemble defect (ties keep the order found).
 RANKINGS = ("distance", "probability", "ensemble-defect")
@@ -513,6 +518,7 @@ def design(
     energy: EnergyModel | None = None,
     rank_by: str = "distance",
     metrics: bool = True,
+    refinement: int | None = None,
 ) -> DesignResult:
     """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of time.
 
@@ -541,6 +547,8 @@ def design(
         rank_by: Order of ``designs`` (one of :data:`RANKINGS`).
         metrics: Score the reported designs (``designs``: one partition function each,
             after the clock stops); the benchmark runner scores in its own process.
+        refinement: Fold budget of the refinement stage (overrides the configuration's
+            ``refinement_budget``; None keeps it).
 
     Returns:
         The best design; ``solutions`` lists every distinct solution found and ``designs``
@@ -563,6 +571,8 @@ def design(
         checkpoint = model if isinstance(model, Checkpoint) else load_checkpoint(model)
         config = config or checkpoint.config
     config = config or LEARNA
+    if refinement is not None:
+        config = config.updated({"refinement_budget": refinement}, source="refinement")
     constraints = (constraints or DesignConstraints()).with_sequence(target.constraint)
     energy = energy or EnergyModel()
     TargetEncoding.build(target, config.env, constraints)  # infeasible: refused before work

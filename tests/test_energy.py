@@ -19,8 +19,14 @@ HAIRPIN_TARGET = "((((((((....))))))))"
 HOT = EnergyModel(temperature=50.0)
 
 
+@pytest.fixture(autouse=True)
+def _restore_default_model():
+    yield
+    fold("GGGGAAAACCCC")  # leave ViennaRNA's globals at the default for whatever runs next
+
+
 def test_default_model_is_viennas_default():
-    assert DEFAULT_ENERGY == EnergyModel(37.0, "turner2004", 2, False)
+    assert EnergyModel(37.0, "turner2004", 2, False) == DEFAULT_ENERGY
     assert DEFAULT_ENERGY.is_default and not HOT.is_default
     assert DEFAULT_ENERGY.to_dict() == {
         "temperature": 37.0,
@@ -129,6 +135,21 @@ def test_garbage_parameter_file_is_refused_through_check_energy_model(tmp_path, 
     with pytest.raises(ValueError, match="garbage.par"):
         check_energy_model(EnergyModel(params=str(path)))
     assert fold(HAIRPIN) == default
+
+
+def test_partial_parameter_file_gives_the_same_result_whatever_was_active(tmp_path):
+    sequence = "GCGCGCGAAAGCGCGCAAUUAGCUAGCUAGGCAUCGAUCGGGAUUUAUAUCCC"
+    fold(sequence)  # Turner 2004 active
+    full = tmp_path / "turner.par"
+    RNA.params_save(str(full))
+    header, stack, *_ = full.read_text(encoding="utf-8").split("\n# ")
+    path = tmp_path / "stack_only.par"
+    path.write_text(f"{header}\n# {stack}\n# END\n", encoding="utf-8")
+    model = EnergyModel(params=str(path))
+    check_energy_model(model)
+    after_default = fold(sequence, model)
+    fold(sequence, EnergyModel(params="andronescu2007"))
+    assert fold(sequence, model) == after_default
 
 
 @pytest.mark.parametrize("dangles", [1, 3, -1])

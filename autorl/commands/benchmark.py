@@ -31,6 +31,7 @@ from benchmarks.report import report
 from benchmarks.runner import META_METHODS, METHODS, RunnerConfig, run_benchmark
 from meta.checkpoints import load_checkpoint
 from meta.config import LEARNA, LearnaConfig
+from meta.design import DEFAULT_REFINEMENT
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunnerConfig)}
 
@@ -97,6 +98,14 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="checkpoint zip for meta-learna / meta-learna-adapt (default: the shipped model)",
     )
+    parser.add_argument(
+        "--refine",
+        type=int,
+        default=DEFAULT_REFINEMENT,
+        metavar="FOLDS",
+        help="LEARNA methods: fold budget of the refinement stage, as in `autorl design` "
+        "(default: %(default)s; 0: off); recorded as refinement_budget in the config column",
+    )
     rules = add_rule_options(parser)
     rules.add_argument(
         "--constraint-fraction",
@@ -129,11 +138,14 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(path: str | None, base: LearnaConfig) -> tuple[tuple[str, object], ...]:
-    """The ``--config`` file's settings that differ from ``base`` (validated against it)."""
-    if not path:
-        return ()
-    flat = LearnaConfig.load(path, base=base).to_flat()
+def _settings(
+    path: str | None, base: LearnaConfig, refinement: int | None = None
+) -> tuple[tuple[str, object], ...]:
+    """The ``--config`` file's settings (and ``--refine``) that differ from ``base``."""
+    config = LearnaConfig.load(path, base=base) if path else base
+    if refinement is not None:
+        config = config.updated({"refinement_budget": refinement}, source="--refine")
+    flat = config.to_flat()
     changed = {key: value for key, value in flat.items() if base.to_flat()[key] != value}
     return tuple(sorted(changed.items()))
 
@@ -159,7 +171,11 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         resume=args.resume,
-        settings=_settings(args.config, _base_config(args.method, args.model)),
+        settings=_settings(
+            args.config,
+            _base_config(args.method, args.model),
+            args.refine if args.method != "rnainverse" else None,
+        ),
         model=args.model or "",
         constraint_fraction=args.constraint_fraction,
         constraints=rules_from_args(args),

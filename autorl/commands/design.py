@@ -20,6 +20,7 @@ from envs.dot_bracket import resolve_targets
 from meta.checkpoints import Checkpoint, load_checkpoint
 from meta.config import LEARNA, LearnaConfig
 from meta.design import (
+    DEFAULT_REFINEMENT,
     META_METHODS,
     METHODS,
     RANKINGS,
@@ -92,6 +93,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a target file may instead give a constraint line (or a third TAB column) per target",
     )
     add_energy_options(parser)
+    parser.add_argument(
+        "--refine",
+        type=int,
+        default=DEFAULT_REFINEMENT,
+        metavar="FOLDS",
+        help="fold budget of the refinement stage, an adaptive walk on each batch's closest "
+        "near-miss (%(default)s; 0: off)",
+    )
     parser.add_argument(
         "--rank-by",
         choices=RANKINGS,
@@ -166,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             num_solutions=args.num_solutions,
             rank_by=args.rank_by,
+            refinement=args.refine,
             device=args.device,
             workers=args.workers,
             on_progress=show,
