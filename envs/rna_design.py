@@ -57,10 +57,12 @@ class RnaDesignConfig:
             assignments of the mismatched sites fit, all are tried (LEARNA's exhaustive
             search); otherwise this many are drawn at random.
         refinement_budget: Most folds the refinement stage (:mod:`envs.refinement`, an
-            adaptive walk around the mismatched sites) may spend on a design that local
-            improvement left within ``local_improvement`` sites; 0 (the published
-            configurations) disables it. ``autorl design`` and the benchmark runner turn it
-            on (``--refine``).
+            adaptive walk around the mismatched sites) may spend on a batch's closest
+            design after local improvement; 0 (the published configurations) disables it.
+            ``autorl design`` and the benchmark runner turn it on (``--refine``).
+        refinement_distance: The walk runs only on a design within this many mismatched
+            sites (twice local improvement's reach by default: it changes one unit at a
+            time, so it can afford designs local improvement cannot enumerate).
     """
 
     state_radius: int = 32
@@ -70,6 +72,7 @@ class RnaDesignConfig:
     local_improvement: int = 5
     local_improvement_budget: int = 64
     refinement_budget: int = 0
+    refinement_distance: int = 10
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -86,8 +89,11 @@ class RnaDesignConfig:
             raise ValueError(
                 f"refinement_budget must be an integer, got {self.refinement_budget!r}"
             )
-        if self.refinement_budget < 0:
-            raise ValueError(f"refinement_budget must be >= 0, got {self.refinement_budget}")
+        if self.refinement_budget < 0 or self.refinement_distance < 1:
+            raise ValueError(
+                "refinement_budget must be >= 0 and refinement_distance >= 1, got "
+                f"{self.refinement_budget} and {self.refinement_distance}"
+            )
 
     @property
     def window(self) -> int:
@@ -410,7 +416,12 @@ def evaluate_batch(
         outcomes[index] = DesignOutcome(
             improved.sequence, improved.structure, improved.distance, 1 + improved.folds
         )
-    _refine_close(outcomes, unpacked, close, deadline, stop_at_solution)
+    walkable = [
+        index
+        for index, (outcome, job) in enumerate(zip(outcomes, unpacked))
+        if outcome.valid and 0 < outcome.distance <= job[2].refinement_distance
+    ]
+    _refine_close(outcomes, unpacked, walkable, deadline, stop_at_solution)
     return outcomes
 
 
@@ -421,7 +432,7 @@ def _refine_close(
     deadline: float | None,
     stop_at_solution: bool,
 ) -> None:
-    """Refine the closest design local improvement did not solve (one per batch).
+    """Refine the closest of the ``close`` designs (one per batch).
 
     One per batch keeps a batch's cost bounded by one refinement budget; the design loop
     sees many batches, each giving its best near-miss a walk.
