@@ -12,7 +12,7 @@ from envs.rna_design import RnaDesignConfig, evaluate_batch
 
 # Two helices in a multiloop with a bulge: random GC designs of it often end a pair or two
 # off, which is what the walk is for.
-TARGET = ".((((...((((...((((....)))).)))))....))))."
+TARGET = ".((((...((((...((((....)))).))))....))))."
 
 
 def _near_miss(rng):
