@@ -16,10 +16,8 @@ from envs.constraints import DesignConstraints
 from envs.folding import EnergyModel
 from meta.provenance import package_versions
 
-#: Columns of results.csv, in order. ``target`` is the target structure; the design's own
-#: MFE structure and quality follow it, then the constraints and the energy model the job
-#: ran under (empty = none / ViennaRNA's default).
-RESULT_FIELDS = (
+#: The job and its outcome: the first columns of every version's results.csv.
+_JOB = (
     "dataset",
     "target_id",
     "length",
@@ -31,6 +29,27 @@ RESULT_FIELDS = (
     "time_to_solve",
     "best_distance",
     "sequence",
+)
+
+#: Status, settings and versions: the last columns of every version's results.csv.
+_STATUS = (
+    "status",
+    "elapsed",
+    "error",
+    "config",
+    "model",
+    "autorl",
+    "viennarna",
+    "torch",
+    "stable_baselines3",
+    "python",
+)
+
+#: Columns of results.csv, in order. ``target`` is the target structure; the design's own
+#: MFE structure and quality follow it, then the constraints and the energy model the job
+#: ran under (empty = none / ViennaRNA's default).
+RESULT_FIELDS = (
+    *_JOB,
     "target",
     "mfe_structure",
     "mfe_energy",
@@ -45,45 +64,13 @@ RESULT_FIELDS = (
     "energy_params",
     "dangles",
     "no_lonely_pairs",
-    "status",
-    "elapsed",
-    "error",
-    "config",
-    "model",
-    "autorl",
-    "viennarna",
-    "torch",
-    "stable_baselines3",
-    "python",
+    *_STATUS,
 )
 
 #: The columns of files written before the constraints and quality columns (read, and
 #: rewritten in the current layout before a resume appends to them). ``structure`` there
 #: was the target structure.
-_OLD_FIELDS = (
-    "dataset",
-    "target_id",
-    "length",
-    "method",
-    "run",
-    "seed",
-    "time_limit",
-    "solved",
-    "time_to_solve",
-    "best_distance",
-    "sequence",
-    "structure",
-    "status",
-    "elapsed",
-    "error",
-    "config",
-    "model",
-    "autorl",
-    "viennarna",
-    "torch",
-    "stable_baselines3",
-    "python",
-)
+_OLD_FIELDS = (*_JOB, "structure", *_STATUS)
 
 #: The columns of autorl 0.1 files written before the ``model`` column.
 _BEFORE_MODEL = tuple(name for name in _OLD_FIELDS if name != "model")
