@@ -189,7 +189,7 @@ def design(
 
     Returns:
         One :class:`meta.design.DesignResult` per target, in order; each has ``designs``
-        (typed :class:`meta.design.DesignedSequence` objects with MFE structure and energy,
+        (typed :class:`meta.quality.DesignedSequence` objects with MFE structure and energy,
         distance, target probability, ensemble defect, GC content and which constraints
         hold), ranked by ``rank_by``.
 
@@ -246,8 +246,9 @@ def run(
     """
     from meta.checkpoints import Checkpoint, load_checkpoint
     from meta.config import LEARNA, LearnaConfig
-    from meta.design import DEFAULT_REFINEMENT, META_METHODS, METHODS, RANKINGS
+    from meta.design import DEFAULT_REFINEMENT, META_METHODS, METHODS
     from meta.design import design as design_one
+    from meta.quality import RANKINGS
 
     if method not in METHODS:
         raise ValueError(f"unknown design method {method!r}; available: {', '.join(METHODS)}")

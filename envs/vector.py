@@ -32,15 +32,14 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from envs.constraints import DesignConstraints
 from envs.dot_bracket import Target
+from envs.evaluation import DesignOutcome, evaluate_batch
 from envs.folding import EnergyModel
 from envs.rna_design import (
-    DesignOutcome,
     RnaDesignConfig,
     RnaDesignEnv,
     TargetEncoding,
     actions_to_sequence,
     as_targets,
-    evaluate_batch,
     observation_space,
     outcome_info,
     reward,

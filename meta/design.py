@@ -32,13 +32,14 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 
-from envs.constraints import DesignConstraints, constraint_report, gc_content
+from envs.constraints import DesignConstraints
 from envs.dot_bracket import Target
-from envs.folding import EnergyModel, design_metrics, hamming
+from envs.folding import EnergyModel, hamming
 from envs.rna_design import TargetEncoding
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, load_checkpoint, load_weights
 from meta.config import LEARNA, LearnaConfig
+from meta.quality import RANKINGS, DesignedSequence, rank_designs
 from policies.extractors import policy_kwargs
 
 #: Design methods implemented by :func:`design`.
@@ -51,83 +52,6 @@ META_METHODS = ("meta-learna", "meta-learna-adapt")
 #: near-miss when a design is run from ``autorl design``, the API or the benchmark runner
 #: (the published configurations have it off; ``--refine 0`` turns it off).
 DEFAULT_REFINEMENT = 200
-
-#: How ``num_solutions`` designs are ordered: fewest mismatches, most probable target
-#: structure, or lowest normalized ensemble defect (ties keep the order found).
-RANKINGS = ("distance", "probability", "ensemble-defect")
-
-
-@dataclass(frozen=True)
-class DesignedSequence:
-    """One reported design and its quality.
-
-    Attributes:
-        sequence: The designed sequence.
-        mfe_structure: Its minimum-free-energy structure.
-        mfe_energy: The MFE in kcal/mol.
-        distance: Hamming distance between ``mfe_structure`` and the target.
-        probability: Probability of the target structure in the Boltzmann ensemble.
-        ensemble_defect: Normalized ensemble defect (0 is perfect).
-        gc_content: Fraction of G and C.
-        constraints: Which of the set constraints it satisfies (``sequence``, ``gc``,
-            ``forbid``).
-    """
-
-    sequence: str
-    mfe_structure: str
-    mfe_energy: float
-    distance: int
-    probability: float
-    ensemble_defect: float
-    gc_content: float
-    constraints: dict[str, bool] = field(default_factory=dict)
-
-    @property
-    def solved(self) -> bool:
-        """Folds into the target and satisfies every constraint."""
-        return self.distance == 0 and self.satisfies_constraints
-
-    @property
-    def satisfies_constraints(self) -> bool:
-        """Every constraint that was set holds."""
-        return all(self.constraints.values())
-
-    @classmethod
-    def measure(
-        cls,
-        sequence: str,
-        target: str,
-        constraints: DesignConstraints | None = None,
-        energy: EnergyModel | None = None,
-    ) -> DesignedSequence:
-        """Fold and score ``sequence`` against ``target`` (one partition function)."""
-        metrics = design_metrics(sequence, target, energy)
-        return cls(
-            sequence=sequence,
-            mfe_structure=metrics["mfe_structure"],
-            mfe_energy=metrics["mfe_energy"],
-            distance=metrics["distance"],
-            probability=metrics["probability"],
-            ensemble_defect=metrics["ensemble_defect"],
-            gc_content=round(gc_content(sequence), 4),
-            constraints=constraint_report(sequence, constraints or DesignConstraints()),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return dict(asdict(self), solved=self.solved)
-
-
-def rank_designs(designs: list[DesignedSequence], rank_by: str) -> list[DesignedSequence]:
-    """Order designs by :data:`RANKINGS` ``rank_by`` (stable; constraint-breakers last)."""
-    if rank_by not in RANKINGS:
-        raise ValueError(f"unknown ranking {rank_by!r}; choose one of {', '.join(RANKINGS)}")
-    keys = {
-        "distance": lambda d: (d.distance, d.ensemble_defect),
-        "probability": lambda d: (-d.probability, d.distance),
-        "ensemble-defect": lambda d: (d.ensemble_defect, d.distance),
-    }
-    return sorted(designs, key=lambda d: (not d.satisfies_constraints, *keys[rank_by](d)))
 
 
 @dataclass

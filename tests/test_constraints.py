@@ -20,14 +20,9 @@ from envs.constraints import (
     violations,
 )
 from envs.dot_bracket import InvalidStructureError, Target, pair_table, parse_target_lines
+from envs.evaluation import evaluate_design, local_improvement
 from envs.folding import hamming, mfe_structure
-from envs.rna_design import (
-    RnaDesignConfig,
-    RnaDesignEnv,
-    TargetEncoding,
-    evaluate_design,
-    local_improvement,
-)
+from envs.rna_design import RnaDesignConfig, RnaDesignEnv, TargetEncoding
 from envs.vector import RnaDesignVecEnv
 
 CODES = "".join(IUPAC)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from envs.constraints import IUPAC, DesignConstraints, violations
+from envs.evaluation import evaluate_batch
 from envs.folding import hamming, mfe_structure
 from envs.refinement import refine
-from envs.rna_design import RnaDesignConfig, evaluate_batch
+from envs.rna_design import RnaDesignConfig
 
 # Two helices in a multiloop with a bulge: random GC designs of it often end a pair or two
 # off, which is what the walk is for.

@@ -8,15 +8,13 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from envs.dot_bracket import Target
+from envs.evaluation import evaluate_batch, evaluate_design, local_improvement
 from envs.folding import energy_of_structure, fold, hamming, mfe_structure
 from envs.rna_design import (
     RnaDesignConfig,
     RnaDesignEnv,
     TargetEncoding,
     actions_to_sequence,
-    evaluate_batch,
-    evaluate_design,
-    local_improvement,
     reward,
 )
 from envs.vector import RnaDesignVecEnv, make_vec_env

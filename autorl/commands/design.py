@@ -19,16 +19,9 @@ from autorl.progress import Progress
 from envs.dot_bracket import resolve_targets
 from meta.checkpoints import Checkpoint, load_checkpoint
 from meta.config import LEARNA, LearnaConfig
-from meta.design import (
-    DEFAULT_REFINEMENT,
-    META_METHODS,
-    METHODS,
-    RANKINGS,
-    DesignedSequence,
-    DesignProgress,
-    DesignResult,
-)
+from meta.design import DEFAULT_REFINEMENT, META_METHODS, METHODS, DesignProgress, DesignResult
 from meta.provenance import package_versions
+from meta.quality import RANKINGS, DesignedSequence
 
 FORMATS = ("text", "fasta", "json")
 DEVICES = ("auto", "cpu", "cuda")

@@ -1,0 +1,292 @@
+"""Evaluating a design: fold it, then local improvement and refinement when it is close.
+
+The LEARNA decision process ends with one evaluation per episode: the designed sequence is
+repaired to meet GC and motif constraints, folded (under the job's energy model), and, when
+it is a few sites off, improved by local improvement (LEARNA's) and then by the refinement
+walk (:mod:`envs.refinement`). Every step keeps the design's constraints.
+
+Module-level functions over plain tuples, away from torch and SB3, so that folding worker
+processes (``envs.vector``) start quickly and can run them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from envs.constraints import DesignConstraints, repair, unit_options, violations
+from envs.dot_bracket import pair_table
+from envs.folding import EnergyModel, hamming, mfe_structure
+from envs.refinement import refine
+
+if TYPE_CHECKING:
+    from envs.rna_design import RnaDesignConfig
+
+
+@dataclass(frozen=True)
+class DesignOutcome:
+    """The evaluation of one designed sequence.
+
+    Attributes:
+        sequence: The final sequence (after local improvement, when it helped).
+        structure: Its MFE structure.
+        distance: Hamming distance between ``structure`` and the target.
+        folds: Number of ``RNA.fold`` calls spent.
+        valid: Whether ``sequence`` satisfies every constraint (a design that does not is
+            never a solution).
+    """
+
+    sequence: str
+    structure: str
+    distance: int
+    folds: int
+    valid: bool = True
+
+    @property
+    def solved(self) -> bool:
+        """Folds into the target and satisfies every constraint."""
+        return self.distance == 0 and self.valid
+
+
+def _site_options(
+    structure: str,
+    pairs: np.ndarray,
+    sites: list[int],
+    gu_pairs: bool,
+    constraint: str | None = None,
+):
+    """Mutation units for the mismatched sites: a pair is mutated as a pair, once.
+
+    Each unit's options are those its IUPAC codes allow (all, without a constraint).
+    """
+    all_units, all_options = unit_options(structure, constraint, gu_pairs)
+    options_of = {site: option for (site, _), option in zip(all_units, all_options)}
+    units: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    for site in sites:
+        partner = int(pairs[site])
+        first = min(site, partner) if partner >= 0 else site
+        if first in seen:
+            continue
+        seen.add(first)
+        units.append((first, max(site, partner) if partner >= 0 else -1))
+    return units, [options_of[first] for first, _ in units]
+
+
+def local_improvement(
+    sequence: str,
+    structure: str,
+    folded: str,
+    rng: np.random.Generator,
+    budget: int,
+    gu_pairs: bool = False,
+    deadline: float | None = None,
+    constraints: DesignConstraints | None = None,
+    energy: EnergyModel | None = None,
+) -> DesignOutcome:
+    """Try assignments of the mismatched sites and keep the best sequence.
+
+    Unlike the original LEARNA code, the improved sequence is returned, not only its
+    distance. Paired target sites are mutated together with their partner as a valid pair.
+    Under constraints only moves that keep every constraint are tried: the IUPAC codes
+    limit each site's options, and a candidate outside the GC range or containing a
+    forbidden motif is skipped without folding.
+
+    Args:
+        sequence: The designed sequence.
+        structure: The target structure.
+        folded: The MFE structure of ``sequence``.
+        rng: Source of randomness when the assignments exceed ``budget``.
+        budget: Most folds to spend.
+        gu_pairs: Allow GU/UG when re-assigning pairs.
+        deadline: ``time.monotonic()`` value after which no further fold is started.
+        constraints: Constraints every candidate must keep.
+        energy: The energy model to fold under.
+
+    Returns:
+        The best outcome found (the original one if nothing was better).
+    """
+    rules = constraints or DesignConstraints()
+    best = DesignOutcome(sequence, folded, hamming(folded, structure), 0)
+    mismatched = [i for i, (a, b) in enumerate(zip(folded, structure)) if a != b]
+    units, options = _site_options(
+        structure, pair_table(structure), mismatched, gu_pairs, rules.sequence
+    )
+    total = math.prod(len(o) for o in options)  # exact: 4**32 overflows int64
+    if total <= budget:
+        candidates = itertools.product(*options)
+    else:
+        candidates = (tuple(o[rng.integers(len(o))] for o in options) for _ in range(budget))
+    chars = list(sequence)
+    folds = 0
+    for assignment in candidates:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        mutated = chars.copy()
+        for (site, partner), choice in zip(units, assignment):
+            mutated[site] = choice[0]
+            if partner >= 0:
+                mutated[partner] = choice[1]
+        candidate = "".join(mutated)
+        if candidate == sequence or (rules.needs_repair and violations(candidate, rules)):
+            continue
+        new_folded = mfe_structure(candidate, energy)
+        folds += 1
+        distance = hamming(new_folded, structure)
+        if distance < best.distance:
+            best = DesignOutcome(candidate, new_folded, distance, 0)
+            if distance == 0:
+                break
+    return DesignOutcome(best.sequence, best.structure, best.distance, folds)
+
+
+#: One design to evaluate: ``(sequence, structure, config, seed)``, optionally followed by
+#: its :class:`DesignConstraints` and :class:`EnergyModel`.
+Job = tuple
+
+
+def _unpack(
+    job: Job,
+) -> tuple[str, str, RnaDesignConfig, int, DesignConstraints, EnergyModel | None]:
+    sequence, structure, config, seed, *rest = job
+    constraints = rest[0] if rest and rest[0] is not None else DesignConstraints()
+    energy = rest[1] if len(rest) > 1 else None
+    return sequence, structure, config, seed, constraints, energy
+
+
+def evaluate_design(
+    sequence: str,
+    structure: str,
+    config: RnaDesignConfig,
+    seed: int,
+    constraints: DesignConstraints | None = None,
+    energy: EnergyModel | None = None,
+) -> DesignOutcome:
+    """Fold a design, apply local improvement when it is close, and report the result.
+
+    A module-level function so that worker processes can run it.
+
+    Args:
+        sequence: The designed sequence.
+        structure: The target structure.
+        config: Environment settings (local improvement threshold and budget).
+        seed: Seed for the local improvement's random draws.
+        constraints: What the design must satisfy (GC and motifs are repaired first).
+        energy: The energy model to fold under (None: ViennaRNA's default).
+
+    Returns:
+        The outcome, counting every fold spent.
+    """
+    return evaluate_batch([(sequence, structure, config, seed, constraints, energy)])[0]
+
+
+def evaluate_batch(
+    jobs: list[Job],
+    deadline: float | None = None,
+    stop_at_solution: bool = False,
+) -> list[DesignOutcome]:
+    """:func:`evaluate_design` over ``(sequence, structure, config, seed[, constraints, energy])``.
+
+    A design that breaks a GC or motif constraint is repaired first (:func:`envs.constraints.
+    repair`, seeded by the job), then every design is folded; local improvement then runs
+    on the close ones, closest first. A batch of 64 designs that are all close can cost
+    thousands of folds (minutes on a 400 nt target), so a design loop may bound it: past
+    ``deadline`` no further fold is started, and with ``stop_at_solution`` local
+    improvement ends once a design in the batch is solved. Without them, the outcomes are
+    those of :func:`evaluate_design` on each job alone (each job's draws come from its own
+    seed).
+
+    Lives here, away from torch and SB3, so that folding worker processes start quickly.
+
+    Args:
+        jobs: One tuple per design.
+        deadline: ``time.monotonic()`` value after which local improvement stops.
+        stop_at_solution: End local improvement as soon as any design is solved.
+
+    Returns:
+        One outcome per job, in order, counting every fold spent.
+    """
+    unpacked = [_unpack(job) for job in jobs]
+    outcomes = []
+    for index, (sequence, structure, config, seed, rules, energy) in enumerate(unpacked):
+        if rules.needs_repair:
+            repair_rng = np.random.default_rng([seed, 1])
+            sequence = repair(sequence, structure, rules, repair_rng, config.gu_pairs)
+            unpacked[index] = (sequence, structure, config, seed, rules, energy)
+        folded = mfe_structure(sequence, energy)
+        valid = rules.empty or not violations(sequence, rules)
+        outcomes.append(DesignOutcome(sequence, folded, hamming(folded, structure), 1, valid))
+    close = [
+        index
+        for index, (outcome, job) in enumerate(zip(outcomes, unpacked))
+        if outcome.valid and 0 < outcome.distance <= job[2].local_improvement
+    ]
+    for index in sorted(close, key=lambda i: outcomes[i].distance):
+        if stop_at_solution and any(o.solved for o in outcomes):
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        sequence, structure, config, seed, rules, energy = unpacked[index]
+        plain = outcomes[index]
+        improved = local_improvement(
+            sequence,
+            structure,
+            plain.structure,
+            np.random.default_rng(seed),
+            config.local_improvement_budget,
+            config.gu_pairs,
+            deadline,
+            rules,
+            energy,
+        )
+        outcomes[index] = DesignOutcome(
+            improved.sequence, improved.structure, improved.distance, 1 + improved.folds
+        )
+    walkable = [
+        index
+        for index, (outcome, job) in enumerate(zip(outcomes, unpacked))
+        if outcome.valid and 0 < outcome.distance <= job[2].refinement_distance
+    ]
+    _refine_close(outcomes, unpacked, walkable, deadline, stop_at_solution)
+    return outcomes
+
+
+def _refine_close(
+    outcomes: list[DesignOutcome],
+    jobs: list[tuple],
+    close: list[int],
+    deadline: float | None,
+    stop_at_solution: bool,
+) -> None:
+    """Refine the closest of the ``close`` designs (one per batch).
+
+    One per batch keeps a batch's cost bounded by one refinement budget; the design loop
+    sees many batches, each giving its best near-miss a walk.
+    """
+    candidates = [i for i in close if outcomes[i].distance > 0]
+    if stop_at_solution and any(o.solved for o in outcomes):
+        return
+    for index in sorted(candidates, key=lambda i: outcomes[i].distance)[:1]:
+        sequence, structure, config, seed, rules, energy = jobs[index]
+        outcome = outcomes[index]
+        if config.refinement_budget == 0:
+            continue
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        refined, folded, distance, folds = refine(
+            outcome.sequence,
+            structure,
+            outcome.structure,
+            np.random.default_rng([seed, 2]),
+            config.refinement_budget,
+            config.gu_pairs,
+            deadline,
+            rules,
+            energy,
+        )
+        outcomes[index] = DesignOutcome(refined, folded, distance, outcome.folds + folds)
