@@ -72,7 +72,8 @@ class DesignResult:
         method: The design method.
         seed: The seed of the run.
         designs: The reported designs with their quality (the solutions, ranked, or the
-            best design when unsolved); empty when metrics were not asked for.
+            best design when unsolved); empty when metrics were not asked for, or when no
+            design met the constraints (a design that breaks one is never reported).
         constraints: The constraints the designs were made under.
         energy: The energy model designs were folded, verified and scored under.
     """
@@ -176,7 +177,6 @@ class _DesignState:
         self.restart_deadline = math.inf
         self.restarts = 0
         self.out_of_time = False
-        self.best_valid = False
 
     def record(self, info: dict[str, Any]) -> None:
         result = self.result
@@ -191,12 +191,10 @@ class _DesignState:
             and info["sequence"] not in result.solutions
         ):
             result.solutions.append(info["sequence"])
-        # A design that breaks a constraint is kept only until one that keeps them exists.
-        better = (not valid, distance) < (not self.best_valid, result.distance)
-        if not result.sequence or better:
+        # A design that breaks a constraint (its repair failed) is never reported.
+        if valid and (not result.sequence or distance < result.distance):
             result.sequence, result.structure = info["sequence"], info["structure"]
             result.distance, result.solved = distance, solved
-            self.best_valid = valid
             result.seconds = time.monotonic() - self.start
             if self.on_improvement is not None:
                 self.on_improvement(result)

@@ -177,3 +177,20 @@ def test_readme_python_example_runs():
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
     results = namespace["results"]
     assert results and all(r.designs for r in results)
+
+
+def test_a_design_that_breaks_a_constraint_is_never_reported(capsys):
+    from autorl import design
+
+    # Feasible site by site, but no sequence avoids A, U and G on a target with pairs:
+    # every design fails its repair, so nothing may be reported.
+    [result] = design("((((....))))", forbid="A,U,G", time_limit=2, seed=0, device="cpu")
+    assert not result.solved and result.sequence == "" and result.designs == []
+    assert result.episodes > 0
+    code = main(
+        ["design", "--target", "((((....))))", "--forbid", "A,U,G", "--time-limit", "2"]
+        + ["--quiet", "--format", "fasta"]
+    )
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert "no design met the constraints" in captured.err

@@ -195,6 +195,12 @@ def _fasta_header(result: DesignResult, number: int, design: DesignedSequence) -
 
 
 def _print_one(result: DesignResult, fmt: str, out: TextIO) -> None:
+    if not result.sequence:
+        print(
+            f"autorl design: target {result.target_id}: no design met the constraints within "
+            f"{result.seconds:.1f} s ({result.episodes} episodes)",
+            file=sys.stderr,
+        )
     if fmt == "fasta":
         for number, design in enumerate(result.designs, start=1):
             out.write(f"{_fasta_header(result, number, design)}\n{design.sequence}\n")
