@@ -6,9 +6,14 @@ with PPO learning included (the published LEARNA configuration unless ``--config
 prints both and their ratio. Every design episode costs at least one fold, so the ratio
 says how much of the folding rate the learning machinery leaves.
 
+With ``--constraint-fraction F`` (and ``--gc MIN:MAX``) the targets carry generated
+sequence constraints (:func:`envs.constraints.random_constraint`), so the loop runs with
+action masks (MaskablePPO) and repair: the cost of honouring constraints.
+
 Usage::
 
     python -m benchmarks.throughput --length 100 --seconds 20 [--workers 2] [--json]
+        [--constraint-fraction 0.1 --gc 0.4:0.6]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from envs.constraints import DesignConstraints, parse_gc, random_constraint
 from envs.dot_bracket import Target
 from envs.folding import mfe_structure, vienna_version
 from meta.config import LEARNA, LearnaConfig
@@ -55,7 +61,12 @@ def design_targets(length: int, count: int, rng: np.random.Generator) -> list[Ta
 
 
 def episode_rate(
-    targets: list[Target], config: LearnaConfig, seconds: float, workers: int, seed: int
+    targets: list[Target],
+    config: LearnaConfig,
+    seconds: float,
+    workers: int,
+    seed: int,
+    constraints: DesignConstraints | None = None,
 ) -> tuple[float, int, int]:
     """Design-loop episodes per second, learning included, over ``targets`` in turn.
 
@@ -78,6 +89,8 @@ def episode_rate(
             device="cpu",
             workers=workers,
             threads=workers,
+            constraints=constraints,
+            metrics=False,
         )
         elapsed += time.perf_counter() - start
         episodes += result.episodes
@@ -98,6 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--targets", type=int, default=1, help="random targets to cycle through")
     parser.add_argument("--config", help="flat JSON configuration (default: LEARNA)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--constraint-fraction",
+        type=float,
+        default=0.0,
+        help="fix this share of each target's unpaired sites to random bases (0)",
+    )
+    parser.add_argument("--gc", help="GC-content range MIN:MAX of every design")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.length < 10 or args.seconds <= 0 or args.workers < 1 or args.targets < 1:
@@ -106,8 +126,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     folds = fold_rate(args.length, args.seconds, rng)
     targets = design_targets(args.length, args.targets, rng)
+    if args.constraint_fraction > 0:
+        targets = [
+            Target(t.id, t.structure, random_constraint(t.structure, args.constraint_fraction, rng))
+            for t in targets
+        ]
+    rules = DesignConstraints(gc=parse_gc(args.gc) if args.gc else None)
     episodes_per_s, episodes, loop_folds = episode_rate(
-        targets, config, args.seconds, args.workers, args.seed
+        targets, config, args.seconds, args.workers, args.seed, rules
     )
     figures = {
         "length": args.length,
@@ -119,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "folds_per_episode": round(loop_folds / max(episodes, 1), 2),
         "ratio": round(episodes_per_s / folds, 3),
         "seed": args.seed,
+        "constraint_fraction": args.constraint_fraction,
+        "gc": args.gc or "",
         "viennarna": vienna_version(),
         "python": platform.python_version(),
     }
