@@ -26,3 +26,20 @@ def test_main_prints_both_rates_and_their_ratio(capsys):
     assert figures["folds_per_s"] > 0 and figures["episodes_per_s"] > 0
     assert figures["ratio"] == round(figures["episodes_per_s"] / figures["folds_per_s"], 3)
     assert figures["folds_per_episode"] >= 1
+
+
+def test_main_measures_the_loop_under_constraints(capsys, monkeypatch):
+    seen = []
+    real = throughput.design
+
+    def spy(target, **kwargs):
+        seen.append((target.constraint, kwargs["constraints"]))
+        return real(target, **kwargs)
+
+    monkeypatch.setattr(throughput, "design", spy)
+    args = ["--length", "30", "--seconds", "2", "--workers", "1", "--json"]
+    assert throughput.main([*args, "--constraint-fraction", "0.5", "--gc", "0.3:0.7"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["episodes_per_s"] > 0 and figures["constraint_fraction"] == 0.5
+    [(code, rules)] = seen
+    assert code is not None and any(c != "N" for c in code) and rules.gc == (0.3, 0.7)
