@@ -236,6 +236,8 @@ def check_feasible(
     Raises:
         ConstraintError: naming the positions (1-based) that cannot be satisfied.
     """
+    if constraints.empty:
+        return
     where = f"{source}: " if source else ""
     code = constraints.sequence
     if code is not None and len(code) != len(structure):

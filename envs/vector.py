@@ -83,6 +83,8 @@ class RnaDesignVecEnv(VecEnv):
         self.encodings = [
             TargetEncoding.build(t, self.config, constraints) for t in as_targets(targets)
         ]
+        # Once: meta-training steps thousands of targets, and step_wait asks every step.
+        self._masked = any(encoding.masked for encoding in self.encodings)
         space = observation_space(self.config)
         self.render_mode = None
         super().__init__(n_envs, space, gym.spaces.Discrete(self.config.num_actions))
@@ -197,7 +199,7 @@ class RnaDesignVecEnv(VecEnv):
     @property
     def masked(self) -> bool:
         """Whether a sequence constraint forbids some action somewhere (use MaskablePPO)."""
-        return any(encoding.masked for encoding in self.encodings)
+        return self._masked
 
     def action_masks(self) -> np.ndarray:
         """Allowed actions of every environment at its current site, ``(n_envs, n_actions)``."""
