@@ -497,7 +497,6 @@ def design(
         config = config.updated({"refinement_budget": refinement}, source="refinement")
     constraints = (constraints or DesignConstraints()).with_sequence(target.constraint)
     energy = energy or EnergyModel()
-    TargetEncoding.build(target, config.env, constraints)  # infeasible: refused before work
     result = DesignResult(
         target.id,
         target.structure,
