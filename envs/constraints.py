@@ -454,11 +454,7 @@ def repair(
         return sequence
     units, options = unit_options(structure, constraints.sequence, gu_pairs)
     pairs = pair_table(structure)
-    unit_of = np.empty(len(sequence), dtype=np.int64)
-    for k, (site, partner) in enumerate(units):
-        unit_of[site] = k
-        if partner >= 0:
-            unit_of[partner] = k
+    unit_of = unit_index(units, len(sequence))
     chars = list(sequence)
     moves = 10 * len(sequence) if max_moves is None else max_moves
     for _ in range(moves):
@@ -483,9 +479,28 @@ def repair(
     return "".join(chars)
 
 
-def _unit_value(chars: list[str], unit: tuple[int, int]) -> str:
+def unit_index(units: list[tuple[int, int]], length: int) -> np.ndarray:
+    """For every site, the index of its unit in ``units`` (see :func:`unit_options`)."""
+    index = np.empty(length, dtype=np.int64)
+    for k, (site, partner) in enumerate(units):
+        index[site] = k
+        if partner >= 0:
+            index[partner] = k
+    return index
+
+
+def unit_value(chars: str | list[str], unit: tuple[int, int]) -> str:
+    """The letter (unpaired site) or pair a unit has in ``chars``."""
     site, partner = unit
     return chars[site] + (chars[partner] if partner >= 0 else "")
+
+
+def assign(chars: list[str], unit: tuple[int, int], option: str) -> None:
+    """Write ``option`` (a letter, or a pair onto the pair's two sites) into ``chars``."""
+    site, partner = unit
+    chars[site] = option[0]
+    if partner >= 0:
+        chars[partner] = option[1]
 
 
 def _stacked(units: list[tuple[int, int]], structure_pairs: np.ndarray, k: int) -> bool:
@@ -529,7 +544,7 @@ def _change_unit(
     """
     moves = []
     for k in candidates:
-        current = _unit_value(chars, units[k])
+        current = unit_value(chars, units[k])
         gc_now = sum(c in "GC" for c in current)
         for option in options[k]:
             if option == current:
@@ -543,10 +558,7 @@ def _change_unit(
     best = min(rank for rank, _, _ in moves)
     moves = [(k, option) for rank, k, option in moves if rank == best]
     k, option = moves[int(rng.integers(len(moves)))]
-    site, partner = units[k]
-    chars[site] = option[0]
-    if partner >= 0:
-        chars[partner] = option[1]
+    assign(chars, units[k], option)
     return True
 
 
@@ -567,14 +579,11 @@ def conform(sequence: str, structure: str, constraint: str, rng: np.random.Gener
     """
     units, options = unit_options(structure, constraint, gu_pairs=True)
     chars = list(sequence.upper())
-    for (site, partner), option in zip(units, options):
-        if _unit_value(chars, (site, partner)) in option:
+    for unit, option in zip(units, options):
+        if unit_value(chars, unit) in option:
             continue
         allowed = [o for o in option if o not in WOBBLE] or list(option)
-        choice = allowed[int(rng.integers(len(allowed)))]
-        chars[site] = choice[0]
-        if partner >= 0:
-            chars[partner] = choice[1]
+        assign(chars, unit, allowed[int(rng.integers(len(allowed)))])
     return "".join(chars)
 
 

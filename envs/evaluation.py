@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from envs.constraints import DesignConstraints, repair, unit_options, violations
+from envs.constraints import DesignConstraints, assign, repair, unit_options, violations
 from envs.dot_bracket import pair_table
 from envs.folding import EnergyModel, hamming, mfe_structure
 from envs.refinement import refine
@@ -128,10 +128,8 @@ def local_improvement(
         if deadline is not None and time.monotonic() >= deadline:
             break
         mutated = chars.copy()
-        for (site, partner), choice in zip(units, assignment):
-            mutated[site] = choice[0]
-            if partner >= 0:
-                mutated[partner] = choice[1]
+        for unit, choice in zip(units, assignment):
+            assign(mutated, unit, choice)
         candidate = "".join(mutated)
         if candidate == sequence or (rules.needs_repair and violations(candidate, rules)):
             continue

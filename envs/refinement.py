@@ -18,7 +18,14 @@ import time
 
 import numpy as np
 
-from envs.constraints import DesignConstraints, unit_options, violations
+from envs.constraints import (
+    DesignConstraints,
+    assign,
+    unit_index,
+    unit_options,
+    unit_value,
+    violations,
+)
 from envs.folding import EnergyModel, hamming, mfe_structure
 
 #: Sites either side of a mismatched site whose units the walk may change.
@@ -26,15 +33,6 @@ NEIGHBOURHOOD = 2
 
 #: Draws in a row that may be skipped (constraint-breaking candidates) before giving up.
 _MAX_SKIPS = 200
-
-
-def _unit_index(units: list[tuple[int, int]], length: int) -> np.ndarray:
-    index = np.empty(length, dtype=np.int64)
-    for k, (site, partner) in enumerate(units):
-        index[site] = k
-        if partner >= 0:
-            index[partner] = k
-    return index
 
 
 def refine(
@@ -67,7 +65,7 @@ def refine(
     """
     rules = constraints or DesignConstraints()
     units, options = unit_options(structure, rules.sequence, gu_pairs)
-    unit_of = _unit_index(units, len(structure))
+    unit_of = unit_index(units, len(structure))
     current, current_folded = sequence, folded
     distance = hamming(folded, structure)
     best = (sequence, folded, distance)
@@ -115,12 +113,8 @@ def _draw_move(
     if not pool:
         return None
     k = pool[int(rng.integers(len(pool)))]
-    site, partner = units[k]
-    value = sequence[site] + (sequence[partner] if partner >= 0 else "")
+    value = unit_value(sequence, units[k])
     alternatives = [option for option in options[k] if option != value]
-    choice = alternatives[int(rng.integers(len(alternatives)))]
     chars = list(sequence)
-    chars[site] = choice[0]
-    if partner >= 0:
-        chars[partner] = choice[1]
+    assign(chars, units[k], alternatives[int(rng.integers(len(alternatives)))])
     return "".join(chars)
