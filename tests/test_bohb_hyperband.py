@@ -8,6 +8,7 @@ from autorl.bohb.hyperband import (
     SuccessiveHalving,
     bracket_plan,
     budgets,
+    planned_budget,
     max_budget_plan,
     num_budgets,
 )
@@ -52,23 +53,43 @@ def test_brackets_for_1_243_eta3_use_the_papers_ceil():
         0: (6,),
     }
     for iteration in range(12):  # two full cycles
-        plan = bracket_plan(iteration, b, 3)
+        plan = bracket_plan(iteration, b, 3, "paper")
         assert plan.s == 5 - iteration % 6
         assert plan.sizes == expected[plan.s]
         assert plan.budgets == b[5 - plan.s :]
         assert plan.iteration == iteration
 
 
+def test_brackets_for_1_243_eta3_hpbandster_floor():
+    b = budgets(1, 243, 3)
+    sizes = [bracket_plan(i, b, 3).sizes for i in range(6)]  # hpbandster is the default
+    assert sizes == [
+        (243, 81, 27, 9, 3, 1),
+        (81, 27, 9, 3, 1),  # floor(6/5) * 81
+        (27, 9, 3, 1),
+        (18, 6, 2),
+        (9, 3),
+        (6,),
+    ]
+
+
 def test_brackets_for_counting_ones_budgets():
     b = budgets(9, 729, 3)
-    sizes = [bracket_plan(i, b, 3).sizes for i in range(5)]
+    sizes = [bracket_plan(i, b, 3, "paper").sizes for i in range(5)]
     assert sizes == [(81, 27, 9, 3, 1), (34, 11, 3, 1), (15, 5, 1), (8, 2), (5,)]
-    assert sum(bracket_plan(i, b, 3).num_trials for i in range(5)) == 206
+    assert sum(bracket_plan(i, b, 3, "paper").num_trials for i in range(5)) == 206
+    floor = [bracket_plan(i, b, 3, "hpbandster").sizes for i in range(5)]
+    assert floor == [(81, 27, 9, 3, 1), (27, 9, 3, 1), (9, 3, 1), (6, 2), (5,)]
+    # The figures: 8 iterations cost 33.0 (hpbandster) and 37.3 (paper) x 729.
+    assert planned_budget(8, b, 3) == 33 * 729
+    assert planned_budget(8, b, 3, "paper") / 729 == pytest.approx(37.296, abs=1e-3)
+    with pytest.raises(ValueError, match="bracket rule"):
+        bracket_plan(0, b, 3, "ceil")
 
 
 def test_brackets_with_eta_2():
     b = budgets(1, 8, 2)
-    assert [bracket_plan(i, b, 2).sizes for i in range(4)] == [
+    assert [bracket_plan(i, b, 2, "paper").sizes for i in range(4)] == [
         (8, 4, 2, 1),
         (6, 3, 1),  # ceil(4/3 * 4) = 6
         (4, 2),

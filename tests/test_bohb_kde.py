@@ -174,7 +174,7 @@ def test_samples_stay_in_the_unit_cube_and_categories():
 
 
 def test_model_needs_enough_points_per_set():
-    model = KDEModel(np.array([0, 0]), ModelSettings(), np.random.default_rng(0))
+    model = KDEModel(np.array([0, 0]), ModelSettings(), seed=0)
     rng = np.random.default_rng(1)
     for i in range(5):  # d + 1 = 3 good points and 2 bad ones: bad set not larger than d
         model.observe(rng.random(2), 1.0, float(i))
@@ -187,7 +187,7 @@ def test_model_needs_enough_points_per_set():
 
 
 def test_failed_results_count_as_bad():
-    model = KDEModel(np.array([0]), ModelSettings(), np.random.default_rng(0))
+    model = KDEModel(np.array([0]), ModelSettings(), seed=0)
     for x in (0.1, 0.11, 0.12, 0.13, 0.8, 0.9):
         model.observe(np.array([x]), 1.0, math.nan if x > 0.5 else x)
     good, bad = model.models[1.0]

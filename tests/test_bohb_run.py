@@ -240,3 +240,58 @@ def test_resume_after_sigkill_loses_and_repeats_no_finished_trial(tmp_path):
     counts = Counter(lines)
     for record in before:  # every trial finished before the kill was evaluated exactly once
         assert counts[f"{record['seed']} {record['budget']:g}"] == 1
+
+
+DETERMINISM_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from bohb_helpers import recording, small_space
+    from autorl.bohb import BOHBConfig, run
+
+    run(recording, small_space(), BOHBConfig(1, 9, 3, seed=11), out_dir={out!r},
+        iterations=4, workers={workers}, resume={resume})
+    """
+)
+
+
+def _signature(out: Path) -> tuple[set, dict]:
+    records = load_trials(out)
+    trials = {
+        (r["trial"], json.dumps(r["config"], sort_keys=True), r["loss"], r["seed"]) for r in records
+    }
+    inc = min(
+        (r for r in records if r["budget"] == max(x["budget"] for x in records)),
+        key=lambda r: r["loss"],
+    )
+    return trials, inc["config"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses SIGKILL")
+@pytest.mark.parametrize("workers", [0, 1])
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path, workers):
+    env = {**os.environ, "BOHB_CALLS": str(tmp_path / "calls.txt")}
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+
+    def script(out: Path, resume: bool) -> str:
+        return DETERMINISM_SCRIPT.format(
+            tests=str(TESTS), out=str(out), workers=workers, resume=resume
+        )
+
+    subprocess.run([sys.executable, "-c", script(whole, False)], env=env, check=True, timeout=120)
+    process = subprocess.Popen([sys.executable, "-c", script(cut, False)], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (cut / "trials.jsonl").exists() and len(load_trials(cut)) >= 18:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = len(load_trials(cut))
+    assert 18 <= killed_at < planned_trials(1, 9, 3, 4), "the run finished before the kill"
+    subprocess.run([sys.executable, "-c", script(cut, True)], env=env, check=True, timeout=120)
+    # The model proposed configurations after the kill point too: same trials, same losses,
+    # same seeds, same incumbent as the run that was never interrupted.
+    proposals = [json.loads(line) for line in (cut / "proposals.jsonl").read_text().splitlines()]
+    assert any(p["model_based"] for p in proposals[killed_at // 2 :])
+    assert _signature(cut) == _signature(whole)

@@ -7,7 +7,8 @@ import pytest
 
 from autorl.bohb import BOHBConfig, run
 from autorl.bohb.runlog import load_trials
-from autorl.tasks import TASKS, RnaLearnaObjective, make_task, target_parallelism
+from autorl.tasks import TASKS, make_task
+from autorl.tasks.rna_learna import RnaLearnaObjective, rna_learna_task, target_parallelism
 from benchmarks.synthetic import (
     HARTMANN,
     counting_ones,
@@ -56,12 +57,54 @@ def test_mf_hartmann_definition(dims):
 
 
 def test_task_registry():
-    assert set(TASKS) == {"rna-learna", "counting-ones", "mf-hartmann-3", "mf-hartmann-6"}
+    assert set(TASKS) == {
+        "rna-learna",
+        "rna-meta-learna",
+        "counting-ones",
+        "mf-hartmann-3",
+        "mf-hartmann-6",
+    }
     task = make_task("counting-ones", dims=2)
     assert len(list(task.space.keys())) == 4
+    assert task.budget_unit == "draws" and not task.common_random_numbers
     assert make_task("mf-hartmann-6").max_budget == 100
     with pytest.raises(ValueError, match="unknown task"):
         make_task("tetris")
+    with pytest.raises(ValueError, match="counts its budget in draws"):
+        make_task("counting-ones", budget_unit="episodes")
+
+
+def test_naming_the_tasks_imports_none_of_them():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, autorl.tasks; "
+        "print(any(m.startswith(('autorl.tasks.rna', 'torch', 'RNA')) for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_rna_learna_budget_units():
+    seconds = rna_learna_task(list(TARGETS))
+    assert seconds.budget_unit == "seconds per target" and "budget_unit" not in seconds.options
+    episodes = rna_learna_task(list(TARGETS), unit="episodes")
+    assert (episodes.min_budget, episodes.max_budget) == (100, 2700)
+    assert episodes.options["budget_unit"] == "episodes"
+    assert episodes.timeout(300) < seconds.timeout(300) * 10
+    with pytest.raises(ValueError, match="seconds or episodes"):
+        rna_learna_task(list(TARGETS), unit="draws")
+
+
+def test_rna_learna_loss_breaks_ties_by_budget_used():
+    objective = RnaLearnaObjective(TARGETS)
+    assert objective.tie_weight == pytest.approx(0.1 / (2 * 24))
+    fast = objective._used({"seconds": 1.0, "episodes": 10}, 10.0)
+    slow = objective._used({"seconds": 9.0, "episodes": 10}, 10.0)
+    assert fast == pytest.approx(0.1) and slow == pytest.approx(0.9)
+    # The whole tie-break range is smaller than one nucleotide of the longest target.
+    assert objective.tie_weight * 1.0 < 1 / (len(TARGETS) * 24)
 
 
 def test_target_parallelism_follows_free_cores():
@@ -114,15 +157,26 @@ def test_rna_learna_objective_on_short_targets():
     info = result.info
     assert set(info["targets"]) == {"hairpin", "two"}
     assert info["solved_fraction"] == sum(t["solved"] for t in info["targets"].values()) / 2
+    assert result.loss == pytest.approx(
+        info["mean_distance"] + objective.tie_weight * info["budget_used_fraction"]
+    )
     if info["solved_fraction"] == 1.0:
-        assert result.loss == 0.0
+        assert 0 < result.loss <= objective.tie_weight
     for entry in info["targets"].values():
         assert entry["seconds"] <= 2.0 + 5
 
 
+def test_rna_learna_objective_with_an_episode_budget():
+    objective = RnaLearnaObjective(TARGETS[:1], parallel=1, unit="episodes")
+    result = objective(dict(LEARNA_CONFIG), 20, seed=0)
+    entry = result.info["targets"]["hairpin"]
+    assert entry["episodes"] <= 20
+    assert 0.0 <= result.loss <= 1.0 + objective.tie_weight
+
+
 @pytest.mark.slow
 def test_rna_learna_run_with_two_workers(tmp_path):
-    task = make_task("rna-learna", targets=list(TARGETS), workers=2)
+    task = rna_learna_task(list(TARGETS), workers=2)
     summary = run(
         task.objective,
         task.space,

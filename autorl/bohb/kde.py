@@ -127,13 +127,16 @@ class KDEModel:
     Args:
         vartypes: Per model dimension 0 (continuous) or the number of categories.
         settings: The model settings.
-        rng: Random generator for imputation and candidate sampling.
+        seed: Seed of the imputation of inactive values; each fit draws from its own stream
+            (the seed and the number of results so far), so a model rebuilt from the same
+            results in the same order is the same model.
     """
 
-    def __init__(self, vartypes: np.ndarray, settings: ModelSettings, rng: np.random.Generator):
+    def __init__(self, vartypes: np.ndarray, settings: ModelSettings, seed: int = 0):
         self.vartypes = np.asarray(vartypes, dtype=int)
         self.settings = settings
-        self.rng = rng
+        self.seed = seed
+        self._count = 0
         d = len(self.vartypes)
         self.min_points = max(settings.min_points_in_model or 0, d + 1)
         self._points: dict[float, list[np.ndarray]] = {}
@@ -152,6 +155,7 @@ class KDEModel:
         this one then).
         """
         loss = float(loss) if math.isfinite(loss) else math.inf
+        self._count += 1
         self._points.setdefault(budget, []).append(np.asarray(vector, dtype=float))
         self._losses.setdefault(budget, []).append(loss)
         if self.budget is not None and self.budget > budget:
@@ -172,17 +176,18 @@ class KDEModel:
         bad = points[order[n_good:]]
         if len(good) <= d or len(bad) <= d:
             return None
-        good = impute_inactive(good, self.vartypes, self.rng)
-        bad = impute_inactive(bad, self.vartypes, self.rng)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 2, self._count]))
+        good = impute_inactive(good, self.vartypes, rng)
+        bad = impute_inactive(bad, self.vartypes, rng)
         minimum = self.settings.min_bandwidth
         return MixedKDE(good, self.vartypes, minimum), MixedKDE(bad, self.vartypes, minimum)
 
-    def candidates(self) -> np.ndarray | None:
+    def candidates(self, rng: np.random.Generator) -> np.ndarray | None:
         """Sample candidates around good points, best ``l(x)/g(x)`` first (None: no model)."""
         if self.budget is None:
             return None
         good, bad = self.models[self.budget]
-        samples = good.sample(self.rng, self.settings.num_samples, self.settings.bandwidth_factor)
+        samples = good.sample(rng, self.settings.num_samples, self.settings.bandwidth_factor)
         score = np.maximum(good.logpdf(samples), _LOG_FLOOR) - np.maximum(
             bad.logpdf(samples), _LOG_FLOOR
         )

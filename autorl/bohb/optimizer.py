@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from ConfigSpace import ConfigurationSpace
 
 from autorl.bohb.encoding import SpaceEncoding, config_key, plain_config
 from autorl.bohb.hyperband import (
+    BRACKET_RULES,
     BracketPlan,
     SuccessiveHalving,
     Trial,
@@ -55,6 +56,8 @@ class BOHBConfig:
         bandwidth_factor: Widening of the good density's bandwidth when sampling candidates.
         min_bandwidth: Lower bound of every KDE bandwidth.
         seed: The one seed all randomness of the run derives from.
+        brackets: How a bracket's first rung is sized: ``hpbandster`` (floor, the
+            reference's) or ``paper`` (ceil, Li et al.); see :mod:`autorl.bohb.hyperband`.
     """
 
     min_budget: float
@@ -67,9 +70,14 @@ class BOHBConfig:
     bandwidth_factor: float = 3.0
     min_bandwidth: float = 1e-3
     seed: int = 0
+    brackets: str = "hpbandster"
 
     def __post_init__(self) -> None:
         budgets(self.min_budget, self.max_budget, self.eta)  # validates the three
+        if self.brackets not in BRACKET_RULES:
+            raise ValueError(
+                f"unknown bracket rule {self.brackets!r}; choose {' or '.join(BRACKET_RULES)}"
+            )
         if not 1 <= self.top_n_percent <= 99:
             raise ValueError(f"top_n_percent must be in [1, 99], got {self.top_n_percent}")
         if self.min_points_in_model is not None and self.min_points_in_model < 1:
@@ -128,11 +136,23 @@ class Incumbent:
         return False
 
 
-def trial_seed(run_seed: int, trial: Trial) -> int:
-    """The seed handed to the objective: one per configuration, the same on every rung."""
-    return int(
-        np.random.SeedSequence([run_seed, trial.bracket, trial.config_id]).generate_state(1)[0]
-    )
+def trial_seed(run_seed: int, trial: Trial, common_random_numbers: bool = False) -> int:
+    """The seed handed to the objective.
+
+    By default one per evaluation: the rung is part of it, so a promoted configuration
+    draws fresh noise instead of re-measuring the luck it was promoted for. With
+    ``common_random_numbers`` a configuration gets the same seed on every rung (a larger
+    budget continues the same random path, e.g. the same training run for longer).
+    """
+    entropy = [run_seed, trial.bracket, trial.config_id]
+    if not common_random_numbers:
+        entropy.append(1_000_003 + trial.rung)  # disjoint from any 3-number CRN seed
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def _stream(seed: int, *keys: int) -> np.random.Generator:
+    """An independent generator for one decision of the run (a proposal, a model fit)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, *keys]))
 
 
 @dataclass
@@ -173,11 +193,8 @@ class Optimizer:
         self.config = config
         self.method = method
         self.iterations = iterations
-        model_seq, prior_seq = np.random.SeedSequence(config.seed).spawn(2)
         self.space = copy.deepcopy(space)
-        self.space.seed(int(prior_seq.generate_state(1)[0]))
         self.encoding = SpaceEncoding(self.space)
-        self.rng = np.random.default_rng(model_seq)
         settings = ModelSettings(
             config.top_n_percent,
             config.min_points_in_model,
@@ -186,11 +203,14 @@ class Optimizer:
             config.min_bandwidth,
         )
         self.model = (
-            KDEModel(self.encoding.vartypes, settings, self.rng) if method == "bohb" else None
+            KDEModel(self.encoding.vartypes, settings, seed=config.seed)
+            if method == "bohb"
+            else None
         )
-        self._plan: Callable[[int, tuple[float, ...], float], BracketPlan] = (
+        self._plan: Callable[[int, tuple[float, ...], float, str], BracketPlan] = (
             max_budget_plan if method == "random" else bracket_plan
         )
+        self.warm_started = 0
         self.brackets: list[SuccessiveHalving] = []
         self._open: list[SuccessiveHalving] = []
         self._seen: dict[int, set[tuple[tuple[str, Any], ...]]] = {}
@@ -204,6 +224,19 @@ class Optimizer:
         """Reuse configurations proposed by an earlier, interrupted run (for resume)."""
         self._replay.update({key: dict(value) for key, value in proposals.items()})
 
+    def warm_start(self, results: Sequence[tuple[Mapping[str, Any], float, float]]) -> int:
+        """Feed earlier runs' (config, budget, loss) results to the model (not the incumbent).
+
+        Only BOHB has a model; for the other methods this does nothing. Returns the number
+        of results the model took.
+        """
+        if self.model is None:
+            return 0
+        for config, budget, loss in results:
+            self.model.observe(self.encoding.to_vector(config), float(budget), loss)
+        self.warm_started += len(results)
+        return len(results)
+
     def ask(self) -> Trial | None:
         """The next trial to run, or None if every open bracket waits and no new may start."""
         for bracket in self._open:
@@ -213,7 +246,9 @@ class Optimizer:
         if self.iterations is not None and len(self.brackets) >= self.iterations:
             return None
         bracket = SuccessiveHalving(
-            self._plan(len(self.brackets), self.config.budgets, self.config.eta)
+            self._plan(
+                len(self.brackets), self.config.budgets, self.config.eta, self.config.brackets
+            )
         )
         self.brackets.append(bracket)
         self._open.append(bracket)
@@ -246,6 +281,14 @@ class Optimizer:
         """Trials asked for but not yet told."""
         return sum(bracket.running for bracket in self._open)
 
+    @property
+    def progress_label(self) -> str:
+        """Where the run is, for the status line."""
+        return f"iteration {len(self.brackets)}/{self.iterations or '?'}"
+
+    def close(self) -> None:
+        """Nothing to release (the external searchers have threads and files)."""
+
     def _propose(self, bracket: SuccessiveHalving) -> dict[str, Any]:
         key = (bracket.plan.iteration, len(bracket.configs))
         seen = self._seen.setdefault(bracket.plan.iteration, set())
@@ -262,17 +305,21 @@ class Optimizer:
         return proposal.config
 
     def _sample(self, key: tuple[int, int], seen: set[Any]) -> Proposal:
+        # Every proposal has its own random stream (from the run seed and its place in the
+        # schedule), so a resumed run proposes what an uninterrupted one would have.
+        rng = _stream(self.config.seed, 1, *key)
         model = self.model
         use_model = model is not None and model.budget is not None
-        if use_model and self.rng.random() >= self.config.random_fraction:
+        if use_model and rng.random() >= self.config.random_fraction:
             assert model is not None
-            for vector in model.candidates():
+            for vector in model.candidates(rng):
                 candidate = self.encoding.to_config(vector)
                 if candidate is None:
                     continue
                 config = plain_config(candidate)
                 if config_key(config) not in seen:
                     return Proposal(*key, config, True, model.budget)
+        self.space.seed(int(rng.integers(2**31)))
         for _ in range(_MAX_DRAWS):
             config = plain_config(self.space.sample_configuration())
             if config_key(config) not in seen:

@@ -9,21 +9,24 @@ optimizer, until all iterations are done.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ConfigSpace import ConfigurationSpace
 
 from autorl.bohb.encoding import config_key
 from autorl.bohb.executor import Job, Objective, Outcome, ProcessExecutor, SerialExecutor
 from autorl.bohb.hyperband import Trial
-from autorl.bohb.optimizer import BOHBConfig, Optimizer, Proposal, trial_seed
+from autorl.bohb.optimizer import METHODS, BOHBConfig, Incumbent, Optimizer, Proposal, trial_seed
 from autorl.bohb.runlog import (
     FORMAT,
+    RUN_FILE,
     ResumeState,
     RunLog,
     command_line,
@@ -35,6 +38,93 @@ from autorl.progress import Progress
 from meta.provenance import package_versions
 
 log = logging.getLogger(__name__)
+
+
+class Searcher(Protocol):
+    """What the run loop needs of an optimizer (:class:`Optimizer` or an external one)."""
+
+    config: BOHBConfig
+    incumbent: Incumbent
+    on_propose: Callable[[Proposal], None] | None
+
+    def ask(self) -> Trial | None: ...  # noqa: D102
+    def tell(self, trial: Trial, loss: float) -> None: ...  # noqa: D102
+    def preload(self, proposals: Mapping[tuple[int, int], Mapping[str, Any]]) -> None: ...  # noqa: D102
+    def warm_start(self, results: Sequence[tuple[Mapping[str, Any], float, float]]) -> int: ...  # noqa: D102
+    def close(self) -> None: ...  # noqa: D102
+
+    @property
+    def progress_label(self) -> str: ...  # noqa: D102
+
+
+class RunLogMismatch(ValueError):
+    """A resumed run's log does not match the schedule rebuilt from it."""
+
+
+def make_optimizer(
+    method: str, space: ConfigurationSpace, config: BOHBConfig, iterations: int
+) -> Any:
+    """The searcher for ``method``: autorl's own (:data:`METHODS`) or an external one.
+
+    Raises:
+        ValueError: unknown method, or an external one that is not installed.
+    """
+    if method in METHODS:
+        return Optimizer(space, config, method=method, iterations=iterations)
+    from autorl.bohb.external import make_searcher
+
+    return make_searcher(method, space, config, iterations)
+
+
+def load_warm_start(
+    directories: Sequence[str | Path], space: ConfigurationSpace
+) -> tuple[list[tuple[dict[str, Any], float, float]], list[dict[str, Any]]]:
+    """The finished trials of earlier runs, for :meth:`Optimizer.warm_start`.
+
+    Returns:
+        (config, budget, loss) triples (a failed trial's loss is +inf) and one record per
+        directory (its path and trial count) for the run header.
+
+    Raises:
+        ValueError: a directory holds no run, or its search space differs (the message
+            names the differing parameters).
+    """
+    results: list[tuple[dict[str, Any], float, float]] = []
+    sources = []
+    for directory in directories:
+        path = Path(directory)
+        run_file = path / RUN_FILE
+        if not run_file.exists():
+            raise ValueError(f"--warm-start {path}: no {RUN_FILE}; not a run directory")
+        header = json.loads(run_file.read_text(encoding="utf-8"))
+        differ = space_difference(header.get("space", {}), space)
+        if differ:
+            raise ValueError(
+                f"--warm-start {path}: its search space differs in {', '.join(differ)}"
+            )
+        records = load_trials(path)
+        for record in records:
+            loss = record.get("loss")
+            value = math.inf if loss is None else float(loss)
+            results.append((dict(record["config"]), float(record["budget"]), value))
+        sources.append({"run": str(path.resolve()), "trials": len(records)})
+    return results, sources
+
+
+def space_difference(serialized: Mapping[str, Any], space: ConfigurationSpace) -> list[str]:
+    """Names of the parameters (or conditions/forbiddens) that differ between two spaces."""
+    mine = json.loads(json.dumps(space.to_serialized_dict(), default=str))
+    theirs = json.loads(json.dumps(dict(serialized), default=str))
+
+    def by_name(entry: Mapping[str, Any]) -> dict[str, Any]:
+        return {h["name"]: h for h in entry.get("hyperparameters", [])}
+
+    a, b = by_name(mine), by_name(theirs)
+    differ = sorted(name for name in a.keys() | b.keys() if a.get(name) != b.get(name))
+    for key in ("conditions", "forbiddens"):
+        if mine.get(key, []) != theirs.get(key, []):
+            differ.append(key)
+    return differ
 
 
 @dataclass(frozen=True)
@@ -76,6 +166,9 @@ def run(
     task: str = "custom",
     task_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    common_random_numbers: bool = False,
+    warm_start: Sequence[str | Path] = (),
+    max_total_budget: float | None = None,
 ) -> RunSummary:
     """Optimize ``objective`` over ``space`` and log everything to ``out_dir``.
 
@@ -85,20 +178,76 @@ def run(
         config: Budgets, model settings and seed.
         out_dir: The run directory (see :mod:`autorl.bohb.runlog`).
         iterations: Hyperband iterations (brackets).
-        method: ``bohb``, ``hyperband`` or ``random``.
+        method: ``bohb``, ``hyperband``, ``random``, or an external searcher
+            (``smac``, ``optuna``, ``hpbandster``; see :mod:`autorl.bohb.external`).
         workers: Parallel worker processes; 0 runs trials in this process (no timeouts).
         resume: Continue the run logged in ``out_dir``.
         timeout: Seconds a trial on a given budget may take (None: no limit).
         task: Name recorded in the header.
         task_options: Task settings recorded in the header (must match on resume).
         progress: Status line on stderr.
+        common_random_numbers: Give a configuration the same seed on every rung (see
+            :func:`autorl.bohb.optimizer.trial_seed`); by default each rung draws anew.
+        warm_start: Earlier run directories whose trials seed BOHB's model.
+        max_total_budget: Stop starting trials once this much budget is committed
+            (None: the iterations decide); the optimizer benchmark gives every method the
+            same total this way.
 
     Raises:
         ValueError: bad arguments, or a resume that does not match the logged run.
+        RuntimeError: an internal error in the run loop (the run log stays resumable).
     """
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
-    optimizer = Optimizer(space, config, method=method, iterations=iterations)
+    if max_total_budget is not None and not max_total_budget > 0:
+        raise ValueError(f"max_total_budget must be > 0, got {max_total_budget}")
+    warm_results, warm_sources = load_warm_start(warm_start, space)
+    optimizer = make_optimizer(method, space, config, iterations)
+    try:
+        return _run(
+            optimizer,
+            objective,
+            space,
+            config,
+            out_dir=Path(out_dir),
+            iterations=iterations,
+            method=method,
+            workers=workers,
+            resume=resume,
+            timeout=timeout,
+            task=task,
+            task_options=task_options,
+            progress=progress,
+            common_random_numbers=common_random_numbers,
+            warm=(warm_results, warm_sources),
+            max_total_budget=max_total_budget,
+        )
+    finally:
+        optimizer.close()
+
+
+def _run(
+    optimizer: Any,
+    objective: Objective,
+    space: ConfigurationSpace,
+    config: BOHBConfig,
+    *,
+    out_dir: Path,
+    iterations: int,
+    method: str,
+    workers: int,
+    resume: bool,
+    timeout: Callable[[float], float | None] | None,
+    task: str,
+    task_options: Mapping[str, Any] | None,
+    progress: Progress | None,
+    common_random_numbers: bool,
+    warm: tuple[list[tuple[dict[str, Any], float, float]], list[dict[str, Any]]],
+    max_total_budget: float | None,
+) -> RunSummary:
+    warm_results, warm_sources = warm
+    if warm_results:
+        optimizer.warm_start(warm_results)
     header = {
         "format": FORMAT,
         "task": task,
@@ -109,6 +258,9 @@ def run(
         "iterations": iterations,
         "workers": workers,
         "seed": config.seed,
+        "seeding": "common" if common_random_numbers else "per-rung",
+        "warm_start": warm_sources,
+        "max_total_budget": max_total_budget,
         "space": space.to_serialized_dict(),
         "versions": package_versions(),
         "command": command_line(),
@@ -117,10 +269,26 @@ def run(
     optimizer.preload(state.proposals)
     optimizer.on_propose = lambda p: runlog.append_proposal(_proposal_record(p))
     executor = ProcessExecutor(objective, workers) if workers else SerialExecutor(objective)
-    driver = _Driver(optimizer, executor, runlog, state, timeout, progress or Progress(True))
+    driver = _Driver(
+        optimizer,
+        executor,
+        runlog,
+        state,
+        timeout,
+        progress or Progress(True),
+        common_random_numbers,
+        max_total_budget,
+    )
     try:
         with runlog, executor:
             driver.loop()
+    except RunLogMismatch:
+        raise
+    except ValueError as error:  # a bug, not bad input: never reported as exit 2
+        raise RuntimeError(
+            f"internal error during the run ({error}); the log in {out_dir} is intact, "
+            "--resume continues it"
+        ) from error
     finally:
         driver.progress.clear()
     if state.trials:
@@ -143,14 +311,19 @@ def run(
 class _Driver:
     """Keeps the workers busy: ask, replay or submit, wait, log, tell."""
 
-    optimizer: Optimizer
+    optimizer: Any
     executor: ProcessExecutor | SerialExecutor
     runlog: RunLog
     state: ResumeState
     timeout: Callable[[float], float | None] | None
     progress: Progress
+    common_random_numbers: bool = False
+    max_total_budget: float | None = None
     replayed: int = 0
+    committed: float = 0.0
     running: dict[str, Trial] = field(default_factory=dict)
+    started: dict[str, float] = field(default_factory=dict)
+    clock: float = field(default_factory=time.perf_counter)
 
     def loop(self) -> None:
         """Run until the optimizer has nothing left to ask for and no trial is running."""
@@ -160,31 +333,42 @@ class _Driver:
                 return
             for outcome in self.executor.wait():
                 trial = self.running.pop(outcome.trial_id)
-                seed = self.optimizer.config.seed
-                self.runlog.append_trial(_trial_record(trial, outcome, seed))
+                record = _trial_record(trial, outcome, self.seed(trial))
+                record["started"] = round(self.started.pop(trial.id), 6)
+                record["finished"] = round(time.perf_counter() - self.clock, 6)
+                self.runlog.append_trial(record)
                 self.optimizer.tell(trial, outcome.loss)
                 _show(self.progress, self.optimizer, trial, outcome)
+
+    def seed(self, trial: Trial) -> int:
+        """The objective's seed for ``trial``."""
+        return trial_seed(self.optimizer.config.seed, trial, self.common_random_numbers)
 
     def fill(self) -> None:
         """Start trials while workers are idle; trials already logged are replayed instead."""
         while self.executor.idle:
+            cap = self.max_total_budget
+            if cap is not None and self.committed >= cap - 1e-9:
+                return
             trial = self.optimizer.ask()
             if trial is None:
                 return
+            self.committed += trial.budget
             record = self.state.trials.pop(trial.id, None)
             if record is not None:
                 _replay(self.optimizer, trial, record)
                 self.replayed += 1
                 continue
             self.running[trial.id] = trial
+            self.started[trial.id] = time.perf_counter() - self.clock
             limit = self.timeout(trial.budget) if self.timeout else None
-            seed = trial_seed(self.optimizer.config.seed, trial)
-            self.executor.submit(Job(trial.id, dict(trial.config), trial.budget, seed, limit))
+            job = Job(trial.id, dict(trial.config), trial.budget, self.seed(trial), limit)
+            self.executor.submit(job)
 
 
-def _replay(optimizer: Optimizer, trial: Trial, record: Mapping[str, Any]) -> None:
+def _replay(optimizer: Any, trial: Trial, record: Mapping[str, Any]) -> None:
     if config_key(record["config"]) != config_key(trial.config):
-        raise ValueError(
+        raise RunLogMismatch(
             f"--resume: logged trial {trial.id} has a different configuration than the "
             "schedule rebuilt from the log; the run log does not belong to this run"
         )
@@ -202,7 +386,7 @@ def _proposal_record(proposal: Proposal) -> dict[str, Any]:
     }
 
 
-def _trial_record(trial: Trial, outcome: Outcome, run_seed: int) -> dict[str, Any]:
+def _trial_record(trial: Trial, outcome: Outcome, seed: int) -> dict[str, Any]:
     record = {
         "trial": trial.id,
         "bracket": trial.bracket,
@@ -215,7 +399,7 @@ def _trial_record(trial: Trial, outcome: Outcome, run_seed: int) -> dict[str, An
         "seconds": round(outcome.seconds, 6),
         "worker": outcome.worker,
         "error": outcome.error,
-        "seed": trial_seed(run_seed, trial),
+        "seed": seed,
         "info": outcome.info,
     }
     if outcome.traceback:
@@ -223,10 +407,9 @@ def _trial_record(trial: Trial, outcome: Outcome, run_seed: int) -> dict[str, An
     return record
 
 
-def _show(progress: Progress, optimizer: Optimizer, trial: Trial, outcome: Outcome) -> None:
+def _show(progress: Progress, optimizer: Any, trial: Trial, outcome: Outcome) -> None:
     inc = optimizer.incumbent
     stats = optimizer.stats
-    total = optimizer.iterations or "?"
     best = f"{inc.loss:.4g} on budget {inc.budget:g}" if inc.config is not None else "none yet"
     if outcome.status != "ok":
         progress.message(f"trial {trial.id} failed: {outcome.error}")
@@ -235,7 +418,7 @@ def _show(progress: Progress, optimizer: Optimizer, trial: Trial, outcome: Outco
             f"new incumbent {inc.loss:.4g} on budget {inc.budget:g} (trial {trial.id})"
         )
     progress.update(
-        f"iteration {len(optimizer.brackets)}/{total} | {stats.trials} trials "
+        f"{optimizer.progress_label} | {stats.trials} trials "
         f"({stats.failed} failed) | incumbent {best}"
     )
 

@@ -36,7 +36,19 @@ PROPOSALS_FILE = "proposals.jsonl"
 FORMAT = 1
 
 #: Header keys that must match for ``--resume`` (iterations may grow).
-RESUME_KEYS = ("format", "task", "task_options", "method", "bohb", "space")
+RESUME_KEYS = (
+    "format",
+    "task",
+    "task_options",
+    "method",
+    "bohb",
+    "space",
+    "seeding",
+    "warm_start",
+    "max_total_budget",
+)
+#: What headers written before a key existed meant by its absence.
+_OLD_DEFAULTS = {"seeding": "common", "warm_start": [], "max_total_budget": None}
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +188,15 @@ def open_run(
 
 def _check_compatible(old: Mapping[str, Any], new: Mapping[str, Any], path: Path) -> None:
     normalized = json.loads(json.dumps({k: new.get(k) for k in RESUME_KEYS}, default=str))
+    old = {**_OLD_DEFAULTS, **old}
+    if isinstance(old.get("bohb"), dict):  # logs from before the bracket rule was a setting
+        old["bohb"] = {"brackets": "paper", **old["bohb"]}
     differ = [key for key in RESUME_KEYS if old.get(key) != normalized.get(key)]
     if differ:
         raise ValueError(
             f"--resume: the run in {path} was started with different {', '.join(differ)}; "
-            "use the same task, method, budgets, eta and seed (only --iterations may change)"
+            "use the same task, method, budgets, eta, brackets, seed and warm start "
+            "(only --iterations may change)"
         )
 
 

@@ -6,6 +6,8 @@ Run::
     autorl optimize --task rna-learna --targets val.txt --min-budget 5 --max-budget 45 \
         --iterations 4 --out runs/learna
     autorl optimize ... --out runs/learna --resume      # after a crash or kill
+    autorl optimize --task mf-hartmann-6 --iterations 4 --warm-start runs/h6 --out runs/h6b
+    autorl optimize --task counting-ones --optimizer hpbandster --iterations 8 --out runs/ref
 
 Writes ``OUT/run.json``, ``OUT/proposals.jsonl``, ``OUT/trials.jsonl`` (see
 :mod:`autorl.bohb.runlog`), ``OUT/incumbent.json`` and ``OUT/trajectory.png``.
@@ -23,11 +25,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from autorl.bohb.hyperband import BRACKET_RULES
 from autorl.bohb.optimizer import METHODS, BOHBConfig
-from autorl.bohb.run import RunSummary, plot_trajectory, run
+from autorl.bohb.run import RunSummary, load_warm_start, plot_trajectory, run
 from autorl.progress import Progress
-from autorl.tasks import TASKS, Task, make_task
-from envs.dot_bracket import read_targets
+from autorl.tasks import REGISTRY, TASKS, Task, TaskOptions, make_task
+
+#: Every --optimizer: autorl's own and the external ones (optional packages).
+OPTIMIZERS = (*METHODS, "smac", "optuna", "hpbandster")
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BOHBConfig)}
 
@@ -43,9 +48,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--resume continues a killed run without losing or repeating finished trials."
         ),
     )
-    parser.add_argument("--task", required=True, choices=TASKS, help="what to optimize")
     parser.add_argument(
-        "--optimizer", choices=METHODS, default=METHODS[0], help="search method (bohb)"
+        "--task",
+        required=True,
+        help="what to optimize: "
+        + "; ".join(f"{name} ({spec.summary})" for name, spec in REGISTRY.items()),
+    )
+    parser.add_argument(
+        "--optimizer",
+        default=METHODS[0],
+        help=f"search method: {', '.join(OPTIMIZERS)} (default bohb; smac, optuna and "
+        "hpbandster need pip install 'autorl[compare]')",
+    )
+    parser.add_argument(
+        "--brackets",
+        default=_DEFAULTS["brackets"],
+        help="Hyperband bracket sizes: hpbandster (floor, the reference's; default) or "
+        "paper (ceil, Li et al. 2018)",
+    )
+    parser.add_argument(
+        "--budget-unit",
+        help="what a budget counts, where the task offers a choice (rna-learna: seconds or "
+        "episodes per target)",
+    )
+    parser.add_argument(
+        "--warm-start",
+        nargs="+",
+        metavar="RUN_DIR",
+        default=[],
+        help="earlier runs of the same search space whose trials seed BOHB's model",
     )
     parser.add_argument("--min-budget", type=float, help="smallest budget (task default)")
     parser.add_argument("--max-budget", type=float, help="largest budget (task default)")
@@ -74,7 +105,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dims",
         type=int,
-        default=4,
         help="counting-ones: categorical and continuous parameters, each (4)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -82,10 +112,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _task(args: argparse.Namespace) -> Task:
-    if args.targets and args.task != "rna-learna":
-        raise ValueError("--targets applies to --task rna-learna only")
-    targets = read_targets(args.targets) if args.targets else None
-    return make_task(args.task, targets=targets, workers=args.workers, dims=args.dims)
+    spec = REGISTRY.get(args.task)
+    if spec is None:
+        raise ValueError(f"--task: unknown task {args.task!r}; choose one of {', '.join(TASKS)}")
+    given = {"targets": args.targets is not None, "dims": args.dims is not None}
+    for option, used in given.items():
+        if used and option not in spec.options:
+            raise ValueError(f"--{option} does not apply to --task {args.task}")
+    options = TaskOptions(
+        workers=args.workers,
+        targets=args.targets,
+        dims=4 if args.dims is None else args.dims,
+        budget_unit=args.budget_unit,
+    )
+    return make_task(args.task, options)
+
+
+def _check_method(args: argparse.Namespace) -> None:
+    if args.optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"--optimizer: unknown {args.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+        )
+    if args.brackets not in BRACKET_RULES:
+        raise ValueError(
+            f"--brackets: unknown {args.brackets!r}; choose {' or '.join(BRACKET_RULES)}"
+        )
+    if args.warm_start and args.optimizer != "bohb":
+        raise ValueError("--warm-start feeds BOHB's model: use it with --optimizer bohb")
 
 
 def _config(args: argparse.Namespace, task: Task) -> BOHBConfig:
@@ -94,22 +147,25 @@ def _config(args: argparse.Namespace, task: Task) -> BOHBConfig:
     min_budget = task.min_budget if args.min_budget is None else args.min_budget
     max_budget = task.max_budget if args.max_budget is None else args.max_budget
     try:
-        return BOHBConfig(min_budget, max_budget, args.eta, seed=args.seed)
+        return BOHBConfig(min_budget, max_budget, args.eta, seed=args.seed, brackets=args.brackets)
     except ValueError as error:
         raise ValueError(f"{error} (--min-budget/--max-budget/--eta/--seed)") from None
 
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the optimization, then write the incumbent and the trajectory plot."""
-    task = _task(args)
-    config = _config(args, task)
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    _check_method(args)
+    task = _task(args)
+    config = _config(args, task)
+    load_warm_start(args.warm_start, task.space)  # refuse a bad one before anything starts
     out = Path(args.out)
     print(
         f"autorl optimize: {args.optimizer} on {task.name}, budgets "
         f"{', '.join(f'{b:g}' for b in config.budgets)} ({task.budget_unit}), "
-        f"{args.iterations} iterations, {args.workers} worker(s), seed {config.seed} -> {out}",
+        f"{args.iterations} iterations ({config.brackets} brackets), {args.workers} worker(s), "
+        f"seed {config.seed} -> {out}",
         file=sys.stderr,
     )
     with Progress(args.quiet) as progress:
@@ -126,6 +182,8 @@ def run_command(args: argparse.Namespace) -> int:
             task=task.name,
             task_options=task.options,
             progress=progress,
+            common_random_numbers=task.common_random_numbers,
+            warm_start=args.warm_start,
         )
     plot_trajectory(out, title=f"{args.optimizer} on {task.name} (seed {config.seed})")
     print(
