@@ -1,15 +1,14 @@
-"""Side-by-side comparison of hyperparameter optimizers on the synthetic problems.
+"""Judging hyperparameter optimizers side by side on the synthetic problems.
 
-The harness knows nothing about any optimizer: it receives a registry of callables
-``optimizer(problem, evaluate, seed)`` that call ``evaluate(config, budget)`` until
-``evaluate.exhausted`` is true. :class:`Evaluator` counts the budget spent, measures the
-optimizer's own time between evaluations (its overhead) and records every observation, and
-the harness derives from those records, identically for every optimizer:
+The runs themselves go through ``autorl optimize`` (see ``autorl benchmark-optimizers``);
+this module reads what every run logged, the same way for every optimizer:
 
 - the incumbent after each evaluation: the lowest observed loss on the largest budget
   observed so far (so a random search and a multi-fidelity method are judged alike);
-- its *noise-free* regret (``problem.regret``) at 10 %, 30 % and 100 % of the total budget;
-- the overhead per evaluation, and per new configuration around the 200th observation.
+- its *noise-free* regret (``problem.regret``) as a curve over the budget spent (anytime
+  regret), and at 10 %, 30 % and 100 % of the total budget;
+- the optimizer's own time between evaluations (its overhead), in total and per new
+  configuration around the 200th observation.
 
 Every evaluation costs its budget, also when the same configuration was evaluated on a
 smaller budget before (no warm starting, as in BOHB's experiments).
@@ -19,29 +18,35 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.synthetic import SyntheticProblem
 
-#: Fractions of the total budget at which the anytime regret is reported.
+#: Fractions of the total budget at which the anytime regret is tabulated.
 ANYTIME = (0.1, 0.3, 1.0)
+#: Fractions of the total budget at which the regret curve is sampled (log-spaced).
+CURVE = tuple(float(x) for x in np.geomspace(0.01, 1.0, 41))
 #: Observations around which the per-proposal overhead is measured.
 OVERHEAD_WINDOW = (150, 250)
 
 
-class BudgetExhausted(RuntimeError):
-    """Raised by :class:`Evaluator` when called after the budget is used up."""
-
-
 @dataclass
 class Observation:
-    """One evaluation as the harness saw it."""
+    """One evaluation as a run log recorded it.
+
+    Attributes:
+        used: Budget spent up to and including this evaluation.
+        budget: Its budget.
+        loss: Its loss (inf when it failed).
+        config: The configuration.
+        overhead: Seconds the optimizer took before it (since the previous evaluation ended).
+        new_config: Whether the configuration was evaluated here for the first time.
+    """
 
     used: float
     budget: float
@@ -51,59 +56,29 @@ class Observation:
     new_config: bool
 
 
-class Evaluator:
-    """The objective handed to an optimizer: evaluates, counts budget, times the optimizer.
-
-    Args:
-        problem: The problem.
-        total_budget: Budget after which :attr:`exhausted` turns true.
-        seed: Seed of the evaluation noise.
-        max_seconds: Also exhausted after this much wall time (None: no limit).
-    """
-
-    def __init__(
-        self,
-        problem: SyntheticProblem,
-        total_budget: float,
-        seed: int,
-        max_seconds: float | None = None,
-    ):
-        self.problem = problem
-        self.total_budget = total_budget
-        self.max_seconds = max_seconds
-        self.used = 0.0
-        self.observations: list[Observation] = []
-        self._noise = np.random.default_rng(seed)
-        self._seen: set[tuple[tuple[str, Any], ...]] = set()
-        self.start = time.perf_counter()
-        self._last_end = self.start
-        self.timed_out = False
-
-    @property
-    def exhausted(self) -> bool:
-        """Whether the budget (or the wall-time limit) is used up."""
-        if self.max_seconds is not None and time.perf_counter() - self.start > self.max_seconds:
-            self.timed_out = True
-        return self.used >= self.total_budget or self.timed_out
-
-    def __call__(self, config: Mapping[str, Any], budget: float) -> float:
-        """Evaluate ``config`` on ``budget`` (noisy loss, lower is better)."""
-        begin = time.perf_counter()
-        if self.exhausted:
-            raise BudgetExhausted("the benchmark budget is used up")
-        config = {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in config.items()}
-        key = tuple(sorted((k, repr(v)) for k, v in config.items()))
-        new = key not in self._seen
-        self._seen.add(key)
-        loss = self.problem.evaluate(config, float(budget), int(self._noise.integers(2**31)))
-        self.used += float(budget)
-        overhead = begin - self._last_end
-        self.observations.append(Observation(self.used, float(budget), loss, config, overhead, new))
-        self._last_end = time.perf_counter()
-        return loss
-
-
-OptimizerFn = Callable[[SyntheticProblem, Evaluator, int], None]
+def observations(records: Sequence[Mapping[str, Any]]) -> list[Observation]:
+    """Observations from run-log trial records (``trials.jsonl``), in the order they ran."""
+    out: list[Observation] = []
+    used, previous_end = 0.0, 0.0
+    seen: set[str] = set()
+    for record in sorted(records, key=lambda r: r.get("started", 0.0)):
+        used += float(record["budget"])
+        loss = record.get("loss")
+        key = repr(sorted(record["config"].items()))
+        started = float(record.get("started", previous_end))
+        out.append(
+            Observation(
+                used,
+                float(record["budget"]),
+                math.inf if loss is None else float(loss),
+                dict(record["config"]),
+                max(0.0, started - previous_end),
+                key not in seen,
+            )
+        )
+        seen.add(key)
+        previous_end = float(record.get("finished", started))
+    return out
 
 
 @dataclass
@@ -114,111 +89,77 @@ class RunRecord:
     optimizer: str
     seed: int
     regrets: dict[float, float]
+    curve: list[float]
     evaluations: int
     budget_used: float
     overhead_ms: float
     proposal_ms_at_200: float
     seconds: float
     error: str | None = None
-    timed_out: bool = False
 
 
-def incumbent_regrets(
-    problem: SyntheticProblem, observations: Sequence[Observation], total: float
-) -> dict[float, float]:
-    """Noise-free regret of the incumbent when the budget first reaches each of :data:`ANYTIME`."""
-    regrets: dict[float, float] = {}
+def regret_curve(
+    problem: SyntheticProblem,
+    obs: Sequence[Observation],
+    total: float,
+    fractions: Sequence[float],
+) -> list[float]:
+    """Noise-free regret of the incumbent when the budget spent first reaches each fraction.
+
+    Fractions the run never reached (it stopped early) get the final incumbent's regret.
+    """
+    regrets: list[float] = []
     best: Observation | None = None
-    marks = list(ANYTIME)
-    for obs in observations:
-        if math.isfinite(obs.loss) and (
+    marks = list(fractions)
+    for o in obs:
+        if math.isfinite(o.loss) and (
             best is None
-            or obs.budget > best.budget
-            or (obs.budget == best.budget and obs.loss < best.loss)
+            or o.budget > best.budget
+            or (o.budget == best.budget and o.loss < best.loss)
         ):
-            best = obs
-        while marks and obs.used >= marks[0] * total:
-            regrets[marks.pop(0)] = problem.regret(best.config) if best else math.nan
-    for mark in marks:  # budget not reached (time limit or optimizer stopped)
-        regrets[mark] = problem.regret(best.config) if best else math.nan
-    return regrets
+            best = o
+        while marks and o.used >= marks[0] * total - 1e-9:
+            marks.pop(0)
+            regrets.append(problem.regret(best.config) if best else math.nan)
+    final = problem.regret(best.config) if best else math.nan
+    return regrets + [final] * len(marks)
 
 
-def _overheads(observations: Sequence[Observation]) -> tuple[float, float]:
-    if not observations:
+def _overheads(obs: Sequence[Observation]) -> tuple[float, float]:
+    if not obs:
         return math.nan, math.nan
-    mean = 1000 * statistics.fmean(o.overhead for o in observations)
+    mean = 1000 * statistics.fmean(o.overhead for o in obs)
     low, high = OVERHEAD_WINDOW
-    window = [o.overhead for o in observations[low:high] if o.new_config]
+    window = [o.overhead for o in obs[low:high] if o.new_config]
     return mean, (1000 * statistics.fmean(window) if window else math.nan)
 
 
-def run_one(
+def record_run(
     problem: SyntheticProblem,
-    name: str,
-    optimizer: OptimizerFn,
+    optimizer: str,
     seed: int,
+    records: Sequence[Mapping[str, Any]],
     total: float,
-    max_seconds: float | None = None,
+    seconds: float,
+    error: str | None = None,
 ) -> RunRecord:
-    """Run one optimizer once; an exception inside it is recorded, not raised."""
-    evaluator = Evaluator(problem, total, seed=10_000 + seed, max_seconds=max_seconds)
-    error = None
-    try:
-        optimizer(problem, evaluator, seed)
-    except BudgetExhausted:
-        pass
-    except Exception as exc:  # noqa: BLE001 - one broken optimizer must not end the benchmark
-        error = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-    seconds = time.perf_counter() - evaluator.start
-    overhead, at_200 = _overheads(evaluator.observations)
+    """Judge one logged run."""
+    obs = observations(records)
+    overhead, at_200 = _overheads(obs)
+    anytime = regret_curve(problem, obs, total, ANYTIME)
     return RunRecord(
         problem.name,
-        name,
+        optimizer,
         seed,
-        incumbent_regrets(problem, evaluator.observations, total),
-        len(evaluator.observations),
-        evaluator.used,
+        dict(zip(ANYTIME, anytime, strict=True)),
+        regret_curve(problem, obs, total, CURVE),
+        len(obs),
+        obs[-1].used if obs else 0.0,
         overhead,
         at_200,
         seconds,
         error,
-        evaluator.timed_out,
     )
-
-
-def compare(
-    problems: Sequence[SyntheticProblem],
-    optimizers: Mapping[str, OptimizerFn],
-    *,
-    seeds: Sequence[int],
-    budget: float,
-    max_seconds: float | None = None,
-    report: Callable[[RunRecord], None] | None = None,
-) -> list[RunRecord]:
-    """Run every optimizer on every problem with every seed, interleaved.
-
-    Args:
-        problems: The problems.
-        optimizers: Name -> optimizer callable.
-        seeds: The seeds (each optimizer gets the same ones).
-        budget: Total budget per run, in evaluations on the largest budget.
-        max_seconds: Wall-time limit per run (None: none).
-        report: Called after each run (e.g. to print progress).
-    """
-    if budget <= 0 or not seeds or not optimizers or not problems:
-        raise ValueError("need a positive budget and at least one problem, optimizer and seed")
-    records = []
-    for problem in problems:
-        for seed in seeds:
-            for name, optimizer in optimizers.items():
-                total = budget * problem.max_budget
-                record = run_one(problem, name, optimizer, seed, total, max_seconds)
-                records.append(record)
-                if report:
-                    report(record)
-    return records
 
 
 @dataclass
@@ -230,6 +171,8 @@ class Summary:
     runs: int
     regrets: dict[float, float]
     final_sem: float
+    curve: list[float]
+    curve_sem: list[float]
     evaluations: float
     overhead_ms: float
     proposal_ms_at_200: float
@@ -245,8 +188,7 @@ def summarize(records: Sequence[RunRecord]) -> list[Summary]:
     rows = []
     for (problem, optimizer), runs in groups.items():
         finals = [r.regrets[1.0] for r in runs]
-        failures = [f"seed {r.seed}: {r.error}" for r in runs if r.error]
-        failures += [f"seed {r.seed}: wall-time limit" for r in runs if r.timed_out]
+        points = list(zip(*(r.curve for r in runs), strict=True))
         rows.append(
             Summary(
                 problem,
@@ -254,11 +196,13 @@ def summarize(records: Sequence[RunRecord]) -> list[Summary]:
                 len(runs),
                 {m: _nanmean([r.regrets[m] for r in runs]) for m in ANYTIME},
                 _sem(finals),
+                [_nanmean(list(p)) for p in points],
+                [_sem(list(p)) for p in points],
                 statistics.fmean(r.evaluations for r in runs),
                 _nanmean([r.overhead_ms for r in runs]),
                 _nanmean([r.proposal_ms_at_200 for r in runs]),
                 statistics.fmean(r.seconds for r in runs),
-                failures,
+                [f"seed {r.seed}: {r.error}" for r in runs if r.error],
             )
         )
     return rows
@@ -277,14 +221,14 @@ def _sem(values: Sequence[float]) -> float:
 def format_table(rows: Sequence[Summary]) -> str:
     """A Markdown table of the summaries."""
     head = (
-        "| problem | optimizer | runs | final regret (mean ± s.e.) | regret @10% | @30% | @100% "
+        "| problem | optimizer | runs | final regret (mean ± s.e.) | regret @10% | @30% "
         "| evals | overhead ms/eval | ms/new config @200 obs | s/run |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         lines.append(
             f"| {r.problem} | {r.optimizer} | {r.runs} | {r.regrets[1.0]:.4f} ± {r.final_sem:.4f} "
-            f"| {r.regrets[0.1]:.4f} | {r.regrets[0.3]:.4f} | {r.regrets[1.0]:.4f} "
+            f"| {r.regrets[0.1]:.4f} | {r.regrets[0.3]:.4f} "
             f"| {r.evaluations:.0f} | {r.overhead_ms:.2f} | {r.proposal_ms_at_200:.2f} "
             f"| {r.seconds:.1f} |"
         )
@@ -292,44 +236,99 @@ def format_table(rows: Sequence[Summary]) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def check_goals(
-    rows: Sequence[Summary],
-    subject: str,
-    beat: Sequence[str],
-    match: Mapping[str, str],
-    max_overhead_ms: float,
-) -> list[tuple[bool, str]]:
-    """Check the subject's goals: (met, statement) pairs.
+@dataclass(frozen=True)
+class Goals:
+    """What the subject optimizer must achieve.
 
-    Args:
-        rows: The summaries.
+    Attributes:
         subject: The optimizer under test.
-        beat: Optimizers whose mean final regret the subject must be below on every problem.
-        match: Optimizer -> problem-name prefix where the subject must be no worse.
+        beat: Problem-name prefix -> optimizers whose mean final regret the subject must be
+            strictly below.
+        within_se: Problem-name prefix -> optimizers the subject must not be worse than by
+            more than one standard error of the difference of the means.
+        max_regret: Problem name -> an upper bound of the subject's mean final regret.
         max_overhead_ms: Limit of the subject's overhead per new configuration at 200 obs.
     """
+
+    subject: str
+    beat: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    within_se: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    max_regret: Mapping[str, float] = field(default_factory=dict)
+    max_overhead_ms: float = 50.0
+
+
+def check_goals(rows: Sequence[Summary], goals: Goals) -> list[tuple[bool, str]]:
+    """(met, statement) for every goal whose rows are present."""
     table = {(r.problem, r.optimizer): r for r in rows}
-    problems = list(dict.fromkeys(r.problem for r in rows))
-    goals = []
-    for problem in problems:
-        mine = table.get((problem, subject))
+    out: list[tuple[bool, str]] = []
+    for problem in dict.fromkeys(r.problem for r in rows):
+        mine = table.get((problem, goals.subject))
         if mine is None:
             continue
-        for other, prefix in [(o, "") for o in beat] + list(match.items()):
-            theirs = table.get((problem, other))
-            if theirs is None or not problem.startswith(prefix):
-                continue
-            a, b = mine.regrets[1.0], theirs.regrets[1.0]
-            strict = other in beat
-            met = a < b if strict else a <= b
-            relation = "<" if strict else "<="
-            goals.append((met, f"{problem}: {subject} {a:.4f} {relation} {other} {b:.4f}"))
+        a, se_a = mine.regrets[1.0], mine.final_sem
+        if problem in goals.max_regret:
+            bound = goals.max_regret[problem]
+            out.append((a <= bound, f"{problem}: {goals.subject} {a:.4f} <= {bound:g}"))
+        for prefix, others in goals.beat.items():
+            for other in others if problem.startswith(prefix) else ():
+                theirs = table.get((problem, other))
+                if theirs is not None:
+                    b = theirs.regrets[1.0]
+                    out.append((a < b, f"{problem}: {goals.subject} {a:.4f} < {other} {b:.4f}"))
+        for prefix, others in goals.within_se.items():
+            for other in others if problem.startswith(prefix) else ():
+                theirs = table.get((problem, other))
+                if theirs is not None:
+                    b = theirs.regrets[1.0]
+                    se = math.hypot(_zero(se_a), _zero(theirs.final_sem))
+                    out.append(
+                        (
+                            a <= b + se,
+                            f"{problem}: {goals.subject} {a:.4f} <= {other} {b:.4f} "
+                            f"+ 1 s.e. {se:.4f}",
+                        )
+                    )
         overhead = mine.proposal_ms_at_200
-        goals.append(
+        out.append(
             (
-                overhead < max_overhead_ms,
-                f"{problem}: {subject} overhead per new config @200 obs {overhead:.2f} ms "
-                f"< {max_overhead_ms:g} ms",
+                not overhead >= goals.max_overhead_ms,
+                f"{problem}: {goals.subject} overhead per new config @200 obs {overhead:.2f} ms "
+                f"< {goals.max_overhead_ms:g} ms",
             )
         )
-    return goals
+    return out
+
+
+def _zero(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
+
+
+def plot_curves(rows: Sequence[Summary], path: str | Path, total_label: str = "") -> Path:
+    """Anytime regret (mean ± 1 s.e. over seeds) against the fraction of the total budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    problems = list(dict.fromkeys(r.problem for r in rows))
+    fig, axes = plt.subplots(
+        1, len(problems), figsize=(4.6 * len(problems), 3.8), dpi=120, squeeze=False
+    )
+    for ax, problem in zip(axes[0], problems, strict=True):
+        for row in (r for r in rows if r.problem == problem):
+            mean = np.array(row.curve)
+            sem = np.nan_to_num(np.array(row.curve_sem))
+            ax.plot(CURVE, mean, label=f"{row.optimizer} ({row.runs})")
+            ax.fill_between(CURVE, np.maximum(mean - sem, 1e-6), mean + sem, alpha=0.2)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(problem)
+        ax.set_xlabel(f"fraction of the total budget {total_label}".strip())
+        ax.set_ylabel("noise-free regret of the incumbent")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

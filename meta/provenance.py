@@ -15,6 +15,10 @@ PACKAGES = (
     "numpy",
     "scipy",
     "ConfigSpace",
+    "sb3-contrib",
+    "smac",
+    "optuna",
+    "hpbandster",
 )
 
 

@@ -5,7 +5,8 @@
 - :mod:`autorl.bohb.optimizer`: BOHB, Hyperband and random search (ask/tell).
 - :mod:`autorl.bohb.executor`: trials in worker processes, with timeouts and failures.
 - :mod:`autorl.bohb.runlog` and :mod:`autorl.bohb.run`: the resumable run log and run loop.
-- :mod:`autorl.bohb.compare`: adapters for the side-by-side optimizer benchmark.
+- :mod:`autorl.bohb.external`: SMAC3, Optuna and hpbandster behind the same ask/tell
+  interface (:mod:`autorl.bohb.reference` drives hpbandster itself).
 """
 
 from autorl.bohb.executor import TrialResult

@@ -15,9 +15,14 @@ incumbent rule, same resume), each library is wrapped as a *searcher*:
 They are optional extras (``pip install 'autorl[compare]'``). A searcher evaluates one trial
 at a time (``--workers`` above 1 leaves the others idle) and stops asking once the budget
 it was given is committed: ``planned_budget(iterations)`` of Hyperband with the run's
-bracket rule, so every method gets the same total budget. A resumed run rebuilds the
-searcher with the same seed and replays the logged losses, which works because each of these
-libraries proposes deterministically for a given seed and history.
+bracket rule, so every method gets the same total budget.
+
+A resumed run rebuilds the searcher with the same seed and replays logged results *by
+content*: when the library asks for a (configuration, budget) the log already holds, it gets
+the logged loss instead of a new evaluation. Optuna's TPE and hpbandster propose the same
+sequence for a seed, so their resumed runs equal uninterrupted ones; SMAC 3 (2.4) does not
+(two fresh runs with one seed diverged after ~100 trials here), so a resumed SMAC run reuses
+every logged result it asks for again and evaluates the rest.
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ class ExternalSearcher:
         self.committed = 0.0
         self.on_propose: Callable[[Proposal], None] | None = None
         self._ids: dict[Any, int] = {}  # config key -> config id (order of first appearance)
+        self._next_id = 0
+        self._logged: dict[int, Any] = {}  # config id -> config key, from a resumed run's log
         self._used_ids: set[str] = set()
         self._native: dict[str, Any] = {}  # trial id -> the library's handle
         self._done = False
@@ -92,7 +99,12 @@ class ExternalSearcher:
         config = plain_config(config) if not isinstance(config, dict) else dict(config)
         key = config_key(config)
         new = key not in self._ids
-        config_id = self._ids.setdefault(key, len(self._ids))
+        if new:  # never reuse an id the log gives another configuration
+            while self._logged.get(self._next_id, key) != key:
+                self._next_id += 1
+            self._ids[key] = self._next_id
+            self._next_id += 1
+        config_id = self._ids[key]
         rungs = self.config.budgets
         rung = min(range(len(rungs)), key=lambda i: abs(rungs[i] - budget))
         repeat = 0
@@ -134,8 +146,14 @@ class ExternalSearcher:
         """Where the run is, for the status line."""
         return f"budget {self.committed:g}/{self.total_budget:g}"
 
+    #: The run loop replays logged trials by (configuration, budget), not by trial id.
+    replay_by_content = True
+
     def preload(self, proposals: Mapping[tuple[int, int], Mapping[str, Any]]) -> None:
-        """Nothing to preload: a resumed run re-asks the library (deterministic per seed)."""
+        """Remember which config ids the log uses (a resumed run re-asks the library)."""
+        for (repeat, config_id), config in proposals.items():
+            if repeat == 0:
+                self._logged[config_id] = config_key(dict(config))
 
     def warm_start(self, results: Sequence[tuple[Mapping[str, Any], float, float]]) -> int:
         """Warm starting is autorl's BOHB feature; external searchers refuse it."""

@@ -354,7 +354,7 @@ class _Driver:
             if trial is None:
                 return
             self.committed += trial.budget
-            record = self.state.trials.pop(trial.id, None)
+            record = self._logged(trial)
             if record is not None:
                 _replay(self.optimizer, trial, record)
                 self.replayed += 1
@@ -364,6 +364,29 @@ class _Driver:
             limit = self.timeout(trial.budget) if self.timeout else None
             job = Job(trial.id, dict(trial.config), trial.budget, self.seed(trial), limit)
             self.executor.submit(job)
+
+    def _logged(self, trial: Trial) -> dict[str, Any] | None:
+        """The logged record of ``trial`` on resume (by id, or by content for searchers).
+
+        Searchers that do not reproduce trial ids (see :mod:`autorl.bohb.external`) get the
+        logged result of the same configuration on the same budget.
+        """
+        trials = self.state.trials
+        if not getattr(self.optimizer, "replay_by_content", False):
+            return trials.pop(trial.id, None)
+        record = trials.get(trial.id)
+        if record is not None and _same(record, trial):
+            return trials.pop(trial.id)
+        for trial_id, record in trials.items():
+            if _same(record, trial):
+                return trials.pop(trial_id)
+        return None
+
+
+def _same(record: Mapping[str, Any], trial: Trial) -> bool:
+    return float(record["budget"]) == trial.budget and config_key(record["config"]) == config_key(
+        trial.config
+    )
 
 
 def _replay(optimizer: Any, trial: Trial, record: Mapping[str, Any]) -> None:

@@ -1,12 +1,17 @@
-"""``autorl benchmark-optimizers``: random search, Hyperband, BOHB, SMAC3, Optuna side by side.
+"""``autorl benchmark-optimizers``: every optimizer through ``autorl optimize``, side by side.
 
-Run (about 12 minutes on 2 cores, nearly all of it SMAC3's)::
+Run (10 seeds, 8 Hyperband iterations' budget each; see the README for the time it takes)::
 
-    autorl benchmark-optimizers --seeds 5 --budget 40 --out bench.json
+    autorl benchmark-optimizers --seeds 10 --iterations 8 --out runs/bench-optimizers
 
-The harness is :mod:`benchmarks.optimizers`, the problems :mod:`benchmarks.synthetic`, the
-adapters :mod:`autorl.bohb.compare`. Exit codes: 0 every goal met; 1 a goal missed or an
-optimizer failed; 2 bad input.
+Each (problem, optimizer, seed) is one ``autorl optimize`` run (:func:`autorl.commands.
+optimize.optimize`: the same run log, seeding, incumbent rule and resume as users get) in
+``OUT/runs/<problem>/<optimizer>/seed-<S>``, with the total budget of ``--iterations``
+hpbandster-sized Hyperband iterations. The judging is :mod:`benchmarks.optimizers`: noise-
+free regret of the incumbent over the budget spent. Writes ``OUT/summary.json``,
+``OUT/table.md`` and ``OUT/regret.png``. An interrupted benchmark continues where it
+stopped when run again with the same ``--out`` (finished runs are replayed from their logs).
+Exit codes: 0 every goal met; 1 a goal missed or a run failed; 2 bad input.
 """
 
 from __future__ import annotations
@@ -15,32 +20,63 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from autorl.bohb.compare import ADAPTERS, available_adapters
-from benchmarks.optimizers import RunRecord, check_goals, compare, format_table, summarize
+from autorl.bohb.external import EXTERNAL, available
+from autorl.bohb.hyperband import budgets, planned_budget
+from autorl.bohb.optimizer import METHODS
+from autorl.bohb.runlog import load_trials
+from benchmarks.optimizers import (
+    Goals,
+    RunRecord,
+    check_goals,
+    format_table,
+    plot_curves,
+    record_run,
+    summarize,
+)
 from benchmarks.synthetic import SyntheticProblem, counting_ones_problem, mf_hartmann_problem
+from meta.files import write_json_atomic
+from meta.provenance import package_versions
 
-PROBLEMS = {
-    "counting-ones-4+4": lambda: counting_ones_problem(4, 4),
-    "counting-ones-16+16": lambda: counting_ones_problem(16, 16),
-    "mf-hartmann-3": lambda: mf_hartmann_problem(3),
-    "mf-hartmann-6": lambda: mf_hartmann_problem(6),
+#: Problem -> (its noise-free definition, the ``autorl optimize`` arguments that run it).
+PROBLEMS: dict[str, tuple[Callable[[], SyntheticProblem], list[str]]] = {
+    "counting-ones-4+4": (lambda: counting_ones_problem(4, 4), ["counting-ones", "--dims", "4"]),
+    "counting-ones-16+16": (
+        lambda: counting_ones_problem(16, 16),
+        ["counting-ones", "--dims", "16"],
+    ),
+    "mf-hartmann-3": (lambda: mf_hartmann_problem(3), ["mf-hartmann-3"]),
+    "mf-hartmann-6": (lambda: mf_hartmann_problem(6), ["mf-hartmann-6"]),
 }
 DEFAULT_PROBLEMS = ("counting-ones-4+4", "counting-ones-16+16", "mf-hartmann-6")
-#: BOHB's overhead limit per new configuration at 200 observations.
-MAX_OVERHEAD_MS = 50.0
+OPTIMIZERS = (*METHODS, *EXTERNAL)
+#: The goals of BOHB (issue: BOHB proven through ``autorl optimize`` against the reference).
+GOALS = Goals(
+    subject="bohb",
+    beat={
+        "counting-ones-16+16": ("random", "hyperband", "hpbandster"),
+        "mf-hartmann-6": ("random", "hyperband", "hpbandster"),
+    },
+    within_se={"counting-ones-4+4": ("hpbandster",)},
+    max_regret={"counting-ones-4+4": 0.25},
+    max_overhead_ms=50.0,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``benchmark-optimizers`` subcommand."""
     parser = subparsers.add_parser(
         "benchmark-optimizers",
-        help="compare BOHB with random search, Hyperband, SMAC3 and Optuna on synthetic problems",
+        help="BOHB against random search, Hyperband, SMAC3, Optuna and hpbandster",
         description=(
-            "Run each optimizer on counting ones and MF-Hartmann with several seeds at the "
-            "same total budget; print mean final and anytime noise-free regret and each "
-            "optimizer's overhead, then check BOHB's goals."
+            "Run each optimizer through `autorl optimize` on counting ones and MF-Hartmann "
+            "with several seeds at the same total budget; print mean final and anytime "
+            "noise-free regret with standard errors and each optimizer's overhead, plot the "
+            "anytime regret, then check BOHB's goals."
         ),
     )
     parser.add_argument(
@@ -50,90 +86,101 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--optimizers",
-        default=",".join(ADAPTERS),
-        help="comma-separated; smac and optuna are skipped when not installed (default: all)",
+        default=",".join(OPTIMIZERS),
+        help="comma-separated; smac, optuna and hpbandster are skipped when not installed "
+        "(default: all)",
     )
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per optimizer (5)")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per optimizer (10)")
     parser.add_argument(
-        "--budget",
-        type=float,
-        default=40.0,
-        help="total budget per run in evaluations on the largest budget (40)",
+        "--iterations",
+        type=int,
+        default=8,
+        help="total budget per run: that of N Hyperband iterations with hpbandster's "
+        "brackets (8: 33 full evaluations on counting ones)",
     )
-    parser.add_argument(
-        "--max-seconds",
-        type=float,
-        default=None,
-        help="wall-time limit per run (flagged in the table; default: none)",
-    )
-    parser.add_argument("--out", help="also write every run and the summary as JSON")
+    parser.add_argument("--out", required=True, help="output directory (re-run to continue)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(run=run_command)
 
 
-def _problems(spec: str) -> list[SyntheticProblem]:
+def _names(spec: str, known: tuple[str, ...] | dict[str, Any], flag: str) -> list[str]:
     names = [name.strip() for name in spec.split(",") if name.strip()]
-    unknown = [name for name in names if name not in PROBLEMS]
+    unknown = [name for name in names if name not in known]
     if unknown or not names:
-        raise ValueError(f"--problems: unknown {unknown}; choose from {', '.join(PROBLEMS)}")
-    return [PROBLEMS[name]() for name in names]
+        raise ValueError(f"{flag}: unknown {unknown}; choose from {', '.join(known)}")
+    return names
+
+
+def run_one(problem_name: str, optimizer: str, seed: int, iterations: int, out: Path) -> RunRecord:
+    """One ``autorl optimize`` run (or its replay, when its log is complete), judged."""
+    from autorl.commands.optimize import optimize, parse
+
+    make, task_args = PROBLEMS[problem_name]
+    problem = make()
+    rungs = budgets(problem.min_budget, problem.max_budget, problem.eta)
+    total = planned_budget(iterations, rungs, problem.eta)
+    argv = ["--task", *task_args, "--optimizer", optimizer, "--iterations", str(iterations)]
+    argv += ["--seed", str(seed), "--workers", "0", "--out", str(out), "--quiet"]
+    if (out / "run.json").exists():
+        argv.append("--resume")
+    error = None
+    begin = time.perf_counter()
+    try:
+        optimize(parse(argv), max_total_budget=total)
+    except Exception as exc:  # noqa: BLE001 - one broken optimizer must not end the benchmark
+        error = f"{type(exc).__name__}: {exc}"
+    records = load_trials(out) if (out / "trials.jsonl").exists() else []
+    seconds = max((float(r.get("finished", 0.0)) for r in records), default=0.0)
+    if error is not None or not records:
+        seconds = time.perf_counter() - begin
+    return record_run(problem, optimizer, seed, records, total, seconds, error)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run the comparison, print the table and the goals."""
-    if args.seeds < 1 or args.budget <= 0:
-        raise ValueError("--seeds must be >= 1 and --budget > 0")
-    problems = _problems(args.problems)
-    wanted = [name.strip() for name in args.optimizers.split(",") if name.strip()]
-    unknown = [name for name in wanted if name not in ADAPTERS]
-    if unknown:
-        raise ValueError(f"--optimizers: unknown {unknown}; choose from {', '.join(ADAPTERS)}")
-    installed = available_adapters()
+    """Run the comparison, print the table and the goals, write the results."""
+    if args.seeds < 1 or args.iterations < 1:
+        raise ValueError("--seeds and --iterations must be >= 1")
+    problems = _names(args.problems, PROBLEMS, "--problems")
+    wanted = _names(args.optimizers, OPTIMIZERS, "--optimizers")
+    optimizers = []
     for name in wanted:
-        if name not in installed:
+        if name in EXTERNAL and not available(name):
             print(
                 f"skipping {name}: not installed (pip install 'autorl[compare]')", file=sys.stderr
             )
-    optimizers = {name: installed[name] for name in wanted if name in installed}
-
-    def report(record: RunRecord) -> None:
-        status = f" ERROR {record.error}" if record.error else ""
-        print(
-            f"{record.problem} {record.optimizer} seed {record.seed}: final regret "
-            f"{record.regrets[1.0]:.4f}, {record.evaluations} evals, "
-            f"{record.seconds:.1f} s{status}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    records = compare(
-        problems,
-        optimizers,
-        seeds=range(args.seeds),
-        budget=args.budget,
-        max_seconds=args.max_seconds,
-        report=report,
-    )
+        else:
+            optimizers.append(name)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[RunRecord] = []
+    for problem in problems:
+        for seed in range(args.seeds):
+            for name in optimizers:
+                run_dir = out / "runs" / problem / name / f"seed-{seed}"
+                record = run_one(problem, name, seed, args.iterations, run_dir)
+                records.append(record)
+                if not args.quiet:
+                    status = f" ERROR {record.error}" if record.error else ""
+                    print(
+                        f"{problem} {name} seed {seed}: final regret {record.regrets[1.0]:.4f}, "
+                        f"{record.evaluations} evals, {record.seconds:.1f} s{status}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     rows = summarize(records)
-    print(format_table(rows))
-    goals = check_goals(
-        rows,
-        "bohb",
-        beat=("random", "hyperband"),
-        match={"smac": "counting-ones"},
-        max_overhead_ms=MAX_OVERHEAD_MS,
-    )
-    print()
-    for met, statement in goals:
-        print(f"[{'met' if met else 'MISSED'}] {statement}")
-    if args.out:
-        payload = {
-            "arguments": {k: v for k, v in vars(args).items() if k != "run"},
-            "runs": [dataclasses.asdict(r) for r in records],
-            "summary": [dataclasses.asdict(r) for r in rows],
-            "goals": [{"met": m, "goal": s} for m, s in goals],
-        }
-        Path(args.out).write_text(
-            json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8"
-        )
+    table = format_table(rows)
+    goals = check_goals(rows, GOALS)
+    lines = [f"[{'met' if met else 'MISSED'}] {statement}" for met, statement in goals]
+    print(table + "\n\n" + "\n".join(lines))
+    (out / "table.md").write_text(table + "\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    plot_curves(rows, out / "regret.png", f"({args.iterations} iterations' worth)")
+    payload = {
+        "arguments": {k: v for k, v in vars(args).items() if k != "run"},
+        "versions": package_versions(),
+        "runs": [dataclasses.asdict(r) for r in records],
+        "summary": [dataclasses.asdict(r) for r in rows],
+        "goals": [{"met": m, "goal": s} for m, s in goals],
+    }
+    write_json_atomic(json.loads(json.dumps(payload, default=str)), out / "summary.json")
     failed = any(r.error for r in records)
     return 0 if all(m for m, _ in goals) and not failed else 1

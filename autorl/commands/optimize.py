@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--targets",
         metavar="FILE",
-        help="rna-learna: validation target file (default: a sample of Rfam-Learn validation)",
+        help="rna-learna, rna-meta-learna: validation target file (default: every 10th target "
+        "of Rfam-Learn validation)",
     )
     parser.add_argument(
         "--dims",
@@ -152,8 +154,24 @@ def _config(args: argparse.Namespace, task: Task) -> BOHBConfig:
         raise ValueError(f"{error} (--min-budget/--max-budget/--eta/--seed)") from None
 
 
-def run_command(args: argparse.Namespace) -> int:
-    """Run the optimization, then write the incumbent and the trajectory plot."""
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``autorl optimize`` arguments (for callers that run the command in-process)."""
+    parser = argparse.ArgumentParser(prog="autorl")
+    register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["optimize", *argv])
+
+
+def optimize(
+    args: argparse.Namespace, *, max_total_budget: float | None = None
+) -> tuple[Task, RunSummary]:
+    """Check the arguments, run the optimization, write the trajectory plot and incumbent.
+
+    This is the whole command except its printing; ``autorl benchmark-optimizers`` runs
+    every optimizer through it, with ``max_total_budget`` giving each the same total.
+
+    Raises:
+        ValueError: bad input (checked before anything is written).
+    """
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     _check_method(args)
@@ -161,13 +179,14 @@ def run_command(args: argparse.Namespace) -> int:
     config = _config(args, task)
     load_warm_start(args.warm_start, task.space)  # refuse a bad one before anything starts
     out = Path(args.out)
-    print(
-        f"autorl optimize: {args.optimizer} on {task.name}, budgets "
-        f"{', '.join(f'{b:g}' for b in config.budgets)} ({task.budget_unit}), "
-        f"{args.iterations} iterations ({config.brackets} brackets), {args.workers} worker(s), "
-        f"seed {config.seed} -> {out}",
-        file=sys.stderr,
-    )
+    if not args.quiet:
+        print(
+            f"autorl optimize: {args.optimizer} on {task.name}, budgets "
+            f"{', '.join(f'{b:g}' for b in config.budgets)} ({task.budget_unit}), "
+            f"{args.iterations} iterations ({config.brackets} brackets), "
+            f"{args.workers} worker(s), seed {config.seed} -> {out}",
+            file=sys.stderr,
+        )
     with Progress(args.quiet) as progress:
         summary = run(
             task.objective,
@@ -184,8 +203,17 @@ def run_command(args: argparse.Namespace) -> int:
             progress=progress,
             common_random_numbers=task.common_random_numbers,
             warm_start=args.warm_start,
+            max_total_budget=max_total_budget,
         )
     plot_trajectory(out, title=f"{args.optimizer} on {task.name} (seed {config.seed})")
+    if summary.incumbent is not None:
+        _write_incumbent(task, summary, out)
+    return task, summary
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the optimization, then report the incumbent."""
+    _, summary = optimize(args)
     print(
         f"{summary.trials} trials ({summary.failed} failed, {summary.replayed} taken from the "
         f"log), budget used {summary.budget_used:g}",
@@ -194,8 +222,7 @@ def run_command(args: argparse.Namespace) -> int:
     if summary.incumbent is None:
         print("no trial succeeded: no incumbent (see errors in trials.jsonl)", file=sys.stderr)
         return 1
-    _write_incumbent(task, summary, out)
-    _print_incumbent(summary, out)
+    _print_incumbent(summary, summary.out_dir)
     return 0
 
 
