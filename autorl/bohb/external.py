@@ -235,6 +235,8 @@ class OptunaSearcher(ExternalSearcher):
         self._optuna = optuna
         rungs = config.budgets
         self._study = optuna.create_study(
+            # A fixed name: the Hyperband pruner assigns brackets by hashing it.
+            study_name=f"autorl-{config.seed}",
             sampler=optuna.samplers.TPESampler(seed=config.seed),
             pruner=optuna.pruners.HyperbandPruner(
                 min_resource=max(1, round(rungs[0])),

@@ -279,6 +279,9 @@ def _run(
         common_random_numbers,
         max_total_budget,
     )
+    # Timestamps continue across sessions, so a resumed run's trials stay in order.
+    earlier = [float(r.get("finished", 0.0)) for r in state.trials.values()]
+    driver.clock -= max(earlier, default=0.0)
     try:
         with runlog, executor:
             driver.loop()

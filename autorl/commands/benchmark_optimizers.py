@@ -53,7 +53,9 @@ PROBLEMS: dict[str, tuple[Callable[[], SyntheticProblem], list[str]]] = {
     "mf-hartmann-6": (lambda: mf_hartmann_problem(6), ["mf-hartmann-6"]),
 }
 DEFAULT_PROBLEMS = ("counting-ones-4+4", "counting-ones-16+16", "mf-hartmann-6")
-OPTIMIZERS = (*METHODS, *EXTERNAL)
+#: ``bohb-warm``: BOHB warm-started from the BOHB run of the next seed (run after the others).
+WARM = "bohb-warm"
+OPTIMIZERS = (*METHODS, *EXTERNAL, WARM)
 #: The goals of BOHB (issue: BOHB proven through ``autorl optimize`` against the reference).
 GOALS = Goals(
     subject="bohb",
@@ -64,6 +66,7 @@ GOALS = Goals(
     within_se={"counting-ones-4+4": ("hpbandster",)},
     max_regret={"counting-ones-4+4": 0.25},
     max_overhead_ms=50.0,
+    warm_start={"mf-hartmann-6": (WARM, "bohb")},
 )
 
 
@@ -111,7 +114,14 @@ def _names(spec: str, known: tuple[str, ...] | dict[str, Any], flag: str) -> lis
     return names
 
 
-def run_one(problem_name: str, optimizer: str, seed: int, iterations: int, out: Path) -> RunRecord:
+def run_one(
+    problem_name: str,
+    optimizer: str,
+    seed: int,
+    iterations: int,
+    out: Path,
+    warm_start: Path | None = None,
+) -> RunRecord:
     """One ``autorl optimize`` run (or its replay, when its log is complete), judged."""
     from autorl.commands.optimize import optimize, parse
 
@@ -119,8 +129,11 @@ def run_one(problem_name: str, optimizer: str, seed: int, iterations: int, out: 
     problem = make()
     rungs = budgets(problem.min_budget, problem.max_budget, problem.eta)
     total = planned_budget(iterations, rungs, problem.eta)
-    argv = ["--task", *task_args, "--optimizer", optimizer, "--iterations", str(iterations)]
+    method = "bohb" if optimizer == WARM else optimizer
+    argv = ["--task", *task_args, "--optimizer", method, "--iterations", str(iterations)]
     argv += ["--seed", str(seed), "--workers", "0", "--out", str(out), "--quiet"]
+    if warm_start is not None:
+        argv += ["--warm-start", str(warm_start)]
     if (out / "run.json").exists():
         argv.append("--resume")
     error = None
@@ -142,6 +155,8 @@ def run_command(args: argparse.Namespace) -> int:
         raise ValueError("--seeds and --iterations must be >= 1")
     problems = _names(args.problems, PROBLEMS, "--problems")
     wanted = _names(args.optimizers, OPTIMIZERS, "--optimizers")
+    if WARM in wanted and ("bohb" not in wanted or args.seeds < 2):
+        raise ValueError(f"{WARM} starts from the bohb runs of other seeds: add bohb, --seeds >= 2")
     optimizers = []
     for name in wanted:
         if name in EXTERNAL and not available(name):
@@ -153,20 +168,24 @@ def run_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records: list[RunRecord] = []
-    for problem in problems:
-        for seed in range(args.seeds):
-            for name in optimizers:
-                run_dir = out / "runs" / problem / name / f"seed-{seed}"
-                record = run_one(problem, name, seed, args.iterations, run_dir)
-                records.append(record)
-                if not args.quiet:
-                    status = f" ERROR {record.error}" if record.error else ""
-                    print(
-                        f"{problem} {name} seed {seed}: final regret {record.regrets[1.0]:.4f}, "
-                        f"{record.evaluations} evals, {record.seconds:.1f} s{status}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+    cold = [name for name in optimizers if name != WARM]
+    plan = [(p, seed, name) for p in problems for seed in range(args.seeds) for name in cold]
+    if WARM in optimizers:  # after every cold run: each starts from the next seed's BOHB run
+        plan += [(p, seed, WARM) for p in problems for seed in range(args.seeds)]
+    for problem, seed, name in plan:
+        runs = out / "runs" / problem
+        run_dir = runs / name / f"seed-{seed}"
+        earlier = runs / "bohb" / f"seed-{(seed + 1) % args.seeds}" if name == WARM else None
+        record = run_one(problem, name, seed, args.iterations, run_dir, earlier)
+        records.append(record)
+        if not args.quiet:
+            status = f" ERROR {record.error}" if record.error else ""
+            print(
+                f"{problem} {name} seed {seed}: final regret {record.regrets[1.0]:.4f}, "
+                f"{record.evaluations} evals, {record.seconds:.1f} s{status}",
+                file=sys.stderr,
+                flush=True,
+            )
     rows = summarize(records)
     table = format_table(rows)
     goals = check_goals(rows, GOALS)
