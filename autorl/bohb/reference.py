@@ -51,6 +51,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -97,6 +98,12 @@ def _quiet_loggers() -> None:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
             logger.setLevel(level)
+    # The same non-finite ratio also raises numpy's RuntimeWarning inside hpbandster's BOHB
+    # (statsmodels' categorical kernel divides by zero); it is that code's, not the user's.
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"hpbandster\.")
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"statsmodels\.")
+    # statsmodels (through pandas) announces a change of numpy's default generator.
+    warnings.filterwarnings("ignore", category=FutureWarning, message=r"After 0\.17 or January")
 
 
 class _Bridge:
