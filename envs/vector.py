@@ -6,6 +6,12 @@ with array operations, so the policy sees one batch of N windows per step, and f
 designs of all episodes that finish in the same step together, in a pool of worker
 processes when ``workers > 1`` (``RNA.fold`` holds the GIL, so threads would not help).
 
+A design loop bounds a batch: with a ``deadline`` a batch is folded in one go only while its
+folds (timed: :attr:`RnaDesignVecEnv.fold_seconds`) fit before it, and otherwise in pieces,
+checking the clock between them; designs whose fold would end past the deadline, or beyond
+``episode_limit`` evaluated episodes, are skipped (their episodes end with reward 0 and an
+``info`` without ``distance``, marked ``"skipped"``).
+
 With ``deferred=True`` (meta-training, where episodes of different targets end at
 different steps) a finished design is handed to the folding processes and the step returns
 at once with reward 0 and ``info["pending"]``; :meth:`RnaDesignVecEnv.collect` later gives
@@ -20,10 +26,13 @@ this class is the fast path that the design loop and meta-training use.
 from __future__ import annotations
 
 import functools
+import math
 import multiprocessing
 import signal
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import gymnasium as gym
@@ -33,7 +42,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from envs.constraints import DesignConstraints
 from envs.dot_bracket import Target
 from envs.evaluation import DesignOutcome, evaluate_batch
-from envs.folding import EnergyModel
+from envs.folding import EnergyModel, mfe_structure
 from envs.rna_design import (
     RnaDesignConfig,
     RnaDesignEnv,
@@ -102,6 +111,10 @@ class RnaDesignVecEnv(VecEnv):
         self.deadline: float | None = None
         #: End a batch's local improvement once one of its designs is solved.
         self.stop_at_solution = False
+        #: Evaluate no design beyond this many episodes in all (``total_episodes``).
+        self.episode_limit: int | None = None
+        #: Seconds one ``RNA.fold`` of a design takes here (measured; None until needed).
+        self.fold_seconds: float | None = None
         self._tickets = 0
         self._in_flight: list[tuple[Future, list[tuple[int, int, Target]]]] = []
 
@@ -165,8 +178,13 @@ class RnaDesignVecEnv(VecEnv):
             terminal = self._observations(finished)
             for slot, (index, outcome) in enumerate(zip(finished, self._evaluate(finished))):
                 target = self._current[index].target
-                rewards[index] = reward(outcome.distance, len(target), self.config.reward_exponent)
-                infos[index] = outcome_info(target, outcome)
+                if outcome is None:  # skipped (deadline or episode limit): not evaluated
+                    infos[index] = {"target_id": target.id, "skipped": True}
+                else:
+                    rewards[index] = reward(
+                        outcome.distance, len(target), self.config.reward_exponent
+                    )
+                    infos[index] = outcome_info(target, outcome)
                 infos[index]["terminal_observation"] = terminal[slot]
                 infos[index]["TimeLimit.truncated"] = False
                 self._start_episode(index)
@@ -213,12 +231,26 @@ class RnaDesignVecEnv(VecEnv):
         """Deferred designs not yet collected."""
         return sum(len(members) for _, members in self._in_flight)
 
-    def close(self) -> None:
-        """Stop the folding processes."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the folding processes.
+
+        Args:
+            wait: Wait for them to finish the piece of work they are on; False returns at
+                once (a design loop past its deadline), they exit when done.
+        """
         self._in_flight = []
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor.shutdown(wait=wait, cancel_futures=True)
             self._executor = None
+
+    def start_workers(self) -> None:
+        """Start the folding processes now rather than at the first batch (``workers > 1``).
+
+        Starting takes a moment (a fresh interpreter each); a design loop lets it overlap
+        building the agent and the first rollout.
+        """
+        if self.workers > 1:
+            self._pool().submit(int)
 
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:
         """Attributes are shared by all environments."""
@@ -262,21 +294,101 @@ class RnaDesignVecEnv(VecEnv):
             obs[row] = encoding.padded[start : start + width]
         return obs
 
-    def _evaluate(self, indices: np.ndarray) -> list[DesignOutcome]:
+    def fold_time(self) -> float:
+        """Seconds one fold of a design takes (:attr:`fold_seconds`; timed once if unknown).
+
+        The first call folds a random sequence as long as the longest target (not counted
+        in ``total_folds``); evaluated batches then keep the figure up to date.
+        """
+        if self.fold_seconds is None:
+            length = max(len(encoding.target.structure) for encoding in self.encodings)
+            sequence = "".join(np.random.default_rng(length).choice(list("ACGU"), length))
+            start = time.monotonic()
+            mfe_structure(sequence, self.energy)
+            self.fold_seconds = time.monotonic() - start
+        return self.fold_seconds
+
+    def _evaluate(self, indices: np.ndarray) -> list[DesignOutcome | None]:
+        """Outcomes of the finished episodes' designs, None for a skipped design."""
         jobs = self._jobs(indices)
+        allowed = len(jobs)
+        if self.episode_limit is not None:
+            allowed = max(0, min(allowed, self.episode_limit - self.total_episodes))
         evaluate = functools.partial(
             evaluate_batch, deadline=self.deadline, stop_at_solution=self.stop_at_solution
         )
-        if self.workers == 1 or len(jobs) == 1:
-            outcomes = evaluate(jobs)
+        outcomes: list[DesignOutcome | None]
+        if allowed == 0:
+            outcomes = []
+        elif self.deadline is None or not math.isfinite(self.deadline):
+            outcomes = list(self._evaluate_all(jobs[:allowed], evaluate))
+        elif self.workers == 1 or allowed == 1:
+            outcomes = list(self._evaluate_until(jobs[:allowed], evaluate, self.deadline))
         else:
-            # Small chunks, handed out as workers free up: one design's local improvement
-            # can cost dozens of folds, so equal static shares would leave a worker idle.
-            size = max(1, len(jobs) // (8 * self.workers))
-            chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-            outcomes = [o for chunk in self._pool().map(evaluate, chunks) for o in chunk]
-        self.total_folds += sum(o.folds for o in outcomes)
-        self.total_episodes += len(outcomes)
+            outcomes = self._pool_until(jobs[:allowed], evaluate, self.deadline)
+        done = [o for o in outcomes if o is not None]
+        self.total_folds += sum(o.folds for o in done)
+        self.total_episodes += len(done)
+        return outcomes + [None] * (len(jobs) - len(outcomes))
+
+    def _evaluate_all(self, jobs: list[tuple], evaluate: Callable) -> list[DesignOutcome]:
+        if self.workers == 1 or len(jobs) == 1:
+            return evaluate(jobs)
+        # Small chunks, handed out as workers free up: one design's local improvement
+        # can cost dozens of folds, so equal static shares would leave a worker idle.
+        size = max(1, len(jobs) // (8 * self.workers))
+        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        return [o for chunk in self._pool().map(evaluate, chunks) for o in chunk]
+
+    def _evaluate_until(
+        self, jobs: list[tuple], evaluate: Callable, deadline: float
+    ) -> list[DesignOutcome]:
+        """Evaluate in this process, in as few pieces as the time before ``deadline`` allows.
+
+        With time to spare this is one ``evaluate_batch`` call, as without a deadline.
+        Otherwise each piece holds the designs whose folds fit in the time left (with a
+        safety factor), and a design whose single fold would end past the deadline is not
+        started: those designs are skipped, like every design after a solution (with
+        ``stop_at_solution``).
+        """
+        fold = self.fold_time()
+        outcomes: list[DesignOutcome] = []
+        while len(outcomes) < len(jobs):
+            now = time.monotonic()
+            fit = int((deadline - now) / (_FOLD_SAFETY * fold)) if fold > 0 else len(jobs)
+            if fit < 1:
+                if now + fold > deadline:
+                    break
+                fit = 1
+            if outcomes and self.stop_at_solution and any(o.solved for o in outcomes):
+                break
+            piece = jobs[len(outcomes) : len(outcomes) + fit]
+            outcomes.extend(evaluate(piece))
+            folds = sum(o.folds for o in outcomes[-len(piece) :])
+            if folds:
+                self.fold_seconds = fold = (time.monotonic() - now) / folds
+        return outcomes
+
+    def _pool_until(
+        self, jobs: list[tuple], evaluate: Callable, deadline: float
+    ) -> list[DesignOutcome | None]:
+        """Evaluate in the folding processes; pieces not done by ``deadline`` are skipped.
+
+        With time to spare the chunks are those of the batch without a deadline; otherwise
+        one design each, so that little runs past the deadline.
+        """
+        fold = self.fold_time()
+        ample = time.monotonic() + _FOLD_SAFETY * fold * len(jobs) / self.workers <= deadline
+        size = max(1, len(jobs) // (8 * self.workers)) if ample else 1
+        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        futures = [self._pool().submit(evaluate, chunk) for chunk in chunks]
+        outcomes: list[DesignOutcome | None] = []
+        for future, chunk in zip(futures, chunks):
+            try:
+                outcomes.extend(future.result(timeout=max(0.0, deadline - time.monotonic())))
+            except FutureTimeout:  # not done by the deadline: skipped (it may still run)
+                future.cancel()
+                outcomes.extend([None] * len(chunk))
         return outcomes
 
     def _submit(self, indices: np.ndarray) -> list[int]:
@@ -307,6 +419,11 @@ class RnaDesignVecEnv(VecEnv):
                 self.workers, mp_context=context, initializer=_ignore_interrupts
             )
         return self._executor
+
+
+#: A batch (or a piece of it) is folded in one go only if its folds, timed by the previous
+#: ones, times this factor fit before the deadline.
+_FOLD_SAFETY = 1.25
 
 
 def _ignore_interrupts() -> None:

@@ -15,10 +15,20 @@ Constraints (:mod:`envs.constraints`) are honoured inside the decision process: 
 IUPAC sequence constraint the agent is sb3-contrib's MaskablePPO, which never samples a
 forbidden action (the pretrained weights load unchanged); GC and motif rules are repaired
 before a design is folded, and a design that still breaks one is never a solution.
+
+The time limit holds from the call of :func:`design` to its return, whatever the agent:
+a PPO update cannot be interrupted, so it is started only when it is expected to end before
+the deadline (the first one is timed on a few minibatches before it runs, later ones on the
+previous update); when none fits, the policy samples designs until the deadline instead. A
+batch's folds stop at the deadline (:class:`envs.vector.RnaDesignVecEnv`), a restart that
+could not produce a design in time is not made, and the scoring of the reported designs
+(``metrics``) has its time set aside. ``max_episodes`` bounds the designs evaluated instead
+of (or as well as) the time.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -27,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -53,6 +64,21 @@ META_METHODS = ("meta-learna", "meta-learna-adapt")
 #: (the published configurations have it off; ``--refine 0`` turns it off).
 DEFAULT_REFINEMENT = 200
 
+#: The first PPO update is expected to take this many times its timed minibatches.
+_FIRST_UPDATE_SAFETY = 1.5
+#: Later updates are expected to take this many times the slowest of the last few.
+_UPDATE_SAFETY = 1.2
+#: Measured updates the estimate of the next one looks back on.
+_UPDATE_HISTORY = 3
+#: Seconds added to every update estimate (timer resolution, scheduling).
+_UPDATE_SLACK = 0.05
+#: Minibatch steps timed to estimate the first update (the first is a warm-up).
+_TIMED_MINIBATCHES = 4
+#: Seconds set aside per reported design for its scoring, in folds of the target.
+_MEASURE_FOLDS = 5
+#: Seconds set aside for ending the run (closing the environment, ranking).
+_TAIL_SECONDS = 0.02
+
 
 @dataclass
 class DesignResult:
@@ -76,6 +102,9 @@ class DesignResult:
             design met the constraints (a design that breaks one is never reported).
         constraints: The constraints the designs were made under.
         energy: The energy model designs were folded, verified and scored under.
+        time_limit: The run's time limit in seconds (None: unbounded; ``to_dict`` writes
+            None for an infinite limit, which JSON cannot hold).
+        max_episodes: The run's episode budget (None: unbounded).
     """
 
     target_id: str
@@ -93,10 +122,14 @@ class DesignResult:
     designs: list[DesignedSequence] = field(default_factory=list)
     constraints: DesignConstraints = field(default_factory=DesignConstraints)
     energy: EnergyModel = field(default_factory=EnergyModel)
+    time_limit: float | None = None
+    max_episodes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``length`` and normalized distance added)."""
         data = asdict(self)
+        if self.time_limit is not None and not math.isfinite(self.time_limit):
+            data["time_limit"] = None
         data["length"] = len(self.target)
         data["normalized_distance"] = self.distance / len(self.target) if self.sequence else 1.0
         data["designs"] = [d.to_dict() for d in self.designs]
@@ -120,20 +153,22 @@ class DesignProgress:
 class _Tracker(BaseCallback):
     """Checks every finished episode, keeps the best design and stops when done.
 
-    A PPO update cannot be interrupted, so at the last step of a rollout the run also
-    stops when the update (timed on the previous rollout) would end past the deadline.
+    A PPO update cannot be interrupted, so at the last step of a rollout the run also stops
+    when the update would end past the deadline (``state.no_update`` is then set): the first
+    update's time is estimated before it runs, later ones from the previous update.
     """
 
     def __init__(self, state: _DesignState, train_threads: int | None):
         super().__init__()
         self.state = state
         self.train_threads = train_threads
-        self._train_seconds = 0.0
+        self._rollout_start = 0.0
         self._rollout_end = 0.0
 
     def _on_rollout_start(self) -> None:
+        self._rollout_start = time.monotonic()
         if self._rollout_end:
-            self._train_seconds = time.monotonic() - self._rollout_end
+            self.state.update_took(self._rollout_start - self._rollout_end)
         if self.train_threads is not None:
             torch.set_num_threads(1)  # sampling: one window per step, one thread is fastest
 
@@ -148,37 +183,98 @@ class _Tracker(BaseCallback):
                 self.state.record(info)
         if self.state.should_stop():
             return False
-        rollout_done = self.n_calls % self.model.n_steps == 0
-        if rollout_done and time.monotonic() + self._train_seconds > self.state.deadline:
-            self.state.out_of_time = True
-            return False
+        if self.n_calls % self.model.n_steps == 0:  # the rollout is complete: an update next
+            now = time.monotonic()
+            self.state.rollout_seconds = now - self._rollout_start
+            if now + self.state.update_budget > self.state.deadline:
+                self.state.no_update = True
+                return False
         return True
 
 
 class _DesignState:
-    """Mutable bookkeeping of one design run, shared by restarts."""
+    """Mutable bookkeeping of one design run, shared by restarts.
+
+    ``end`` is the run's hard end (start + time limit); ``deadline``, the end of the search,
+    is earlier by the time set aside for scoring the reported designs and ending the run.
+    """
 
     def __init__(
         self,
         result: DesignResult,
-        deadline: float,
+        start: float,
+        time_limit: float,
         num_solutions: int,
         on_improvement: Callable[[DesignResult], None] | None,
         on_progress: Callable[[DesignProgress], None] | None,
-        time_limit: float,
+        max_episodes: int | None = None,
+        metrics: bool = False,
     ):
         self.result = result
-        self.start = time.monotonic()
-        self.deadline = deadline
+        self.start = start
+        self.end = start + time_limit
+        self.deadline = self.end
         self.num_solutions = num_solutions
         self.on_improvement = on_improvement
         self.on_progress = on_progress
         self.time_limit = time_limit
+        self.max_episodes = max_episodes
+        self.metrics = metrics
         self.restart_deadline = math.inf
         self.restarts = 0
-        self.out_of_time = False
+        #: The last rollout ended without an update: none would have ended by the deadline.
+        self.no_update = False
+        #: Seconds to allow for the next PPO update (with its safety margin).
+        self.update_budget = 0.0
+        #: Seconds the last agent took to build, and its last complete rollout.
+        self.build_seconds = 0.0
+        self.rollout_seconds = 0.0
+        self._folds_seen: tuple[float | None, ...] = ()
+        self._envs: list[RnaDesignVecEnv] = []
+        self._updates: list[float] = []
+
+    def bind(self, env: RnaDesignVecEnv) -> None:
+        """Bound ``env``'s batches by this run's deadline, solutions and episode budget.
+
+        Unbounded, a batch of close designs on a long target costs minutes of folds before
+        any design is reported; the run ends there anyway.
+        """
+        env.stop_at_solution = self.num_solutions == 1
+        env.episode_limit = self.max_episodes
+        self._envs.append(env)
+        self._set_deadline()
+
+    def _set_deadline(self) -> None:
+        """The search ends early enough to score what it reports (more as solutions grow).
+
+        Scoring a design costs about :data:`_MEASURE_FOLDS` folds (the environments time
+        their folds, so this follows their latest figure).
+        """
+        if math.isfinite(self.end):
+            if self.metrics:
+                self._folds_seen = tuple(env.fold_time() for env in self._envs)
+            reported = max(1, min(self.num_solutions, len(self.result.solutions) + 1))
+            measure = _MEASURE_FOLDS * max(self._folds_seen, default=0.0)
+            self.deadline = self.end - reported * measure - _TAIL_SECONDS
+        for env in self._envs:
+            env.deadline = self.deadline
+
+    def update_took(self, seconds: float) -> None:
+        """The last PPO update took ``seconds``: allow the slowest recent one, with a margin."""
+        self._updates = [*self._updates[1 - _UPDATE_HISTORY :], seconds]
+        self.update_budget = _UPDATE_SAFETY * max(self._updates) + _UPDATE_SLACK
+
+    def restart_fits(self) -> bool:
+        """Whether a new agent could be built and finish a rollout before the deadline."""
+        return time.monotonic() + self.build_seconds + self.rollout_seconds <= self.deadline
+
+    @property
+    def episodes_left(self) -> bool:
+        return self.max_episodes is None or self.result.episodes < self.max_episodes
 
     def record(self, info: dict[str, Any]) -> None:
+        if not self.episodes_left:
+            return  # beyond the episode budget: never counted
         result = self.result
         result.episodes += 1
         result.folds += int(info["folds"])
@@ -191,6 +287,8 @@ class _DesignState:
             and info["sequence"] not in result.solutions
         ):
             result.solutions.append(info["sequence"])
+            if self.num_solutions > 1:
+                self._set_deadline()
         # A design that breaks a constraint (its repair failed) is never reported.
         if valid and (not result.sequence or distance < result.distance):
             result.sequence, result.structure = info["sequence"], info["structure"]
@@ -200,6 +298,9 @@ class _DesignState:
                 self.on_improvement(result)
 
     def should_stop(self) -> bool:
+        folds = tuple(env.fold_seconds for env in self._envs)
+        if self.metrics and math.isfinite(self.end) and folds != self._folds_seen:
+            self._set_deadline()  # a batch timed the folds anew
         now = time.monotonic()
         if self.on_progress is not None:
             self.on_progress(
@@ -214,6 +315,7 @@ class _DesignState:
             )
         return (
             len(self.result.solutions) >= self.num_solutions
+            or not self.episodes_left
             or now >= self.deadline
             or now >= self.restart_deadline
         )
@@ -221,8 +323,8 @@ class _DesignState:
     @property
     def finished(self) -> bool:
         return (
-            self.out_of_time
-            or len(self.result.solutions) >= self.num_solutions
+            len(self.result.solutions) >= self.num_solutions
+            or not self.episodes_left
             or time.monotonic() >= self.deadline
         )
 
@@ -289,22 +391,95 @@ def _design_learna(
     threads: int | None,
     checkpoint: Checkpoint | None = None,
 ) -> None:
-    """PPO on the target: from scratch, or from ``checkpoint``'s weights (adapt)."""
+    """PPO on the target: from scratch, or from ``checkpoint``'s weights (adapt).
+
+    When no update fits before the deadline, or a restart could not finish a rollout, the
+    current policy samples designs for the time that is left.
+    """
     encoding = TargetEncoding.build(target, config.env, state.result.constraints)
     env = _target_env(target, config, workers, seed, state)
+    model: PPO | None = None
     try:
         while not state.finished:
+            if model is not None and not state.restart_fits():
+                break
             restart_seed = seed + 7919 * state.restarts
             env.seed(restart_seed)
+            began = time.monotonic()
             model = build_ppo(env, config, encoding.num_steps, restart_seed, device)
             if checkpoint is not None:
                 load_weights(model, checkpoint, with_optimizer=False)
+            state.build_seconds = time.monotonic() - began
+            if not state.update_budget and math.isfinite(state.deadline):
+                estimate = estimate_update_seconds(model, encoding, threads)
+                state.update_budget = _FIRST_UPDATE_SAFETY * estimate + _UPDATE_SLACK
             timeout = config.ppo.restart_timeout
             state.restart_deadline = time.monotonic() + timeout if timeout > 0 else math.inf
             model.learn(total_timesteps=2**62, callback=_Tracker(state, threads))
+            if state.no_update:
+                break
             state.restarts += 1
+        if model is not None and not state.finished:
+            # No time for an update or a restart: use what is left on designs.
+            state.restart_deadline = math.inf
+            if threads is not None:
+                torch.set_num_threads(1)
+            sample_designs(model, env, state)
     finally:
-        env.close()
+        env.close(wait=False)  # folding processes still on a skipped piece exit when done
+
+
+def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int | None) -> float:
+    """Seconds one PPO update of ``model`` should take, before any update has run.
+
+    Times a few minibatch steps (forward pass, PPO loss, backward pass, gradient clipping,
+    Adam step) on a copy of the policy, with minibatches of the target's own windows, and
+    multiplies by the minibatches of one update (``n_epochs`` passes over a rollout of
+    ``n_steps * n_envs`` samples). The model itself and torch's random state are untouched.
+
+    Args:
+        model: The agent (``build_ppo``), before its first update.
+        encoding: The target's encoding (the windows the policy sees).
+        threads: Torch threads of the updates (None: torch's current setting).
+
+    Returns:
+        The estimated seconds (without a safety margin).
+    """
+    samples = model.n_steps * model.n_envs
+    batch = min(model.batch_size, samples)
+    minibatches = model.n_epochs * math.ceil(samples / model.batch_size)
+    width = int(model.observation_space.shape[0])
+    windows = np.stack([encoding.padded[site : site + width] for site in encoding.sites])
+    rng = np.random.default_rng(0)
+    policy = copy.deepcopy(model.policy)
+    device = policy.device
+    observations = torch.as_tensor(windows[rng.integers(len(windows), size=batch)], device=device)
+    actions = torch.as_tensor(rng.integers(int(model.action_space.n), size=batch), device=device)
+    advantages = torch.as_tensor(rng.standard_normal(batch), dtype=torch.float32, device=device)
+    previous_threads = torch.get_num_threads()
+    times = []
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        with torch.random.fork_rng(devices=[]):
+            policy.set_training_mode(True)
+            for _ in range(_TIMED_MINIBATCHES):
+                began = time.perf_counter()
+                values, log_prob, entropy = policy.evaluate_actions(observations, actions)
+                ratio = torch.exp(log_prob - log_prob.detach())
+                loss = (
+                    -torch.min(advantages * ratio, advantages * ratio.clamp(0.8, 1.2)).mean()
+                    + torch.nn.functional.mse_loss(values.flatten(), advantages)
+                    - (entropy.mean() if entropy is not None else 0.0)
+                )
+                policy.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(policy.parameters(), model.max_grad_norm)
+                policy.optimizer.step()
+                times.append(time.perf_counter() - began)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return minibatches * float(np.median(times[1:]))
 
 
 def _target_env(
@@ -319,18 +494,9 @@ def _target_env(
         energy=state.result.energy,
     )
     env.seed(seed)
-    _bound_batches(env, state)
+    state.bind(env)  # times a fold: before the folding processes start and compete
+    env.start_workers()
     return env
-
-
-def _bound_batches(env: RnaDesignVecEnv, state: _DesignState) -> None:
-    """Stop a batch's local improvement at the deadline and, for one solution, at the first.
-
-    The run ends there anyway; unbounded, a batch of close designs on a long target costs
-    minutes of folds before any design is reported.
-    """
-    env.deadline = state.deadline
-    env.stop_at_solution = state.num_solutions == 1
 
 
 def sample_designs(model: PPO, env: RnaDesignVecEnv, state: _DesignState) -> None:
@@ -369,7 +535,7 @@ def _design_meta_learna(
         torch.set_num_threads(1)  # one window batch per step: one thread is fastest
         sample_designs(model, env, state)
     finally:
-        env.close()
+        env.close(wait=False)  # folding processes still on a skipped piece exit when done
 
 
 def sample_on_target(
@@ -397,29 +563,41 @@ def sample_on_target(
     Returns:
         The best design found.
     """
-    result = DesignResult(target.id, target.structure, method="meta-learna", seed=seed)
-    state = _DesignState(result, time.monotonic() + time_limit, 1, None, None, time_limit)
+    result = DesignResult(
+        target.id, target.structure, method="meta-learna", seed=seed, time_limit=time_limit
+    )
+    state = _DesignState(result, time.monotonic(), time_limit, 1, None, None)
     env = _target_env(target, config, workers, seed, state)
     try:
         sample_designs(model, env, state)
     finally:
-        env.close()
+        env.close(wait=False)  # folding processes still on a skipped piece exit when done
     if not result.solved:
         result.seconds = time.monotonic() - state.start
     return result
 
 
 def warm_up(device: str = "cpu") -> None:
-    """Pay one-time start-up costs now (torch's lazy imports on the first optimizer).
+    """Pay one-time start-up costs now (torch's lazy imports on the first optimizer step).
 
     Benchmark workers call this before their clock starts, so that the time limit measures
     designing, not importing.
     """
     env = RnaDesignVecEnv(["((((....))))"], LEARNA.env, n_envs=2, seed=0)
     try:
-        build_ppo(env, LEARNA, 8, 0, device)
+        model = build_ppo(env, LEARNA, 8, 0, device)
+        estimate_update_seconds(model, env.encodings[0], None)
+        env.fold_time()
     finally:
         env.close()
+
+
+def _whole_number(value: Any) -> bool:
+    """Whether ``value`` is an integer >= 1 (an integral float counts)."""
+    try:
+        return not isinstance(value, bool) and value >= 1 and float(value).is_integer()
+    except (TypeError, ValueError):
+        return False
 
 
 def design(
@@ -441,8 +619,9 @@ def design(
     rank_by: str = "distance",
     metrics: bool = True,
     refinement: int | None = None,
+    max_episodes: int | None = None,
 ) -> DesignResult:
-    """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of time.
+    """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of budget.
 
     Args:
         target: The target structure.
@@ -450,7 +629,9 @@ def design(
         config: Agent configuration (default: the published LEARNA configuration for
             ``learna``, the checkpoint's own for the meta methods; a configuration given
             for a meta method must keep the checkpoint's architecture and window).
-        time_limit: Seconds for this target (checked after every batch of episodes).
+        time_limit: Seconds for this target, from the call to the return, whatever the
+            agent (updates, folds and scoring are timed ahead, so only the error of those
+            estimates can make it run over); ``math.inf`` only with ``max_episodes``.
         seed: Seed of everything random in the run.
         num_solutions: Stop after this many distinct solutions.
         device: Torch device for the policy: ``auto``, ``cpu`` or ``cuda``.
@@ -471,6 +652,8 @@ def design(
             after the clock stops); the benchmark runner scores in its own process.
         refinement: Fold budget of the refinement stage (overrides the configuration's
             ``refinement_budget``; None keeps it).
+        max_episodes: Stop after this many episodes (designs evaluated, ``episodes``); a
+            batch that would go beyond is evaluated only up to it. None: no episode budget.
 
     Returns:
         The best design; ``solutions`` lists every distinct solution found and ``designs``
@@ -480,10 +663,17 @@ def design(
         ValueError: unknown method, invalid arguments or infeasible constraints.
         meta.checkpoints.CheckpointError: a missing, corrupt or mismatched checkpoint.
     """
+    start = time.monotonic()
     if method not in METHODS:
         raise ValueError(f"unknown design method {method!r}; available: {', '.join(METHODS)}")
     if not time_limit > 0:
         raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}")
+    if max_episodes is not None and not _whole_number(max_episodes):
+        raise ValueError(f"max_episodes must be an integer >= 1 (or None), got {max_episodes!r}")
+    if math.isinf(time_limit) and max_episodes is None:
+        raise ValueError(
+            "time_limit=inf needs an episode budget: give max_episodes, or a finite time_limit"
+        )
     if num_solutions < 1:
         raise ValueError(f"num_solutions must be >= 1, got {num_solutions}")
     if rank_by not in RANKINGS:
@@ -504,14 +694,18 @@ def design(
         seed=seed,
         constraints=constraints,
         energy=energy,
+        time_limit=time_limit,
+        max_episodes=None if max_episodes is None else int(max_episodes),
     )
     state = _DesignState(
         result,
-        time.monotonic() + time_limit,
+        start,
+        time_limit,
         num_solutions,
         on_improvement,
         on_progress,
-        time_limit,
+        result.max_episodes,
+        metrics,
     )
     previous_threads = torch.get_num_threads()
     try:
