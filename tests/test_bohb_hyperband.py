@@ -8,9 +8,9 @@ from autorl.bohb.hyperband import (
     SuccessiveHalving,
     bracket_plan,
     budgets,
-    planned_budget,
     max_budget_plan,
     num_budgets,
+    planned_budget,
 )
 
 
