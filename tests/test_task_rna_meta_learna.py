@@ -76,6 +76,17 @@ def test_loss_orders_solved_before_distance():
     assert rml.validation_loss([True, True], [0.0, 0.0]) == 0.0
     worst = rml.validation_loss([False] * 4, [1.0] * 4)
     assert worst == pytest.approx(1 + 1 / 5) and worst < 2
+    # All solved: the faster policy wins, and time never outweighs distance or a target.
+    w = 0.1 / (2 * 50)
+    fast = rml.validation_loss([True, True], [0.0, 0.0], [0.1, 0.2], w)
+    slow = rml.validation_loss([True, True], [0.0, 0.0], [0.9, 1.0], w)
+    assert 0 < fast < slow < 1 / 3
+    closer_but_slow = rml.validation_loss([True, False], [0.0, 0.10], [1.0, 1.0], w)
+    farther_but_fast = rml.validation_loss([True, False], [0.0, 0.11], [0.0, 1.0], w)
+    assert closer_but_slow < farther_but_fast
+    assert rml.validation_loss([True, True], [0.0, 0.0], [1.0, 1.0], w) < rml.validation_loss(
+        [True, False], [0.0, 0.0], [0.0, 0.0], w
+    )
     with pytest.raises(ValueError):
         rml.validation_loss([], [])
 
@@ -100,7 +111,11 @@ def test_objective_meta_trains_and_validates_on_a_tiny_budget():
     assert set(info["targets"]) == {t.id for t in VALIDATION}
     solved = [v["solved"] for v in info["targets"].values()]
     distances = [v["normalized_distance"] for v in info["targets"].values()]
-    assert result.loss == pytest.approx(rml.validation_loss(solved, distances))
+    used = [min(1.0, v["seconds"] / 1.0) if v["solved"] else 1.0 for v in info["targets"].values()]
+    assert info["validation_time_used"] == pytest.approx(sum(used) / len(used))
+    assert result.loss == pytest.approx(
+        rml.validation_loss(solved, distances, used, objective.tie_weight)
+    )
     json.dumps(dict(info))  # the run log stores it
 
 

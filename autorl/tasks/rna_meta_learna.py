@@ -18,12 +18,15 @@ Loss = the trained policy's validation result: every validation target is design
 sampling from the final policy (the ``meta-learna`` method, no learning;
 :func:`meta.design.sample_on_target`) for ``validation_seconds`` (default 5 s), and::
 
-    loss = (1 - solved_fraction) + mean_normalized_distance / (num_targets + 1)
+    loss = (1 - solved_fraction) + (mean_distance + w * mean_used) / ((1 + w) * (n + 1))
 
-The distance term (normalized Hamming distance of the best design per target, 1 for a
-target without any design) lies in [0, 1 / (n + 1)], below the 1 / n that one more solved
-target is worth: the solved count always decides first, and among equal counts the closer
-designs win. The loss lies in [0, 1 + 1 / (n + 1)].
+``mean_distance`` is the mean normalized Hamming distance of the best design per target
+(1 for a target without any design), ``mean_used`` the mean fraction of the validation time
+until a target's best design (1 when unsolved), and ``w = 0.1 / (n * longest target)`` a
+tenth of the smallest change of the mean distance. The second term lies in [0, 1 / (n + 1)],
+below the 1 / n that one more solved target is worth: the solved count always decides
+first, then the distances, then (above all among policies that solve everything, which
+would otherwise tie at 0) how fast they solve. The loss lies in [0, 1 + 1 / (n + 1)].
 
 Validation targets: ``--targets FILE``, or by default every tenth target of the registered
 Rfam-Learn validation set (as :func:`autorl.tasks.rna_learna.default_targets`, 10 targets).
@@ -89,20 +92,33 @@ VALIDATION_SLACK = 2.0
 TRIAL_GRACE = 60.0
 
 
-def validation_loss(solved: Sequence[bool], distances: Sequence[float]) -> float:
-    """``(1 - solved fraction) + mean normalized distance / (targets + 1)``.
+def validation_loss(
+    solved: Sequence[bool],
+    distances: Sequence[float],
+    used: Sequence[float] | None = None,
+    tie_weight: float = 0.0,
+) -> float:
+    """``(1 - solved) + (mean distance + w * mean used) / ((1 + w) * (targets + 1))``.
 
     Args:
         solved: Per validation target, whether it was solved.
         distances: Per target, the normalized distance of its best design (1: no design).
+        used: Per target, the fraction of the validation time until its best design (1 when
+            unsolved); breaks ties among policies that solve the same targets at the same
+            distances (above all, those that solve everything).
+        tie_weight: ``w``, the weight of ``used``; below the smallest change of the mean
+            distance, so distances decide before time does.
 
     Returns:
-        The loss: more solved targets always win; among equal counts, smaller distances.
+        The loss: more solved targets always win (the second term stays below ``1/(n+1)``);
+        among equal counts, smaller distances; among equal distances, faster designs.
     """
     if not solved or len(solved) != len(distances):
         raise ValueError("need one distance per validation target, and at least one target")
     n = len(solved)
-    return (1.0 - sum(solved) / n) + sum(distances) / n / (n + 1)
+    spent = sum(used) / n if used else 0.0
+    secondary = (sum(distances) / n + tie_weight * spent) / ((1 + tie_weight) * (n + 1))
+    return (1.0 - sum(solved) / n) + secondary
 
 
 @dataclass(frozen=True)
@@ -136,9 +152,11 @@ class RnaMetaLearnaObjective:
             results = self._validate(training.pop("model"), agent, seed)
         solved = [r.solved for r in results]
         distances = [r.distance / len(r.target) if r.sequence else 1.0 for r in results]
+        used = [min(1.0, r.seconds / self.validation_seconds) if r.solved else 1.0 for r in results]
         info = {
             "solved_fraction": sum(solved) / len(solved),
             "mean_distance": sum(distances) / len(distances),
+            "validation_time_used": sum(used) / len(used),
             **training,
             "targets": {
                 r.target_id: {
@@ -152,7 +170,13 @@ class RnaMetaLearnaObjective:
             },
             "flat_config": flat,
         }
-        return TrialResult(validation_loss(solved, distances), info)
+        return TrialResult(validation_loss(solved, distances, used, self.tie_weight), info)
+
+    @property
+    def tie_weight(self) -> float:
+        """A tenth of the smallest change of the mean distance (one nucleotide)."""
+        longest = max(len(t.structure) for t in self.validation_targets)
+        return 0.1 / (len(self.validation_targets) * longest)
 
     def _validate(self, model: Any, agent: Any, seed: int) -> list[Any]:
         import torch
