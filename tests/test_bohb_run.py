@@ -295,3 +295,32 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path, workers):
     proposals = [json.loads(line) for line in (cut / "proposals.jsonl").read_text().splitlines()]
     assert any(p["model_based"] for p in proposals[killed_at // 2 :])
     assert _signature(cut) == _signature(whole)
+
+
+def test_max_total_budget_caps_what_a_run_starts(tmp_path):
+    config = BOHBConfig(1, 9, 3, seed=0)
+    summary = run(
+        quadratic,
+        small_space(),
+        config,
+        out_dir=tmp_path,
+        iterations=8,
+        method="random",
+        workers=0,
+        max_total_budget=50,
+    )
+    # Random search plans 3 configurations on budget 9 per iteration (216 in 8); the cap
+    # stops it at the first trial that reaches 50.
+    assert 50 <= summary.budget_used < 50 + 9
+    header = json.loads((tmp_path / "run.json").read_text())
+    assert header["max_total_budget"] == 50
+    with pytest.raises(ValueError, match="max_total_budget"):
+        run(
+            quadratic,
+            small_space(),
+            config,
+            out_dir=tmp_path / "x",
+            iterations=1,
+            workers=0,
+            max_total_budget=0,
+        )

@@ -144,3 +144,30 @@ def test_optimize_rna_learna_incumbent_is_a_design_config(tmp_path, capsys):
             "--quiet",
         ]
     ) in (0, 1)
+
+
+def test_warm_start_feeds_the_model_from_the_first_bracket(tmp_path, capsys):
+    earlier, later = tmp_path / "earlier", tmp_path / "later"
+    base = ["optimize", "--task", "mf-hartmann-3", "--quiet"]
+    assert main([*base, "--iterations", "4", "--seed", "1", "--out", str(earlier)]) == 0
+    cold = tmp_path / "cold"
+    assert main([*base, "--iterations", "1", "--seed", "2", "--out", str(cold)]) == 0
+    argv = [*base, "--iterations", "1", "--seed", "2", "--warm-start", str(earlier)]
+    assert main([*argv, "--out", str(later)]) == 0
+    capsys.readouterr()
+
+    def model_based(run):
+        lines = (run / "proposals.jsonl").read_text().splitlines()
+        return [json.loads(line)["model_based"] for line in lines]
+
+    # Cold, the first bracket has no model until enough of its own results; warm, the
+    # earlier run's trials give it one from the first proposal on.
+    assert not model_based(cold)[0] and model_based(later)[0]
+    assert sum(model_based(later)) > sum(model_based(cold))
+    header = json.loads((later / "run.json").read_text())
+    [source] = header["warm_start"]
+    assert source["trials"] == len(load_trials(earlier))
+    # The warm start is part of the run: a resume must name the same sources.
+    assert main([*base, "--iterations", "1", "--seed", "2", "--out", str(later), "--resume"]) == 2
+    assert "warm_start" in capsys.readouterr().err
+    assert main([*argv, "--out", str(later), "--resume"]) == 0
