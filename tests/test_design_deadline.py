@@ -44,9 +44,15 @@ def _timed(target: Target, **kwargs):
     return result, time.monotonic() - start
 
 
+#: Margin of the wall-clock checks below. The precise figure (the worst overrun over sampled
+#: configurations) is the benchmark's, `python -m autorl.overrun`; these tests catch the
+#: failure itself: without the estimate, HEAVY's first update alone runs for minutes.
+MARGIN = 3.0
+
+
 def test_heavy_agent_ends_within_its_time_limit():
     result, taken = _timed(IMPOSSIBLE, config=HEAVY, time_limit=2.5)
-    assert taken <= 2.5 + 1.0
+    assert taken <= 2.5 + MARGIN
     # no update fits: the time left goes to sampling designs (none on a machine this busy)
     assert not result.solved and result.episodes <= result.folds
     assert not result.episodes or (result.sequence and result.distance > 0)
@@ -57,7 +63,7 @@ def test_heavy_adapt_run_ends_within_its_time_limit():
     config = checkpoint.config.updated({"n_epochs": 50, "batch_size": 16})
     target = Target("long", IMPOSSIBLE.structure * 3)
     result, taken = _timed(target, method="meta-learna-adapt", config=config, time_limit=2.0)
-    assert taken <= 2.0 + 1.0
+    assert taken <= 2.0 + MARGIN
     assert not result.solved
 
 
