@@ -334,11 +334,16 @@ class RnaDesignVecEnv(VecEnv):
     def _evaluate_all(self, jobs: list[tuple], evaluate: Callable) -> list[DesignOutcome]:
         if self.workers == 1 or len(jobs) == 1:
             return evaluate(jobs)
-        # Small chunks, handed out as workers free up: one design's local improvement
-        # can cost dozens of folds, so equal static shares would leave a worker idle.
-        size = max(1, len(jobs) // (8 * self.workers))
-        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        return [o for chunk in self._pool().map(evaluate, chunks) for o in chunk]
+        return [o for chunk in self._pool().map(evaluate, self._chunks(jobs)) for o in chunk]
+
+    def _chunks(self, jobs: list[tuple], size: int | None = None) -> list[list[tuple]]:
+        """Pieces of a batch for the folding processes, ``size`` designs each.
+
+        By default small chunks, handed out as workers free up: one design's local
+        improvement can cost dozens of folds, so equal static shares would leave a worker idle.
+        """
+        size = size or max(1, len(jobs) // (8 * self.workers))
+        return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 
     def _evaluate_until(
         self, jobs: list[tuple], evaluate: Callable, deadline: float
@@ -379,8 +384,7 @@ class RnaDesignVecEnv(VecEnv):
         """
         fold = self.fold_time()
         ample = time.monotonic() + _FOLD_SAFETY * fold * len(jobs) / self.workers <= deadline
-        size = max(1, len(jobs) // (8 * self.workers)) if ample else 1
-        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        chunks = self._chunks(jobs, None if ample else 1)
         futures = [self._pool().submit(evaluate, chunk) for chunk in chunks]
         outcomes: list[DesignOutcome | None] = []
         for future, chunk in zip(futures, chunks):

@@ -313,19 +313,18 @@ class _DesignState:
                     self.restarts,
                 )
             )
+        return self._done(now) or now >= self.restart_deadline
+
+    @property
+    def finished(self) -> bool:
+        return self._done(time.monotonic())
+
+    def _done(self, now: float) -> bool:
+        """Enough solutions, the episode budget spent, or the search's deadline passed."""
         return (
             len(self.result.solutions) >= self.num_solutions
             or not self.episodes_left
             or now >= self.deadline
-            or now >= self.restart_deadline
-        )
-
-    @property
-    def finished(self) -> bool:
-        return (
-            len(self.result.solutions) >= self.num_solutions
-            or not self.episodes_left
-            or time.monotonic() >= self.deadline
         )
 
 
