@@ -275,25 +275,18 @@ def check_goals(rows: Sequence[Summary], goals: Goals) -> list[tuple[bool, str]]
         if problem in goals.max_regret:
             bound = goals.max_regret[problem]
             out.append((a <= bound, f"{problem}: {goals.subject} {a:.4f} <= {bound:g}"))
-        for prefix, others in goals.beat.items():
-            for other in others if problem.startswith(prefix) else ():
-                theirs = table.get((problem, other))
-                if theirs is not None:
-                    b = theirs.regrets[1.0]
-                    out.append((a < b, f"{problem}: {goals.subject} {a:.4f} < {other} {b:.4f}"))
-        for prefix, others in goals.within_se.items():
-            for other in others if problem.startswith(prefix) else ():
-                theirs = table.get((problem, other))
-                if theirs is not None:
-                    b = theirs.regrets[1.0]
-                    se = math.hypot(_zero(se_a), _zero(theirs.final_sem))
-                    out.append(
-                        (
-                            a <= b + se,
-                            f"{problem}: {goals.subject} {a:.4f} <= {other} {b:.4f} "
-                            f"+ 1 s.e. {se:.4f}",
-                        )
-                    )
+        for other, theirs in _rivals(table, problem, goals.beat):
+            b = theirs.regrets[1.0]
+            out.append((a < b, f"{problem}: {goals.subject} {a:.4f} < {other} {b:.4f}"))
+        for other, theirs in _rivals(table, problem, goals.within_se):
+            b = theirs.regrets[1.0]
+            se = math.hypot(_zero(se_a), _zero(theirs.final_sem))
+            out.append(
+                (
+                    a <= b + se,
+                    f"{problem}: {goals.subject} {a:.4f} <= {other} {b:.4f} + 1 s.e. {se:.4f}",
+                )
+            )
         for prefix, (warm, cold) in goals.warm_start.items():
             w, c = table.get((problem, warm)), table.get((problem, cold))
             if problem.startswith(prefix) and w is not None and c is not None:
@@ -314,6 +307,16 @@ def check_goals(rows: Sequence[Summary], goals: Goals) -> list[tuple[bool, str]]
             )
         )
     return out
+
+
+def _rivals(
+    table: Mapping[tuple[str, str], Summary],
+    problem: str,
+    spec: Mapping[str, Sequence[str]],
+) -> list[tuple[str, Summary]]:
+    """The optimizers ``spec`` names for ``problem`` (by name prefix) that have results."""
+    named = [o for prefix, others in spec.items() if problem.startswith(prefix) for o in others]
+    return [(o, table[(problem, o)]) for o in named if (problem, o) in table]
 
 
 def _zero(value: float) -> float:

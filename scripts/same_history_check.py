@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from autorl.bohb.encoding import plain_config
-from autorl.bohb.optimizer import BOHBConfig, Optimizer, _stream
+from autorl.bohb.optimizer import BOHBConfig, Optimizer
 from benchmarks.synthetic import mf_hartmann_problem
 
 PROBLEM = mf_hartmann_problem(6)
@@ -48,7 +48,7 @@ def ours(history: list[dict[str, Any]], seed: int) -> float:
         optimizer.model.observe(vector, float(record["budget"]), record["loss"])
     values = []
     for k in range(PROPOSALS):
-        best = optimizer.model.candidates(_stream(seed, 99, k))[0]
+        best = optimizer.model.candidates(np.random.default_rng([seed, 99, k]))[0]
         values.append(PROBLEM.true_value(plain_config(optimizer.encoding.to_config(best))))
     return statistics.fmean(values)
 

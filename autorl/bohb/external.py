@@ -96,7 +96,7 @@ class ExternalSearcher:
             self._done = True
             return None
         config, budget, native = nxt
-        config = plain_config(config) if not isinstance(config, dict) else dict(config)
+        config = dict(config)
         key = config_key(config)
         new = key not in self._ids
         if new:  # never reuse an id the log gives another configuration
