@@ -21,3 +21,25 @@ def shared_data() -> Path:
     if not (path / "rfam_taneda.txt").is_file():
         pytest.skip(f"benchmark data not found in {path} (set AUTORL_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real Ray instance for the tests that run on Ray; skips when Ray is not installed.
+
+    With ``AUTORL_TEST_RAY_ADDRESS`` set (CI: a ``ray start --head --num-cpus 2`` node) the
+    tests join that cluster; otherwise a local 2-CPU instance is started for the session.
+    Yields the ``ray`` module; its address is ``ray.get_runtime_context().gcs_address``.
+    """
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
+    from meta.cluster import ray_session
+
+    address = os.environ.get("AUTORL_TEST_RAY_ADDRESS") or None
+    with ray_session(address, num_cpus=None if address else 2):
+        yield ray
+
+
+@pytest.fixture(scope="session")
+def ray_address(ray_cluster) -> str:
+    """The GCS address of :func:`ray_cluster`, for commands run in a subprocess."""
+    return ray_cluster.get_runtime_context().gcs_address

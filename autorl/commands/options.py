@@ -1,4 +1,4 @@
-"""Command-line options shared by ``design`` and ``benchmark``: constraints and energy model."""
+"""Command-line options shared by several commands: constraints, energy model, backend, device."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 
 from envs.constraints import DesignConstraints, parse_gc, parse_motifs
 from envs.folding import DEFAULT_ENERGY, ENERGY_PARAMETER_SETS, EnergyModel
+from meta.cluster import BACKENDS, Backend
+from policies.device import DEVICE_CHOICES
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -60,3 +62,62 @@ def rules_from_args(args: argparse.Namespace) -> DesignConstraints:
 def energy_from_args(args: argparse.Namespace) -> EnergyModel:
     """The energy model of the energy options (validated; a file is checked on use)."""
     return EnergyModel(args.temperature, args.energy_params, args.dangles, args.no_lonely_pairs)
+
+
+def add_device_option(parser: argparse.ArgumentParser, what: str = "the policy") -> None:
+    """Add ``--device auto|cpu|cuda[:N]`` (checked when the command runs)."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        metavar=DEVICE_CHOICES,
+        help=f"torch device of {what} (auto: CUDA when available; folding stays on the CPU)",
+    )
+
+
+def add_backend_options(
+    parser: argparse.ArgumentParser, unit: str, resources: bool = False
+) -> None:
+    """Add ``--backend local|ray`` and ``--ray-address``.
+
+    With ``resources`` also ``--cpus-per-UNIT`` and ``--gpus-per-UNIT`` (what Ray reserves
+    for each unit).
+    """
+    group = parser.add_argument_group("where the work runs")
+    group.add_argument(
+        "--backend",
+        default="local",
+        help=f"{' or '.join(BACKENDS)}: local processes (default) or a Ray cluster, one Ray "
+        f"task per {unit} (pip install -e '.[ray]')",
+    )
+    group.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --backend ray: auto (this node's cluster), HOST:PORT or ray://HOST:PORT; "
+        "default: start a local Ray instance for the run",
+    )
+    if resources:
+        group.add_argument(
+            f"--cpus-per-{unit}",
+            type=float,
+            default=1.0,
+            metavar="N",
+            help=f"CPUs reserved per {unit} (%(default)g)",
+        )
+        group.add_argument(
+            f"--gpus-per-{unit}",
+            type=float,
+            default=0.0,
+            metavar="N",
+            help=f"GPUs reserved per {unit}; fractions share one (%(default)g)",
+        )
+
+
+def backend_from_args(args: argparse.Namespace, unit: str) -> Backend:
+    """The :class:`meta.cluster.Backend` of the backend options (checked, not connected)."""
+    cpus = getattr(args, f"cpus_per_{unit}", 1.0)
+    gpus = getattr(args, f"gpus_per_{unit}", 0.0)
+    if not cpus > 0:
+        raise ValueError(f"--cpus-per-{unit} must be > 0, got {cpus:g}")
+    if gpus < 0:
+        raise ValueError(f"--gpus-per-{unit} must be >= 0, got {gpus:g}")
+    return Backend(args.backend, args.ray_address, cpus, gpus)
