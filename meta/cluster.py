@@ -247,3 +247,18 @@ def unit_slots(ray: Any, cpus: float, gpus: float) -> int:
             fit = min(fit, int(node.get("GPU", 0.0) // gpus))
         slots += fit
     return max(1, slots)
+
+
+@contextlib.contextmanager
+def backend_session(backend: Backend, unit: str = "trial") -> Iterator[Any]:
+    """:func:`ray_session` for a Ray backend (resources checked), nothing for a local one.
+
+    Yields:
+        The ``ray`` module, or None for the local backend.
+    """
+    if not backend.is_ray:
+        yield None
+        return
+    with ray_session(backend.address) as ray:
+        check_resources(ray, backend.cpus, backend.gpus, unit)
+        yield ray

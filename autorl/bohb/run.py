@@ -24,6 +24,7 @@ from autorl.bohb.encoding import config_key
 from autorl.bohb.executor import Job, Objective, Outcome, ProcessExecutor, SerialExecutor
 from autorl.bohb.hyperband import Trial
 from autorl.bohb.optimizer import METHODS, BOHBConfig, Incumbent, Optimizer, Proposal, trial_seed
+from autorl.bohb.ray_executor import RayExecutor
 from autorl.bohb.runlog import (
     FORMAT,
     RUN_FILE,
@@ -35,6 +36,7 @@ from autorl.bohb.runlog import (
     trajectory,
 )
 from autorl.progress import Progress
+from meta.cluster import Backend
 from meta.provenance import package_versions
 
 log = logging.getLogger(__name__)
@@ -169,6 +171,7 @@ def run(
     common_random_numbers: bool = False,
     warm_start: Sequence[str | Path] = (),
     max_total_budget: float | None = None,
+    backend: Backend | None = None,
 ) -> RunSummary:
     """Optimize ``objective`` over ``space`` and log everything to ``out_dir``.
 
@@ -192,6 +195,10 @@ def run(
         max_total_budget: Stop starting trials once this much budget is committed
             (None: the iterations decide); the optimizer benchmark gives every method the
             same total this way.
+        backend: Where trials run: local processes (None or ``local``) or Ray tasks
+            (``ray``: Ray must be initialized, see :func:`meta.cluster.ray_session`; each
+            trial declares the backend's CPUs and GPUs). The backend is not part of the
+            run's identity: a run started locally resumes on Ray and back.
 
     Raises:
         ValueError: bad arguments, or a resume that does not match the logged run.
@@ -199,6 +206,9 @@ def run(
     """
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
+    backend = backend or Backend()
+    if backend.is_ray and workers < 1:
+        raise ValueError("--workers 0 runs trials in this process; with --backend ray use >= 1")
     if max_total_budget is not None and not max_total_budget > 0:
         raise ValueError(f"max_total_budget must be > 0, got {max_total_budget}")
     warm_results, warm_sources = load_warm_start(warm_start, space)
@@ -221,6 +231,7 @@ def run(
             common_random_numbers=common_random_numbers,
             warm=(warm_results, warm_sources),
             max_total_budget=max_total_budget,
+            backend=backend,
         )
     finally:
         optimizer.close()
@@ -244,6 +255,7 @@ def _run(
     common_random_numbers: bool,
     warm: tuple[list[tuple[dict[str, Any], float, float]], list[dict[str, Any]]],
     max_total_budget: float | None,
+    backend: Backend,
 ) -> RunSummary:
     warm_results, warm_sources = warm
     if warm_results:
@@ -257,6 +269,7 @@ def _run(
         "budgets": list(config.budgets),
         "iterations": iterations,
         "workers": workers,
+        **backend.record(),
         "seed": config.seed,
         "seeding": "common" if common_random_numbers else "per-rung",
         "warm_start": warm_sources,
@@ -268,7 +281,7 @@ def _run(
     runlog, state = open_run(out_dir, header, resume)
     optimizer.preload(state.proposals)
     optimizer.on_propose = lambda p: runlog.append_proposal(_proposal_record(p))
-    executor = ProcessExecutor(objective, workers) if workers else SerialExecutor(objective)
+    executor = _executor(objective, workers, backend)
     driver = _Driver(
         optimizer,
         executor,
@@ -310,12 +323,20 @@ def _run(
     )
 
 
+def _executor(
+    objective: Objective, workers: int, backend: Backend
+) -> ProcessExecutor | SerialExecutor | RayExecutor:
+    if backend.is_ray:
+        return RayExecutor(objective, workers, backend.cpus, backend.gpus)
+    return ProcessExecutor(objective, workers) if workers else SerialExecutor(objective)
+
+
 @dataclass
 class _Driver:
     """Keeps the workers busy: ask, replay or submit, wait, log, tell."""
 
     optimizer: Any
-    executor: ProcessExecutor | SerialExecutor
+    executor: ProcessExecutor | SerialExecutor | RayExecutor
     runlog: RunLog
     state: ResumeState
     timeout: Callable[[float], float | None] | None

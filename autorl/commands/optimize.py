@@ -29,8 +29,11 @@ from typing import Any
 from autorl.bohb.hyperband import BRACKET_RULES
 from autorl.bohb.optimizer import METHODS, BOHBConfig
 from autorl.bohb.run import RunSummary, load_warm_start, plot_trajectory, run
+from autorl.commands.options import add_backend_options, backend_from_args
 from autorl.progress import Progress
 from autorl.tasks import REGISTRY, TASKS, Task, TaskOptions, make_task
+from meta.cluster import backend_session
+from policies.device import check_gpus
 
 #: Every --optimizer: autorl's own and the external ones (optional packages).
 OPTIMIZERS = (*METHODS, "smac", "optuna", "hpbandster")
@@ -91,7 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         default=1,
-        help="parallel trial processes (1); 0 runs trials in this process without timeouts",
+        help="trials at once (1): worker processes, or Ray tasks with --backend ray; 0 runs "
+        "trials in this process without timeouts",
     )
     parser.add_argument(
         "--seed", type=int, default=_DEFAULTS["seed"], help="seed of the run (%(default)s)"
@@ -110,6 +114,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="counting-ones: categorical and continuous parameters, each (4)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_backend_options(parser, "trial", resources=True)
     parser.set_defaults(run=run_command)
 
 
@@ -175,6 +180,11 @@ def optimize(
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     _check_method(args)
+    backend = backend_from_args(args, "trial")
+    if backend.is_ray and args.workers < 1:
+        raise ValueError("--workers 0 runs trials in this process; with --backend ray use >= 1")
+    if not backend.is_ray:
+        check_gpus(backend.gpus, "trial")
     task = _task(args)
     config = _config(args, task)
     load_warm_start(args.warm_start, task.space)  # refuse a bad one before anything starts
@@ -184,10 +194,10 @@ def optimize(
             f"autorl optimize: {args.optimizer} on {task.name}, budgets "
             f"{', '.join(f'{b:g}' for b in config.budgets)} ({task.budget_unit}), "
             f"{args.iterations} iterations ({config.brackets} brackets), "
-            f"{args.workers} worker(s), seed {config.seed} -> {out}",
+            f"{args.workers} worker(s) ({backend.name}), seed {config.seed} -> {out}",
             file=sys.stderr,
         )
-    with Progress(args.quiet) as progress:
+    with backend_session(backend, "trial"), Progress(args.quiet) as progress:
         summary = run(
             task.objective,
             task.space,
@@ -204,6 +214,7 @@ def optimize(
             common_random_numbers=task.common_random_numbers,
             warm_start=args.warm_start,
             max_total_budget=max_total_budget,
+            backend=backend,
         )
     plot_trajectory(out, title=f"{args.optimizer} on {task.name} (seed {config.seed})")
     if summary.incumbent is not None:
