@@ -21,6 +21,7 @@ COMMANDS = (
     "autorl.commands.benchmark",
     "autorl.commands.optimize",
     "autorl.commands.benchmark_optimizers",
+    "autorl.commands.benchmark_parallel",
     "autorl.commands.data",
     "autorl.commands.meta_train",
 )

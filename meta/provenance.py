@@ -19,6 +19,7 @@ PACKAGES = (
     "smac",
     "optuna",
     "hpbandster",
+    "ray",
 )
 
 
