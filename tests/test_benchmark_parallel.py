@@ -8,7 +8,12 @@ import time
 import pytest
 
 from autorl.cli import main
-from autorl.commands.benchmark_parallel import BusyObjective, Measurement, _with_ratios
+from autorl.commands.benchmark_parallel import (
+    BusyObjective,
+    Measurement,
+    _cycle_overhead,
+    _with_ratios,
+)
 
 
 def test_busy_objective_burns_cpu_time_then_answers():
@@ -21,12 +26,22 @@ def test_busy_objective_burns_cpu_time_then_answers():
 def test_efficiency_and_overhead_are_relative_to_the_one_worker_run():
     rows = _with_ratios(
         [
-            Measurement("local", 1, wall=10.0, trials=8, trial_seconds=1.2),
-            Measurement("local", 2, wall=6.25, trials=8, trial_seconds=1.2),
+            Measurement("local", 1, 10.0, 8, 1.2, cycle_overhead_ms=50.0),
+            Measurement("local", 2, 6.25, 8, 1.2),
         ]
     )
-    assert rows[0].efficiency == 1.0 and rows[0].overhead_ms == pytest.approx(50.0)
+    assert rows[0].efficiency == 1.0 and rows[0].overhead_ms == 50.0
     assert rows[1].efficiency == pytest.approx(0.8) and rows[1].overhead_ms is None
+
+
+def test_the_overhead_is_the_median_gap_between_trials_beyond_their_own_time():
+    records = [
+        {"started": 0.0, "seconds": 1.0},
+        {"started": 1.1, "seconds": 1.0},  # 100 ms after the first ended
+        {"started": 2.15, "seconds": 1.0},  # 50 ms
+        {"started": 5.0, "seconds": 1.0},  # a 1.85 s stall: not the median
+    ]
+    assert _cycle_overhead(records) == pytest.approx(100.0)
 
 
 def test_a_small_local_measurement_writes_its_results(tmp_path, capsys):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Mapping
@@ -74,7 +75,10 @@ class Measurement:
         trials: Trials run.
         trial_seconds: Mean seconds a trial took inside its worker.
         efficiency: ``T(1) / (workers x T(workers))`` of the same backend.
-        overhead_ms: With 1 worker: wall per trial minus the trial's own seconds (ms).
+        overhead_ms: With 1 worker: the median, over consecutive trials, of the time from
+            one trial's start to the next one's minus the trial's own seconds (ms): the
+            cost of handing a trial out, bringing its result back, logging it and asking
+            the optimizer for the next (a worker's start-up is not part of it).
     """
 
     backend: str
@@ -84,6 +88,7 @@ class Measurement:
     trial_seconds: float
     efficiency: float | None = None
     overhead_ms: float | None = None
+    cycle_overhead_ms: float | None = None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -150,7 +155,18 @@ def _measure(args: argparse.Namespace, backend: Backend, workers: int, out: Path
     inside = sum(float(r["seconds"]) for r in records) / max(1, len(records))
     if summary.failed:
         raise RuntimeError(f"{summary.failed} trials failed in {folder}; see trials.jsonl")
-    return Measurement(backend.name, workers, wall, len(records), inside)
+    overhead = _cycle_overhead(records) if workers == 1 else None
+    return Measurement(backend.name, workers, wall, len(records), inside, None, None, overhead)
+
+
+def _cycle_overhead(records: list[dict[str, Any]]) -> float | None:
+    """Median ms between consecutive trials' starts beyond the first one's own seconds."""
+    ordered = sorted(records, key=lambda r: float(r["started"]))
+    gaps = [
+        float(b["started"]) - float(a["started"]) - float(a["seconds"])
+        for a, b in zip(ordered, ordered[1:])
+    ]
+    return 1000 * statistics.median(gaps) if gaps else None
 
 
 def _with_ratios(rows: list[Measurement]) -> list[Measurement]:
@@ -158,9 +174,7 @@ def _with_ratios(rows: list[Measurement]) -> list[Measurement]:
     for row in rows:
         base = next(r for r in rows if r.backend == row.backend and r.workers == 1)
         efficiency = base.wall / (row.workers * row.wall)
-        overhead = None
-        if row.workers == 1:
-            overhead = 1000 * (row.wall / row.trials - row.trial_seconds)
+        overhead = row.cycle_overhead_ms if row.workers == 1 else None
         done.append(
             Measurement(**{**asdict(row), "efficiency": efficiency, "overhead_ms": overhead})
         )
