@@ -17,12 +17,22 @@ An output directory holds::
 
 A checkpoint's JSON records its timestep count, so a killed run resumes where its last
 checkpoint was written; ``time_limit`` and ``timesteps`` count the whole run across resumes.
+
+With a Ray backend (``MetaTrainSettings.backend``) the episodes run in ``workers`` Ray actors
+instead (:class:`envs.ray_vec_env.RayVecEnv`, spread over the cluster's nodes), each stepping
+its share of the ``n_envs`` episodes as an :class:`envs.vector.RnaDesignVecEnv` that folds
+finished designs synchronously; only observations, actions, rewards and episode infos travel.
+The PPO update runs in the driver, on ``device``. An actor that dies is replaced by a fresh
+one and the rollout is collected again (:func:`envs.ray_vec_env.with_rollout_redo`); the
+checkpoints count the redone rollouts (``rollout_redos``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import functools
+import logging
 import math
 import signal
 import time
@@ -36,8 +46,11 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecEnv
 
 from envs.dot_bracket import Target, read_targets
+from envs.ray_vec_env import EnvWorkersLost, RayVecEnv, with_rollout_redo
+from envs.rna_design import RnaDesignConfig
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import (
     Checkpoint,
@@ -47,10 +60,14 @@ from meta.checkpoints import (
     load_weights,
     save_checkpoint,
 )
+from meta.cluster import Backend, ray_session
 from meta.config import META_LEARNA, LearnaConfig
 from meta.design import build_ppo, sample_on_target
 from meta.files import file_sha256, write_json_atomic
 from meta.provenance import package_versions
+from policies.device import check_device, resolve_device
+
+log = logging.getLogger(__name__)
 
 #: Name of the checkpoint that a resume starts from.
 LATEST = "latest"
@@ -68,8 +85,10 @@ class MetaTrainSettings:
         config: Agent configuration (default: published Meta-LEARNA).
         time_limit: Seconds of training for the whole run (across resumes), or None.
         timesteps: Environment steps for the whole run, or None. One of the two is needed.
-        workers: Folding processes.
-        device: Torch device: ``auto``, ``cpu`` or ``cuda``.
+        workers: Folding processes; with a Ray backend, the Ray actors that run the
+            episodes (at most ``n_envs``).
+        device: Torch device of the PPO update: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``
+            (checked against this machine).
         seed: Seed of everything random in the run.
         resume: Continue the run in ``out`` from its latest checkpoint.
         n_steps: Steps per environment per PPO rollout.
@@ -82,6 +101,7 @@ class MetaTrainSettings:
             whole before the time limit is checked again, so small batches keep a
             validation close to its time.
         threads: Torch threads for PPO updates (sampling uses one).
+        backend: Where the episodes run: local processes (default) or Ray actors.
     """
 
     train_data: Path
@@ -101,6 +121,7 @@ class MetaTrainSettings:
     validation_time: float = 2.0
     validation_envs: int = 16
     threads: int = 1
+    backend: Backend = Backend()
 
     def __post_init__(self) -> None:
         if (self.time_limit is None) == (self.timesteps is None):
@@ -113,8 +134,10 @@ class MetaTrainSettings:
             raise ValueError(f"--timesteps must be >= 1, got {self.timesteps}")
         if self.workers < 1 or self.threads < 1:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        object.__setattr__(self, "device", check_device(self.device))
+        resolve_device(self.device)  # a clear error now for a CUDA device this machine lacks
+        if not isinstance(self.backend, Backend):
+            raise TypeError(f"backend must be a meta.cluster.Backend, got {self.backend!r}")
         if self.n_steps < 1 or self.keep_checkpoints < 1 or self.validation_envs < 1:
             raise ValueError("n_steps, keep_checkpoints and validation_envs must be >= 1")
         if self.checkpoint_every <= 0 or self.validate_every <= 0 or self.validation_time <= 0:
@@ -265,6 +288,10 @@ class MetaTrainer:
         self.resumed: Checkpoint | None = None
         self.stop = _StopFlag()
         self.interrupted = False
+        #: Rollouts collected again because environment actors died (whole run).
+        self.rollout_redos = 0
+        #: The training environment while :meth:`run` trains (None otherwise).
+        self.env: VecEnv | None = None
         self._start = time.monotonic()
         self._prepare_directory()
 
@@ -279,6 +306,7 @@ class MetaTrainer:
             self.config = self.resumed.config
             self.elapsed_before = float(self.resumed.meta.get("elapsed", 0.0))
             self.timesteps_before = self.resumed.timesteps
+            self.rollout_redos = int(self.resumed.meta.get("rollout_redos", 0))
             best = self.out / f"{BEST}.zip"
             if best.is_file():
                 meta = load_checkpoint(best).meta
@@ -312,9 +340,11 @@ class MetaTrainer:
     def _run_record(self) -> dict[str, Any]:
         settings = asdict(self.settings)
         settings["config"] = self.config.to_flat()
+        settings["backend"] = self.settings.backend.name
         settings = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}
         return {
             "settings": settings,
+            **self.settings.backend.record(),
             "train_data_sha256": self.train_data_sha256,
             "train_targets": len(self.train_targets),
             "validation_targets": len(self.validation_targets),
@@ -335,40 +365,83 @@ class MetaTrainer:
 
     def _train(self) -> None:
         settings = self.settings
-        self._start = time.monotonic()
-        seed = settings.seed + self.timesteps_before
-        env = RnaDesignVecEnv(
-            self.train_targets,
-            self.config.env,
-            n_envs=self.config.ppo.n_envs,
-            workers=settings.workers,
-            seed=seed,
-            deferred=True,
+        cluster = (
+            ray_session(settings.backend.address) if self._on_ray else contextlib.nullcontext()
         )
-        try:
-            env.seed(seed)
-            model = build_ppo(env, self.config, settings.n_steps, seed, settings.device)
-            if self.resumed is not None:
-                load_weights(model, self.resumed, with_optimizer=True)
-                model.num_timesteps = self.timesteps_before
-            model.set_logger(configure(str(self._log_folder()), ["csv", "tensorboard"]))
-            statistics = _MetaCallback(self)
-            callback = CallbackList([DeferredRewards(statistics.record_episode), statistics])
-            remaining = self._remaining_timesteps()
-            trains = remaining > 0 and not self._out_of_time() and self.stop.raised is None
-            if trains:
-                model.learn(
-                    total_timesteps=remaining,
-                    callback=callback,
-                    reset_num_timesteps=self.resumed is None,
-                    progress_bar=False,
-                )
-            self.interrupted = self.stop.raised is not None
-            self.checkpoint(model, final=True)
-            if trains and self.validation_targets and not self.interrupted:
-                self.run_validation(model)
-        finally:
-            env.close()
+        with cluster:
+            self._start = time.monotonic()
+            seed = settings.seed + self.timesteps_before
+            env = self._make_env(seed)
+            self.env = env
+            try:
+                env.seed(seed)
+                device = resolve_device(settings.device)
+                model = build_ppo(env, self.config, settings.n_steps, seed, device)
+                if self._on_ray:
+                    with_rollout_redo(model, on_redo=self._count_redo)
+                if self.resumed is not None:
+                    load_weights(model, self.resumed, with_optimizer=True)
+                    model.num_timesteps = self.timesteps_before
+                model.set_logger(configure(str(self._log_folder()), ["csv", "tensorboard"]))
+                self._learn(model)
+            finally:
+                self.env = None
+                env.close()
+
+    @property
+    def _on_ray(self) -> bool:
+        return self.settings.backend.is_ray
+
+    def _make_env(self, seed: int) -> VecEnv:
+        """The training environment: folding processes here, or Ray actors."""
+        settings = self.settings
+        n_envs = self.config.ppo.n_envs
+        if not self._on_ray:
+            return RnaDesignVecEnv(
+                self.train_targets,
+                self.config.env,
+                n_envs=n_envs,
+                workers=settings.workers,
+                seed=seed,
+                deferred=True,
+            )
+        actors = min(settings.workers, n_envs)
+        if actors < settings.workers:
+            log.warning("%d Ray actors for %d episodes: using %d", settings.workers, n_envs, actors)
+        return _RnaRayVecEnv(
+            RnaEnvFactory(tuple(self.train_targets), self.config.env),
+            n_envs,
+            actors,
+            seed=seed,
+            num_cpus=settings.backend.cpus,
+            num_gpus=settings.backend.gpus,
+        )
+
+    def _learn(self, model: PPO) -> None:
+        """Train within the budget, then write the final checkpoint (and validate)."""
+        statistics = _MetaCallback(self)
+        episodes: BaseCallback = (
+            EpisodeInfos(statistics.record_episode)
+            if self._on_ray
+            else DeferredRewards(statistics.record_episode)
+        )
+        remaining = self._remaining_timesteps()
+        trains = remaining > 0 and not self._out_of_time() and self.stop.raised is None
+        if trains:
+            model.learn(
+                total_timesteps=remaining,
+                callback=CallbackList([episodes, statistics]),
+                reset_num_timesteps=self.resumed is None,
+                progress_bar=False,
+            )
+        self.interrupted = self.stop.raised is not None
+        self.checkpoint(model, final=True)
+        if trains and self.validation_targets and not self.interrupted:
+            self.run_validation(model)
+
+    def _count_redo(self, error: EnvWorkersLost, attempt: int) -> None:
+        """Called before a rollout is collected again after lost environment actors."""
+        self.rollout_redos += 1
 
     def _log_folder(self) -> Path:
         """``logs/session-K``: a resume logs beside the earlier sessions, never over them."""
@@ -409,6 +482,7 @@ class MetaTrainer:
             "train_data_sha256": self.train_data_sha256,
             "n_steps": self.settings.n_steps,
             "versions": package_versions(),
+            **({"rollout_redos": self.rollout_redos} if self._on_ray else {}),
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         meta.update(extra or {})
@@ -508,6 +582,8 @@ class _MetaCallback(BaseCallback):
         self.logger.record("meta/mean_normalized_distance", distance)
         self.logger.record("meta/episodes", self.episodes)
         self.logger.record("meta/elapsed", trainer.elapsed())
+        if trainer.settings.backend.is_ray:
+            self.logger.record("meta/rollout_redos", trainer.rollout_redos)
         if trainer.on_progress is not None:
             trainer.on_progress(
                 TrainProgress(
@@ -533,7 +609,7 @@ class _MetaCallback(BaseCallback):
         return not self.trainer.should_stop()
 
     def record_episode(self, info: dict[str, Any]) -> None:
-        """Count a finished training episode (called by :class:`DeferredRewards`)."""
+        """Count a finished training episode (from DeferredRewards or EpisodeInfos)."""
         self.episodes += 1
         self.recent.append((info["distance"] == 0, info["distance"] / len(info["structure"])))
 
@@ -582,3 +658,55 @@ class DeferredRewards(BaseCallback):
         if last and self.rows:
             raise RuntimeError(f"{len(self.rows)} rewards missing at the end of a rollout")
         return True
+
+
+class EpisodeInfos(BaseCallback):
+    """Reports the finished episodes of an environment that rewards synchronously.
+
+    The episodes of Ray actors (:class:`RnaEnvFactory`) are folded inside the actors, so a
+    step that ends an episode carries its reward and its ``info`` (with ``distance``) at once.
+
+    Args:
+        on_episode: Called with the ``info`` of every finished, evaluated episode.
+    """
+
+    def __init__(self, on_episode: Callable[[dict[str, Any]], None]):
+        super().__init__()
+        self.on_episode = on_episode
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "distance" in info:
+                self.on_episode(info)
+        return True
+
+
+@dataclass(frozen=True)
+class RnaEnvFactory:
+    """Builds the episodes of one Ray actor: a synchronous :class:`RnaDesignVecEnv`.
+
+    Picklable (it is shipped to the actors); every actor draws from all ``targets`` with its
+    own seed, and folds its finished designs in its own process.
+
+    Attributes:
+        targets: The training targets.
+        config: MDP settings.
+    """
+
+    targets: tuple[Target, ...]
+    config: RnaDesignConfig
+
+    def __call__(self, n_envs: int, seed: int) -> RnaDesignVecEnv:
+        """``n_envs`` episodes whose target draws are seeded with ``seed``."""
+        return RnaDesignVecEnv(
+            list(self.targets), self.config, n_envs=n_envs, workers=1, seed=seed, deferred=False
+        )
+
+
+class _RnaRayVecEnv(RayVecEnv):
+    """A :class:`RayVecEnv` of :class:`RnaEnvFactory` actors, with ``masked`` for build_ppo."""
+
+    @functools.cached_property
+    def masked(self) -> bool:
+        """Whether a sequence constraint forbids some action (MaskablePPO is needed)."""
+        return any(self.get_attr("masked", [s.start for s in self.slices]))

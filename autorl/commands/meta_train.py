@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
+from autorl.commands.options import add_backend_options, add_device_option, backend_from_args
 from autorl.progress import Progress
 from benchmarks.overlap import check_no_overlap
 from envs.dot_bracket import read_targets
+from meta.cluster import check_resources, ray_session
 from meta.config import META_LEARNA, LearnaConfig
 from meta.training import MetaTrainer, MetaTrainSettings, TrainProgress, ValidationResult
-
-DEVICES = ("auto", "cpu", "cuda")
+from policies.device import resolve_device
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,8 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="PPO on the RNA design environment with a new training target every "
         "episode. Writes checkpoints (SB3 zip + JSON configuration), TensorBoard logs and, "
         "with --validation-data, periodic validation scores and the best checkpoint to --out. "
-        "Exit code 0: budget spent; 2: bad input; 130: interrupted (a checkpoint is written "
-        "first; --resume continues).",
+        "With --backend ray the episodes run in --workers Ray actors spread over the cluster "
+        "(a lost actor is replaced and its rollout redone); the PPO update runs here, on "
+        "--device. Exit code 0: budget spent; 2: bad input; 130: interrupted (a checkpoint is "
+        "written first; --resume continues).",
     )
     parser.add_argument("--train-data", required=True, help="target file of training structures")
     parser.add_argument(
@@ -34,9 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     budget.add_argument("--time-limit", type=float, metavar="SECONDS", help="training time")
     budget.add_argument("--timesteps", type=int, metavar="N", help="environment steps")
     parser.add_argument(
-        "--workers", type=int, default=1, help="processes that fold designs in parallel (1)"
+        "--workers",
+        type=int,
+        default=1,
+        help="processes that fold designs in parallel; with --backend ray: Ray actors that "
+        "run the episodes (1)",
     )
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch device")
+    add_device_option(parser, "the PPO update")
     parser.add_argument("--seed", type=int, default=0, help="seed of everything random (0)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(
@@ -72,15 +80,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="directory of the benchmark files that the training data is checked against",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_backend_options(parser, "actor")
     parser.set_defaults(run=run)
 
 
 def _settings(args: argparse.Namespace) -> MetaTrainSettings:
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda: no CUDA device is available (use auto or cpu)")
+    resolve_device(args.device)  # before reading any data: a clear error without CUDA
+    backend = backend_from_args(args, "actor")
     train_data = Path(args.train_data)
     targets = read_targets(train_data)
     check_no_overlap(targets, data_dir=args.data_dir, source=str(train_data))
@@ -104,12 +110,26 @@ def _settings(args: argparse.Namespace) -> MetaTrainSettings:
         validation_time=args.validation_time,
         validation_envs=args.validation_envs,
         threads=args.workers,
+        backend=backend,
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Meta-train until the budget is spent; 130 if stopped by a signal."""
+    """Meta-train until the budget is spent; 130 if stopped by a signal.
+
+    With ``--backend ray`` the cluster is joined (and its resources checked) before anything
+    is written: an unreachable address exits 2 with no output directory.
+    """
     settings = _settings(args)
+    backend = settings.backend
+    with ray_session(backend.address) if backend.is_ray else contextlib.nullcontext() as ray:
+        if ray is not None:
+            check_resources(ray, backend.cpus, backend.gpus, "actor")
+        return _train(args, settings)
+
+
+def _train(args: argparse.Namespace, settings: MetaTrainSettings) -> int:
+    """Run the trainer with a progress display; the exit code."""
     with Progress(args.quiet) as progress:
 
         def show(p: TrainProgress) -> None:
