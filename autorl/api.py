@@ -11,8 +11,9 @@ Example::
         print(result.solved, best.sequence, best.probability, best.ensemble_defect)
 
 Every argument is checked before any work: a malformed structure or constraint, an
-infeasible constraint, an unknown energy parameter set or an unreadable parameter file
-raises ``ValueError`` naming the problem.
+infeasible constraint, an unknown energy parameter set, an unreadable parameter file or a
+device this machine does not have (``device="cuda"`` without CUDA) raises ``ValueError``
+naming the problem.
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ def design(
         rank_by: ``distance``, ``probability`` or ``ensemble-defect``.
         refinement: Fold budget of the refinement stage (an adaptive walk on each batch's
             closest near-miss); None: :data:`meta.design.DEFAULT_REFINEMENT`, 0: off.
-        device: ``auto``, ``cpu`` or ``cuda``.
+        device: Torch device of the policy: ``auto`` (CUDA when available), ``cpu``,
+            ``cuda`` or ``cuda:N``. Folding always runs on the CPU.
         workers: Processes that fold designs in parallel.
         on_progress: Called after every batch of episodes.
 
@@ -194,8 +196,9 @@ def design(
         hold), ranked by ``rank_by``.
 
     Raises:
-        ValueError: bad input (see :func:`prepare`), an infeasible constraint, or a
-            missing or mismatched checkpoint.
+        ValueError: bad input (see :func:`prepare`), an infeasible constraint, a missing or
+            mismatched checkpoint, or a device this machine does not have (``cuda``
+            without CUDA).
     """
     request = prepare(
         targets,
@@ -249,6 +252,7 @@ def run(
     from meta.design import DEFAULT_REFINEMENT, META_METHODS, METHODS
     from meta.design import design as design_one
     from meta.quality import RANKINGS
+    from policies.device import resolve_device
 
     if method not in METHODS:
         raise ValueError(f"unknown design method {method!r}; available: {', '.join(METHODS)}")
@@ -259,11 +263,7 @@ def run(
     refinement = DEFAULT_REFINEMENT if refinement is None else refinement
     if refinement < 0:
         raise ValueError(f"refinement must be >= 0 folds, got {refinement}")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("device cuda: no CUDA device is available (use auto or cpu)")
+    device = resolve_device(device)  # a bad or unavailable device is refused before any work
     checkpoint = None
     if method in META_METHODS:
         checkpoint = model if isinstance(model, Checkpoint) else load_checkpoint(model)

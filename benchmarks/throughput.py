@@ -86,7 +86,7 @@ def episode_rate(
             time_limit=per_target,
             seed=seed + index,
             num_solutions=2**31,
-            device="cpu",
+            device="cpu",  # on purpose: the rate is compared with CPU folding, on the CPU
             workers=workers,
             threads=workers,
             constraints=constraints,

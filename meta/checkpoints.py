@@ -115,6 +115,9 @@ def load_checkpoint(path: str | Path | None = None) -> Checkpoint:
 def load_weights(model: Any, checkpoint: Checkpoint, with_optimizer: bool = True) -> None:
     """Load a checkpoint's weights into an SB3 agent built from ``checkpoint.config``.
 
+    The tensors are mapped onto the agent's device (``model.device``), whatever device the
+    checkpoint was saved from: a policy trained on a GPU loads on a CPU-only machine.
+
     Args:
         model: The agent (``meta.design.build_ppo``).
         checkpoint: The checkpoint.

@@ -51,6 +51,7 @@ from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, load_checkpoint, load_weights
 from meta.config import LEARNA, LearnaConfig
 from meta.quality import RANKINGS, DesignedSequence, rank_designs
+from policies.device import resolve_device
 from policies.extractors import policy_kwargs
 
 #: Design methods implemented by :func:`design`.
@@ -342,10 +343,15 @@ def build_ppo(
         config: The agent configuration.
         n_steps: Steps per environment per rollout.
         seed: Seed of the policy initialization and sampling.
-        device: ``auto``, ``cpu`` or ``cuda``.
+        device: Torch device of the policy: ``auto`` (CUDA when available), ``cpu``,
+            ``cuda`` or ``cuda:N``; the environment stays on the CPU.
 
     Returns:
         The untrained agent.
+
+    Raises:
+        ValueError: a device this machine does not have (SB3 itself would silently fall
+            back to the CPU).
     """
     ppo = config.ppo
     algorithm: Any = PPO
@@ -371,7 +377,7 @@ def build_ppo(
             max_grad_norm=ppo.max_grad_norm,
             policy_kwargs=policy_kwargs(config.policy),
             seed=seed,
-            device=device,
+            device=resolve_device(device),
             verbose=0,
         )
     # A logger of our own: SB3's default makes an empty SB3-<date> folder in the temp
@@ -435,6 +441,8 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
     Adam step) on a copy of the policy, with minibatches of the target's own windows, and
     multiplies by the minibatches of one update (``n_epochs`` passes over a rollout of
     ``n_steps * n_envs`` samples). The model itself and torch's random state are untouched.
+    The minibatches are built on the policy's device, and on a CUDA device every step is
+    synchronized before it is timed (kernels run asynchronously).
 
     Args:
         model: The agent (``build_ppo``), before its first update.
@@ -452,6 +460,7 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
     rng = np.random.default_rng(0)
     policy = copy.deepcopy(model.policy)
     device = policy.device
+    cuda = device.type == "cuda"
     observations = torch.as_tensor(windows[rng.integers(len(windows), size=batch)], device=device)
     actions = torch.as_tensor(rng.integers(int(model.action_space.n), size=batch), device=device)
     advantages = torch.as_tensor(rng.standard_normal(batch), dtype=torch.float32, device=device)
@@ -460,9 +469,11 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
     try:
         if threads is not None:
             torch.set_num_threads(threads)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[device] if cuda else []):
             policy.set_training_mode(True)
             for _ in range(_TIMED_MINIBATCHES):
+                if cuda:
+                    torch.cuda.synchronize(device)
                 began = time.perf_counter()
                 values, log_prob, entropy = policy.evaluate_actions(observations, actions)
                 ratio = torch.exp(log_prob - log_prob.detach())
@@ -475,6 +486,8 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), model.max_grad_norm)
                 policy.optimizer.step()
+                if cuda:
+                    torch.cuda.synchronize(device)
                 times.append(time.perf_counter() - began)
     finally:
         torch.set_num_threads(previous_threads)
@@ -581,6 +594,10 @@ def warm_up(device: str = "cpu") -> None:
 
     Benchmark workers call this before their clock starts, so that the time limit measures
     designing, not importing.
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``: warm up the device the designs
+            will use (on a CUDA device this also creates its context).
     """
     env = RnaDesignVecEnv(["((((....))))"], LEARNA.env, n_envs=2, seed=0)
     try:
@@ -633,7 +650,8 @@ def design(
             estimates can make it run over); ``math.inf`` only with ``max_episodes``.
         seed: Seed of everything random in the run.
         num_solutions: Stop after this many distinct solutions.
-        device: Torch device for the policy: ``auto``, ``cpu`` or ``cuda``.
+        device: Torch device of the policy: ``auto`` (CUDA when available), ``cpu``,
+            ``cuda`` or ``cuda:N``. Environments and folding stay on the CPU.
         workers: Processes that fold designs in parallel.
         threads: Torch CPU threads for the PPO updates (sampling uses one; torch's setting
             is restored afterwards); None leaves torch's setting alone. The folding workers
@@ -659,7 +677,8 @@ def design(
         the reported designs with their quality, ranked.
 
     Raises:
-        ValueError: unknown method, invalid arguments or infeasible constraints.
+        ValueError: unknown method, invalid arguments, infeasible constraints or a device
+            this machine does not have.
         meta.checkpoints.CheckpointError: a missing, corrupt or mismatched checkpoint.
     """
     start = time.monotonic()
@@ -677,6 +696,7 @@ def design(
         raise ValueError(f"num_solutions must be >= 1, got {num_solutions}")
     if rank_by not in RANKINGS:
         raise ValueError(f"unknown ranking {rank_by!r}; choose one of {', '.join(RANKINGS)}")
+    device = resolve_device(device)
     checkpoint = None
     if method in META_METHODS:
         checkpoint = model if isinstance(model, Checkpoint) else load_checkpoint(model)

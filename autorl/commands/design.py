@@ -10,6 +10,7 @@ from typing import TextIO
 from autorl.api import DesignRequest, prepare
 from autorl.api import run as run_request
 from autorl.commands.options import (
+    add_device_option,
     add_energy_options,
     add_rule_options,
     energy_from_args,
@@ -22,9 +23,9 @@ from meta.config import LEARNA, LearnaConfig
 from meta.design import DEFAULT_REFINEMENT, META_METHODS, METHODS, DesignProgress, DesignResult
 from meta.provenance import package_versions
 from meta.quality import RANKINGS, DesignedSequence
+from policies.device import resolve_device
 
 FORMATS = ("text", "fasta", "json")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="K",
         help="collect K distinct solutions per target (1)",
     )
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch device")
+    add_device_option(parser)
     parser.add_argument(
         "--workers", type=int, default=1, help="processes that fold designs in parallel (1)"
     )
@@ -113,11 +114,7 @@ def _validate(
         raise ValueError(f"--num-solutions must be >= 1, got {args.num_solutions}")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda: no CUDA device is available (use auto or cpu)")
+    args.device = resolve_device(args.device)  # a bad or unavailable device: exit 2 now
     if args.model and args.method not in META_METHODS:
         raise ValueError(f"--model applies to {' and '.join(META_METHODS)}, not {args.method}")
     rules, energy = rules_from_args(args), energy_from_args(args)

@@ -34,14 +34,14 @@ REGISTRY: dict[str, TaskSpec] = {
             "rna-learna",
             _lazy("autorl.tasks.rna_learna"),
             "LEARNA on RNA targets; budget: design seconds or episodes per target",
-            ("targets",),
+            ("targets", "device"),
             ("seconds", "episodes"),
         ),
         TaskSpec(
             "rna-meta-learna",
             _lazy("autorl.tasks.rna_meta_learna"),
             "Meta-LEARNA meta-training; budget: seconds of training",
-            ("targets",),
+            ("targets", "device"),
             ("seconds",),
         ),
         TaskSpec(

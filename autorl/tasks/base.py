@@ -57,12 +57,19 @@ class TaskOptions:
         targets: RNA tasks: validation target file (None: the task's default).
         dims: counting-ones: categorical and continuous parameters, each.
         budget_unit: What a budget counts (None: the task's default unit).
+        device: RNA tasks: torch device the trials train (and sample) their policies on:
+            ``auto`` (CUDA when the trial's machine has it), ``cpu``, ``cuda`` or
+            ``cuda:N``; resolved in the trial process. Environments and folding stay on
+            the CPU; the synthetic tasks ignore it. It only decides where a policy runs,
+            not what the task is, so it is never part of ``Task.options`` (a run started
+            on the CPU resumes on a GPU and vice versa).
     """
 
     workers: int = 1
     targets: str | None = None
     dims: int = 4
     budget_unit: str | None = None
+    device: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from autorl.bohb.executor import TrialResult, die_with_parent
 from autorl.spaces import learna_space, to_flat_config
 from autorl.tasks.base import Task, TaskOptions
 from envs.dot_bracket import Target, read_targets
+from policies.device import check_device, resolve_device
 
 #: Registered dataset the rna-learna task samples its validation targets from by default.
 DEFAULT_DATASET = "rfam-learn-validation"
@@ -53,20 +54,27 @@ _WARM: list[bool] = []  # set once this process ran its warm-up design
 
 
 def _design_target(
-    target: Target, flat: dict[str, Any], budget: float, seed: int, unit: str = "seconds"
+    target: Target,
+    flat: dict[str, Any],
+    budget: float,
+    seed: int,
+    unit: str = "seconds",
+    device: str = "auto",
 ) -> dict[str, Any]:
     from meta.config import LEARNA  # imported here: only trial processes need torch
     from meta.design import design, warm_up
 
     agent = LEARNA.updated(flat, source="BOHB configuration")
-    if not _WARM:  # torch's one-time lazy imports are not the trial's time
-        warm_up()
+    if not _WARM:  # torch's one-time lazy imports (and a CUDA context) are not the trial's time
+        warm_up(device)
         _WARM.append(True)
     if unit == "episodes":
         limits: dict[str, Any] = {"time_limit": math.inf, "max_episodes": round(budget)}
     else:
         limits = {"time_limit": budget}
-    return design(target, method="learna", config=agent, seed=seed, **limits).to_dict()
+    return design(
+        target, method="learna", config=agent, seed=seed, device=device, **limits
+    ).to_dict()
 
 
 _POOLS: dict[int, Any] = {}
@@ -89,11 +97,14 @@ class RnaLearnaObjective:
         targets: The validation targets.
         parallel: Targets designed at once (separate processes when > 1).
         unit: ``seconds`` or ``episodes`` per target.
+        device: Torch device of the PPO policies: ``auto``, ``cpu``, ``cuda`` or
+            ``cuda:N``, resolved in the trial process (folding stays on the CPU).
     """
 
     targets: tuple[Target, ...]
     parallel: int = 1
     unit: str = "seconds"
+    device: str = "auto"
 
     @property
     def tie_weight(self) -> float:
@@ -106,8 +117,10 @@ class RnaLearnaObjective:
         from meta.config import LEARNA
 
         LEARNA.updated(flat, source="BOHB configuration")  # fail fast, before any process
+        device = resolve_device(self.device)  # this trial's machine: a missing GPU fails here
         jobs = [
-            (t, flat, budget, (seed + i) % 2**32, self.unit) for i, t in enumerate(self.targets)
+            (t, flat, budget, (seed + i) % 2**32, self.unit, device)
+            for i, t in enumerate(self.targets)
         ]
         if self.parallel > 1 and len(jobs) > 1:
             results = _pool(min(self.parallel, len(jobs))).starmap(_design_target, jobs)
@@ -155,16 +168,26 @@ def default_targets() -> list[Target]:
     return list(load_dataset(DEFAULT_DATASET).targets[::DEFAULT_STRIDE])
 
 
-def rna_learna_task(targets: list[Target], workers: int = 1, unit: str = "seconds") -> Task:
+def rna_learna_task(
+    targets: list[Target], workers: int = 1, unit: str = "seconds", device: str = "auto"
+) -> Task:
     """The rna-learna task on ``targets`` (budgets: 60 ... 1800 s per target, as published).
 
+    Args:
+        targets: The validation targets.
+        workers: Trial workers of the run (a trial designs targets on the spare cores).
+        unit: ``seconds`` or ``episodes`` per target.
+        device: Torch device of the trials' policies (``auto|cpu|cuda[:N]``); not part of
+            the task's options, so a resumed run may use another device.
+
     Raises:
-        ValueError: no targets, or an unknown budget unit.
+        ValueError: no targets, an unknown budget unit, or a misspelled device.
     """
     if not targets:
         raise ValueError("rna-learna needs at least one target")
     if unit not in BUDGET_UNITS:
         raise ValueError(f"--budget-unit {unit!r}: rna-learna counts {' or '.join(BUDGET_UNITS)}")
+    device = check_device(device)
     parallel = target_parallelism(workers, len(targets))
     rounds = math.ceil(len(targets) / parallel)
     per_unit = 1.5 if unit == "seconds" else SECONDS_PER_EPISODE
@@ -174,7 +197,7 @@ def rna_learna_task(targets: list[Target], workers: int = 1, unit: str = "second
     return Task(
         name="rna-learna",
         space=learna_space(),
-        objective=RnaLearnaObjective(tuple(targets), parallel, unit),
+        objective=RnaLearnaObjective(tuple(targets), parallel, unit, device),
         min_budget=DEFAULT_BUDGETS[unit][0],
         max_budget=DEFAULT_BUDGETS[unit][1],
         budget_unit=f"{unit} per target",
@@ -187,4 +210,6 @@ def rna_learna_task(targets: list[Target], workers: int = 1, unit: str = "second
 def build(name: str, options: TaskOptions) -> Task:
     """The registry's factory: targets from ``options.targets`` or the default sample."""
     targets = read_targets(options.targets) if options.targets else default_targets()
-    return rna_learna_task(targets, options.workers, options.budget_unit or "seconds")
+    return rna_learna_task(
+        targets, options.workers, options.budget_unit or "seconds", options.device
+    )

@@ -51,6 +51,10 @@ temporary directory (removed afterwards; checkpoints only at the end).
 
 Cores: a trial uses the cores left per trial worker (``cpus // workers``, at least 1) as
 meta-training's folding processes and PPO threads, and as validation's folding processes.
+
+Device: the policy trains and samples on ``TaskOptions.device`` (``auto|cpu|cuda[:N]``,
+resolved in the trial process); environments and folding stay on the CPU. The device is not
+one of the task options, so it does not change the problem and a run resumes on any device.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ from autorl.tasks.base import Task, TaskOptions
 from autorl.tasks.rna_learna import default_targets, target_parallelism
 from envs.dot_bracket import Target, read_targets
 from meta.training_data import GeneratorSettings, generate_structures, write_training_file
+from policies.device import check_device, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +136,8 @@ class RnaMetaLearnaObjective:
         training: The generator settings they came from (recorded in the training file).
         validation_seconds: Seconds of sampling per validation target.
         cores: Folding processes and PPO threads of a trial.
-        device: Torch device: ``auto``, ``cpu`` or ``cuda``.
+        device: Torch device of meta-training and validation sampling: ``auto``, ``cpu``,
+            ``cuda`` or ``cuda:N``, resolved in the trial process (folding stays on the CPU).
     """
 
     validation_targets: tuple[Target, ...]
@@ -211,6 +217,7 @@ def _meta_train(
     from meta.checkpoints import load_checkpoint
     from meta.training import MetaTrainer, MetaTrainSettings, TrainProgress
 
+    device = resolve_device(objective.device)  # this trial's machine: a missing GPU fails here
     train_file = folder / "train.txt"
     write_training_file(train_file, objective.training_structures, objective.training)
     settings = MetaTrainSettings(
@@ -220,7 +227,7 @@ def _meta_train(
         time_limit=budget,
         workers=objective.cores,
         threads=objective.cores,
-        device=objective.device,
+        device=device,
         seed=seed,
         checkpoint_every=math.inf,  # only the final checkpoint
         keep_checkpoints=1,
@@ -233,7 +240,7 @@ def _meta_train(
     checkpoint = load_checkpoint(latest)
     last = rollouts[-1] if rollouts else None
     return {
-        "model": PPO.load(str(latest), device=settings.device),
+        "model": PPO.load(str(latest), device=device),  # validation samples on it too
         "training_timesteps": checkpoint.timesteps,
         "training_seconds": float(checkpoint.meta.get("elapsed", 0.0)),
         "training_rollouts": len(rollouts),
@@ -296,13 +303,15 @@ def rna_meta_learna_task(
         workers: Trial workers of the run (a trial uses the cores left per worker).
         validation_seconds: Seconds of sampling per validation target.
         training: Generator settings of the training structures.
-        device: Torch device of meta-training and validation.
+        device: Torch device of meta-training and validation (``auto|cpu|cuda[:N]``); not
+            part of the task's options, so a resumed run may use another device.
         cpus: Cores of the machine (None: all).
 
     Raises:
-        ValueError: no validation targets, a bad time, or training data that overlaps a
-            benchmark set.
+        ValueError: no validation targets, a bad time, a misspelled device, or training
+            data that overlaps a benchmark set.
     """
+    device = check_device(device)
     targets = tuple(validation_targets)
     if not targets:
         raise ValueError("rna-meta-learna needs at least one validation target")
@@ -343,4 +352,6 @@ def build(name: str, options: TaskOptions) -> Task:
             f"--budget-unit {options.budget_unit}: {name} counts seconds of meta-training"
         )
     targets = read_targets(options.targets) if options.targets else default_targets()
-    return rna_meta_learna_task(targets, workers=options.workers, training=DEFAULT_TRAINING)
+    return rna_meta_learna_task(
+        targets, workers=options.workers, training=DEFAULT_TRAINING, device=options.device
+    )
