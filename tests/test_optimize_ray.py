@@ -214,3 +214,23 @@ def test_backend_ray_without_ray_installed_says_how_to_install(tmp_path, capsys,
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     assert main([*ARGS, "--iterations", "1", "--backend", "ray", "--out", str(tmp_path)]) == 2
     assert 'pip install -e ".[ray]"' in capsys.readouterr().err
+
+
+def test_device_is_checked_for_the_tasks_that_train_policies(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    cases = [
+        (["--device", "cpu"], "--device does not apply to --task counting-ones"),
+        (["--task", "rna-learna", "--device", "cuda"], "torch sees no CUDA device"),
+        (["--task", "rna-learna", "--device", "gpu"], "--device: expected auto|cpu|cuda[:N]"),
+        (
+            ["--task", "rna-learna", "--device", "cuda", "--backend", "ray"],
+            "needs --gpus-per-trial > 0",
+        ),
+    ]
+    base = ["optimize", "--iterations", "1", "--quiet"]
+    for extra, message in cases:
+        task = [] if "--task" in extra else ["--task", "counting-ones"]
+        out = tmp_path / "dev"
+        assert main([*base, *task, *extra, "--out", str(out)]) == 2, extra
+        assert message in capsys.readouterr().err, extra
+        assert not out.exists()

@@ -29,11 +29,11 @@ from typing import Any
 from autorl.bohb.hyperband import BRACKET_RULES
 from autorl.bohb.optimizer import METHODS, BOHBConfig
 from autorl.bohb.run import RunSummary, load_warm_start, plot_trajectory, run
-from autorl.commands.options import add_backend_options, backend_from_args
+from autorl.commands.options import add_backend_options, add_device_option, backend_from_args
 from autorl.progress import Progress
 from autorl.tasks import REGISTRY, TASKS, Task, TaskOptions, make_task
 from meta.cluster import backend_session
-from policies.device import check_gpus
+from policies.device import check_gpus, resolve_device
 
 #: Every --optimizer: autorl's own and the external ones (optional packages).
 OPTIMIZERS = (*METHODS, "smac", "optuna", "hpbandster")
@@ -114,6 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="counting-ones: categorical and continuous parameters, each (4)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_device_option(parser, "the policies trials train (RNA tasks)")
+    parser.set_defaults(device=None)
     add_backend_options(parser, "trial", resources=True)
     parser.set_defaults(run=run_command)
 
@@ -122,7 +124,11 @@ def _task(args: argparse.Namespace) -> Task:
     spec = REGISTRY.get(args.task)
     if spec is None:
         raise ValueError(f"--task: unknown task {args.task!r}; choose one of {', '.join(TASKS)}")
-    given = {"targets": args.targets is not None, "dims": args.dims is not None}
+    given = {
+        "targets": args.targets is not None,
+        "dims": args.dims is not None,
+        "device": args.device is not None,
+    }
     for option, used in given.items():
         if used and option not in spec.options:
             raise ValueError(f"--{option} does not apply to --task {args.task}")
@@ -131,6 +137,7 @@ def _task(args: argparse.Namespace) -> Task:
         targets=args.targets,
         dims=4 if args.dims is None else args.dims,
         budget_unit=args.budget_unit,
+        device=args.device or "auto",
     )
     return make_task(args.task, options)
 
@@ -185,6 +192,13 @@ def optimize(
         raise ValueError("--workers 0 runs trials in this process; with --backend ray use >= 1")
     if not backend.is_ray:
         check_gpus(backend.gpus, "trial")
+        if args.device:
+            resolve_device(args.device)  # the trials run on this machine: CUDA must be here
+    elif args.device and args.device.startswith("cuda") and not backend.gpus > 0:
+        raise ValueError(
+            f"--device {args.device} with --backend ray needs --gpus-per-trial > 0 (Ray hides "
+            "the GPUs from tasks that reserve none)"
+        )
     task = _task(args)
     config = _config(args, task)
     load_warm_start(args.warm_start, task.space)  # refuse a bad one before anything starts
