@@ -32,7 +32,7 @@ from autorl.bohb.run import RunSummary, load_warm_start, plot_trajectory, run
 from autorl.commands.options import add_backend_options, add_device_option, backend_from_args
 from autorl.progress import Progress
 from autorl.tasks import REGISTRY, TASKS, Task, TaskOptions, make_task
-from meta.cluster import backend_session
+from meta.cluster import Backend, backend_session
 from policies.device import check_gpus, resolve_device
 
 #: Every --optimizer: autorl's own and the external ones (optional packages).
@@ -120,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_command)
 
 
-def _task(args: argparse.Namespace) -> Task:
+def _task(args: argparse.Namespace, backend: Backend) -> Task:
     spec = REGISTRY.get(args.task)
     if spec is None:
         raise ValueError(f"--task: unknown task {args.task!r}; choose one of {', '.join(TASKS)}")
@@ -138,6 +138,8 @@ def _task(args: argparse.Namespace) -> Task:
         dims=4 if args.dims is None else args.dims,
         budget_unit=args.budget_unit,
         device=args.device or "auto",
+        # On Ray a trial has the CPUs it reserved, wherever it runs.
+        cpus=max(1, int(backend.cpus)) * max(1, args.workers) if backend.is_ray else None,
     )
     return make_task(args.task, options)
 
@@ -199,7 +201,7 @@ def optimize(
             f"--device {args.device} with --backend ray needs --gpus-per-trial > 0 (Ray hides "
             "the GPUs from tasks that reserve none)"
         )
-    task = _task(args)
+    task = _task(args, backend)
     config = _config(args, task)
     load_warm_start(args.warm_start, task.space)  # refuse a bad one before anything starts
     out = Path(args.out)

@@ -63,6 +63,9 @@ class TaskOptions:
             the CPU; the synthetic tasks ignore it. It only decides where a policy runs,
             not what the task is, so it is never part of ``Task.options`` (a run started
             on the CPU resumes on a GPU and vice versa).
+        cpus: CPUs the run's trials share, so a trial uses ``cpus // workers`` cores
+            (None: this machine's; on Ray, the CPUs reserved per trial times the workers).
+            Like the device, never part of ``Task.options``.
     """
 
     workers: int = 1
@@ -70,6 +73,7 @@ class TaskOptions:
     dims: int = 4
     budget_unit: str | None = None
     device: str = "auto"
+    cpus: int | None = None
 
 
 @dataclass(frozen=True)

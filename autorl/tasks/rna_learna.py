@@ -169,7 +169,11 @@ def default_targets() -> list[Target]:
 
 
 def rna_learna_task(
-    targets: list[Target], workers: int = 1, unit: str = "seconds", device: str = "auto"
+    targets: list[Target],
+    workers: int = 1,
+    unit: str = "seconds",
+    device: str = "auto",
+    cpus: int | None = None,
 ) -> Task:
     """The rna-learna task on ``targets`` (budgets: 60 ... 1800 s per target, as published).
 
@@ -179,6 +183,7 @@ def rna_learna_task(
         unit: ``seconds`` or ``episodes`` per target.
         device: Torch device of the trials' policies (``auto|cpu|cuda[:N]``); not part of
             the task's options, so a resumed run may use another device.
+        cpus: CPUs the run's trials share (None: all of this machine's).
 
     Raises:
         ValueError: no targets, an unknown budget unit, or a misspelled device.
@@ -188,7 +193,7 @@ def rna_learna_task(
     if unit not in BUDGET_UNITS:
         raise ValueError(f"--budget-unit {unit!r}: rna-learna counts {' or '.join(BUDGET_UNITS)}")
     device = check_device(device)
-    parallel = target_parallelism(workers, len(targets))
+    parallel = target_parallelism(workers, len(targets), cpus)
     rounds = math.ceil(len(targets) / parallel)
     per_unit = 1.5 if unit == "seconds" else SECONDS_PER_EPISODE
     options: dict[str, Any] = {"targets": {t.id: t.structure for t in targets}}
@@ -211,5 +216,5 @@ def build(name: str, options: TaskOptions) -> Task:
     """The registry's factory: targets from ``options.targets`` or the default sample."""
     targets = read_targets(options.targets) if options.targets else default_targets()
     return rna_learna_task(
-        targets, options.workers, options.budget_unit or "seconds", options.device
+        targets, options.workers, options.budget_unit or "seconds", options.device, options.cpus
     )

@@ -305,7 +305,7 @@ def rna_meta_learna_task(
         training: Generator settings of the training structures.
         device: Torch device of meta-training and validation (``auto|cpu|cuda[:N]``); not
             part of the task's options, so a resumed run may use another device.
-        cpus: Cores of the machine (None: all).
+        cpus: CPUs the run's trials share (None: all of this machine's).
 
     Raises:
         ValueError: no validation targets, a bad time, a misspelled device, or training
@@ -353,5 +353,9 @@ def build(name: str, options: TaskOptions) -> Task:
         )
     targets = read_targets(options.targets) if options.targets else default_targets()
     return rna_meta_learna_task(
-        targets, workers=options.workers, training=DEFAULT_TRAINING, device=options.device
+        targets,
+        workers=options.workers,
+        training=DEFAULT_TRAINING,
+        device=options.device,
+        cpus=options.cpus,
     )
