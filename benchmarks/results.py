@@ -45,11 +45,8 @@ _STATUS = (
     "python",
 )
 
-#: Columns of results.csv, in order. ``target`` is the target structure; the design's own
-#: MFE structure and quality follow it, then the constraints and the energy model the job
-#: ran under (empty = none / ViennaRNA's default).
-RESULT_FIELDS = (
-    *_JOB,
+#: The design's quality, then the constraints and the energy model the job ran under.
+_PROBLEM = (
     "target",
     "mfe_structure",
     "mfe_energy",
@@ -64,8 +61,16 @@ RESULT_FIELDS = (
     "energy_params",
     "dangles",
     "no_lonely_pairs",
-    *_STATUS,
 )
+
+#: Columns of results.csv, in order. ``target`` is the target structure; the design's own
+#: MFE structure and quality follow it, then the constraints and the energy model the job
+#: ran under (empty = none / ViennaRNA's default). ``backend`` is where the job ran:
+#: ``local`` or ``ray:<node address>`` (empty in rows of earlier versions: local).
+RESULT_FIELDS = (*_JOB, *_PROBLEM, *_STATUS, "backend")
+
+#: The columns of files written before the ``backend`` column.
+_BEFORE_BACKEND = (*_JOB, *_PROBLEM, *_STATUS)
 
 #: The columns of files written before the constraints and quality columns (read, and
 #: rewritten in the current layout before a resume appends to them). ``structure`` there
@@ -95,7 +100,7 @@ def read_results(path: str | Path) -> list[dict[str, str]]:
     """Read results.csv (an absent file has no rows), in the current column layout.
 
     Files of earlier versions are read too: their ``structure`` column becomes ``target``
-    and the columns they lack are empty.
+    and the columns they lack are empty (``backend``: they ran locally).
 
     Raises:
         ValueError: the file's header is none that autorl wrote.
@@ -110,14 +115,15 @@ def _read(path: Path) -> tuple[list[dict[str, str]], tuple[str, ...]]:
     with open(path, encoding="utf-8", newline="") as file:
         reader = csv.DictReader(file)
         columns = tuple(reader.fieldnames or ())
-        if columns not in (RESULT_FIELDS, _OLD_FIELDS, _BEFORE_MODEL):
+        if columns not in (RESULT_FIELDS, _BEFORE_BACKEND, _OLD_FIELDS, _BEFORE_MODEL):
             raise ValueError(
                 f"{path}: unexpected columns {reader.fieldnames}; expected {list(RESULT_FIELDS)}"
             )
         rows = [row for row in reader if None not in row.values()]
     if columns != RESULT_FIELDS:
         for index, row in enumerate(rows):
-            row["target"] = row.pop("structure")
+            if "structure" in row:
+                row["target"] = row.pop("structure")
             rows[index] = {name: row.get(name, "") for name in RESULT_FIELDS}
     return rows, columns
 

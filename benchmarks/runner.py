@@ -7,6 +7,9 @@ cannot be interrupted in-process, and no method is trusted to stop on its own. A
 job keeps the best design it reported. Every finished job is appended at once, as one whole
 line, to ``results.csv``; with ``resume`` the jobs already there are skipped.
 
+With a Ray backend (:mod:`benchmarks.ray_jobs`) every job is a Ray task that supervises
+its job in the same way on its node (:func:`run_job`); the driver still writes every row.
+
 A design counts as solved only if the parent refolds it into the target (under the run's
 energy model), it satisfies the run's constraints, and it was found within the time limit.
 The parent also scores it (target probability, ensemble defect, GC content) for results.csv.
@@ -58,6 +61,7 @@ from envs.constraints import (
 )
 from envs.dot_bracket import Target
 from envs.folding import EnergyModel, check_energy_model, design_metrics
+from meta.cluster import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +79,8 @@ class RunnerConfig:
         method: One of :data:`METHODS`.
         time_limit: Seconds per (target, run).
         runs: Independent runs per target.
-        workers: Jobs that run at the same time (one process each).
+        workers: Jobs that run at the same time, one process (core) each; None: 1 locally,
+            one per CPU of the cluster on Ray.
         seed: Base seed; each job's seed is derived from it, the target id and the run.
         resume: Skip the jobs already recorded in results.csv.
         grace: Seconds past the limit before a job is terminated.
@@ -93,7 +98,7 @@ class RunnerConfig:
     method: str
     time_limit: float = 60.0
     runs: int = 1
-    workers: int = 1
+    workers: int | None = None
     seed: int = 0
     resume: bool = False
     grace: float = 1.0
@@ -113,7 +118,7 @@ class RunnerConfig:
             )
         if self.runs < 1:
             raise ValueError(f"--runs must be >= 1, got {self.runs}")
-        if self.workers < 1:
+        if self.workers is not None and self.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
         if self.settings and self.method == "rnainverse":
             raise ValueError("--config applies to the LEARNA methods, not to rnainverse")
@@ -437,6 +442,29 @@ KILL_AFTER = 2.0
 _SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has only TerminateProcess
 
 
+@dataclass(frozen=True)
+class JobOutcome:
+    """How one job ended: everything the row of results.csv needs besides the job itself.
+
+    Picklable, and free of clock readings of the machine it ran on (a Ray task returns it).
+
+    Attributes:
+        best: The best design reported (``sequence``, ``distance``, ``seconds``), if any.
+        solved_at: Seconds from the job's start to its first design at distance 0.
+        status: ``finished``, ``timeout`` or ``error``.
+        error: What went wrong (or, after a retry, what the retry was for).
+        elapsed: Seconds from the job's start to its end (0 if it never started).
+        backend: Where it ran: ``local``, or ``ray:<node address>``.
+    """
+
+    best: dict[str, Any] | None
+    solved_at: float | None
+    status: str
+    error: str = ""
+    elapsed: float = 0.0
+    backend: str = "local"
+
+
 @dataclass
 class _Running:
     """A job in flight and what the parent knows of it.
@@ -467,14 +495,20 @@ class _Running:
             return self.deadline(config)
         return self.signals[0][0] if self.signals else math.inf
 
+    def outcome(self) -> JobOutcome:
+        """The job's outcome (once it is over)."""
+        ended = self.ended or time.monotonic()
+        elapsed = ended - self.started if self.started is not None else 0.0
+        return JobOutcome(self.best, self.solved_at, self.status, self.error, elapsed)
 
-def _start(context: Any, job: Job, config: RunnerConfig) -> _Running:
+
+def _start(context: Any, job: Job, config: RunnerConfig, solver: str | None = None) -> _Running:
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(
         target=_child_main,
         args=(
             sender,
-            SOLVERS[job.method],
+            solver or SOLVERS[job.method],
             job.method,
             dict(config.settings),
             config.model,
@@ -576,6 +610,18 @@ def _advance(running: _Running, config: RunnerConfig, now: float) -> bool:
     return True
 
 
+def _poll(running: Sequence[_Running], config: RunnerConfig) -> list[_Running]:
+    """Wait (at most 0.5 s) for news of the running jobs; return those that are over."""
+    now = time.monotonic()
+    soonest = min(item.next_event(config) for item in running)
+    handles = [item.conn for item in running if not item.conn.closed]
+    wait(
+        handles + [item.process.sentinel for item in running],
+        min(0.5, max(0.01, soonest - now)),
+    )
+    return [item for item in running if _advance(item, config, time.monotonic())]
+
+
 def _stop_now(running: _Running) -> None:
     """Terminate a job at once (used when the whole run is interrupted)."""
     for sig in (signal.SIGTERM, _SIGKILL):
@@ -583,6 +629,31 @@ def _stop_now(running: _Running) -> None:
             _signal(running, sig)
             running.process.join(KILL_AFTER)
     running.conn.close()
+
+
+def run_job(job: Job, config: RunnerConfig, solver: str | None = None) -> JobOutcome:
+    """Run one job in its own ``spawn`` child under the hard time limit; wait for its end.
+
+    This is what a Ray task does on its node (:mod:`benchmarks.ray_jobs`); an interrupt
+    (KeyboardInterrupt, e.g. ``ray.cancel``) stops the child before it propagates.
+
+    Args:
+        job: The job.
+        config: The run settings (time limit, grace, startup timeout, problem).
+        solver: The ``"module:factory"`` of the job's method (default: :data:`SOLVERS`).
+
+    Returns:
+        How the job ended.
+    """
+    item = _start(multiprocessing.get_context("spawn"), job, config, solver)
+    over = False
+    try:
+        while not over:
+            over = bool(_poll([item], config))
+    finally:
+        if not over:
+            _stop_now(item)
+    return item.outcome()
 
 
 def _quality(sequence: str, target: Target, config: RunnerConfig) -> dict[str, Any]:
@@ -605,19 +676,19 @@ def _quality(sequence: str, target: Target, config: RunnerConfig) -> dict[str, A
     }
 
 
-def _result_row(running: _Running, config: RunnerConfig, versions: dict[str, str]) -> dict:
-    job, best = running.job, running.best
+def _result_row(
+    job: Job, outcome: JobOutcome, config: RunnerConfig, versions: dict[str, str]
+) -> dict:
+    best = outcome.best
     structure = job.target.structure
     sequence = best["sequence"] if best else ""
     quality = _quality(sequence, job.target, config)
     solved = (
         quality["best_distance"] == 0
         and quality["constraints_ok"] == 1
-        and running.solved_at is not None
-        and running.solved_at <= config.time_limit
+        and outcome.solved_at is not None
+        and outcome.solved_at <= config.time_limit
     )
-    started, ended = running.started, running.ended or time.monotonic()
-    elapsed = ended - started if started is not None else 0.0
     return {
         "dataset": job.dataset,
         "target_id": job.target.id,
@@ -627,15 +698,16 @@ def _result_row(running: _Running, config: RunnerConfig, versions: dict[str, str
         "seed": job.seed,
         "time_limit": config.time_limit,
         "solved": int(solved),
-        "time_to_solve": f"{running.solved_at:.3f}" if solved else "",
+        "time_to_solve": f"{outcome.solved_at:.3f}" if solved else "",
         "sequence": sequence,
         "target": structure,
         **quality,
         **problem_columns(job.target.constraint, config.constraints, config.energy),
-        "status": running.status,
-        "elapsed": f"{elapsed:.3f}",
-        "error": running.error,
+        "status": outcome.status,
+        "elapsed": f"{outcome.elapsed:.3f}",
+        "error": outcome.error,
         "config": settings_json(config.settings),
+        "backend": outcome.backend,
         **versions,
     }
 
@@ -651,6 +723,43 @@ def _interrupt_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, interrupt)
 
 
+#: What the runner shows of a running job: its target id and when its clock started
+#: (monotonic; None: not started yet).
+RunningJob = tuple[str, float | None]
+
+
+@dataclass
+class Recorder:
+    """The driver's side of a run: turns outcomes into rows of results.csv, and reports.
+
+    Rows are appended by this process only, whole, as jobs end (any backend).
+    """
+
+    path: Path
+    config: RunnerConfig
+    versions: dict[str, str]
+    total: int
+    on_status: Callable[[str], None] | None = None
+    on_result: Callable[[dict], None] | None = None
+    written: list[dict] = field(default_factory=list)
+
+    def record(self, job: Job, outcome: JobOutcome) -> dict:
+        """Refold and score the job's best design, append its row, and return the row."""
+        row = _result_row(job, outcome, self.config, self.versions)
+        append_result(self.path, row)
+        self.written.append(row)
+        if self.on_result is not None:
+            self.on_result(row)
+        return row
+
+    def status(self, running: Sequence[RunningJob]) -> None:
+        """Report progress (``on_status``) with the jobs still running."""
+        if self.on_status is not None:
+            solved = sum(int(row["solved"]) for row in self.written)
+            done = len(self.written)
+            self.on_status(_status_line(self.config, done, self.total, solved, running))
+
+
 def run_benchmark(
     dataset: str,
     targets: Sequence[Target],
@@ -658,6 +767,7 @@ def run_benchmark(
     out_dir: str | Path,
     on_status: Callable[[str], None] | None = None,
     on_result: Callable[[dict], None] | None = None,
+    backend: Backend | None = None,
 ) -> list[dict]:
     """Run every (target, run) job of a method, appending each result to results.csv.
 
@@ -668,67 +778,73 @@ def run_benchmark(
         out_dir: Results directory (created if needed).
         on_status: Called with a one-line status text while jobs run.
         on_result: Called with every row as it is written.
+        backend: Where the jobs run (default: local processes). With Ray, the cluster is
+            joined (or a local instance started, see :func:`meta.cluster.ray_session`)
+            before anything is written.
 
     Returns:
         The rows written by this call.
 
     Raises:
         ValueError: the method is not available or the directory conflicts (see
-            :func:`plan_jobs`).
+            :func:`plan_jobs`); :class:`meta.cluster.ClusterError` if the cluster cannot be
+            used.
     """
     check_method(config.method)
     check_energy_model(config.energy)
     targets = constrain_targets(targets, config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.csv"
-    model = model_id(config)
-    pending = deque(plan_jobs(dataset, targets, config, read_results(results_path), model))
-    upgrade_results(results_path)  # rows of an earlier version: rewritten before appending
-    total, versions = len(pending), {"model": model, **version_columns()}
+    with contextlib.ExitStack() as stack:
+        ray = None
+        if backend is not None and backend.is_ray:
+            from benchmarks.ray_jobs import connect
+
+            ray = stack.enter_context(connect(backend))
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        results_path = out / "results.csv"
+        model = model_id(config)
+        pending = deque(plan_jobs(dataset, targets, config, read_results(results_path), model))
+        upgrade_results(results_path)  # rows of an earlier version: rewritten before appending
+        versions = {"model": model, **version_columns()}
+        recorder = Recorder(results_path, config, versions, len(pending), on_status, on_result)
+        previous_handler = _interrupt_on_sigterm()
+        try:
+            if ray is not None:
+                from benchmarks.ray_jobs import run_on_ray
+
+                run_on_ray(ray, pending, config, recorder)
+            else:
+                _run_local(pending, config, recorder)
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGTERM, previous_handler)
+    return recorder.written
+
+
+def _run_local(pending: deque[Job], config: RunnerConfig, recorder: Recorder) -> None:
+    """Run the jobs in local processes, ``config.workers`` (default 1) at a time."""
     context = multiprocessing.get_context("spawn")
+    workers = config.workers or 1
     running: list[_Running] = []
-    written: list[dict] = []
-    previous_handler = _interrupt_on_sigterm()
     try:
         while pending or running:
-            while pending and len(running) < config.workers:
+            while pending and len(running) < workers:
                 running.append(_start(context, pending.popleft(), config))
-            now = time.monotonic()
-            soonest = min(item.next_event(config) for item in running)
-            handles = [item.conn for item in running if not item.conn.closed]
-            wait(
-                handles + [item.process.sentinel for item in running],
-                min(0.5, max(0.01, soonest - now)),
-            )
-            for item in list(running):
-                if not _advance(item, config, time.monotonic()):
-                    continue
+            for item in _poll(running, config):
                 running.remove(item)
-                row = _result_row(item, config, versions)
-                append_result(results_path, row)
-                written.append(row)
-                if on_result is not None:
-                    on_result(row)
-            if on_status is not None:
-                solved = sum(int(row["solved"]) for row in written)
-                on_status(_status_line(config, len(written), total, solved, running))
+                recorder.record(item.job, item.outcome())
+            recorder.status([(item.job.target.id, item.started) for item in running])
     finally:
         for item in running:
             _stop_now(item)
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
-    return written
 
 
 def _status_line(
-    config: RunnerConfig, done: int, total: int, solved: int, running: Sequence[_Running]
+    config: RunnerConfig, done: int, total: int, solved: int, running: Sequence[RunningJob]
 ) -> str:
     now = time.monotonic()
     jobs = " ".join(
-        f"{r.job.target.id}:{now - r.started:.0f}s"
-        if r.started is not None
-        else f"{r.job.target.id}:start"
-        for r in running
+        f"{target}:{now - started:.0f}s" if started is not None else f"{target}:start"
+        for target, started in running
     )
     return f"{config.method}: {done}/{total} jobs done, {solved} solved; running {jobs}"

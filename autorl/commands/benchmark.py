@@ -4,24 +4,35 @@ Run::
 
     autorl benchmark --dataset rfam-taneda --method learna --time-limit 60 --out runs/taneda
 
+On Ray (one Ray task per (target, run), one CPU each; the same results.csv, and
+``--resume`` works across backends); ``--ray-address HOST:PORT`` joins a running cluster,
+without it a local Ray instance is started for the run::
+
+    autorl benchmark --dataset rfam-taneda --method learna --out runs/taneda --backend ray
+
 Report on any results directory (also printed at the end of every run)::
 
     autorl benchmark report runs/taneda
 
 Exit codes: 0 done (unsolved targets are a result, not a failure); 1 some jobs ended in an
-error; 2 bad input; 130 interrupted (finished jobs stay in results.csv: use ``--resume``).
+error; 2 bad input (an unreachable Ray cluster included: nothing is written then); 130
+interrupted (finished jobs stay in results.csv: use ``--resume``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from autorl.commands.options import (
+    add_backend_options,
     add_energy_options,
     add_rule_options,
+    backend_from_args,
     energy_from_args,
     rules_from_args,
 )
@@ -29,7 +40,9 @@ from autorl.progress import Progress
 from benchmarks.datasets import DATA_ENV, DATASETS, load_dataset, select_targets
 from benchmarks.report import report
 from benchmarks.runner import META_METHODS, METHODS, RunnerConfig, run_benchmark
+from envs.dot_bracket import Target
 from meta.checkpoints import load_checkpoint
+from meta.cluster import Backend, ray_session
 from meta.config import LEARNA, LearnaConfig
 from meta.design import DEFAULT_REFINEMENT
 
@@ -68,7 +81,8 @@ def register(subparsers: Any) -> None:
         "--workers",
         type=int,
         default=_DEFAULTS["workers"],
-        help="jobs at a time, one process (core) each (default: %(default)s)",
+        help="jobs at a time, one process (core) each (default: 1 locally; with --backend ray "
+        "one per CPU of the cluster)",
     )
     parser.add_argument("--out", metavar="DIR", help="results directory")
     parser.add_argument(
@@ -117,6 +131,7 @@ def register(subparsers: Any) -> None:
         "target id (default: %(default)g)",
     )
     add_energy_options(parser)
+    add_backend_options(parser, "job")
     parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
     parser.set_defaults(run=run)
     actions = parser.add_subparsers(dest="benchmark_action", metavar="report DIR")
@@ -164,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         flags = " and ".join(f"--{flag}" for flag in missing)
         verb = "is" if len(missing) == 1 else "are"
         raise ValueError(f"{flags} {verb} required (or use 'autorl benchmark report DIR')")
+    backend = backend_from_args(args, "job")
     config = RunnerConfig(
         method=args.method,
         time_limit=args.time_limit,
@@ -183,6 +199,28 @@ def run(args: argparse.Namespace) -> int:
     )
     dataset = load_dataset(args.dataset, args.data_dir)
     targets = select_targets(dataset.targets, args.targets)
+    with contextlib.ExitStack() as stack:
+        if backend.is_ray:  # connect before anything is written
+            stack.enter_context(ray_session(backend.address))
+        rows = _run(args, dataset.name, targets, config, backend)
+    print(report(args.out))
+    errors = [row for row in rows if row["status"] == "error"]
+    for row in errors:
+        print(
+            f"autorl benchmark: target {row['target_id']} run {row['run']}: {row['error']}",
+            file=sys.stderr,
+        )
+    return 1 if errors else 0
+
+
+def _run(
+    args: argparse.Namespace,
+    dataset: str,
+    targets: Sequence[Target],
+    config: RunnerConfig,
+    backend: Backend,
+) -> list[dict]:
+    """Run the benchmark with a progress display; return the rows written."""
     with Progress(args.quiet) as progress:
 
         def announce(row: dict) -> None:
@@ -193,19 +231,12 @@ def run(args: argparse.Namespace) -> int:
             )
             progress.message(f"target {row['target_id']} run {row['run']}: {outcome}")
 
-        rows = run_benchmark(
-            dataset.name,
+        return run_benchmark(
+            dataset,
             targets,
             config,
             args.out,
             on_status=progress.update,
             on_result=announce,
+            backend=backend,
         )
-    print(report(args.out))
-    errors = [row for row in rows if row["status"] == "error"]
-    for row in errors:
-        print(
-            f"autorl benchmark: target {row['target_id']} run {row['run']}: {row['error']}",
-            file=sys.stderr,
-        )
-    return 1 if errors else 0
