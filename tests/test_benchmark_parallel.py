@@ -54,6 +54,7 @@ def test_a_small_local_measurement_writes_its_results(tmp_path, capsys):
     assert [(r["backend"], r["workers"]) for r in rows] == [("local", 1), ("local", 2)]
     assert rows[0]["trials"] == rows[1]["trials"] > 0
     assert all(r["trial_seconds"] >= 0.05 for r in rows)
+    assert rows[0]["round_trip_ms"] > 0 and rows[1]["round_trip_ms"] is None
     assert results["versions"]["ray"]
     printed = capsys.readouterr().out
     assert "| local | 2 |" in printed and "goal: efficiency >= 0.85" in printed

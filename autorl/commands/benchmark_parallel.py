@@ -12,9 +12,11 @@ CPU time, so a trial costs the same whether or not it shares a core). The Ray ru
 Ray instance, started once (or joined with ``--ray-address``), so its start-up is not counted.
 
 Reported per pair: wall seconds of the run, trials, the parallel efficiency
-``T(1 worker) / (workers x T(workers))`` against the same backend's 1-worker run, and the
-overhead per trial with 1 worker (wall time per trial minus the trial's own seconds): what
-the backend costs to hand a trial out and bring its result back. Writes ``OUT/results.json``
+``T(1 worker) / (workers x T(workers))`` against the same backend's 1-worker run; with 1
+worker, the time between trials (median time from one trial's start to the next's, minus
+the trial's own seconds: the optimizer, the log and the backend together) and the
+backend's round trip alone (a trivial trial handed out and its result brought back).
+Writes ``OUT/results.json``
 (with seeds and package versions) and ``OUT/table.md``. Exit codes: 0 the efficiency goal is
 met on every backend; 1 it is missed; 2 bad input.
 """
@@ -31,7 +33,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from autorl.bohb.executor import Job, ProcessExecutor
 from autorl.bohb.optimizer import BOHBConfig
+from autorl.bohb.ray_executor import RayExecutor
 from autorl.bohb.run import run
 from autorl.bohb.runlog import load_trials
 from autorl.tasks import REGISTRY, TaskOptions, make_task
@@ -41,6 +45,30 @@ from meta.provenance import package_versions
 
 #: Goal of the issue: efficiency with 2 workers on this 2-core machine.
 GOAL_EFFICIENCY = 0.85
+#: Trivial trials timed for the backend's round trip (after one warm-up trial).
+ROUND_TRIPS = 50
+
+
+def _nothing(config: dict[str, Any], budget: float, seed: int) -> float:
+    return 0.0
+
+
+def round_trip_ms(backend: Backend, trials: int = ROUND_TRIPS) -> float:
+    """Median ms a trivial trial spends outside its objective, through one worker."""
+    executor = (
+        RayExecutor(_nothing, 1, backend.cpus, backend.gpus)
+        if backend.is_ray
+        else ProcessExecutor(_nothing, 1)
+    )
+    gaps = []
+    with executor:
+        for index in range(trials + 1):
+            start = time.perf_counter()
+            executor.submit(Job(str(index), {}, 1.0, index))
+            [outcome] = executor.wait()
+            if index:  # the first starts the worker
+                gaps.append(time.perf_counter() - start - outcome.seconds)
+    return 1000 * statistics.median(gaps)
 
 
 class BusyObjective:
@@ -79,6 +107,10 @@ class Measurement:
             one trial's start to the next one's minus the trial's own seconds (ms): the
             cost of handing a trial out, bringing its result back, logging it and asking
             the optimizer for the next (a worker's start-up is not part of it).
+        cycle_overhead_ms: The same, measured (kept on rows of any worker count).
+        round_trip_ms: With 1 worker: the backend's own cost per trial, the median over
+            :data:`ROUND_TRIPS` trivial trials of submit-to-outcome time minus the
+            trial's seconds, through the executor alone (no optimizer, no log).
     """
 
     backend: str
@@ -89,6 +121,7 @@ class Measurement:
     efficiency: float | None = None
     overhead_ms: float | None = None
     cycle_overhead_ms: float | None = None
+    round_trip_ms: float | None = None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -156,7 +189,10 @@ def _measure(args: argparse.Namespace, backend: Backend, workers: int, out: Path
     if summary.failed:
         raise RuntimeError(f"{summary.failed} trials failed in {folder}; see trials.jsonl")
     overhead = _cycle_overhead(records) if workers == 1 else None
-    return Measurement(backend.name, workers, wall, len(records), inside, None, None, overhead)
+    trip = round_trip_ms(backend) if workers == 1 else None
+    return Measurement(
+        backend.name, workers, wall, len(records), inside, None, None, overhead, trip
+    )
 
 
 def _cycle_overhead(records: list[dict[str, Any]]) -> float | None:
@@ -184,14 +220,16 @@ def _with_ratios(rows: list[Measurement]) -> list[Measurement]:
 def format_table(rows: list[Measurement]) -> str:
     """A markdown table of the measurements."""
     lines = [
-        "| backend | workers | trials | wall s | s/trial inside | efficiency | overhead ms/trial |",
-        "|---|---|---|---|---|---|---|",
+        "| backend | workers | trials | wall s | s/trial inside | efficiency "
+        "| ms between trials | backend round trip ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        overhead = f"{r.overhead_ms:.0f}" if r.overhead_ms is not None else ""
+        overhead = f"{r.overhead_ms:.1f}" if r.overhead_ms is not None else ""
+        trip = f"{r.round_trip_ms:.2f}" if r.round_trip_ms is not None else ""
         lines.append(
             f"| {r.backend} | {r.workers} | {r.trials} | {r.wall:.1f} | {r.trial_seconds:.3f} | "
-            f"{r.efficiency:.3f} | {overhead} |"
+            f"{r.efficiency:.3f} | {overhead} | {trip} |"
         )
     return "\n".join(lines) + "\n"
 
