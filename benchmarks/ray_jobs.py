@@ -35,7 +35,6 @@ import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ from benchmarks.runner import (
     run_job,
 )
 from envs.folding import ENERGY_PARAMETER_SETS
-from meta.cluster import Backend, check_resources, ray_session, unit_slots
+from meta.cluster import unit_slots
 
 logger = logging.getLogger(__name__)
 
@@ -61,22 +60,6 @@ DEADLINE_MARGIN = 30.0
 POLL = 0.5
 #: Characters of a Ray error kept in the ``error`` column.
 _ERROR_CHARS = 300
-
-
-@contextlib.contextmanager
-def connect(backend: Backend) -> Iterator[Any]:
-    """Join the backend's Ray cluster (or start a local instance); yield the ``ray`` module.
-
-    An instance that is already running (the CLI connected first, a test fixture) is used
-    and left running.
-
-    Raises:
-        meta.cluster.ClusterError: Ray is missing, the cluster does not answer, or it has
-            no node with a CPU for a job.
-    """
-    with ray_session(backend.address) as ray:
-        check_resources(ray, 1.0, 0.0, unit="job")
-        yield ray
 
 
 def backstop_seconds(config: RunnerConfig) -> float:
@@ -292,7 +275,7 @@ def run_on_ray(ray: Any, jobs: deque[Job], config: RunnerConfig, recorder: Recor
     """Run the jobs as Ray tasks, recording each one as it ends.
 
     Args:
-        ray: The connected ``ray`` module (:func:`connect`).
+        ray: The connected ``ray`` module (:func:`meta.cluster.backend_session`).
         jobs: The jobs to run, in order (consumed).
         config: The run settings; ``workers`` caps the tasks in flight (None: one per CPU
             of the cluster).

@@ -61,7 +61,7 @@ from envs.constraints import (
 )
 from envs.dot_bracket import Target
 from envs.folding import EnergyModel, check_energy_model, design_metrics
-from meta.cluster import Backend
+from meta.cluster import Backend, backend_session
 
 logger = logging.getLogger(__name__)
 
@@ -793,12 +793,7 @@ def run_benchmark(
     check_method(config.method)
     check_energy_model(config.energy)
     targets = constrain_targets(targets, config)
-    with contextlib.ExitStack() as stack:
-        ray = None
-        if backend is not None and backend.is_ray:
-            from benchmarks.ray_jobs import connect
-
-            ray = stack.enter_context(connect(backend))
+    with backend_session(backend or Backend(), "job") as ray:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         results_path = out / "results.csv"

@@ -22,7 +22,6 @@ interrupted (finished jobs stay in results.csv: use ``--resume``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import sys
 from collections.abc import Sequence
@@ -42,7 +41,7 @@ from benchmarks.report import report
 from benchmarks.runner import META_METHODS, METHODS, RunnerConfig, run_benchmark
 from envs.dot_bracket import Target
 from meta.checkpoints import load_checkpoint
-from meta.cluster import Backend, ray_session
+from meta.cluster import Backend, backend_session
 from meta.config import LEARNA, LearnaConfig
 from meta.design import DEFAULT_REFINEMENT
 
@@ -199,9 +198,7 @@ def run(args: argparse.Namespace) -> int:
     )
     dataset = load_dataset(args.dataset, args.data_dir)
     targets = select_targets(dataset.targets, args.targets)
-    with contextlib.ExitStack() as stack:
-        if backend.is_ray:  # connect before anything is written
-            stack.enter_context(ray_session(backend.address))
+    with backend_session(backend, "job"):  # connect before anything is written
         rows = _run(args, dataset.name, targets, config, backend)
     print(report(args.out))
     errors = [row for row in rows if row["status"] == "error"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from autorl.commands.options import add_backend_options, add_device_option, back
 from autorl.progress import Progress
 from benchmarks.overlap import check_no_overlap
 from envs.dot_bracket import read_targets
-from meta.cluster import check_resources, ray_session
+from meta.cluster import backend_session
 from meta.config import META_LEARNA, LearnaConfig
 from meta.training import MetaTrainer, MetaTrainSettings, TrainProgress, ValidationResult
 from policies.device import resolve_device
@@ -122,9 +121,7 @@ def run(args: argparse.Namespace) -> int:
     """
     settings = _settings(args)
     backend = settings.backend
-    with ray_session(backend.address) if backend.is_ray else contextlib.nullcontext() as ray:
-        if ray is not None:
-            check_resources(ray, backend.cpus, backend.gpus, "actor")
+    with backend_session(backend, "actor"):
         return _train(args, settings)
 
 
