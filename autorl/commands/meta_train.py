@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -108,7 +109,9 @@ def _settings(args: argparse.Namespace) -> MetaTrainSettings:
         validate_every=args.validate_every * 60,
         validation_time=args.validation_time,
         validation_envs=args.validation_envs,
-        threads=args.workers,
+        # The update runs here while the folding workers (or this machine's actors) idle;
+        # with Ray, --workers counts actors across the cluster, not this machine's cores.
+        threads=max(1, min(args.workers, os.cpu_count() or 1)),
         backend=backend,
     )
 

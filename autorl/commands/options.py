@@ -86,8 +86,8 @@ def add_backend_options(
     group.add_argument(
         "--backend",
         default="local",
-        help=f"{' or '.join(BACKENDS)}: local processes (default) or a Ray cluster, one Ray "
-        f"task per {unit} (pip install -e '.[ray]')",
+        help=f"{' or '.join(BACKENDS)}: local processes (default) or a Ray cluster, where "
+        f"each {unit} runs (pip install -e '.[ray]')",
     )
     group.add_argument(
         "--ray-address",
