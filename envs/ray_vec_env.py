@@ -45,6 +45,9 @@ VecEnvFactory = Callable[[int, int], VecEnv]
 RESET_ATTEMPTS = 3
 #: Seconds :meth:`RayVecEnv.close` waits for the actors to close their environments.
 CLOSE_TIMEOUT = 10.0
+#: Seconds a replacement actor may wait for a node with free resources before it is placed
+#: without reserving any (sharing a busy node's CPU), so a lost node does not stall the run.
+PLACEMENT_TIMEOUT = 30.0
 
 
 class EnvWorkersLost(RuntimeError):
@@ -217,6 +220,10 @@ class RayVecEnv(VecEnv):
         self._strategy = scheduling_strategy
         #: Actors replaced so far (each with a fresh seed).
         self.restarts = 0
+        #: Seconds a replacement may wait for free resources (see :data:`PLACEMENT_TIMEOUT`).
+        self.placement_timeout = PLACEMENT_TIMEOUT
+        #: Replacements placed without reserved resources (the cluster had none left).
+        self.oversubscribed = 0
         self._actors: list[Any] = []
         self._pending: list[Any] | None = None
         self.num_envs = n_envs
@@ -243,12 +250,30 @@ class RayVecEnv(VecEnv):
         """The Ray actor handles, one per slice (a replaced actor's handle changes)."""
         return list(self._actors)
 
-    def _start(self, index: int, seed: int) -> Any:
-        """Start the actor of slice ``index``."""
+    def _start(self, index: int, seed: int, reserve: bool = True) -> Any:
+        """Start the actor of slice ``index`` (``reserve``: with its declared resources)."""
+        resources = self._resources if reserve else {"num_cpus": 0, "num_gpus": 0}
         worker = _remote_worker(self._ray).options(
-            **self._resources, scheduling_strategy=self._strategy, max_restarts=0
+            **resources, scheduling_strategy=self._strategy, max_restarts=0
         )
         return worker.remote(self.factory, len(self.slices[index]), seed)
+
+    def _start_replacement(self, index: int, seed: int) -> Any:
+        """Start a replacement; if no node can take it in time, start it unreserved."""
+        actor = self._start(index, seed)
+        ready, _ = self._ray.wait([actor.spaces.remote()], timeout=self.placement_timeout)
+        if ready:
+            return actor
+        with contextlib.suppress(Exception):
+            self._ray.kill(actor, no_restart=True)
+        log.warning(
+            "no node had free resources for a replacement of environment actor %d within "
+            "%g s (a node was lost?); it shares a CPU instead",
+            index,
+            self.placement_timeout,
+        )
+        self.oversubscribed += 1
+        return self._start(index, seed, reserve=False)
 
     def _fresh_seed(self, index: int) -> int:
         """A new seed for a replacement of actor ``index`` (distinct per restart)."""
@@ -261,7 +286,7 @@ class RayVecEnv(VecEnv):
             with contextlib.suppress(Exception):
                 self._ray.kill(self._actors[index], no_restart=True)
             self.restarts += 1
-            self._actors[index] = self._start(index, self._fresh_seed(index))
+            self._actors[index] = self._start_replacement(index, self._fresh_seed(index))
 
     def _collect(
         self, refs: Sequence[Any], actors: Sequence[int] | None = None

@@ -306,3 +306,27 @@ def test_meta_train_cli_device_cuda_exits_2_and_cpu_works(train_file: Path, tmp_
     run = json.loads((tmp_path / "cpu" / "run.json").read_text())
     assert run["settings"]["device"] == "cpu" and run["backend"] == "local"
     assert load_checkpoint(tmp_path / "cpu" / "latest.zip").timesteps >= 64
+
+
+def test_two_nodes_actors_spread_and_a_lost_node_is_survived():
+    """Two Ray nodes on this machine: one actor per node; losing a node redoes the rollout."""
+    pytest.importorskip("ray")
+    script = Path(__file__).with_name("ray_multinode.py")
+    root = str(script.parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=root,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["actor_nodes"] == 2  # SPREAD: one actor on each node
+    assert result["alive_nodes_after"] == 1
+    assert result["redos"] == 1 and result["restarts"] == 1
+    assert result["oversubscribed"] == 1  # no free CPU left: placed unreserved, not stalled
+    assert result["timesteps"] == 384  # the whole budget, the lost rollout redone
