@@ -22,12 +22,12 @@ interrupted (finished jobs stay in results.csv: use ``--resume``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autorl.commands.options import (
+    DEFAULT_REFINEMENT,
     add_backend_options,
     add_energy_options,
     add_rule_options,
@@ -36,16 +36,29 @@ from autorl.commands.options import (
     rules_from_args,
 )
 from autorl.progress import Progress
-from benchmarks.datasets import DATA_ENV, DATASETS, load_dataset, select_targets
-from benchmarks.report import report
-from benchmarks.runner import META_METHODS, METHODS, RunnerConfig, run_benchmark
-from envs.dot_bracket import Target
-from meta.checkpoints import load_checkpoint
 from meta.cluster import Backend, backend_session
-from meta.config import LEARNA, LearnaConfig
-from meta.design import DEFAULT_REFINEMENT
 
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunnerConfig)}
+if TYPE_CHECKING:
+    from benchmarks.runner import RunnerConfig
+    from envs.dot_bracket import Target
+    from meta.config import LearnaConfig
+
+# Literal copies (building the parser imports neither ViennaRNA nor numpy); checked against
+# the originals by tests/test_cli_startup.py.
+#: The names of ``benchmarks.datasets.DATASETS``, in its order.
+DATASETS = (
+    "eterna100-v1",
+    "eterna100-v2",
+    "rfam-taneda",
+    "rfam-learn-validation",
+    "rfam-learn-test",
+)
+#: ``benchmarks.datasets.DATA_ENV``.
+DATA_ENV = "AUTORL_DATA"
+#: ``benchmarks.runner.METHODS``.
+METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse")
+#: The defaults of the ``benchmarks.runner.RunnerConfig`` fields the options set.
+_DEFAULTS = {"time_limit": 60.0, "runs": 1, "workers": None, "seed": 0, "constraint_fraction": 0.0}
 
 
 def register(subparsers: Any) -> None:
@@ -148,6 +161,8 @@ def register(subparsers: Any) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """``autorl benchmark report DIR``."""
+    from benchmarks.report import report
+
     print(report(args.dir))
     return 0
 
@@ -156,6 +171,8 @@ def _settings(
     path: str | None, base: LearnaConfig, refinement: int | None = None
 ) -> tuple[tuple[str, object], ...]:
     """The ``--config`` file's settings (and ``--refine``) that differ from ``base``."""
+    from meta.config import LearnaConfig
+
     config = LearnaConfig.load(path, base=base) if path else base
     if refinement is not None:
         config = config.updated({"refinement_budget": refinement}, source="--refine")
@@ -166,6 +183,10 @@ def _settings(
 
 def _base_config(method: str, model: str | None) -> LearnaConfig:
     """What ``--config`` applies to: the checkpoint's configuration for the meta methods."""
+    from benchmarks.runner import META_METHODS
+    from meta.checkpoints import load_checkpoint
+    from meta.config import LEARNA
+
     if method in META_METHODS:
         return load_checkpoint(model).config
     return LEARNA
@@ -173,6 +194,10 @@ def _base_config(method: str, model: str | None) -> LearnaConfig:
 
 def run(args: argparse.Namespace) -> int:
     """``autorl benchmark --dataset ... --method ... --out ...``."""
+    from benchmarks.datasets import load_dataset, select_targets
+    from benchmarks.report import report
+    from benchmarks.runner import RunnerConfig
+
     missing = [flag for flag in ("dataset", "method", "out") if not getattr(args, flag)]
     if missing:
         flags = " and ".join(f"--{flag}" for flag in missing)
@@ -218,6 +243,8 @@ def _run(
     backend: Backend,
 ) -> list[dict]:
     """Run the benchmark with a progress display; return the rows written."""
+    from benchmarks.runner import run_benchmark
+
     with Progress(args.quiet) as progress:
 
         def announce(row: dict) -> None:

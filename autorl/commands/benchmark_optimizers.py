@@ -18,56 +18,71 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autorl.bohb.external import EXTERNAL, available
-from autorl.bohb.hyperband import budgets, planned_budget
-from autorl.bohb.optimizer import METHODS
-from autorl.bohb.runlog import load_trials
-from benchmarks.optimizers import (
-    Goals,
-    RunRecord,
-    check_goals,
-    format_table,
-    plot_curves,
-    record_run,
-    summarize,
-)
-from benchmarks.synthetic import SyntheticProblem, counting_ones_problem, mf_hartmann_problem
-from meta.files import write_json_atomic
-from meta.provenance import package_versions
+from autorl.commands.optimize import OPTIMIZERS as _OPTIMIZE_OPTIMIZERS
+
+if TYPE_CHECKING:
+    from benchmarks.optimizers import Goals, RunRecord
+    from benchmarks.synthetic import SyntheticProblem
+
+
+def _synthetic() -> Any:
+    """:mod:`benchmarks.synthetic`, imported when a problem is made (it imports ConfigSpace)."""
+    return importlib.import_module("benchmarks.synthetic")
+
 
 #: Problem -> (its noise-free definition, the ``autorl optimize`` arguments that run it).
 PROBLEMS: dict[str, tuple[Callable[[], SyntheticProblem], list[str]]] = {
-    "counting-ones-4+4": (lambda: counting_ones_problem(4, 4), ["counting-ones", "--dims", "4"]),
+    "counting-ones-4+4": (
+        lambda: _synthetic().counting_ones_problem(4, 4),
+        ["counting-ones", "--dims", "4"],
+    ),
     "counting-ones-16+16": (
-        lambda: counting_ones_problem(16, 16),
+        lambda: _synthetic().counting_ones_problem(16, 16),
         ["counting-ones", "--dims", "16"],
     ),
-    "mf-hartmann-3": (lambda: mf_hartmann_problem(3), ["mf-hartmann-3"]),
-    "mf-hartmann-6": (lambda: mf_hartmann_problem(6), ["mf-hartmann-6"]),
+    "mf-hartmann-3": (lambda: _synthetic().mf_hartmann_problem(3), ["mf-hartmann-3"]),
+    "mf-hartmann-6": (lambda: _synthetic().mf_hartmann_problem(6), ["mf-hartmann-6"]),
 }
 DEFAULT_PROBLEMS = ("counting-ones-4+4", "counting-ones-16+16", "mf-hartmann-6")
 #: ``bohb-warm``: BOHB warm-started from the BOHB run of the next seed (run after the others).
 WARM = "bohb-warm"
-OPTIMIZERS = (*METHODS, *EXTERNAL, WARM)
-#: The goals of BOHB (issue: BOHB proven through ``autorl optimize`` against the reference).
-GOALS = Goals(
-    subject="bohb",
-    beat={
-        "counting-ones-16+16": ("random", "hyperband", "hpbandster"),
-        "mf-hartmann-6": ("random", "hyperband", "hpbandster"),
-    },
-    within_se={"counting-ones-4+4": ("hpbandster",)},
-    max_regret={"counting-ones-4+4": 0.25},
-    max_overhead_ms=50.0,
-    warm_start={"mf-hartmann-6": (WARM, "bohb")},
-)
+#: autorl's methods, the external ones (``autorl optimize --optimizer``) and :data:`WARM`.
+OPTIMIZERS = (*_OPTIMIZE_OPTIMIZERS, WARM)
+
+
+def _goals() -> Goals:
+    """The goals of BOHB (issue: BOHB proven through ``autorl optimize`` against the reference).
+
+    Also available as ``GOALS`` (built on first use: :mod:`benchmarks.optimizers` imports
+    numpy, which ``autorl --help`` must not).
+    """
+    from benchmarks.optimizers import Goals
+
+    return Goals(
+        subject="bohb",
+        beat={
+            "counting-ones-16+16": ("random", "hyperband", "hpbandster"),
+            "mf-hartmann-6": ("random", "hyperband", "hpbandster"),
+        },
+        within_se={"counting-ones-4+4": ("hpbandster",)},
+        max_regret={"counting-ones-4+4": 0.25},
+        max_overhead_ms=50.0,
+        warm_start={"mf-hartmann-6": (WARM, "bohb")},
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GOALS":
+        return _goals()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -123,7 +138,10 @@ def run_one(
     warm_start: Path | None = None,
 ) -> RunRecord:
     """One ``autorl optimize`` run (or its replay, when its log is complete), judged."""
+    from autorl.bohb.hyperband import budgets, planned_budget
+    from autorl.bohb.runlog import load_trials
     from autorl.commands.optimize import optimize, parse
+    from benchmarks.optimizers import record_run
 
     make, task_args = PROBLEMS[problem_name]
     problem = make()
@@ -151,6 +169,11 @@ def run_one(
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the comparison, print the table and the goals, write the results."""
+    from autorl.bohb.external import EXTERNAL, available
+    from benchmarks.optimizers import check_goals, format_table, plot_curves, summarize
+    from meta.files import write_json_atomic
+    from meta.provenance import package_versions
+
     if args.seeds < 1 or args.iterations < 1:
         raise ValueError("--seeds and --iterations must be >= 1")
     problems = _names(args.problems, PROBLEMS, "--problems")
@@ -188,7 +211,7 @@ def run_command(args: argparse.Namespace) -> int:
             )
     rows = summarize(records)
     table = format_table(rows)
-    goals = check_goals(rows, GOALS)
+    goals = check_goals(rows, _goals())
     lines = [f"[{'met' if met else 'MISSED'}] {statement}" for met, statement in goals]
     print(table + "\n\n" + "\n".join(lines))
     (out / "table.md").write_text(table + "\n\n" + "\n".join(lines) + "\n", encoding="utf-8")

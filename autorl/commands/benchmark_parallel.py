@@ -33,15 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from autorl.bohb.executor import Job, ProcessExecutor
-from autorl.bohb.optimizer import BOHBConfig
-from autorl.bohb.ray_executor import RayExecutor
-from autorl.bohb.run import run
-from autorl.bohb.runlog import load_trials
-from autorl.tasks import REGISTRY, TaskOptions, make_task
+from autorl.tasks import TASKS
 from meta.cluster import BACKENDS, Backend, backend_session
-from meta.files import write_json_atomic
-from meta.provenance import package_versions
 
 #: Goal of the issue: efficiency with 2 workers on this 2-core machine.
 GOAL_EFFICIENCY = 0.85
@@ -55,6 +48,9 @@ def _nothing(config: dict[str, Any], budget: float, seed: int) -> float:
 
 def round_trip_ms(backend: Backend, trials: int = ROUND_TRIPS) -> float:
     """Median ms a trivial trial spends outside its objective, through one worker."""
+    from autorl.bohb.executor import Job, ProcessExecutor
+    from autorl.bohb.ray_executor import RayExecutor
+
     executor = (
         RayExecutor(_nothing, 1, backend.cpus, backend.gpus)
         if backend.is_ray
@@ -158,7 +154,7 @@ def _parse(args: argparse.Namespace) -> tuple[list[str], list[int]]:
         raise ValueError(f"--workers: every count must be >= 1, got {args.workers!r}")
     if 1 not in workers:
         workers.insert(0, 1)  # the efficiency's reference
-    if args.task not in REGISTRY or args.task.startswith("rna"):
+    if args.task not in TASKS or args.task.startswith("rna"):
         raise ValueError(f"--task: expected a synthetic task, got {args.task!r}")
     if not args.trial_seconds > 0 or args.iterations < 1:
         raise ValueError("--trial-seconds must be > 0 and --iterations >= 1")
@@ -168,6 +164,11 @@ def _parse(args: argparse.Namespace) -> tuple[list[str], list[int]]:
 
 
 def _measure(args: argparse.Namespace, backend: Backend, workers: int, out: Path) -> Measurement:
+    from autorl.bohb.optimizer import BOHBConfig
+    from autorl.bohb.run import run
+    from autorl.bohb.runlog import load_trials
+    from autorl.tasks import TaskOptions, make_task
+
     task = make_task(args.task, TaskOptions(workers=workers))
     config = BOHBConfig(args.min_budget, args.max_budget, task.eta, seed=args.seed)
     folder = out / "runs" / f"{backend.name}-{workers}"
@@ -236,6 +237,8 @@ def format_table(rows: list[Measurement]) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     """Measure every (backend, workers) pair; write results.json and table.md."""
+    from meta.files import write_json_atomic
+
     backends, worker_counts = _parse(args)
     out = Path(args.out)
     rows: list[Measurement] = []
@@ -259,6 +262,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _payload(args: argparse.Namespace, rows: list[Measurement]) -> Mapping[str, Any]:
+    from meta.provenance import package_versions
+
     settings = {k: v for k, v in vars(args).items() if k != "run"}
     return {
         "settings": settings,

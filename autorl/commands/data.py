@@ -12,23 +12,42 @@ import argparse
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autorl.progress import Progress
-from benchmarks.overlap import check_no_overlap
-from envs.dot_bracket import read_targets
-from meta.training_data import (
-    GeneratorSettings,
-    generate_structures,
-    length_and_pair_stats,
-    name_structures,
-    write_training_file,
-)
 
-#: The defaults of every generator setting; the CLI never restates them.
-DEFAULTS = GeneratorSettings(count=1)
-_FIELD = re.compile(r"\b(" + "|".join(f.name for f in fields(GeneratorSettings)) + r")\b")
+if TYPE_CHECKING:
+    from meta.training_data import GeneratorSettings
+
+#: The defaults of ``meta.training_data.GeneratorSettings``'s fields (a literal copy: building
+#: the parser imports neither ViennaRNA nor numpy; tests/test_cli_startup.py checks it).
+_DEFAULTS = {
+    "min_length": 50,
+    "max_length": 450,
+    "gc_min": 0.45,
+    "gc_max": 0.65,
+    "min_pair_fraction": 0.3,
+    "max_pair_fraction": 0.8,
+    "min_pairs": 5,
+    "seed": 0,
+}
+
+
+def generate_structures(
+    settings: GeneratorSettings,
+    workers: int = 1,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[str]:
+    """:func:`meta.training_data.generate_structures`, imported on first call.
+
+    A name of this module, so that tests can replace it to feed ``run_generate``.
+    """
+    from meta.training_data import generate_structures
+
+    return generate_structures(settings, workers=workers, on_progress=on_progress)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +74,7 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _register_generate(actions: argparse._SubParsersAction) -> None:
-    d = DEFAULTS
+    d = _DEFAULTS
     parser = actions.add_parser(
         "generate",
         help="write MFE structures of random sequences as a target file",
@@ -66,30 +85,30 @@ def _register_generate(actions: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--count", type=int, required=True, help="number of structures")
     parser.add_argument("--out", required=True, metavar="FILE", help="the target file to write")
-    parser.add_argument("--min-length", type=int, default=d.min_length, help="nt (%(default)s)")
-    parser.add_argument("--max-length", type=int, default=d.max_length, help="nt (%(default)s)")
+    parser.add_argument("--min-length", type=int, default=d["min_length"], help="nt (%(default)s)")
+    parser.add_argument("--max-length", type=int, default=d["max_length"], help="nt (%(default)s)")
     parser.add_argument(
-        "--gc-min", type=float, default=d.gc_min, help="lowest GC content (%(default)s)"
+        "--gc-min", type=float, default=d["gc_min"], help="lowest GC content (%(default)s)"
     )
     parser.add_argument(
-        "--gc-max", type=float, default=d.gc_max, help="highest GC content (%(default)s)"
+        "--gc-max", type=float, default=d["gc_max"], help="highest GC content (%(default)s)"
     )
     parser.add_argument(
         "--min-pair-fraction",
         type=float,
-        default=d.min_pair_fraction,
+        default=d["min_pair_fraction"],
         help="lowest paired fraction 2*pairs/length kept (%(default)s)",
     )
     parser.add_argument(
         "--max-pair-fraction",
         type=float,
-        default=d.max_pair_fraction,
+        default=d["max_pair_fraction"],
         help="highest paired fraction kept (%(default)s)",
     )
     parser.add_argument(
-        "--min-pairs", type=int, default=d.min_pairs, help="fewest base pairs kept (%(default)s)"
+        "--min-pairs", type=int, default=d["min_pairs"], help="fewest base pairs kept (%(default)s)"
     )
-    parser.add_argument("--seed", type=int, default=d.seed, help="seed (%(default)s)")
+    parser.add_argument("--seed", type=int, default=d["seed"], help="seed (%(default)s)")
     parser.add_argument(
         "--workers", type=int, default=1, help="processes that fold in parallel (%(default)s)"
     )
@@ -111,6 +130,8 @@ def _register_check(actions: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> GeneratorSettings:
+    from meta.training_data import GeneratorSettings
+
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     out = Path(args.out)
@@ -131,7 +152,8 @@ def _settings(args: argparse.Namespace) -> GeneratorSettings:
             seed=args.seed,
         )
     except ValueError as error:  # name the flag, not the field
-        raise ValueError(_FIELD.sub(lambda m: "--" + m[0].replace("_", "-"), str(error))) from None
+        field = re.compile(r"\b(" + "|".join(f.name for f in fields(GeneratorSettings)) + r")\b")
+        raise ValueError(field.sub(lambda m: "--" + m[0].replace("_", "-"), str(error))) from None
 
 
 def _datasets_text(names: list[str]) -> str:
@@ -142,6 +164,9 @@ def _datasets_text(names: list[str]) -> str:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Generate the structures, check them against the benchmarks, write the file."""
+    from benchmarks.overlap import check_no_overlap
+    from meta.training_data import length_and_pair_stats, name_structures, write_training_file
+
     settings = _settings(args)
     started = time.monotonic()
     tried = 0
@@ -174,6 +199,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """Exit 0 if the file shares no target with the benchmark sets found."""
+    from benchmarks.overlap import check_no_overlap
+    from envs.dot_bracket import read_targets
+
     targets = read_targets(args.file)
     checked = check_no_overlap(targets, args.data_dir, source=args.file)
     print(

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from autorl.api import DesignRequest, prepare
-from autorl.api import run as run_request
 from autorl.commands.options import (
+    DEFAULT_REFINEMENT,
     add_device_option,
     add_energy_options,
     add_rule_options,
@@ -17,13 +16,21 @@ from autorl.commands.options import (
     rules_from_args,
 )
 from autorl.progress import Progress
-from envs.dot_bracket import resolve_targets
-from meta.checkpoints import Checkpoint, load_checkpoint
-from meta.config import LEARNA, LearnaConfig
-from meta.design import DEFAULT_REFINEMENT, META_METHODS, METHODS, DesignProgress, DesignResult
-from meta.provenance import package_versions
-from meta.quality import RANKINGS, DesignedSequence
 from policies.device import resolve_device
+
+if TYPE_CHECKING:
+    from autorl.api import DesignRequest
+    from meta.checkpoints import Checkpoint
+    from meta.config import LearnaConfig
+    from meta.design import DesignProgress, DesignResult
+    from meta.quality import DesignedSequence
+
+# Literal copies (building the parser imports neither torch nor ViennaRNA); checked against
+# the originals by tests/test_cli_startup.py.
+#: ``meta.design.METHODS``.
+METHODS = ("learna", "meta-learna", "meta-learna-adapt")
+#: ``meta.quality.RANKINGS``.
+RANKINGS = ("distance", "probability", "ensemble-defect")
 
 FORMATS = ("text", "fasta", "json")
 
@@ -108,6 +115,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _validate(
     args: argparse.Namespace,
 ) -> tuple[DesignRequest, LearnaConfig, Checkpoint | None]:
+    from autorl.api import prepare
+    from envs.dot_bracket import resolve_targets
+    from meta.checkpoints import load_checkpoint
+    from meta.config import LEARNA, LearnaConfig
+    from meta.design import META_METHODS
+
     if not args.time_limit > 0:
         raise ValueError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
     if args.num_solutions < 1:
@@ -136,6 +149,9 @@ def _validate(
 
 def run(args: argparse.Namespace) -> int:
     """Design every target and print the results; exit 1 if any stayed unsolved."""
+    from autorl.api import run as run_request
+    from meta.provenance import package_versions
+
     request, config, checkpoint = _validate(args)
     targets = request.targets
     with Progress(args.quiet) as progress:

@@ -6,15 +6,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autorl.commands.options import add_backend_options, add_device_option, backend_from_args
 from autorl.progress import Progress
-from benchmarks.overlap import check_no_overlap
-from envs.dot_bracket import read_targets
 from meta.cluster import backend_session
-from meta.config import META_LEARNA, LearnaConfig
-from meta.training import MetaTrainer, MetaTrainSettings, TrainProgress, ValidationResult
 from policies.device import resolve_device
+
+if TYPE_CHECKING:
+    from meta.training import MetaTrainSettings, TrainProgress, ValidationResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,6 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> MetaTrainSettings:
+    from benchmarks.overlap import check_no_overlap
+    from envs.dot_bracket import read_targets
+    from meta.config import META_LEARNA, LearnaConfig
+    from meta.training import MetaTrainSettings
+
     resolve_device(args.device)  # before reading any data: a clear error without CUDA
     backend = backend_from_args(args, "actor")
     train_data = Path(args.train_data)
@@ -130,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, settings: MetaTrainSettings) -> int:
     """Run the trainer with a progress display; the exit code."""
+    from meta.training import MetaTrainer
+
     with Progress(args.quiet) as progress:
 
         def show(p: TrainProgress) -> None:

@@ -18,27 +18,35 @@ Exit codes: 0 done; 1 every trial failed; 2 bad input; 130 interrupted (resume w
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autorl.bohb.hyperband import BRACKET_RULES
-from autorl.bohb.optimizer import METHODS, BOHBConfig
-from autorl.bohb.run import RunSummary, load_warm_start, plot_trajectory, run
 from autorl.commands.options import add_backend_options, add_device_option, backend_from_args
 from autorl.progress import Progress
-from autorl.tasks import REGISTRY, TASKS, Task, TaskOptions, make_task
+from autorl.tasks import SUMMARIES, TASKS
 from meta.cluster import Backend, backend_session
 from policies.device import check_gpus, resolve_device
 
-#: Every --optimizer: autorl's own and the external ones (optional packages).
-OPTIMIZERS = (*METHODS, "smac", "optuna", "hpbandster")
+if TYPE_CHECKING:
+    from autorl.bohb.optimizer import BOHBConfig
+    from autorl.bohb.run import RunSummary
+    from autorl.tasks import Task
 
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(BOHBConfig)}
+# Literal copies (building the parser imports neither ConfigSpace nor numpy); checked against
+# the originals by tests/test_cli_startup.py.
+#: ``autorl.bohb.optimizer.METHODS``: autorl's own search methods.
+METHODS = ("bohb", "hyperband", "random")
+#: The names of ``autorl.bohb.external.EXTERNAL``: the optimizers of optional packages.
+EXTERNAL = ("smac", "optuna", "hpbandster")
+#: The defaults of the ``autorl.bohb.optimizer.BOHBConfig`` fields the options set.
+_DEFAULTS = {"eta": 3.0, "seed": 0, "brackets": "hpbandster"}
+
+#: Every --optimizer: autorl's own and the external ones (optional packages).
+OPTIMIZERS = (*METHODS, *EXTERNAL)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--task",
         required=True,
         help="what to optimize: "
-        + "; ".join(f"{name} ({spec.summary})" for name, spec in REGISTRY.items()),
+        + "; ".join(f"{name} ({summary})" for name, summary in SUMMARIES.items()),
     )
     parser.add_argument(
         "--optimizer",
@@ -121,6 +129,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _task(args: argparse.Namespace, backend: Backend) -> Task:
+    from autorl.tasks import REGISTRY, TaskOptions, make_task
+
     spec = REGISTRY.get(args.task)
     if spec is None:
         raise ValueError(f"--task: unknown task {args.task!r}; choose one of {', '.join(TASKS)}")
@@ -145,6 +155,8 @@ def _task(args: argparse.Namespace, backend: Backend) -> Task:
 
 
 def _check_method(args: argparse.Namespace) -> None:
+    from autorl.bohb.hyperband import BRACKET_RULES
+
     if args.optimizer not in OPTIMIZERS:
         raise ValueError(
             f"--optimizer: unknown {args.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
@@ -158,6 +170,8 @@ def _check_method(args: argparse.Namespace) -> None:
 
 
 def _config(args: argparse.Namespace, task: Task) -> BOHBConfig:
+    from autorl.bohb.optimizer import BOHBConfig
+
     if args.iterations < 1:
         raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
     min_budget = task.min_budget if args.min_budget is None else args.min_budget
@@ -186,6 +200,8 @@ def optimize(
     Raises:
         ValueError: bad input (checked before anything is written).
     """
+    from autorl.bohb.run import load_warm_start, plot_trajectory, run
+
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     _check_method(args)

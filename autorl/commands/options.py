@@ -1,13 +1,31 @@
-"""Command-line options shared by several commands: constraints, energy model, backend, device."""
+"""Command-line options shared by several commands: constraints, energy model, backend, device.
+
+Building a parser must stay light (``autorl --help`` imports neither ViennaRNA nor torch):
+the heavy modules are imported by the functions that turn parsed options into objects.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from envs.constraints import DesignConstraints, parse_gc, parse_motifs
-from envs.folding import DEFAULT_ENERGY, ENERGY_PARAMETER_SETS, EnergyModel
 from meta.cluster import BACKENDS, Backend
 from policies.device import DEVICE_CHOICES
+
+if TYPE_CHECKING:
+    from envs.constraints import DesignConstraints
+    from envs.folding import EnergyModel
+
+# Literal copies of constants of heavy modules, so that building the parser imports none of
+# them; tests/test_cli_startup.py checks that they equal the originals.
+#: ``envs.folding.DEFAULT_ENERGY``'s temperature, params and dangles.
+DEFAULT_TEMPERATURE = 37.0
+DEFAULT_ENERGY_PARAMS = "turner2004"
+DEFAULT_DANGLES = 2
+#: The names of ``envs.folding.ENERGY_PARAMETER_SETS``, in its order.
+ENERGY_PARAMETER_SETS = ("turner2004", "andronescu2007", "langdon2018")
+#: ``meta.design.DEFAULT_REFINEMENT``: the default of ``--refine``.
+DEFAULT_REFINEMENT = 200
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -26,18 +44,18 @@ def add_rule_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup
 
 
 def add_energy_options(parser: argparse.ArgumentParser) -> None:
-    """Add the energy-model options (defaults: ViennaRNA's, from :class:`EnergyModel`)."""
+    """Add the energy-model options (defaults: ViennaRNA's, as ``envs.folding.DEFAULT_ENERGY``)."""
     group = parser.add_argument_group("energy model (used for designing, verifying and reporting)")
     group.add_argument(
         "--temperature",
         type=float,
-        default=DEFAULT_ENERGY.temperature,
+        default=DEFAULT_TEMPERATURE,
         metavar="C",
         help="degrees Celsius (%(default)g)",
     )
     group.add_argument(
         "--energy-params",
-        default=DEFAULT_ENERGY.params,
+        default=DEFAULT_ENERGY_PARAMS,
         metavar="NAME|FILE",
         help=f"{', '.join(ENERGY_PARAMETER_SETS)} or a ViennaRNA .par file (%(default)s)",
     )
@@ -45,7 +63,7 @@ def add_energy_options(parser: argparse.ArgumentParser) -> None:
         "--dangles",
         type=int,
         choices=(0, 2),
-        default=DEFAULT_ENERGY.dangles,
+        default=DEFAULT_DANGLES,
         help="dangling ends: 0 or 2 (%(default)s)",
     )
     group.add_argument(
@@ -55,12 +73,16 @@ def add_energy_options(parser: argparse.ArgumentParser) -> None:
 
 def rules_from_args(args: argparse.Namespace) -> DesignConstraints:
     """The GC and motif rules of ``--gc`` and ``--forbid``."""
+    from envs.constraints import DesignConstraints, parse_gc, parse_motifs
+
     gc = parse_gc(args.gc) if args.gc is not None else None
     return DesignConstraints(gc=gc, forbid=parse_motifs(args.forbid))
 
 
 def energy_from_args(args: argparse.Namespace) -> EnergyModel:
     """The energy model of the energy options (validated; a file is checked on use)."""
+    from envs.folding import EnergyModel
+
     return EnergyModel(args.temperature, args.energy_params, args.dangles, args.no_lonely_pairs)
 
 

@@ -7,17 +7,67 @@
 - ``counting-ones``, ``mf-hartmann-3``, ``mf-hartmann-6`` (:mod:`autorl.tasks.synthetic`):
   the cheap multi-fidelity benchmarks of :mod:`benchmarks.synthetic`.
 
-Adding a task means adding a module with a ``build(name, options) -> Task`` and one
-:class:`TaskSpec` line below. Factories are imported when the task is built, so naming the
-tasks (``--help``) imports none of them.
+Adding a task means adding a module with a ``build(name, options) -> Task`` and one line in
+``_TABLE`` below. Factories are imported when the task is built, so naming the tasks
+(``--help``) imports none of them. :mod:`autorl.tasks.base` (which imports ConfigSpace) is
+imported on first use of ``REGISTRY``, ``Task``, ``TaskOptions``, ``TaskSpec``,
+``IncumbentWriter`` or :func:`make_task`; ``TASKS`` and ``SUMMARIES`` need none of it.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from autorl.tasks.base import IncumbentWriter, Task, TaskOptions, TaskSpec
+if TYPE_CHECKING:
+    from autorl.tasks.base import IncumbentWriter, Task, TaskOptions, TaskSpec
+
+#: name -> (factory module, factory function, one line for ``--help``, the TaskOptions
+#: fields besides ``workers`` the task reads, its budget units with the default first).
+_TABLE: dict[str, tuple[str, str, str, tuple[str, ...], tuple[str, ...]]] = {
+    "rna-learna": (
+        "autorl.tasks.rna_learna",
+        "build",
+        "LEARNA on RNA targets; budget: design seconds or episodes per target",
+        ("targets", "device"),
+        ("seconds", "episodes"),
+    ),
+    "rna-meta-learna": (
+        "autorl.tasks.rna_meta_learna",
+        "build",
+        "Meta-LEARNA meta-training; budget: seconds of training",
+        ("targets", "device"),
+        ("seconds",),
+    ),
+    "counting-ones": (
+        "autorl.tasks.synthetic",
+        "build_counting_ones",
+        "the BOHB paper's counting ones; budget: Bernoulli draws",
+        ("dims",),
+        ("draws",),
+    ),
+    "mf-hartmann-3": (
+        "autorl.tasks.synthetic",
+        "build_mf_hartmann",
+        "multi-fidelity Hartmann 3-d; budget: fidelity 3..100",
+        (),
+        ("fidelity",),
+    ),
+    "mf-hartmann-6": (
+        "autorl.tasks.synthetic",
+        "build_mf_hartmann",
+        "multi-fidelity Hartmann 6-d; budget: fidelity 3..100",
+        (),
+        ("fidelity",),
+    ),
+}
+#: Task names, in registry order.
+TASKS = tuple(_TABLE)
+#: Each task's one-line summary (for ``--help``), in registry order.
+SUMMARIES = {name: row[2] for name, row in _TABLE.items()}
+
+_BASE_NAMES = ("IncumbentWriter", "Task", "TaskOptions", "TaskSpec")
 
 
 def _lazy(module: str, function: str = "build") -> Callable[[str, TaskOptions], Task]:
@@ -27,48 +77,26 @@ def _lazy(module: str, function: str = "build") -> Callable[[str, TaskOptions], 
     return build
 
 
-REGISTRY: dict[str, TaskSpec] = {
-    spec.name: spec
-    for spec in (
-        TaskSpec(
-            "rna-learna",
-            _lazy("autorl.tasks.rna_learna"),
-            "LEARNA on RNA targets; budget: design seconds or episodes per target",
-            ("targets", "device"),
-            ("seconds", "episodes"),
-        ),
-        TaskSpec(
-            "rna-meta-learna",
-            _lazy("autorl.tasks.rna_meta_learna"),
-            "Meta-LEARNA meta-training; budget: seconds of training",
-            ("targets", "device"),
-            ("seconds",),
-        ),
-        TaskSpec(
-            "counting-ones",
-            _lazy("autorl.tasks.synthetic", "build_counting_ones"),
-            "the BOHB paper's counting ones; budget: Bernoulli draws",
-            ("dims",),
-            ("draws",),
-        ),
-        TaskSpec(
-            "mf-hartmann-3",
-            _lazy("autorl.tasks.synthetic", "build_mf_hartmann"),
-            "multi-fidelity Hartmann 3-d; budget: fidelity 3..100",
-            (),
-            ("fidelity",),
-        ),
-        TaskSpec(
-            "mf-hartmann-6",
-            _lazy("autorl.tasks.synthetic", "build_mf_hartmann"),
-            "multi-fidelity Hartmann 6-d; budget: fidelity 3..100",
-            (),
-            ("fidelity",),
-        ),
-    )
-}
-#: Task names, in registry order.
-TASKS = tuple(REGISTRY)
+def _registry() -> dict[str, TaskSpec]:
+    """``REGISTRY``: built (with :mod:`autorl.tasks.base`) on first use, then the same dict."""
+    registry = globals().get("REGISTRY")
+    if registry is None:
+        from autorl.tasks.base import TaskSpec
+
+        registry = {
+            name: TaskSpec(name, _lazy(module, function), summary, options, units)
+            for name, (module, function, summary, options, units) in _TABLE.items()
+        }
+        globals()["REGISTRY"] = registry
+    return registry
+
+
+def __getattr__(name: str) -> Any:
+    if name == "REGISTRY":
+        return _registry()
+    if name in _BASE_NAMES:
+        return getattr(importlib.import_module("autorl.tasks.base"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_task(name: str, options: TaskOptions | None = None, **kwargs: object) -> Task:
@@ -77,10 +105,12 @@ def make_task(name: str, options: TaskOptions | None = None, **kwargs: object) -
     Raises:
         ValueError: unknown task, an option the task does not read, or an unknown unit.
     """
-    spec = REGISTRY.get(name)
+    spec = _registry().get(name)
     if spec is None:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
     if options is None:
+        from autorl.tasks.base import TaskOptions
+
         options = TaskOptions(**kwargs)  # type: ignore[arg-type]
     unit = options.budget_unit
     if unit is not None and unit not in spec.budget_units:
@@ -91,4 +121,13 @@ def make_task(name: str, options: TaskOptions | None = None, **kwargs: object) -
     return spec.build(name, options)
 
 
-__all__ = ["REGISTRY", "TASKS", "IncumbentWriter", "Task", "TaskOptions", "TaskSpec", "make_task"]
+__all__ = [
+    "REGISTRY",
+    "SUMMARIES",
+    "TASKS",
+    "IncumbentWriter",
+    "Task",
+    "TaskOptions",
+    "TaskSpec",
+    "make_task",
+]
