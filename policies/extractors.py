@@ -95,3 +95,41 @@ def policy_kwargs(config: PolicyConfig) -> dict[str, Any]:
         "activation_fn": nn.Tanh if config.activation == "tanh" else nn.ReLU,
         "share_features_extractor": True,
     }
+
+
+class SharedMlpExtractor(BaseFeaturesExtractor):
+    """FC layers shared by the actor and the critic, as an SB3 features extractor.
+
+    The vector-observation family's shared trunk (:mod:`policies.vector`): the observation
+    is flattened, then passed through ``layers`` linear layers of ``units`` units, each
+    followed by the activation; the output (``units`` features) feeds both the action and
+    the value head.
+
+    Args:
+        observation_space: The observation space (flattened like SB3's ``FlattenExtractor``).
+        layers: Number of FC layers (>= 1).
+        units: Units of each layer.
+        activation: Activation name (see :data:`policies.vector.ACTIVATIONS`).
+    """
+
+    def __init__(
+        self, observation_space: gym.Space, layers: int, units: int, activation: str
+    ) -> None:
+        from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+
+        from policies.vector import activation_class
+
+        if layers < 1:
+            raise ValueError(f"SharedMlpExtractor needs layers >= 1, got {layers}")
+        super().__init__(observation_space, features_dim=units)
+        act = activation_class(activation)
+        modules: list[nn.Module] = [nn.Flatten()]
+        size = get_flattened_obs_dim(observation_space)
+        for _ in range(layers):
+            modules += [nn.Linear(size, units), act()]
+            size = units
+        self.trunk = nn.Sequential(*modules)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """The shared features of a batch of observations."""
+        return self.trunk(observations)

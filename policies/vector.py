@@ -24,7 +24,8 @@ Mapping onto SB3 / sb3-contrib (:func:`algorithm_for`, :func:`policy_spec`):
   - ``shared=True``: one trunk of ``layers`` FC layers used by both heads, trained by the
     policy and the value loss together. Since SB3 1.8 ``MlpExtractor`` has no shared layers
     (``net_arch=[64, 64]`` is only a shortcut for ``dict(pi=[64, 64], vf=[64, 64])``, two
-    separate networks); the trunk is therefore a features extractor, :class:`SharedMlpExtractor`,
+    separate networks); the trunk is therefore a features extractor,
+    :class:`policies.extractors.SharedMlpExtractor`,
     with ``share_features_extractor=True`` and ``net_arch=[]``: the action and value heads
     sit directly on the trunk. SB3 initializes it like its own MLP layers (orthogonal, gain
     sqrt(2), when ``ortho_init``).
@@ -66,13 +67,12 @@ with the RNA family's keys, so their flat keys carry the prefix ``policy_``
 
 Importing this module does not import torch or stable-baselines3 (reading and validating a
 configuration stays light); :func:`policy_spec`, :func:`algorithm_for`, :func:`build_agent`
-and :class:`SharedMlpExtractor` import them on first use.
+and :class:`policies.extractors.SharedMlpExtractor` import them on first use.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -81,11 +81,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
-    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
     from stable_baselines3.common.type_aliases import GymEnv
-
-    #: Defined on first access (module ``__getattr__``), so that torch loads lazily.
-    SharedMlpExtractor: type[BaseFeaturesExtractor]
 
 #: Activation names and the ``torch.nn`` class each one maps to.
 ACTIVATIONS: dict[str, str] = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU"}
@@ -214,62 +210,6 @@ def activation_class(name: str) -> type:
     return getattr(nn, ACTIVATIONS[name])
 
 
-@functools.cache
-def _shared_mlp_extractor() -> type:
-    """Define :class:`SharedMlpExtractor` (on first use, so that torch loads lazily)."""
-    import gymnasium as gym
-    import torch
-    from stable_baselines3.common.preprocessing import get_flattened_obs_dim
-    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-    from torch import nn
-
-    class SharedMlpExtractor(BaseFeaturesExtractor):
-        """FC layers shared by the actor and the critic, as an SB3 features extractor.
-
-        The observation is flattened, then passed through ``layers`` linear layers of
-        ``units`` units, each followed by the activation; the output (``units`` features)
-        feeds both the action and the value head.
-
-        Args:
-            observation_space: The observation space (flattened like SB3's
-                ``FlattenExtractor`` does).
-            layers: Number of FC layers (>= 1).
-            units: Units of each layer.
-            activation: Activation name (see :data:`ACTIVATIONS`).
-        """
-
-        def __init__(
-            self, observation_space: gym.Space, layers: int, units: int, activation: str
-        ) -> None:
-            if layers < 1:
-                raise ValueError(f"SharedMlpExtractor needs layers >= 1, got {layers}")
-            super().__init__(observation_space, features_dim=units)
-            act = activation_class(activation)
-            modules: list[nn.Module] = [nn.Flatten()]
-            size = get_flattened_obs_dim(observation_space)
-            for _ in range(layers):
-                modules += [nn.Linear(size, units), act()]
-                size = units
-            self.trunk = nn.Sequential(*modules)
-
-        def forward(self, observations: torch.Tensor) -> torch.Tensor:
-            """The shared features of a batch of observations."""
-            return self.trunk(observations)
-
-    # Pickled by reference as policies.vector.SharedMlpExtractor (module __getattr__), so
-    # a saved agent's policy_kwargs load back in a fresh process.
-    SharedMlpExtractor.__module__ = __name__
-    SharedMlpExtractor.__qualname__ = "SharedMlpExtractor"
-    return SharedMlpExtractor
-
-
-def __getattr__(name: str) -> Any:
-    """:class:`SharedMlpExtractor`, defined on first access."""
-    if name == "SharedMlpExtractor":
-        return _shared_mlp_extractor()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def algorithm_for(config: VectorPolicyConfig) -> type:
     """The algorithm class: SB3 ``PPO``, or sb3-contrib ``RecurrentPPO`` with an LSTM."""
     if config.recurrent:
@@ -307,9 +247,11 @@ def policy_spec(config: VectorPolicyConfig) -> tuple[str, dict[str, Any]]:
         )
         return LSTM_POLICY, kwargs
     if config.shared and config.layers:
+        from policies.extractors import SharedMlpExtractor  # torch loads on first use
+
         kwargs.update(
             net_arch=[],
-            features_extractor_class=_shared_mlp_extractor(),
+            features_extractor_class=SharedMlpExtractor,
             features_extractor_kwargs={
                 "layers": config.layers,
                 "units": config.units,
@@ -388,7 +330,6 @@ __all__ = [
     "FLAT_PREFIX",
     "LAYERS_RANGE",
     "UNITS_RANGE",
-    "SharedMlpExtractor",
     "VectorPolicyConfig",
     "activation_class",
     "algorithm_for",

@@ -309,7 +309,7 @@ def test_shared_trunk_agent_loads_in_a_fresh_process(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
     )
-    assert result.stdout.strip() == f"policies.vector {expected}"
+    assert result.stdout.strip() == f"policies.extractors {expected}"
 
 
 def test_build_agent_refuses_arguments_it_sets_and_missing_devices():
