@@ -24,6 +24,7 @@ COMMANDS = (
     "autorl.commands.benchmark_parallel",
     "autorl.commands.data",
     "autorl.commands.meta_train",
+    "autorl.commands.train",
 )
 
 

@@ -40,6 +40,7 @@ MINIMAL = [
     ["data", "generate", "--count", "3", "--out", "x"],
     ["data", "check", "x"],
     ["meta-train", "--train-data", "x", "--time-limit", "1", "--out", "x"],
+    ["train", "--task", "cartpole", "--timesteps", "1", "--out", "x"],
 ]
 
 #: Every (sub)command whose --help is printed.
@@ -55,6 +56,7 @@ HELP = [
     ["data", "generate"],
     ["data", "check"],
     ["meta-train"],
+    ["train"],
 ]
 
 _SCRIPT = """

@@ -1,0 +1,552 @@
+"""Training one PPO agent on a vector-observation task (``autorl train``), with resume.
+
+The tasks are those of :data:`meta.agents.AGENTS` (today the CartPole tasks; RNA design
+trains with ``autorl meta-train`` and ``autorl design`` until the task layer joins them).
+
+An output directory holds::
+
+    run.json                  settings, task, flat configuration, seed, --init, versions,
+                              start time (written once, when the run starts)
+    latest.zip / latest.json  the newest checkpoint (a resume starts here)
+    monitor.csv               every finished training episode, all sessions in one file
+                              (SB3 VecMonitor format: return r, length l, seconds t)
+    logs/session-K/           TensorBoard events and progress.csv of the K-th session
+    learning_curve.csv/.png   written by ``autorl train`` at the end (benchmarks.learning)
+
+Checkpoints:
+    The format of :mod:`meta.checkpoints`: ``latest.zip`` is ``model.save`` (policy and
+    optimizer state), ``latest.json`` the flat :class:`meta.agents.AgentConfig` plus a
+    ``_meta`` object: ``task``, ``timesteps``, ``elapsed`` (training seconds, whole run),
+    ``seed``, ``init`` (the ``--init`` checkpoint or null), ``versions``, ``saved`` and
+    ``interrupted``. The zip is written first, the JSON last, each to a temporary name
+    and renamed, so a reader never sees half a checkpoint. ``latest`` is rewritten every
+    ``checkpoint_every`` seconds and when training ends -- at the budget, or at SIGINT /
+    SIGTERM (the first signal stops at the next environment step and writes the
+    checkpoint; a second one raises ``KeyboardInterrupt`` at once, leaving the last
+    periodic checkpoint). :func:`load_agent_checkpoint` reads one back; ``PPO.load`` (or
+    ``RecurrentPPO.load`` for an LSTM) loads the zip.
+
+Budgets and resume:
+    ``timesteps`` and ``time_limit`` count the whole run across resumes (exactly one is
+    given); a run stops at the first rollout boundary at or after ``timesteps`` (SB3
+    collects whole rollouts of ``n_steps * n_envs``), or at the first step after
+    ``time_limit`` seconds of training (a rollout cut short by the time limit or a signal
+    is not trained on; its steps still count). ``resume`` continues from ``latest``: weights and
+    optimizer state, ``num_timesteps`` and the elapsed time; environment and sampling are
+    seeded with ``seed + timesteps so far``. A resumed run keeps its task, seed and
+    configuration (a differing one is refused). Linear schedules decay over the fraction of
+    the budget spent (timesteps, or training seconds for a time budget), so they continue
+    across a resume. ``monitor.csv`` is appended to, never truncated
+    (:func:`meta.agents.monitor`), and its ``t`` continues from the elapsed time.
+
+Warm start:
+    ``init`` names a checkpoint of the same task whose policy architecture equals this
+    run's; its policy weights (not its optimizer state, not its timestep count) are loaded
+    before training, and the checkpoint is recorded in ``run.json`` and every checkpoint.
+    ``init`` and ``resume`` exclude each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import time
+import zipfile
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+
+from meta.agents import AgentConfig, AgentSpec, agent_spec, build_model
+from meta.files import write_json_atomic
+from meta.provenance import package_versions
+from policies.device import check_device, resolve_device
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+#: Stem of the checkpoint that a resume starts from.
+LATEST = "latest"
+#: The episode log of the run, all sessions (SB3 requires the ``monitor.csv`` ending).
+MONITOR = "monitor.csv"
+#: Episodes in the mean return shown by the progress callback.
+RECENT = 20
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Settings of one ``autorl train`` run.
+
+    Attributes:
+        task: A task of :data:`meta.agents.AGENTS`.
+        out: Output directory.
+        config: The agent configuration; None: the task's default (on resume: the run's).
+        timesteps: Environment steps of the whole run, or None.
+        time_limit: Seconds of training of the whole run, or None (exactly one is given).
+        seed: Seed of everything random; None: 0 (on resume: the run's).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked against this machine).
+        resume: Continue the run in ``out`` from ``latest``.
+        init: A checkpoint whose policy weights start the training, or None.
+        checkpoint_every: Seconds between periodic checkpoints.
+
+    Raises:
+        ValueError: An unknown task, both or neither budget, a budget that is not
+            positive, a bad or missing device, ``init`` with ``resume``, or a
+            ``checkpoint_every`` that is not positive.
+    """
+
+    task: str
+    out: Path
+    config: AgentConfig | None = None
+    timesteps: int | None = None
+    time_limit: float | None = None
+    seed: int | None = None
+    device: str = "auto"
+    resume: bool = False
+    init: Path | None = None
+    checkpoint_every: float = 300.0
+
+    def __post_init__(self) -> None:
+        agent_spec(self.task)
+        if (self.timesteps is None) == (self.time_limit is None):
+            raise ValueError("give exactly one of --timesteps and --time-limit")
+        if self.timesteps is not None and self.timesteps < 1:
+            raise ValueError(f"--timesteps must be >= 1, got {self.timesteps}")
+        if self.time_limit is not None and not (
+            math.isfinite(self.time_limit) and self.time_limit > 0
+        ):
+            raise ValueError(f"--time-limit must be > 0 seconds, got {self.time_limit}")
+        if self.init is not None and self.resume:
+            raise ValueError("--init starts a new run; it cannot be combined with --resume")
+        if not self.checkpoint_every > 0:
+            raise ValueError(f"checkpoint_every must be > 0 seconds, got {self.checkpoint_every}")
+        object.__setattr__(self, "device", check_device(self.device))
+        resolve_device(self.device)  # a clear error now for a CUDA device this machine lacks
+
+    @property
+    def spec(self) -> AgentSpec:
+        """The task's agent spec."""
+        return agent_spec(self.task)
+
+
+@dataclass(frozen=True)
+class TrainStatus:
+    """A snapshot of a running training, for progress displays.
+
+    Attributes:
+        timesteps: Environment steps so far (whole run).
+        episodes: Finished episodes so far (whole run).
+        mean_return: Mean return of the last :data:`RECENT` episodes, or None before one.
+        elapsed: Seconds of training (whole run).
+        budget: Fraction of the budget spent (0..1).
+    """
+
+    timesteps: int
+    episodes: int
+    mean_return: float | None
+    elapsed: float
+    budget: float
+
+
+def load_agent_checkpoint(path: str | Path) -> tuple[AgentConfig, dict[str, Any]]:
+    """Read the configuration and ``_meta`` of a checkpoint written by :class:`PpoTrainer`.
+
+    Args:
+        path: The zip, its JSON, or their common stem (e.g. ``run/latest``).
+
+    Returns:
+        The agent configuration and the ``_meta`` record (``task``, ``timesteps`` ...).
+
+    Raises:
+        ValueError: The zip or the JSON is missing, the zip is not an SB3 save, or the JSON
+            is not a configuration of this family; the message names the file.
+    """
+    zip_path = checkpoint_zip(path)
+    json_path = zip_path.with_suffix(".json")
+    if not zip_path.is_file():
+        raise ValueError(f"checkpoint not found: {zip_path}")
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            has_policy = "policy.pth" in archive.namelist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"{zip_path}: not a checkpoint (bad zip: {error})") from None
+    if not has_policy:
+        raise ValueError(f"{zip_path}: not a stable-baselines3 checkpoint (no policy.pth)")
+    if not json_path.is_file():
+        raise ValueError(
+            f"{zip_path}: its configuration {json_path.name} is missing; a checkpoint is the "
+            "zip plus the JSON written beside it"
+        )
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{json_path}: cannot read the checkpoint configuration: {error}"
+        ) from None
+    meta = data.pop("_meta", {}) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(meta, dict):
+        raise ValueError(f"{json_path}: expected a JSON object with a _meta object")
+    try:
+        config = AgentConfig.from_flat(data)
+    except ValueError as error:
+        raise ValueError(f"{json_path}: not a vector-agent checkpoint: {error}") from None
+    return config, meta
+
+
+def checkpoint_zip(path: str | Path) -> Path:
+    """The zip of a checkpoint given as the zip, its JSON or their stem."""
+    path = Path(path).expanduser()
+    if path.suffix == ".json":
+        return path.with_suffix(".zip")
+    if path.suffix != ".zip":
+        return path.with_name(path.name + ".zip")
+    return path
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a request to stop at the next step (then checkpoint).
+
+    A second signal raises ``KeyboardInterrupt`` at once. (The same as
+    ``meta.training``'s, which this module does not import: it pulls in RNA design.)
+    """
+
+    def __init__(self) -> None:
+        self.raised: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: no handlers
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.raised is not None:
+            raise KeyboardInterrupt
+        self.raised = signum
+
+
+class PpoTrainer:
+    """Runs (or resumes) one training run; see the module docstring for the files.
+
+    The constructor checks everything before it writes anything; on success it has
+    created ``out`` and ``run.json`` (a new run) or read ``latest`` (a resume).
+
+    Args:
+        settings: The run's settings.
+        on_progress: Called after every rollout with a :class:`TrainStatus`.
+
+    Raises:
+        ValueError: ``out`` holds a run and ``resume`` is not set; ``resume`` without a
+            run; a resume whose task, seed or configuration differs from the run's; an
+            ``init`` checkpoint that is unreadable, of another task or of another policy.
+    """
+
+    def __init__(
+        self,
+        settings: TrainSettings,
+        on_progress: Callable[[TrainStatus], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.spec = settings.spec
+        self.on_progress = on_progress
+        self.out = Path(settings.out)
+        self.config = settings.config or self.spec.default
+        self.seed = 0 if settings.seed is None else settings.seed
+        self.init = str(settings.init) if settings.init is not None else None
+        self.timesteps_before = 0
+        self.elapsed_before = 0.0
+        self.episodes_before = 0
+        self.stop = _StopFlag()
+        self.interrupted = False
+        self.timesteps = 0
+        self._start = time.monotonic()
+        if settings.resume:
+            self._prepare_resume()
+        else:
+            self._prepare_new_run()
+
+    # -- set-up ---------------------------------------------------------------
+    @property
+    def latest(self) -> Path:
+        """The zip of the latest checkpoint."""
+        return self.out / f"{LATEST}.zip"
+
+    def _prepare_new_run(self) -> None:
+        if self.latest.exists() or (self.out / "run.json").exists():
+            raise ValueError(
+                f"{self.out} already holds a training run; pass --resume to continue it or "
+                "choose another --out"
+            )
+        if self.settings.init is not None:
+            self._check_init(self.settings.init)
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self._run_record(), self.out / "run.json")
+
+    def _check_init(self, path: Path) -> None:
+        config, meta = load_agent_checkpoint(path)
+        if meta.get("task") != self.spec.name:
+            raise ValueError(
+                f"--init {path}: a checkpoint of task {meta.get('task')!r}, not {self.spec.name!r}"
+            )
+        if config.policy != self.config.policy:
+            theirs, ours = config.policy.to_flat(), self.config.policy.to_flat()
+            differences = ", ".join(
+                f"{key} {theirs[key]!r} (checkpoint) vs {ours[key]!r} (this run)"
+                for key in ours
+                if theirs[key] != ours[key]
+            )
+            raise ValueError(
+                f"--init {path}: another policy architecture: {differences}; --init needs "
+                "the same architecture"
+            )
+        self.init = str(checkpoint_zip(path))
+
+    def _prepare_resume(self) -> None:
+        if not self.latest.is_file():
+            raise ValueError(f"--resume: {self.out} has no checkpoint {self.latest.name} to resume")
+        config, meta = load_agent_checkpoint(self.latest)
+        settings = self.settings
+        if meta.get("task") != settings.task:
+            raise ValueError(
+                f"--resume: the run in {self.out} trains task {meta.get('task')!r}, "
+                f"not {settings.task!r}"
+            )
+        if settings.config is not None and settings.config != config:
+            raise ValueError(
+                f"--resume: --config differs from the configuration of the run in {self.out}; "
+                "a resumed run keeps its configuration"
+            )
+        recorded_seed = int(meta.get("seed", 0))
+        if settings.seed is not None and settings.seed != recorded_seed:
+            raise ValueError(
+                f"--resume: the run in {self.out} uses --seed {recorded_seed}, not {settings.seed}"
+            )
+        self.config = config
+        self.seed = recorded_seed
+        self.init = meta.get("init")
+        self.timesteps_before = int(meta.get("timesteps", 0))
+        self.elapsed_before = float(meta.get("elapsed", 0.0))
+        self.episodes_before = _count_monitor_rows(self.out / MONITOR)
+        self.timesteps = self.timesteps_before
+
+    def _run_record(self) -> dict[str, Any]:
+        settings = self.settings
+        return {
+            "settings": {
+                "task": settings.task,
+                "timesteps": settings.timesteps,
+                "time_limit": settings.time_limit,
+                "device": settings.device,
+                "checkpoint_every": settings.checkpoint_every,
+            },
+            "task": self.spec.name,
+            "config": self.config.to_flat(),
+            "seed": self.seed,
+            "init": self.init,
+            "versions": package_versions(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    # -- the run --------------------------------------------------------------
+    def run(self) -> Path:
+        """Train until the budget is spent or a stop signal arrives; write ``latest``.
+
+        Returns:
+            The latest checkpoint's zip.
+        """
+        with self.stop:  # a signal from here on ends in a checkpoint
+            self._train()
+        return self.latest
+
+    def _train(self) -> None:
+        self._start = time.monotonic()
+        seed = self.seed + self.timesteps_before
+        env = self.spec.make_env(self.config.ppo.n_envs, seed, str(self.out / MONITOR))
+        if hasattr(env, "t_start"):  # the VecMonitor: its ``t`` continues across sessions
+            env.t_start = time.time() - self.elapsed_before
+        try:
+            model = build_model(self.spec, self.config, env, seed, self.settings.device)
+            self._load_start_weights(model)
+            # Linear schedules follow the budget (also a time budget, also across resumes).
+            model._update_current_progress_remaining = self._set_progress(model)
+            self._learn(model)
+        finally:
+            env.close()
+
+    def _load_start_weights(self, model: BaseAlgorithm) -> None:
+        """The latest weights and optimizer (resume) or the --init policy weights."""
+        if self.settings.resume:
+            _load_weights(model, self.latest, with_optimizer=True)
+            model.num_timesteps = self.timesteps_before
+        elif self.init is not None:
+            _load_weights(model, Path(self.init), with_optimizer=False)
+
+    def _set_progress(self, model: BaseAlgorithm) -> Callable[[int, int], None]:
+        def update(num_timesteps: int, total_timesteps: int) -> None:
+            model._current_progress_remaining = 1.0 - self.budget_fraction(num_timesteps)
+
+        return update
+
+    def _learn(self, model: BaseAlgorithm) -> None:
+        """Train within the budget (if any is left), then write ``latest``."""
+        callback = _TrainCallback(self)
+        remaining = self._remaining_timesteps()
+        if remaining > 0 and not self._out_of_time() and self.stop.raised is None:
+            model.set_logger(_configure_logger(self._log_folder()))
+            model.learn(
+                total_timesteps=remaining,
+                callback=callback,
+                reset_num_timesteps=not self.settings.resume,
+                progress_bar=False,
+            )
+        self.timesteps = int(model.num_timesteps)
+        self.interrupted = self.stop.raised is not None
+        self.checkpoint(model)
+
+    def _log_folder(self) -> Path:
+        """``logs/session-K``: a resume logs beside the earlier sessions, never over them."""
+        logs = self.out / "logs"
+        sessions = len(list(logs.glob("session-*"))) if logs.is_dir() else 0
+        return logs / f"session-{sessions + 1}"
+
+    def _remaining_timesteps(self) -> int:
+        if self.settings.timesteps is None:
+            return 2**62
+        return self.settings.timesteps - self.timesteps_before
+
+    def elapsed(self) -> float:
+        """Seconds of training in the whole run."""
+        return self.elapsed_before + time.monotonic() - self._start
+
+    def _out_of_time(self) -> bool:
+        limit = self.settings.time_limit
+        return limit is not None and self.elapsed() >= limit
+
+    def budget_fraction(self, timesteps: int) -> float:
+        """The fraction of the run's budget spent (timesteps or training seconds)."""
+        if self.settings.timesteps is not None:
+            return min(1.0, timesteps / self.settings.timesteps)
+        assert self.settings.time_limit is not None
+        return min(1.0, self.elapsed() / self.settings.time_limit)
+
+    def should_stop(self) -> bool:
+        """Whether the time is up or a stop was requested."""
+        return self.stop.raised is not None or self._out_of_time()
+
+    # -- checkpoints ----------------------------------------------------------
+    def checkpoint(self, model: BaseAlgorithm) -> Path:
+        """Write ``latest.zip`` and ``latest.json`` atomically (the JSON last)."""
+        meta = {
+            "task": self.spec.name,
+            "timesteps": int(model.num_timesteps),
+            "elapsed": round(self.elapsed(), 3),
+            "seed": self.seed,
+            "init": self.init,
+            "versions": package_versions(),
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "interrupted": self.stop.raised is not None,
+        }
+        temporary = self.out / f".{LATEST}.{os.getpid()}.tmp.zip"
+        try:
+            # The progress override refers to this trainer: not part of the saved model.
+            model.save(temporary, exclude=["_update_current_progress_remaining"])
+            os.replace(temporary, self.latest)
+        finally:
+            temporary.unlink(missing_ok=True)
+        write_json_atomic(
+            {**self.config.to_flat(), "_meta": meta}, self.latest.with_suffix(".json")
+        )
+        return self.latest
+
+
+def _configure_logger(folder: Path) -> Any:
+    """SB3's logger writing progress.csv and TensorBoard events to ``folder``."""
+    from stable_baselines3.common.logger import configure
+
+    return configure(str(folder), ["csv", "tensorboard"])
+
+
+def _load_weights(model: BaseAlgorithm, path: Path, with_optimizer: bool) -> None:
+    """Load a checkpoint's policy (and optionally optimizer) state into ``model``.
+
+    Raises:
+        ValueError: The weights cannot be read or do not fit the model.
+    """
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    zip_path = checkpoint_zip(path)
+    try:
+        _, params, _ = load_from_zip_file(zip_path, device=model.device, load_data=False)
+    except Exception as error:  # torch and zipfile raise many kinds
+        raise ValueError(f"{zip_path}: cannot read the weights: {error}") from None
+    if not params or "policy" not in params:
+        raise ValueError(f"{zip_path}: no policy weights in the checkpoint")
+    try:
+        model.policy.load_state_dict(params["policy"], strict=True)
+        if with_optimizer and "policy.optimizer" in params:
+            model.policy.optimizer.load_state_dict(params["policy.optimizer"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        first = (str(error).strip().splitlines() or [repr(error)])[0]
+        raise ValueError(f"{zip_path}: the weights do not fit this agent ({first})") from None
+
+
+def _count_monitor_rows(path: Path) -> int:
+    """Finished episodes in a monitor file (0 if there is none)."""
+    if not path.is_file():
+        return 0
+    with open(path, encoding="utf-8") as file:
+        lines = sum(1 for line in file if line.endswith("\n"))
+    return max(0, lines - 2)  # the #{json} header and the column line
+
+
+class _TrainCallback(BaseCallback):
+    """Counts episodes, stops at the time budget or a signal, writes periodic checkpoints."""
+
+    def __init__(self, trainer: PpoTrainer) -> None:
+        super().__init__()
+        self.trainer = trainer
+        self.episodes = trainer.episodes_before
+        self.recent: deque[float] = deque(maxlen=RECENT)
+        self.last_checkpoint = time.monotonic()
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", ()):
+            episode = info.get("episode")
+            if episode is not None:
+                self.episodes += 1
+                self.recent.append(float(episode["r"]))
+        return not self.trainer.should_stop()
+
+    def _on_rollout_end(self) -> None:
+        trainer = self.trainer
+        timesteps = int(self.model.num_timesteps)
+        trainer.timesteps = timesteps
+        self.logger.record("train_run/episodes", self.episodes)
+        self.logger.record("train_run/elapsed", trainer.elapsed())
+        if trainer.on_progress is not None:
+            mean = sum(self.recent) / len(self.recent) if self.recent else None
+            trainer.on_progress(
+                TrainStatus(
+                    timesteps,
+                    self.episodes,
+                    mean,
+                    trainer.elapsed(),
+                    trainer.budget_fraction(timesteps),
+                )
+            )
+        now = time.monotonic()
+        if now - self.last_checkpoint >= trainer.settings.checkpoint_every:
+            trainer.checkpoint(self.model)
+            self.last_checkpoint = now
