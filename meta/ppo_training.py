@@ -48,11 +48,9 @@ Warm start:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import signal
 import time
 import zipfile
 from collections import deque
@@ -66,6 +64,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from meta.agents import AgentConfig, AgentSpec, agent_spec, build_model
 from meta.files import write_json_atomic
 from meta.provenance import package_versions
+from meta.run_control import RunBudget, StopFlag, session_log_folder
 from policies.device import check_device, resolve_device
 
 if TYPE_CHECKING:
@@ -209,34 +208,6 @@ def checkpoint_zip(path: str | Path) -> Path:
     return path
 
 
-class _StopFlag:
-    """Turns SIGINT/SIGTERM into a request to stop at the next step (then checkpoint).
-
-    A second signal raises ``KeyboardInterrupt`` at once. (The same as
-    ``meta.training``'s, which this module does not import: it pulls in RNA design.)
-    """
-
-    def __init__(self) -> None:
-        self.raised: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopFlag:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread: no handlers
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.raised is not None:
-            raise KeyboardInterrupt
-        self.raised = signum
-
-
 class PpoTrainer:
     """Runs (or resumes) one training run; see the module docstring for the files.
 
@@ -265,13 +236,11 @@ class PpoTrainer:
         self.config = settings.config or self.spec.default
         self.seed = 0 if settings.seed is None else settings.seed
         self.init = str(settings.init) if settings.init is not None else None
-        self.timesteps_before = 0
-        self.elapsed_before = 0.0
+        self.budget = RunBudget(settings.timesteps, settings.time_limit)
         self.episodes_before = 0
-        self.stop = _StopFlag()
+        self.stop = StopFlag()
         self.interrupted = False
         self.timesteps = 0
-        self._start = time.monotonic()
         if settings.resume:
             self._prepare_resume()
         else:
@@ -336,10 +305,9 @@ class PpoTrainer:
         self.config = config
         self.seed = recorded_seed
         self.init = meta.get("init")
-        self.timesteps_before = int(meta.get("timesteps", 0))
-        self.elapsed_before = float(meta.get("elapsed", 0.0))
+        self.budget.resume(int(meta.get("timesteps", 0)), float(meta.get("elapsed", 0.0)))
         self.episodes_before = _count_monitor_rows(self.out / MONITOR)
-        self.timesteps = self.timesteps_before
+        self.timesteps = self.budget.timesteps_before
 
     def _run_record(self) -> dict[str, Any]:
         settings = self.settings
@@ -371,11 +339,11 @@ class PpoTrainer:
         return self.latest
 
     def _train(self) -> None:
-        self._start = time.monotonic()
-        seed = self.seed + self.timesteps_before
+        self.budget.start()
+        seed = self.seed + self.budget.timesteps_before
         env = self.spec.make_env(self.config.ppo.n_envs, seed, str(self.out / MONITOR))
         if hasattr(env, "t_start"):  # the VecMonitor: its ``t`` continues across sessions
-            env.t_start = time.time() - self.elapsed_before
+            env.t_start = time.time() - self.budget.elapsed_before
         try:
             model = build_model(self.spec, self.config, env, seed, self.settings.device)
             self._load_start_weights(model)
@@ -389,7 +357,7 @@ class PpoTrainer:
         """The latest weights and optimizer (resume) or the --init policy weights."""
         if self.settings.resume:
             _load_weights(model, self.latest, with_optimizer=True)
-            model.num_timesteps = self.timesteps_before
+            model.num_timesteps = self.budget.timesteps_before
         elif self.init is not None:
             _load_weights(model, Path(self.init), with_optimizer=False)
 
@@ -402,9 +370,9 @@ class PpoTrainer:
     def _learn(self, model: BaseAlgorithm) -> None:
         """Train within the budget (if any is left), then write ``latest``."""
         callback = _TrainCallback(self)
-        remaining = self._remaining_timesteps()
-        if remaining > 0 and not self._out_of_time() and self.stop.raised is None:
-            model.set_logger(_configure_logger(self._log_folder()))
+        remaining = self.budget.remaining_timesteps()
+        if remaining > 0 and not self.budget.out_of_time() and self.stop.raised is None:
+            model.set_logger(_configure_logger(session_log_folder(self.out)))
             model.learn(
                 total_timesteps=remaining,
                 callback=callback,
@@ -415,35 +383,17 @@ class PpoTrainer:
         self.interrupted = self.stop.raised is not None
         self.checkpoint(model)
 
-    def _log_folder(self) -> Path:
-        """``logs/session-K``: a resume logs beside the earlier sessions, never over them."""
-        logs = self.out / "logs"
-        sessions = len(list(logs.glob("session-*"))) if logs.is_dir() else 0
-        return logs / f"session-{sessions + 1}"
-
-    def _remaining_timesteps(self) -> int:
-        if self.settings.timesteps is None:
-            return 2**62
-        return self.settings.timesteps - self.timesteps_before
-
     def elapsed(self) -> float:
         """Seconds of training in the whole run."""
-        return self.elapsed_before + time.monotonic() - self._start
-
-    def _out_of_time(self) -> bool:
-        limit = self.settings.time_limit
-        return limit is not None and self.elapsed() >= limit
+        return self.budget.elapsed()
 
     def budget_fraction(self, timesteps: int) -> float:
         """The fraction of the run's budget spent (timesteps or training seconds)."""
-        if self.settings.timesteps is not None:
-            return min(1.0, timesteps / self.settings.timesteps)
-        assert self.settings.time_limit is not None
-        return min(1.0, self.elapsed() / self.settings.time_limit)
+        return self.budget.fraction(timesteps)
 
     def should_stop(self) -> bool:
         """Whether the time is up or a stop was requested."""
-        return self.stop.raised is not None or self._out_of_time()
+        return self.stop.raised is not None or self.budget.out_of_time()
 
     # -- checkpoints ----------------------------------------------------------
     def checkpoint(self, model: BaseAlgorithm) -> Path:

@@ -34,7 +34,6 @@ import csv
 import functools
 import logging
 import math
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -65,6 +64,7 @@ from meta.config import META_LEARNA, LearnaConfig
 from meta.design import build_ppo, sample_on_target
 from meta.files import file_sha256, write_json_atomic
 from meta.provenance import package_versions
+from meta.run_control import RunBudget, StopFlag, session_log_folder
 from policies.device import check_device, resolve_device
 
 log = logging.getLogger(__name__)
@@ -231,29 +231,6 @@ def validate(
     )
 
 
-class _StopFlag:
-    """Turns SIGINT/SIGTERM into a request to stop at the next step (then checkpoint)."""
-
-    def __init__(self) -> None:
-        self.raised: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopFlag:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread: no handlers
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.raised is not None:  # a second signal: stop now
-            raise KeyboardInterrupt
-        self.raised = signum
-
-
 class MetaTrainer:
     """Runs (or resumes) one meta-training run; see the module docstring for the files.
 
@@ -281,18 +258,16 @@ class MetaTrainer:
             read_targets(settings.validation_data) if settings.validation_data else []
         )
         self.config = settings.config
-        self.elapsed_before = 0.0
-        self.timesteps_before = 0
+        self.budget = RunBudget(settings.timesteps, settings.time_limit)
         #: (solved fraction, -mean normalized distance) of the best validation so far.
         self.best_validation: tuple[float, float] | None = None
         self.resumed: Checkpoint | None = None
-        self.stop = _StopFlag()
+        self.stop = StopFlag()
         self.interrupted = False
         #: Rollouts collected again because environment actors died (whole run).
         self.rollout_redos = 0
         #: The training environment while :meth:`run` trains (None otherwise).
         self.env: VecEnv | None = None
-        self._start = time.monotonic()
         self._prepare_directory()
 
     # -- set-up ---------------------------------------------------------------
@@ -304,8 +279,7 @@ class MetaTrainer:
             self.resumed = load_checkpoint(latest)
             self._check_resume(self.resumed)
             self.config = self.resumed.config
-            self.elapsed_before = float(self.resumed.meta.get("elapsed", 0.0))
-            self.timesteps_before = self.resumed.timesteps
+            self.budget.resume(self.resumed.timesteps, float(self.resumed.meta.get("elapsed", 0.0)))
             self.rollout_redos = int(self.resumed.meta.get("rollout_redos", 0))
             best = self.out / f"{BEST}.zip"
             if best.is_file():
@@ -369,8 +343,8 @@ class MetaTrainer:
             ray_session(settings.backend.address) if self._on_ray else contextlib.nullcontext()
         )
         with cluster:
-            self._start = time.monotonic()
-            seed = settings.seed + self.timesteps_before
+            self.budget.start()
+            seed = settings.seed + self.budget.timesteps_before
             env = self._make_env(seed)
             self.env = env
             try:
@@ -381,8 +355,9 @@ class MetaTrainer:
                     with_rollout_redo(model, on_redo=self._count_redo)
                 if self.resumed is not None:
                     load_weights(model, self.resumed, with_optimizer=True)
-                    model.num_timesteps = self.timesteps_before
-                model.set_logger(configure(str(self._log_folder()), ["csv", "tensorboard"]))
+                    model.num_timesteps = self.budget.timesteps_before
+                logs = str(session_log_folder(self.out))
+                model.set_logger(configure(logs, ["csv", "tensorboard"]))
                 self._learn(model)
             finally:
                 self.env = None
@@ -425,8 +400,8 @@ class MetaTrainer:
             if self._on_ray
             else DeferredRewards(statistics.record_episode)
         )
-        remaining = self._remaining_timesteps()
-        trains = remaining > 0 and not self._out_of_time() and self.stop.raised is None
+        remaining = self.budget.remaining_timesteps()
+        trains = remaining > 0 and not self.budget.out_of_time() and self.stop.raised is None
         if trains:
             model.learn(
                 total_timesteps=remaining,
@@ -443,34 +418,17 @@ class MetaTrainer:
         """Called before a rollout is collected again after lost environment actors."""
         self.rollout_redos += 1
 
-    def _log_folder(self) -> Path:
-        """``logs/session-K``: a resume logs beside the earlier sessions, never over them."""
-        logs = self.out / "logs"
-        sessions = len(list(logs.glob("session-*"))) if logs.is_dir() else 0
-        return logs / f"session-{sessions + 1}"
-
-    def _remaining_timesteps(self) -> int:
-        if self.settings.timesteps is None:
-            return 2**62
-        return self.settings.timesteps - self.timesteps_before
-
     def elapsed(self) -> float:
         """Seconds of training in the whole run."""
-        return self.elapsed_before + time.monotonic() - self._start
-
-    def _out_of_time(self) -> bool:
-        return self.settings.time_limit is not None and self.elapsed() >= self.settings.time_limit
+        return self.budget.elapsed()
 
     def budget_fraction(self, timesteps: int) -> float:
         """The fraction of the run's budget spent."""
-        if self.settings.timesteps is not None:
-            return min(1.0, timesteps / self.settings.timesteps)
-        assert self.settings.time_limit is not None
-        return min(1.0, self.elapsed() / self.settings.time_limit)
+        return self.budget.fraction(timesteps)
 
     def should_stop(self) -> bool:
         """Whether the budget is spent or a stop was requested."""
-        return self.stop.raised is not None or self._out_of_time()
+        return self.stop.raised is not None or self.budget.out_of_time()
 
     # -- checkpoints and validation ---------------------------------------------
     def _meta(self, model: PPO, extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -337,7 +337,7 @@ def test_meta_trainer_stops_on_sigint_with_a_checkpoint_and_resumes(data, tmp_pa
             device="cpu",
         )
     )
-    assert trainer.timesteps_before == stopped and trainer.elapsed_before > 0
+    assert trainer.budget.timesteps_before == stopped and trainer.budget.elapsed_before > 0
     trainer.run()
     assert load_checkpoint(out / "latest.zip").timesteps >= stopped + 256
 
