@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from meta.config import META_LEARNA, LearnaConfig
+from meta.weights import WeightsMismatch, load_policy_weights
 
 #: File stem of the shipped model in the ``meta.models`` package data.
 SHIPPED_MODEL = "meta-learna"
@@ -127,24 +128,15 @@ def load_weights(model: Any, checkpoint: Checkpoint, with_optimizer: bool = True
     Raises:
         CheckpointError: the weights do not fit the agent (another architecture or window).
     """
-    from stable_baselines3.common.save_util import load_from_zip_file
-
     try:
-        _, params, _ = load_from_zip_file(checkpoint.path, device=model.device, load_data=False)
-    except Exception as error:  # torch and zipfile raise many kinds
-        raise CheckpointError(f"{checkpoint.path}: cannot read the weights: {error}") from None
-    if not params or "policy" not in params:
-        raise CheckpointError(f"{checkpoint.path}: no policy weights in the checkpoint")
-    try:
-        model.policy.load_state_dict(params["policy"], strict=True)
-        if with_optimizer and "policy.optimizer" in params:
-            model.policy.optimizer.load_state_dict(params["policy.optimizer"])
-    except (RuntimeError, ValueError, KeyError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        load_policy_weights(model, checkpoint.path, with_optimizer)
+    except WeightsMismatch as error:
         raise CheckpointError(
             f"{checkpoint.path}: the weights do not match the configuration in "
-            f"{config_path(checkpoint.path).name} ({first})"
+            f"{config_path(checkpoint.path).name} ({error})"
         ) from None
+    except ValueError as error:
+        raise CheckpointError(str(error)) from None
 
 
 def _temporary(path: Path) -> Path:

@@ -65,6 +65,7 @@ from meta.agents import AgentConfig, AgentSpec, agent_spec, build_model
 from meta.files import write_json_atomic
 from meta.provenance import package_versions
 from meta.run_control import RunBudget, StopFlag, session_log_folder
+from meta.weights import WeightsMismatch, load_policy_weights
 from policies.device import check_device, resolve_device
 
 if TYPE_CHECKING:
@@ -434,22 +435,11 @@ def _load_weights(model: BaseAlgorithm, path: Path, with_optimizer: bool) -> Non
     Raises:
         ValueError: The weights cannot be read or do not fit the model.
     """
-    from stable_baselines3.common.save_util import load_from_zip_file
-
     zip_path = checkpoint_zip(path)
     try:
-        _, params, _ = load_from_zip_file(zip_path, device=model.device, load_data=False)
-    except Exception as error:  # torch and zipfile raise many kinds
-        raise ValueError(f"{zip_path}: cannot read the weights: {error}") from None
-    if not params or "policy" not in params:
-        raise ValueError(f"{zip_path}: no policy weights in the checkpoint")
-    try:
-        model.policy.load_state_dict(params["policy"], strict=True)
-        if with_optimizer and "policy.optimizer" in params:
-            model.policy.optimizer.load_state_dict(params["policy.optimizer"])
-    except (RuntimeError, ValueError, KeyError) as error:
-        first = (str(error).strip().splitlines() or [repr(error)])[0]
-        raise ValueError(f"{zip_path}: the weights do not fit this agent ({first})") from None
+        load_policy_weights(model, zip_path, with_optimizer)
+    except WeightsMismatch as error:
+        raise ValueError(f"{zip_path}: the weights do not fit this agent ({error})") from None
 
 
 def _count_monitor_rows(path: Path) -> int:
