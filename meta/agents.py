@@ -11,6 +11,7 @@ key                   default     meaning (SB3 ``PPO`` argument)
 ====================  ==========  ===========================================================
 policy_layers         2           hidden FC layers (:mod:`policies.vector`)
 policy_units          64          units per FC layer
+policy_units_2        0           units of the second FC layer (0: policy_units)
 policy_activation     tanh        ``tanh``, ``relu`` or ``elu``
 policy_lstm_units     0           LSTM units; > 0 trains with sb3-contrib ``RecurrentPPO``
 policy_shared         false       actor and critic share their hidden layers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -101,33 +102,55 @@ class SharedMlpExtractor(BaseFeaturesExtractor):
     """FC layers shared by the actor and the critic, as an SB3 features extractor.
 
     The vector-observation family's shared trunk (:mod:`policies.vector`): the observation
-    is flattened, then passed through ``layers`` linear layers of ``units`` units, each
-    followed by the activation; the output (``units`` features) feeds both the action and
-    the value head.
+    is flattened, then passed through one linear layer per entry of ``widths``, each
+    followed by the activation; the output (``widths[-1]`` features) feeds both the action
+    and the value head.
+
+    Models saved before the trunk took a list of widths stored ``layers`` and ``units``
+    (``layers`` layers of ``units`` units); those arguments are still accepted, so such
+    models load unchanged.
 
     Args:
         observation_space: The observation space (flattened like SB3's ``FlattenExtractor``).
-        layers: Number of FC layers (>= 1).
-        units: Units of each layer.
+        layers: Legacy form: number of FC layers (>= 1), with ``units``.
+        units: Legacy form: units of each layer.
         activation: Activation name (see :data:`policies.vector.ACTIVATIONS`).
+        widths: Units of each layer, in order (at least one); the form to use.
+
+    Raises:
+        ValueError: no layer, a width < 1, or both or neither of the two forms.
     """
 
     def __init__(
-        self, observation_space: gym.Space, layers: int, units: int, activation: str
+        self,
+        observation_space: gym.Space,
+        layers: int | None = None,
+        units: int | None = None,
+        activation: str = "tanh",
+        widths: Sequence[int] | None = None,
     ) -> None:
         from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 
         from policies.vector import activation_class
 
-        if layers < 1:
-            raise ValueError(f"SharedMlpExtractor needs layers >= 1, got {layers}")
-        super().__init__(observation_space, features_dim=units)
+        if widths is None:
+            if layers is None or units is None:
+                raise ValueError("SharedMlpExtractor needs widths (or layers and units)")
+            if layers < 1:
+                raise ValueError(f"SharedMlpExtractor needs layers >= 1, got {layers}")
+            widths = [units] * layers
+        elif layers is not None or units is not None:
+            raise ValueError("SharedMlpExtractor takes widths or layers and units, not both")
+        widths = [int(width) for width in widths]
+        if not widths or min(widths) < 1:
+            raise ValueError(f"SharedMlpExtractor needs at least one width >= 1, got {widths}")
+        super().__init__(observation_space, features_dim=widths[-1])
         act = activation_class(activation)
         modules: list[nn.Module] = [nn.Flatten()]
         size = get_flattened_obs_dim(observation_space)
-        for _ in range(layers):
-            modules += [nn.Linear(size, units), act()]
-            size = units
+        for width in widths:
+            modules += [nn.Linear(size, width), act()]
+            size = width
         self.trunk = nn.Sequential(*modules)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:

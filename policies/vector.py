@@ -10,33 +10,38 @@ The family::
     FC variant   (lstm_units == 0):  obs -> FC x layers -> policy head / value head
     LSTM variant (lstm_units >  0):  obs -> LSTM(lstm_units) -> FC x layers -> heads
 
-Every FC layer has ``units`` units and the same ``activation`` (``tanh``, ``relu`` or
-``elu``: ``torch.nn.Tanh``, ``ReLU``, ``ELU``). The defaults, 2 layers x 64 tanh units,
-separate actor and critic, orthogonal initialization and no LSTM, are exactly SB3's default
-``MlpPolicy`` (so the default configuration reproduces a plain ``PPO("MlpPolicy", env)``).
+Every FC layer has ``units`` units, except the second, which has ``units_2`` when that is
+set (> 0; the BOHB paper's CartPole space sizes its two layers separately), and all have
+the same ``activation`` (``tanh``, ``relu`` or ``elu``: ``torch.nn.Tanh``, ``ReLU``,
+``ELU``). :attr:`VectorPolicyConfig.hidden` is the resulting list of widths, e.g.
+``[64, 32, 64]`` for ``layers=3, units=64, units_2=32``. The defaults, 2 layers x 64 tanh
+units, separate actor and critic, orthogonal initialization and no LSTM, are exactly SB3's
+default ``MlpPolicy`` (so the default configuration reproduces a plain
+``PPO("MlpPolicy", env)``).
 
 Mapping onto SB3 / sb3-contrib (:func:`algorithm_for`, :func:`policy_spec`):
 
 * FC variant -> ``PPO`` with ``"MlpPolicy"``.
 
-  - ``shared=False``: ``net_arch=dict(pi=[units] * layers, vf=[units] * layers)``: two
-    networks of the same shape, one for the actor and one for the critic (SB3's default).
-  - ``shared=True``: one trunk of ``layers`` FC layers used by both heads, trained by the
-    policy and the value loss together. Since SB3 1.8 ``MlpExtractor`` has no shared layers
-    (``net_arch=[64, 64]`` is only a shortcut for ``dict(pi=[64, 64], vf=[64, 64])``, two
-    separate networks); the trunk is therefore a features extractor,
-    :class:`policies.extractors.SharedMlpExtractor`,
-    with ``share_features_extractor=True`` and ``net_arch=[]``: the action and value heads
-    sit directly on the trunk. SB3 initializes it like its own MLP layers (orthogonal, gain
-    sqrt(2), when ``ortho_init``).
+  - ``shared=False``: ``net_arch=dict(pi=hidden, vf=hidden)`` (``hidden = [units] *
+    layers`` with ``units_2`` as the second width): two networks of the same shape, one
+    for the actor and one for the critic (SB3's default).
+  - ``shared=True``: one trunk of ``layers`` FC layers (the widths ``hidden``) used by
+    both heads, trained by the policy and the value loss together. Since SB3 1.8
+    ``MlpExtractor`` has no shared layers (``net_arch=[64, 64]`` is only a shortcut for
+    ``dict(pi=[64, 64], vf=[64, 64])``, two separate networks); the trunk is therefore a
+    features extractor, :class:`policies.extractors.SharedMlpExtractor` (given the widths
+    ``hidden``), with ``share_features_extractor=True`` and ``net_arch=[]``: the action
+    and value heads sit directly on the trunk. SB3 initializes it like its own MLP layers
+    (orthogonal, gain sqrt(2), when ``ortho_init``).
   - ``layers=0``: both heads are linear in the observation; ``shared`` then changes nothing.
 
 * LSTM variant -> sb3-contrib ``RecurrentPPO`` with ``"MlpLstmPolicy"``
   (``RecurrentActorCriticPolicy``), ``lstm_hidden_size=lstm_units``, ``n_lstm_layers=1``.
   sb3-contrib runs the LSTM on the (flattened) observation and then its ``MlpExtractor``,
-  so the FC layers follow the LSTM, always as separate actor and critic networks
-  (``net_arch=dict(pi=..., vf=...)``). ``shared`` decides about the LSTM, with the two
-  documented settings of ``RecurrentActorCriticPolicy``:
+  so the FC layers (the widths ``hidden``) follow the LSTM, always as separate actor and
+  critic networks (``net_arch=dict(pi=hidden, vf=hidden)``). ``shared`` decides about the
+  LSTM, with the two documented settings of ``RecurrentActorCriticPolicy``:
 
   - ``shared=False``: ``shared_lstm=False, enable_critic_lstm=True`` (sb3-contrib's
     default): the actor and the critic each have their own LSTM.
@@ -62,8 +67,8 @@ flat key is a field name, and those names are unique across the env, policy and 
 settings. This family's field names (``layers``, ``units``, ``activation``, ``lstm_units``
 ...) would be ambiguous in such a file, and ``activation`` and ``lstm_units`` would collide
 with the RNA family's keys, so their flat keys carry the prefix ``policy_``
-(:data:`FLAT_KEYS`: ``policy_layers``, ``policy_units``, ``policy_activation``,
-``policy_lstm_units``, ``policy_shared``, ``policy_ortho_init``).
+(:data:`FLAT_KEYS`: ``policy_layers``, ``policy_units``, ``policy_units_2``,
+``policy_activation``, ``policy_lstm_units``, ``policy_shared``, ``policy_ortho_init``).
 
 Importing this module does not import torch or stable-baselines3 (reading and validating a
 configuration stays light); :func:`policy_spec`, :func:`algorithm_for`, :func:`build_agent`
@@ -87,7 +92,8 @@ if TYPE_CHECKING:
 ACTIVATIONS: dict[str, str] = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU"}
 #: Allowed number of hidden FC layers (inclusive).
 LAYERS_RANGE = (0, 4)
-#: Allowed units per FC layer and per LSTM (inclusive); ``lstm_units`` may also be 0.
+#: Allowed units per FC layer and per LSTM (inclusive); ``units_2`` and ``lstm_units`` may
+#: also be 0.
 UNITS_RANGE = (4, 512)
 #: Prefix of the flat (on-disk) keys.
 FLAT_PREFIX = "policy_"
@@ -102,7 +108,10 @@ class VectorPolicyConfig:
 
     Attributes:
         layers: Number of hidden fully connected layers (0-4; 0 = linear heads).
-        units: Units of each fully connected layer (4-512).
+        units: Units of each fully connected layer (4-512), the second one excepted when
+            ``units_2`` is set.
+        units_2: Units of the second fully connected layer (4-512); 0 (the default) = the
+            same as ``units``. Without a second layer (``layers < 2``) it has no effect.
         activation: Activation of the fully connected layers: ``tanh``, ``relu`` or ``elu``.
         lstm_units: Hidden units of the LSTM in front of the FC layers; 0 = no LSTM (PPO),
             otherwise 4-512 (sb3-contrib RecurrentPPO, one LSTM layer).
@@ -113,6 +122,7 @@ class VectorPolicyConfig:
 
     layers: int = 2
     units: int = 64
+    units_2: int = 0
     activation: str = "tanh"
     lstm_units: int = 0
     shared: bool = False
@@ -121,6 +131,7 @@ class VectorPolicyConfig:
     def __post_init__(self) -> None:
         _check_int("layers", self.layers, *LAYERS_RANGE)
         _check_int("units", self.units, *UNITS_RANGE)
+        _check_int("units_2", self.units_2, *UNITS_RANGE, zero_allowed=True)
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"{_label('activation')} must be one of {tuple(ACTIVATIONS)}, "
@@ -136,6 +147,14 @@ class VectorPolicyConfig:
     def recurrent(self) -> bool:
         """Whether the policy has an LSTM (and is trained with RecurrentPPO)."""
         return self.lstm_units > 0
+
+    @property
+    def hidden(self) -> list[int]:
+        """Widths of the hidden FC layers, in order (``units_2`` for the second if set)."""
+        widths = [self.units] * self.layers
+        if self.layers >= 2 and self.units_2:
+            widths[1] = self.units_2
+        return widths
 
     def to_flat(self) -> dict[str, Any]:
         """All fields as one flat dict with prefixed keys (the on-disk form)."""
@@ -232,7 +251,7 @@ def policy_spec(config: VectorPolicyConfig) -> tuple[str, dict[str, Any]]:
         ``("MlpLstmPolicy", kwargs)`` for :class:`sb3_contrib.RecurrentPPO` (see
         :func:`algorithm_for`); the mapping is described in the module docstring.
     """
-    hidden = [config.units] * config.layers
+    hidden = config.hidden
     kwargs: dict[str, Any] = {
         "activation_fn": activation_class(config.activation),
         "ortho_init": config.ortho_init,
@@ -252,11 +271,7 @@ def policy_spec(config: VectorPolicyConfig) -> tuple[str, dict[str, Any]]:
         kwargs.update(
             net_arch=[],
             features_extractor_class=SharedMlpExtractor,
-            features_extractor_kwargs={
-                "layers": config.layers,
-                "units": config.units,
-                "activation": config.activation,
-            },
+            features_extractor_kwargs={"widths": hidden, "activation": config.activation},
             share_features_extractor=True,
         )
     else:

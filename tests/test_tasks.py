@@ -63,6 +63,7 @@ def test_task_registry():
         "counting-ones",
         "mf-hartmann-3",
         "mf-hartmann-6",
+        "cartpole",
     }
     task = make_task("counting-ones", dims=2)
     assert len(list(task.space.keys())) == 4

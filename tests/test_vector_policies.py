@@ -34,6 +34,7 @@ VARIANTS = {
     "fc-shared": VectorPolicyConfig(layers=2, units=16, shared=True, activation="relu"),
     "lstm-separate": VectorPolicyConfig(layers=1, units=16, lstm_units=8),
     "lstm-shared": VectorPolicyConfig(layers=1, units=16, lstm_units=8, shared=True),
+    "fc-two-widths": VectorPolicyConfig(layers=2, units=16, units_2=8),
 }
 
 
@@ -103,6 +104,9 @@ def test_defaults_are_sb3_default_mlp_policy():
             r"activation \(policy_activation\) must be one of \('tanh', 'relu', 'elu'\), "
             r"got 'sigmoid'",
         ),
+        ({"units_2": 2}, r"units_2 \(policy_units_2\) must be 0 or in \[4, 512\], got 2"),
+        ({"units_2": 600}, r"units_2 \(policy_units_2\) must be 0 or in \[4, 512\]"),
+        ({"units_2": 8.5}, r"units_2 \(policy_units_2\) must be an integer, got 8.5"),
         ({"lstm_units": 2}, r"lstm_units \(policy_lstm_units\) must be 0 or in \[4, 512\]"),
         ({"lstm_units": 1000}, r"lstm_units \(policy_lstm_units\) must be 0 or in \[4, 512\]"),
         ({"lstm_units": -8}, r"lstm_units \(policy_lstm_units\) must be 0 or in"),
@@ -150,6 +154,21 @@ def test_from_flat_refuses_bad_values_naming_the_flat_key():
         VectorPolicyConfig.from_flat({"policy_shared": "true"})
 
 
+def test_second_width_defaults_to_units_and_only_changes_the_second_layer():
+    assert VectorPolicyConfig().units_2 == 0 and VectorPolicyConfig().hidden == [64, 64]
+    assert VectorPolicyConfig(units=32, units_2=8).hidden == [32, 8]
+    assert VectorPolicyConfig(layers=3, units=32, units_2=8).hidden == [32, 8, 32]
+    assert VectorPolicyConfig(layers=1, units=32, units_2=8).hidden == [32]
+    assert VectorPolicyConfig(layers=0, units_2=8).hidden == []
+    # A file written before the key existed reads as before; the key round-trips.
+    old = {"policy_layers": 2, "policy_units": 32, "policy_activation": "relu"}
+    assert VectorPolicyConfig.from_flat(old) == VectorPolicyConfig(units=32, activation="relu")
+    config = VectorPolicyConfig.from_flat({"policy_units": 32, "policy_units_2": np.int64(8)})
+    assert config.units_2 == 8 and type(config.units_2) is int
+    assert config.to_flat()["policy_units_2"] == 8
+    assert FLAT_KEYS.index("policy_units_2") == FLAT_KEYS.index("policy_units") + 1
+
+
 def test_reading_a_configuration_does_not_import_torch():
     script = (
         "import sys\n"
@@ -194,6 +213,46 @@ def test_shared_fc_layers_are_one_trunk():
         policy.zero_grad()
         output.backward()
         assert all(p.grad.abs().sum() > 0 for p in policy.features_extractor.parameters())
+
+
+def test_second_width_in_separate_and_shared_fc_networks():
+    separate = VectorPolicyConfig(layers=2, units=16, units_2=8)
+    assert policy_spec(separate)[1]["net_arch"] == {"pi": [16, 8], "vf": [16, 8]}
+    policy = _agent(separate).policy
+    expected = [(16, 4), (16,), (8, 16), (8,)]
+    assert _shapes(policy.mlp_extractor.policy_net) == expected
+    assert _shapes(policy.mlp_extractor.value_net) == expected
+    assert policy.action_net.in_features == policy.value_net.in_features == 8
+    shared = VectorPolicyConfig(layers=3, units=16, units_2=8, shared=True)
+    kwargs = policy_spec(shared)[1]
+    assert kwargs["features_extractor_kwargs"] == {"widths": [16, 8, 16], "activation": "tanh"}
+    policy = _agent(shared).policy
+    assert _shapes(policy.features_extractor) == [(16, 4), (16,), (8, 16), (8,), (16, 8), (16,)]
+    assert policy.features_extractor.features_dim == 16
+    assert policy.action_net.in_features == policy.value_net.in_features == 16
+
+
+def test_second_width_in_the_lstm_variant():
+    config = VectorPolicyConfig(layers=2, units=32, units_2=8, lstm_units=16)
+    assert policy_spec(config)[1]["net_arch"] == {"pi": [32, 8], "vf": [32, 8]}
+    policy = _agent(config).policy
+    assert _shapes(policy.mlp_extractor.policy_net) == [(32, 16), (32,), (8, 32), (8,)]
+    assert policy.action_net.in_features == 8
+
+
+def test_shared_extractor_still_takes_the_legacy_layers_and_units():
+    from policies.extractors import SharedMlpExtractor
+
+    space = gym.make("CartPole-v1").observation_space
+    legacy = SharedMlpExtractor(space, layers=2, units=16, activation="relu")
+    assert _shapes(legacy) == [(16, 4), (16,), (16, 16), (16,)] and legacy.features_dim == 16
+    assert _shapes(SharedMlpExtractor(space, 2, 16, "tanh")) == _shapes(legacy)
+    with pytest.raises(ValueError, match="not both"):
+        SharedMlpExtractor(space, layers=2, units=16, widths=[16, 16])
+    with pytest.raises(ValueError, match="at least one width"):
+        SharedMlpExtractor(space, widths=[])
+    with pytest.raises(ValueError, match="needs widths"):
+        SharedMlpExtractor(space)
 
 
 def test_no_layers_gives_linear_heads_shared_or_not():

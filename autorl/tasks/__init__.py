@@ -4,6 +4,8 @@
   design seconds or episodes per target.
 - ``rna-meta-learna`` (:mod:`autorl.tasks.rna_meta_learna`): the Meta-LEARNA space; budget =
   seconds of meta-training; loss = the trained policy's validation result.
+- ``cartpole`` (:mod:`autorl.tasks.cartpole`): the BOHB paper's PPO on CartPole; budget =
+  training runs (1, 3, 9) or timesteps of one run; loss = episodes until solved (capped).
 - ``counting-ones``, ``mf-hartmann-3``, ``mf-hartmann-6`` (:mod:`autorl.tasks.synthetic`):
   the cheap multi-fidelity benchmarks of :mod:`benchmarks.synthetic`.
 
@@ -39,6 +41,13 @@ _TABLE: dict[str, tuple[str, str, str, tuple[str, ...], tuple[str, ...]]] = {
         "Meta-LEARNA meta-training; budget: seconds of training",
         ("targets", "device"),
         ("seconds",),
+    ),
+    "cartpole": (
+        "autorl.tasks.cartpole",
+        "build",
+        "the BOHB paper's PPO on CartPole; budget: training runs or timesteps of one run",
+        (),
+        ("runs", "timesteps"),
     ),
     "counting-ones": (
         "autorl.tasks.synthetic",
