@@ -25,6 +25,7 @@ COMMANDS = (
     "autorl.commands.data",
     "autorl.commands.meta_train",
     "autorl.commands.train",
+    "autorl.commands.evaluate",
 )
 
 

@@ -41,6 +41,7 @@ MINIMAL = [
     ["data", "check", "x"],
     ["meta-train", "--train-data", "x", "--time-limit", "1", "--out", "x"],
     ["train", "--task", "cartpole", "--timesteps", "1", "--out", "x"],
+    ["evaluate", "--task", "cartpole", "--reference", "zoo", "--timesteps", "1", "--out", "x"],
 ]
 
 #: Every (sub)command whose --help is printed.
@@ -57,6 +58,7 @@ HELP = [
     ["data", "check"],
     ["meta-train"],
     ["train"],
+    ["evaluate"],
 ]
 
 _SCRIPT = """
