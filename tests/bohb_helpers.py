@@ -45,3 +45,9 @@ def recording(config: dict[str, Any], budget: float, seed: int) -> float:
     with open(os.environ["BOHB_CALLS"], "a", encoding="utf-8") as calls:
         calls.write(f"{seed} {budget:g}\n")
     return quadratic(config, budget, seed)
+
+
+def slow(config: dict[str, Any], budget: float, seed: int) -> float:
+    """Takes 0.4 s per trial (for the run's wall-clock limit)."""
+    time.sleep(0.4)
+    return quadratic(config, budget, seed)

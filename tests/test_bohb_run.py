@@ -324,3 +324,36 @@ def test_max_total_budget_caps_what_a_run_starts(tmp_path):
             workers=0,
             max_total_budget=0,
         )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_time_limit_stops_the_run_and_resume_finishes_it(tmp_path, workers):
+    from bohb_helpers import slow
+
+    config = BOHBConfig(1, 9, 3, seed=4)
+    planned = run(
+        quadratic, small_space(), config, out_dir=tmp_path / "full", iterations=2, workers=0
+    ).trials
+    args = dict(out_dir=tmp_path / "run", iterations=2, workers=workers)
+    start = time.perf_counter()
+    summary = run(slow, small_space(), config, time_limit=2.0, **args)
+    assert time.perf_counter() - start < 2.0 + 10  # a worker's start-up, a trial's end
+    assert summary.stopped == "time limit"
+    logged = load_trials(tmp_path / "run")
+    assert 0 < len(logged) < planned
+    assert all(r["status"] == "ok" for r in logged)  # a trial cut at the limit is not logged
+    assert all(r["finished"] <= 2.0 + 1.0 for r in logged)
+    resumed = run(slow, small_space(), config, resume=True, **args)
+    assert resumed.stopped is None and resumed.trials == planned
+    final = load_trials(tmp_path / "run")
+    assert len({r["trial"] for r in final}) == planned and final[: len(logged)] == logged
+    with pytest.raises(ValueError, match="--time-limit must be > 0"):
+        run(slow, small_space(), config, out_dir=tmp_path / "x", iterations=1, time_limit=0)
+
+
+def test_a_time_limit_that_is_not_reached_changes_nothing(tmp_path):
+    config = BOHBConfig(1, 9, 3, seed=4)
+    summary = run(
+        quadratic, small_space(), config, out_dir=tmp_path, iterations=1, workers=0, time_limit=60
+    )
+    assert summary.stopped is None and summary.trials == len(load_trials(tmp_path))

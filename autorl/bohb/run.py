@@ -142,6 +142,9 @@ class RunSummary:
         replayed: Trials taken from the log of an interrupted session.
         budget_used: Sum of the budgets of all finished trials.
         out_dir: The run directory.
+        stopped: ``time limit`` when the run's wall-clock limit ended it early (trials
+            still running then were stopped and not logged: ``--resume`` runs them again);
+            None when the schedule finished.
     """
 
     incumbent: dict[str, Any] | None
@@ -152,6 +155,7 @@ class RunSummary:
     replayed: int
     budget_used: float
     out_dir: Path
+    stopped: str | None = None
 
 
 def run(
@@ -172,6 +176,7 @@ def run(
     warm_start: Sequence[str | Path] = (),
     max_total_budget: float | None = None,
     backend: Backend | None = None,
+    time_limit: float | None = None,
 ) -> RunSummary:
     """Optimize ``objective`` over ``space`` and log everything to ``out_dir``.
 
@@ -199,6 +204,9 @@ def run(
             (``ray``: Ray must be initialized, see :func:`meta.cluster.ray_session`; each
             trial declares the backend's CPUs and GPUs). The backend is not part of the
             run's identity: a run started locally resumes on Ray and back.
+        time_limit: Wall-clock seconds of this session: no trial starts after them, and
+            trials still running then are stopped (killed, not logged; with ``workers=0``
+            the running trial finishes first). None: no limit.
 
     Raises:
         ValueError: bad arguments, or a resume that does not match the logged run.
@@ -211,6 +219,8 @@ def run(
         raise ValueError("--workers 0 runs trials in this process; with --backend ray use >= 1")
     if max_total_budget is not None and not max_total_budget > 0:
         raise ValueError(f"max_total_budget must be > 0, got {max_total_budget}")
+    if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
+        raise ValueError(f"--time-limit must be > 0 seconds, got {time_limit}")
     warm_results, warm_sources = load_warm_start(warm_start, space)
     optimizer = make_optimizer(method, space, config, iterations)
     try:
@@ -232,6 +242,7 @@ def run(
             warm=(warm_results, warm_sources),
             max_total_budget=max_total_budget,
             backend=backend,
+            time_limit=time_limit,
         )
     finally:
         optimizer.close()
@@ -256,6 +267,7 @@ def _run(
     warm: tuple[list[tuple[dict[str, Any], float, float]], list[dict[str, Any]]],
     max_total_budget: float | None,
     backend: Backend,
+    time_limit: float | None,
 ) -> RunSummary:
     warm_results, warm_sources = warm
     if warm_results:
@@ -292,6 +304,8 @@ def _run(
         common_random_numbers,
         max_total_budget,
     )
+    if time_limit is not None:
+        driver.deadline = time.perf_counter() + time_limit
     # Timestamps continue across sessions, so a resumed run's trials stay in order.
     earlier = [float(r.get("finished", 0.0)) for r in state.trials.values()]
     driver.clock -= max(earlier, default=0.0)
@@ -320,6 +334,7 @@ def _run(
         driver.replayed,
         stats.budget_used,
         Path(out_dir),
+        "time limit" if driver.out_of_time else None,
     )
 
 
@@ -348,6 +363,12 @@ class _Driver:
     running: dict[str, Trial] = field(default_factory=dict)
     started: dict[str, float] = field(default_factory=dict)
     clock: float = field(default_factory=time.perf_counter)
+    #: ``time.perf_counter()`` after which no trial runs (None: no limit).
+    deadline: float | None = None
+    #: Whether the deadline ended the run before its schedule did.
+    out_of_time: bool = False
+    #: Trials whose timeout is the run's deadline (an outcome then is not a result).
+    cut: set[str] = field(default_factory=set)
 
     def loop(self) -> None:
         """Run until the optimizer has nothing left to ask for and no trial is running."""
@@ -357,12 +378,27 @@ class _Driver:
                 return
             for outcome in self.executor.wait():
                 trial = self.running.pop(outcome.trial_id)
+                if self._stopped_at_deadline(trial, outcome):
+                    continue
                 record = _trial_record(trial, outcome, self.seed(trial))
                 record["started"] = round(self.started.pop(trial.id), 6)
                 record["finished"] = round(time.perf_counter() - self.clock, 6)
                 self.runlog.append_trial(record)
                 self.optimizer.tell(trial, outcome.loss)
                 _show(self.progress, self.optimizer, trial, outcome)
+
+    def _stopped_at_deadline(self, trial: Trial, outcome: Outcome) -> bool:
+        """Whether ``outcome`` is a trial killed at the run's deadline (then forget it)."""
+        cut = trial.id in self.cut
+        self.cut.discard(trial.id)
+        if cut and outcome.status != "ok" and self._past_deadline():
+            self.started.pop(trial.id, None)
+            self.out_of_time = True
+            return True
+        return False
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
 
     def seed(self, trial: Trial) -> int:
         """The objective's seed for ``trial``."""
@@ -371,6 +407,10 @@ class _Driver:
     def fill(self) -> None:
         """Start trials while workers are idle; trials already logged are replayed instead."""
         while self.executor.idle:
+            if self._past_deadline():
+                finished = getattr(self.optimizer, "finished", False) and not self.running
+                self.out_of_time = self.out_of_time or not finished
+                return
             cap = self.max_total_budget
             if cap is not None and self.committed >= cap - 1e-9:
                 return
@@ -385,9 +425,20 @@ class _Driver:
                 continue
             self.running[trial.id] = trial
             self.started[trial.id] = time.perf_counter() - self.clock
-            limit = self.timeout(trial.budget) if self.timeout else None
+            limit = self._limit(trial)
             job = Job(trial.id, dict(trial.config), trial.budget, self.seed(trial), limit)
             self.executor.submit(job)
+
+    def _limit(self, trial: Trial) -> float | None:
+        """The trial's timeout: its own, or the time left to the run's deadline if sooner."""
+        own = self.timeout(trial.budget) if self.timeout else None
+        if self.deadline is None:
+            return own
+        left = max(0.01, self.deadline - time.perf_counter())
+        if own is not None and own <= left:
+            return own
+        self.cut.add(trial.id)
+        return left
 
     def _logged(self, trial: Trial) -> dict[str, Any] | None:
         """The logged record of ``trial`` on resume (by id, or by content for searchers).

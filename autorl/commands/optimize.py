@@ -108,6 +108,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=int, default=_DEFAULTS["seed"], help="seed of the run (%(default)s)"
     )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="SECONDS",
+        help="wall-clock limit of this session: no trial starts after it and trials still "
+        "running are stopped (not logged; --resume runs them again)",
+    )
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument(
@@ -247,6 +254,7 @@ def optimize(
             warm_start=args.warm_start,
             max_total_budget=max_total_budget,
             backend=backend,
+            time_limit=args.time_limit,
         )
     plot_trajectory(out, title=f"{args.optimizer} on {task.name} (seed {config.seed})")
     if summary.incumbent is not None:
@@ -262,6 +270,12 @@ def run_command(args: argparse.Namespace) -> int:
         f"log), budget used {summary.budget_used:g}",
         file=sys.stderr,
     )
+    if summary.stopped:
+        print(
+            f"stopped at the --time-limit of {args.time_limit:g} s before the schedule ended; "
+            "--resume continues the run",
+            file=sys.stderr,
+        )
     if summary.incumbent is None:
         print("no trial succeeded: no incumbent (see errors in trials.jsonl)", file=sys.stderr)
         return 1
