@@ -48,6 +48,7 @@ Warm start:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -55,13 +56,14 @@ import time
 import zipfile
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from meta.agents import AgentConfig, AgentSpec, agent_spec, build_model
+from meta.agents import AgentConfig, AgentSpec, agent_spec, build_model, monitor
+from meta.cluster import Backend
 from meta.files import write_json_atomic
 from meta.provenance import package_versions
 from meta.run_control import RunBudget, StopFlag, session_log_folder
@@ -70,6 +72,7 @@ from policies.device import check_device, resolve_device
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.vec_env import VecEnv
 
 #: Stem of the checkpoint that a resume starts from.
 LATEST = "latest"
@@ -94,6 +97,11 @@ class TrainSettings:
         resume: Continue the run in ``out`` from ``latest``.
         init: A checkpoint whose policy weights start the training, or None.
         checkpoint_every: Seconds between periodic checkpoints.
+        backend: Where the environments run: in this process (local), or spread over
+            ``workers`` Ray actors (:class:`envs.ray_vec_env.RayVecEnv`; the learner stays
+            here, a lost actor is replaced and the rollout redone). Ray must be connected
+            (:func:`meta.cluster.backend_session`).
+        workers: Ray environment actors (at most the configuration's ``n_envs``).
 
     Raises:
         ValueError: An unknown task, both or neither budget, a budget that is not
@@ -111,9 +119,15 @@ class TrainSettings:
     resume: bool = False
     init: Path | None = None
     checkpoint_every: float = 300.0
+    backend: Backend = field(default_factory=Backend)
+    workers: int = 1
 
     def __post_init__(self) -> None:
         agent_spec(self.task)
+        if self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        if self.workers > 1 and not self.backend.is_ray:
+            raise ValueError("--workers > 1 runs environment actors: use it with --backend ray")
         if (self.timesteps is None) == (self.time_limit is None):
             raise ValueError("give exactly one of --timesteps and --time-limit")
         if self.timesteps is not None and self.timesteps < 1:
@@ -253,7 +267,16 @@ class PpoTrainer:
         """The zip of the latest checkpoint."""
         return self.out / f"{LATEST}.zip"
 
+    def _check_workers(self) -> None:
+        workers, n_envs = self.settings.workers, self.config.ppo.n_envs
+        if workers > n_envs:
+            raise ValueError(
+                f"--workers {workers}: more environment actors than the configuration's "
+                f"n_envs {n_envs}"
+            )
+
     def _prepare_new_run(self) -> None:
+        self._check_workers()
         if self.latest.exists() or (self.out / "run.json").exists():
             raise ValueError(
                 f"{self.out} already holds a training run; pass --resume to continue it or "
@@ -304,6 +327,7 @@ class PpoTrainer:
                 f"--resume: the run in {self.out} uses --seed {recorded_seed}, not {settings.seed}"
             )
         self.config = config
+        self._check_workers()
         self.seed = recorded_seed
         self.init = meta.get("init")
         self.budget.resume(int(meta.get("timesteps", 0)), float(meta.get("elapsed", 0.0)))
@@ -319,6 +343,8 @@ class PpoTrainer:
                 "time_limit": settings.time_limit,
                 "device": settings.device,
                 "checkpoint_every": settings.checkpoint_every,
+                "workers": settings.workers,
+                **settings.backend.record(),
             },
             "task": self.spec.name,
             "config": self.config.to_flat(),
@@ -339,14 +365,35 @@ class PpoTrainer:
             self._train()
         return self.latest
 
+    def _environment(self, seed: int) -> VecEnv:
+        """The training environment: local, or in Ray actors behind one monitor here."""
+        path = str(self.out / MONITOR)
+        n_envs = self.config.ppo.n_envs
+        if not self.settings.backend.is_ray:
+            return self.spec.make_env(n_envs, seed, path)
+        from envs.ray_vec_env import RayVecEnv
+
+        actors = RayVecEnv(
+            functools.partial(self.spec.make_env, monitor_path=None),
+            n_envs,
+            self.settings.workers,
+            seed=seed,
+            num_cpus=self.settings.backend.cpus,
+        )
+        return monitor(actors, path)
+
     def _train(self) -> None:
         self.budget.start()
         seed = self.seed + self.budget.timesteps_before
-        env = self.spec.make_env(self.config.ppo.n_envs, seed, str(self.out / MONITOR))
+        env = self._environment(seed)
         if hasattr(env, "t_start"):  # the VecMonitor: its ``t`` continues across sessions
             env.t_start = time.time() - self.budget.elapsed_before
         try:
             model = build_model(self.spec, self.config, env, seed, self.settings.device)
+            if self.settings.backend.is_ray:
+                from envs.ray_vec_env import with_rollout_redo
+
+                with_rollout_redo(model)
             self._load_start_weights(model)
             # Linear schedules follow the budget (also a time budget, also across resumes).
             model._update_current_progress_remaining = self._set_progress(model)

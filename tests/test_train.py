@@ -314,3 +314,24 @@ def test_trainer_reports_progress_and_checkpoints_periodically(tmp_path: Path):
     assert statuses[-1].budget == 1.0 and statuses[-1].episodes > 0
     assert statuses[-1].mean_return is not None
     assert saved == [64, 128, 192, 256, 256]  # after every rollout, then the final one
+
+
+def test_train_on_ray_runs_the_environments_in_actors(tmp_path, ray_cluster, capsys):
+    config = tmp_path / "two.json"
+    config.write_text(json.dumps({"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1}))
+    out = tmp_path / "ray"
+    args = ["train", "--task", "cartpole", "--config", str(config), "--timesteps", "512"]
+    assert main([*args, "--backend", "ray", "--workers", "2", "--out", str(out), "--quiet"]) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["settings"]["backend"] == "ray" and record["settings"]["workers"] == 2
+    assert json.loads((out / "latest.json").read_text())["_meta"]["timesteps"] == 512
+    episodes = (out / "monitor.csv").read_text().splitlines()[2:]  # the JSON line, the header
+    assert episodes  # written here, by the monitor around the actors
+    capsys.readouterr()
+
+
+def test_train_workers_bad_input(tmp_path, capsys):
+    args = ["train", "--task", "cartpole", "--timesteps", "64", "--quiet"]
+    assert main([*args, "--workers", "2", "--out", str(tmp_path / "a")]) == 2
+    assert "use it with --backend ray" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()

@@ -24,8 +24,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autorl.commands.options import add_device_option
+from autorl.commands.options import add_backend_options, add_device_option, backend_from_args
 from autorl.progress import Progress
+from meta.cluster import backend_session
 
 if TYPE_CHECKING:
     from benchmarks.learning import LearningCurve
@@ -69,7 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--checkpoint-every", type=float, default=5.0, metavar="MINUTES", help="(5)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --backend ray: environment actors (at most n_envs; the learner stays here)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_backend_options(parser, "actor")
     parser.set_defaults(run=run)
 
 
@@ -93,6 +101,8 @@ def _settings(args: argparse.Namespace) -> TrainSettings:
         resume=args.resume,
         init=Path(args.init) if args.init else None,
         checkpoint_every=args.checkpoint_every * 60,
+        backend=backend_from_args(args, "actor"),
+        workers=args.workers,
     )
 
 
@@ -101,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from meta.ppo_training import PpoTrainer
 
     settings = _settings(args)
-    with Progress(args.quiet) as progress:
+    with backend_session(settings.backend, "actor"), Progress(args.quiet) as progress:
 
         def show(status: TrainStatus) -> None:
             mean = "-" if status.mean_return is None else f"{status.mean_return:.1f}"
