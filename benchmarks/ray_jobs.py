@@ -1,7 +1,7 @@
 """``autorl benchmark --backend ray``: every (target, run) job is a Ray task.
 
 A task (:func:`run_on_node`, ``num_cpus=1``: one core per job, as locally) runs its job
-on its node exactly as the local runner does (:func:`benchmarks.runner.run_job`): a
+on its node exactly as the local runner's workers do (:func:`benchmarks.runner.run_job`): a
 ``spawn`` child reports every improvement to the task, and the task terminates it (its
 whole process group) ``grace`` seconds past the time limit, so an overrunning job ends
 as ``timeout`` with the best design it reported. The task returns a
@@ -11,7 +11,8 @@ locally, across backends too. Nodes are assumed to have the driver's file layout
 assumes): a task gets the files of the run by absolute path (:func:`node_config`) and the
 directory its solver is imported from (:func:`solver_path`).
 
-The driver (:func:`run_on_ray`):
+The driver (:func:`run_on_ray`) runs the jobs' units on an
+:class:`envs.ray_execution.RayExecutor`:
 
 - keeps at most ``config.workers`` tasks in flight, or, when that is None, as many as the
   cluster has CPUs (:func:`meta.cluster.unit_slots`, taken when the run starts);
@@ -29,48 +30,43 @@ The driver (:func:`run_on_ray`):
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from benchmarks.runner import (
+    DEADLINE_MARGIN,
     KILL_AFTER,
+    POLL,
     SOLVERS,
     Job,
     JobOutcome,
     Recorder,
     RunnerConfig,
+    backstop_seconds,
     run_job,
+    unit_id,
 )
+from envs.execution import Done, Unit
 from envs.folding import ENERGY_PARAMETER_SETS
+from envs.ray_execution import LOST_PREFIX, RayExecutor
 from meta.cluster import unit_slots
 
 logger = logging.getLogger(__name__)
 
-#: Seconds of slack in every task's backstop deadline, on top of the job's own budget
-#: (scheduling, starting a Ray worker, returning the result).
-DEADLINE_MARGIN = 30.0
-#: How often the driver looks at the tasks in flight (seconds, at most).
-POLL = 0.5
-#: Characters of a Ray error kept in the ``error`` column.
-_ERROR_CHARS = 300
-
-
-def backstop_seconds(config: RunnerConfig) -> float:
-    """Seconds after its submission at which the driver gives up on a task.
-
-    The startup timeout, the time limit, the grace, both steps of stopping the job's
-    process and :data:`DEADLINE_MARGIN`: a task that is not back by then will not be.
-    """
-    return (
-        config.startup_timeout + config.time_limit + config.grace + 2 * KILL_AFTER + DEADLINE_MARGIN
-    )
+__all__ = [
+    "DEADLINE_MARGIN",
+    "backstop_seconds",
+    "node_config",
+    "run_on_node",
+    "run_on_ray",
+    "solver_path",
+]
 
 
 def solver_path(solver: str) -> str | None:
@@ -137,41 +133,6 @@ def _node_address() -> str:
         return socket.gethostname()
 
 
-@dataclass
-class _Task:
-    """A job's task in flight."""
-
-    job: Job
-    ref: Any
-    submitted: float
-    first_failure: str = ""  # why the first attempt failed, if this is the retry
-
-    def deadline(self, config: RunnerConfig) -> float:
-        return self.submitted + backstop_seconds(config)
-
-
-def _failure(ray: Any, error: Exception) -> tuple[str, bool]:
-    """Describe a task that raised instead of returning; whether it deserves a retry.
-
-    A system error (the worker process died or was killed, the node or the object was
-    lost, a cancellation the driver did not ask for) is retried; an exception raised by
-    the task's own code is not (it would fail again).
-    """
-    exceptions = ray.exceptions
-    if isinstance(error, exceptions.RayTaskError) and not isinstance(
-        error.cause, exceptions.RayError
-    ):
-        cause = error.cause if error.cause is not None else error
-        return f"the Ray task failed: {type(cause).__name__}: {_first_line(cause)}", False
-    return f"worker died: {type(error).__name__}: {_first_line(error)}", True
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = lines[0] if lines else ""
-    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 3] + "..."
-
-
 def _failed_again(failure: str, first_failure: str) -> str:
     """The ``error`` of a job whose retry failed too."""
     if failure == first_failure:
@@ -185,90 +146,34 @@ def _retried(outcome: JobOutcome, first_failure: str) -> JobOutcome:
     return replace(outcome, error=f"{outcome.error} ({note})" if outcome.error else note)
 
 
-class _Driver:
-    """Submits the jobs as Ray tasks, watches them, and hands their outcomes on."""
+def _unit(job: Job, config: RunnerConfig, sent: RunnerConfig) -> Unit:
+    """A job's Ray task: one CPU, the backstop deadline as its timeout."""
+    solver = SOLVERS[job.method]
+    args = (job, sent, solver, solver_path(solver))
+    return Unit(unit_id(job), run_on_node, args, cpus=1, timeout=backstop_seconds(config))
 
-    def __init__(self, ray: Any, config: RunnerConfig, recorder: Recorder) -> None:
-        self.ray = ray
-        self.config = config
-        self.recorder = recorder
-        self.remote = ray.remote(num_cpus=1, max_retries=0, retry_exceptions=False)(run_on_node)
-        self.node_config = node_config(config)
-        self.tasks: dict[Any, _Task] = {}
 
-    def submit(self, job: Job, first_failure: str = "") -> None:
-        solver = SOLVERS[job.method]
-        ref = self.remote.options(name=f"autorl-benchmark-{job.target.id}-{job.run}").remote(
-            job, self.node_config, solver, solver_path(solver)
+def _outcome(job: Job, done: Done, config: RunnerConfig) -> JobOutcome:
+    """The outcome of a job's task: its own, or what the driver knows of its failure."""
+    first = f"worker died: {done.retry_error}" if done.retry_error else ""
+    if done.ok:
+        return _retried(done.value, first) if first else done.value
+    error = done.error or ""
+    status, seconds = "error", 0.0
+    if error.startswith("TimeoutError:"):
+        seconds, status = done.seconds, "timeout"
+        text = (
+            f"the Ray task did not return within {backstop_seconds(config):g} s of its "
+            "submission; cancelled"
         )
-        self.tasks[ref] = _Task(job, ref, time.monotonic(), first_failure)
-
-    def wait(self) -> list[Any]:
-        """Wait (at most :data:`POLL` s, or until the next deadline) for tasks that are done."""
-        refs = list(self.tasks)
-        soonest = min(task.deadline(self.config) for task in self.tasks.values())
-        timeout = min(POLL, max(0.01, soonest - time.monotonic()))
-        ready, _ = self.ray.wait(refs, num_returns=1, timeout=timeout)
-        if ready:
-            ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
-        return ready
-
-    def collect(self, ref: Any) -> None:
-        """Record a finished task's job, or resubmit it once after its worker died."""
-        task = self.tasks.pop(ref)
-        try:
-            outcome = self.ray.get(ref)
-        except self.ray.exceptions.RayError as error:
-            text, retry = _failure(self.ray, error)
-            if retry and not task.first_failure:
-                logger.warning("job %s: %s; retrying it once", task.job.key, text)
-                self.submit(task.job, first_failure=text)
-                return
-            if task.first_failure:
-                text = _failed_again(text, task.first_failure)
-            logger.warning("job %s: %s", task.job.key, text)
-            outcome = JobOutcome(None, None, "error", text, 0.0, "ray")
-        else:
-            if task.first_failure:
-                outcome = _retried(outcome, task.first_failure)
-        self.recorder.record(task.job, outcome)
-
-    def expire(self) -> None:
-        """Force-cancel the tasks past their backstop deadline; record them as timed out."""
-        now = time.monotonic()
-        for ref, task in list(self.tasks.items()):
-            if now < task.deadline(self.config):
-                continue
-            del self.tasks[ref]
-            with contextlib.suppress(Exception):
-                self.ray.cancel(ref, force=True)
-            seconds = backstop_seconds(self.config)
-            text = f"the Ray task did not return within {seconds:g} s of its submission; cancelled"
-            if task.first_failure:
-                text = _failed_again(text, task.first_failure)
-            logger.warning("job %s: %s", task.job.key, text)
-            self.recorder.record(
-                task.job, JobOutcome(None, None, "timeout", text, now - task.submitted, "ray")
-            )
-
-    def cancel_all(self) -> None:
-        """Cancel every task in flight: politely (the task stops its child), then by force."""
-        refs = list(self.tasks)
-        self.tasks.clear()
-        if not refs:
-            return
-        for ref in refs:
-            with contextlib.suppress(Exception):
-                self.ray.cancel(ref)
-        with contextlib.suppress(Exception):
-            _, refs = self.ray.wait(refs, num_returns=len(refs), timeout=2 * KILL_AFTER)
-        for ref in refs:
-            with contextlib.suppress(Exception):
-                self.ray.cancel(ref, force=True)
-
-    def running(self) -> list[tuple[str, float | None]]:
-        """The jobs in flight with their submission times (for the status line)."""
-        return [(task.job.target.id, task.submitted) for task in self.tasks.values()]
+    elif error.startswith(LOST_PREFIX):
+        text = f"worker died: {error.split(': ', 1)[1]}"
+    else:
+        text = f"the Ray task failed: {error}"
+    if first:
+        text = _failed_again(text, first)
+    logger.warning("job %s: %s", job.key, text)
+    return JobOutcome(None, None, status, text, seconds, "ray")
 
 
 def run_on_ray(ray: Any, jobs: deque[Job], config: RunnerConfig, recorder: Recorder) -> None:
@@ -281,7 +186,6 @@ def run_on_ray(ray: Any, jobs: deque[Job], config: RunnerConfig, recorder: Recor
             of the cluster).
         recorder: Writes the rows (the driver is the only writer of results.csv).
     """
-    driver = _Driver(ray, config, recorder)
     slots = unit_slots(ray, 1.0, 0.0)
     limit = config.workers or slots
     if limit > slots:
@@ -292,13 +196,16 @@ def run_on_ray(ray: Any, jobs: deque[Job], config: RunnerConfig, recorder: Recor
             slots,
         )
     logger.info("running %d jobs on Ray, at most %d at a time", len(jobs), limit)
-    try:
-        while jobs or driver.tasks:
-            while jobs and len(driver.tasks) < limit:
-                driver.submit(jobs.popleft())
-            for ref in driver.wait():
-                driver.collect(ref)
-            driver.expire()
-            recorder.status(driver.running())
-    finally:
-        driver.cancel_all()
+    sent = node_config(config)
+    running: dict[str, tuple[Job, float]] = {}
+    executor = RayExecutor(limit, cancel_grace=2 * KILL_AFTER, name="autorl-benchmark")
+    with executor:  # an interrupt cancels the tasks: politely (they stop their jobs), then by force
+        while jobs or running:
+            while jobs and executor.idle:
+                job = jobs.popleft()
+                executor.submit(_unit(job, config, sent))
+                running[unit_id(job)] = (job, time.monotonic())
+            for done in executor.wait(POLL):
+                job, _ = running.pop(done.id)
+                recorder.record(job, _outcome(job, done, config))
+            recorder.status([(job.target.id, started) for job, started in running.values()])

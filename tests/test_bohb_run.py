@@ -15,7 +15,7 @@ import pytest
 from bohb_helpers import flaky, quadratic, sleepy, small_space
 
 from autorl.bohb import BOHBConfig, bracket_plan, budgets, run
-from autorl.bohb.executor import Job, ProcessExecutor, SerialExecutor
+from autorl.bohb.executor import Job, ProcessExecutor, SerialExecutor, TrialExecutor
 from autorl.bohb.runlog import load_trials, read_jsonl, trajectory
 
 TESTS = Path(__file__).resolve().parent
@@ -106,6 +106,32 @@ def test_timed_out_trials_fail_and_the_worker_is_replaced():
         executor.submit(Job("fast", {"x": 0.5, "y": 0.5, "k": 1}, 1.0, 0, timeout=30))
         [outcome] = executor.wait()
         assert outcome.status == "ok"
+
+
+def test_an_injected_executor_runs_the_trials_and_stays_the_callers(tmp_path):
+    from envs.execution import ProcessExecutor as Processes
+    from envs.execution import Unit
+
+    config = BOHBConfig(1, 9, 3, seed=0)
+    reference = run(
+        quadratic, small_space(), config, out_dir=tmp_path / "ref", iterations=2, workers=0
+    )
+    with Processes(2) as executor:
+        out = tmp_path / "run"
+        summary = run(
+            quadratic, small_space(), config, out_dir=out, iterations=2, executor=executor
+        )
+        executor.submit(Unit("after", abs, (-3,)))  # still open after the run
+        [after] = executor.wait()
+        trials = TrialExecutor(sleepy, executor, owns=False)
+        trials.submit(Job("hangs", {"x": 0.1, "y": 0.5, "k": 1}, 1.0, 0))
+        cancelled = trials.cancel("hangs")
+    assert after.value == 3
+    assert cancelled.status == "failed" and cancelled.error == "cancelled"
+    records = load_trials(tmp_path / "run")
+    assert summary.trials == reference.trials == len(records)
+    assert all(r["status"] == "ok" for r in records) and {r["worker"] for r in records} == {1, 2}
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["workers"] == 2
 
 
 def test_timeout_inside_a_run_does_not_stop_it(tmp_path):

@@ -175,6 +175,20 @@ def test_rna_learna_objective_with_an_episode_budget():
     assert 0.0 <= result.loss <= 1.0 + objective.tie_weight
 
 
+def test_rna_learna_objective_designs_targets_in_parallel_workers():
+    from autorl.tasks import rna_learna
+
+    objective = RnaLearnaObjective(TARGETS, parallel=2, unit="episodes")
+    try:
+        result = objective(dict(LEARNA_CONFIG), 10, seed=0)
+        executor = rna_learna._EXECUTORS[2]  # kept for the trial worker's next trials
+        assert executor.slots == executor.idle == 2
+    finally:
+        rna_learna._EXECUTORS.pop(2).shutdown()
+    assert set(result.info["targets"]) == {"hairpin", "two"}
+    assert all(t["episodes"] <= 10 for t in result.info["targets"].values())
+
+
 @pytest.mark.slow
 def test_rna_learna_run_with_two_workers(tmp_path):
     task = rna_learna_task(list(TARGETS), workers=2)

@@ -1,31 +1,32 @@
-"""Running trials: in-process, or in parallel worker processes with hard timeouts.
+"""Running trials: BOHB's jobs on any executor of :mod:`envs.execution`.
 
 The objective has one shape, ``objective(config, budget, seed)``, returning the loss (lower
 is better) or a :class:`TrialResult` with extra information. Whatever happens inside it,
 an exception, a non-finite loss, a timeout or a crashed worker process, the trial comes
 back as an :class:`Outcome` with status ``failed`` and the error text; nothing stops the run.
 
-Worker processes are started with the ``spawn`` method (so the objective must be picklable:
-a module-level function or an instance of a module-level class), run in their own process
-group (a timeout kills the trial and everything it started), and die with the parent
-(Linux ``PR_SET_PDEATHSIG``), so even a SIGKILL of the optimizer leaves no stray trial.
+:class:`TrialExecutor` turns a :class:`Job` into a unit that runs :func:`evaluate` and the
+unit's :class:`~envs.execution.Done` back into an :class:`Outcome`, on any executor of the
+protocol. :class:`SerialExecutor` (in-process), :class:`ProcessExecutor` (persistent
+``spawn`` worker processes with hard timeouts: the objective must be picklable, a
+module-level function or an instance of a module-level class) and
+:class:`autorl.bohb.ray_executor.RayExecutor` are that adapter over the executors of the
+same names in :mod:`envs.execution` and :mod:`envs.ray_execution`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
+import dataclasses
 import json
 import math
-import multiprocessing as mp
-import os
-import signal
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
 from typing import Any
+
+from envs import execution
+from envs.execution import Done, Executor, Unit, die_with_parent
 
 Objective = Callable[[dict[str, Any], float, int], Any]
 
@@ -126,81 +127,134 @@ def evaluate(objective: Objective, job: Job, worker: int = 0) -> Outcome:
     return Outcome(job.trial_id, loss, OK, None, seconds, worker, info)
 
 
-class SerialExecutor:
-    """Runs each job in the calling process when :meth:`wait` is called.
+@dataclass(frozen=True)
+class _Evaluate:
+    """The function of a trial's unit: :func:`evaluate` with the objective bound.
 
-    Timeouts are not enforced (a Python call cannot be interrupted safely); use
-    :class:`ProcessExecutor` for objectives that may hang.
+    One object shared by every trial of an executor, so Ray ships the objective once.
     """
 
-    def __init__(self, objective: Objective):
+    objective: Objective
+
+    def __call__(self, job: Job) -> Outcome:
+        return evaluate(self.objective, job)
+
+
+class TrialExecutor:
+    """BOHB's trials on an executor of :mod:`envs.execution`: jobs in, outcomes out.
+
+    A trial is a unit with the trial id as its id, the job's timeout, and ``cpus``/``gpus``
+    (what Ray reserves for it). A unit that did not return (a timeout, a dead or lost
+    worker, a cancellation) is a failed outcome with the executor's error; a retried one
+    records ``attempts`` and ``retry_error`` in its ``info``.
+
+    Args:
+        objective: The objective (picklable for executors with processes).
+        executor: Runs the units.
+        cpus: CPUs each trial declares.
+        gpus: GPUs each trial declares.
+        owns: Whether :meth:`shutdown` shuts the executor down (else it cancels only the
+            trials of this adapter still running).
+    """
+
+    def __init__(
+        self,
+        objective: Objective,
+        executor: Executor,
+        *,
+        cpus: float = 1.0,
+        gpus: float = 0.0,
+        owns: bool = True,
+    ):
         self.objective = objective
-        self.workers = 1
-        self._pending: list[Job] = []
+        self.executor = executor
+        self.cpus, self.gpus, self.owns = cpus, gpus, owns
+        self._call = _Evaluate(objective)
+        self._jobs: dict[str, Job] = {}
+
+    @property
+    def workers(self) -> int:
+        """Trials that run at once."""
+        return self.executor.slots
 
     @property
     def idle(self) -> int:
         """Free slots."""
-        return 1 - len(self._pending)
+        return self.executor.idle
 
-    def submit(self, job: Job) -> int:
-        """Queue a job (one at a time); returns the worker id 0."""
-        if self._pending:
-            raise RuntimeError("SerialExecutor runs one job at a time")
-        self._pending.append(job)
-        return 0
+    def submit(self, job: Job) -> None:
+        """Start ``job`` on a free slot.
 
-    def wait(self) -> list[Outcome]:
-        """Run the queued job and return its outcome."""
-        if not self._pending:
-            return []
-        return [evaluate(self.objective, self._pending.pop())]
+        Raises:
+            RuntimeError: no slot is free (call :meth:`wait` first).
+        """
+        if self.idle < 1:
+            raise RuntimeError("no idle worker; call wait() first")
+        timeout = job.timeout if job.timeout and job.timeout > 0 else None
+        unit = Unit(
+            job.trial_id, self._call, (job,), cpus=self.cpus, gpus=self.gpus, timeout=timeout
+        )
+        self.executor.submit(unit)
+        self._jobs[job.trial_id] = job
+
+    def wait(self, timeout: float | None = None) -> list[Outcome]:
+        """Block until at least one trial is over (``[]`` after ``timeout`` s or with none)."""
+        return [self._outcome(d) for d in self.executor.wait(timeout) if d.id in self._jobs]
+
+    def cancel(self, trial_id: str) -> Outcome | None:
+        """Stop a running trial; its failed outcome (error ``cancelled``), or None."""
+        if trial_id not in self._jobs:
+            return None
+        done = self.executor.cancel(trial_id)
+        return self._outcome(done) if done is not None else None
+
+    def _outcome(self, done: Done) -> Outcome:
+        job = self._jobs.pop(done.id)
+        extra: dict[str, Any] = {}
+        if done.attempts > 1:
+            extra["attempts"] = done.attempts
+        if done.retry_error:
+            extra["retry_error"] = done.retry_error
+        if done.ok:
+            outcome: Outcome = done.value
+            info = {**outcome.info, **extra} if extra else outcome.info
+            return dataclasses.replace(outcome, worker=done.worker, info=info)
+        error = done.error or "failed"
+        if error.startswith("TimeoutError:") and job.timeout:  # evaluate() never raises
+            error = f"TimeoutError: trial exceeded its timeout of {job.timeout:g} s"
+        return Outcome(
+            job.trial_id, math.inf, FAILED, error, done.seconds, done.worker, extra, done.traceback
+        )
 
     def shutdown(self) -> None:
-        """Nothing to release."""
+        """Shut the executor down (or, when not owned, cancel this adapter's trials)."""
+        if self.owns:
+            self.executor.shutdown()
+        else:
+            for trial_id in list(self._jobs):
+                self.executor.cancel(trial_id)
+        self._jobs.clear()
 
-    def __enter__(self) -> SerialExecutor:
+    def __enter__(self) -> TrialExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
 
-def die_with_parent(parent: int) -> None:
-    """Have Linux kill this process when ``parent`` exits (a no-op elsewhere)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
+class SerialExecutor(TrialExecutor):
+    """Runs each trial in the calling process when :meth:`wait` is called.
+
+    Timeouts are not enforced (a Python call cannot be interrupted safely); use
+    :class:`ProcessExecutor` for objectives that may hang.
+    """
+
+    def __init__(self, objective: Objective):
+        super().__init__(objective, execution.SerialExecutor())
 
 
-def _worker_main(conn: Connection, objective: Objective, worker: int, parent: int) -> None:
-    """Loop of one worker process: receive a job, evaluate it, send the outcome."""
-    die_with_parent(parent)
-    with contextlib.suppress(OSError):
-        os.setpgid(0, 0)  # own process group: a timeout kills the trial's children too
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the optimizer's to handle
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        conn.send(evaluate(objective, job, worker))
-
-
-@dataclass
-class _Slot:
-    worker: int
-    process: Any = None
-    conn: Connection | None = None
-    job: Job | None = None
-    started: float = 0.0
-
-
-class ProcessExecutor:
-    """``workers`` persistent worker processes; a job that exceeds its timeout is killed.
+class ProcessExecutor(TrialExecutor):
+    """``workers`` persistent worker processes; a trial over its timeout is killed.
 
     Args:
         objective: A picklable objective.
@@ -208,104 +262,19 @@ class ProcessExecutor:
     """
 
     def __init__(self, objective: Objective, workers: int = 1):
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
-        self.objective = objective
-        self.workers = workers
-        self._ctx = mp.get_context("spawn")
-        self._slots = [_Slot(worker=i + 1) for i in range(workers)]
+        super().__init__(objective, execution.ProcessExecutor(workers, name="autorl-trial-worker"))
 
-    @property
-    def idle(self) -> int:
-        """Workers without a job."""
-        return sum(slot.job is None for slot in self._slots)
 
-    def submit(self, job: Job) -> int:
-        """Start ``job`` on an idle worker (started on demand); returns the worker id."""
-        slot = next((s for s in self._slots if s.job is None), None)
-        if slot is None:
-            raise RuntimeError("no idle worker; call wait() first")
-        if slot.process is None or not slot.process.is_alive():
-            self._start(slot)
-        assert slot.conn is not None
-        slot.conn.send(job)
-        slot.job, slot.started = job, time.monotonic()
-        return slot.worker
-
-    def _start(self, slot: _Slot) -> None:
-        parent_conn, child_conn = self._ctx.Pipe()
-        process = self._ctx.Process(
-            target=_worker_main,
-            args=(child_conn, self.objective, slot.worker, os.getpid()),
-            name=f"autorl-trial-worker-{slot.worker}",
-            daemon=False,  # a trial may start processes of its own
-        )
-        process.start()
-        child_conn.close()
-        slot.process, slot.conn = process, parent_conn
-
-    def wait(self) -> list[Outcome]:
-        """Block until at least one running job finishes, fails or times out."""
-        busy = [s for s in self._slots if s.job is not None]
-        if not busy:
-            return []
-        while True:
-            deadlines = [s.started + s.job.timeout for s in busy if s.job and s.job.timeout]
-            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-            ready = set(wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout))
-            outcomes = [o for s in busy if (o := self._collect(s, ready)) is not None]
-            if outcomes:
-                return outcomes
-
-    def _collect(self, slot: _Slot, ready: set[Any]) -> Outcome | None:
-        job = slot.job
-        assert job is not None and slot.conn is not None
-        elapsed = time.monotonic() - slot.started
-        if slot.conn in ready:
-            try:
-                outcome: Outcome = slot.conn.recv()
-            except (EOFError, OSError):
-                outcome = None  # type: ignore[assignment]
-            if outcome is not None:
-                slot.job = None
-                return outcome
-        if slot.process.sentinel in ready or not slot.process.is_alive():
-            slot.process.join(1)
-            error = f"worker process died (exit code {slot.process.exitcode})"
-        elif job.timeout and elapsed >= job.timeout:
-            self._kill(slot)
-            error = f"TimeoutError: trial exceeded its timeout of {job.timeout:g} s"
-        else:
-            return None
-        slot.job, slot.process, slot.conn = None, None, None
-        return Outcome(job.trial_id, math.inf, FAILED, error, elapsed, slot.worker)
-
-    @staticmethod
-    def _kill(slot: _Slot) -> None:
-        if slot.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(slot.process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            slot.process.kill()
-        slot.process.join(5)
-
-    def shutdown(self) -> None:
-        """Stop all workers; running jobs are killed."""
-        for slot in self._slots:
-            if slot.process is None:
-                continue
-            if slot.job is None and slot.process.is_alive():
-                with contextlib.suppress(OSError, BrokenPipeError):
-                    assert slot.conn is not None
-                    slot.conn.send(None)
-                slot.process.join(2)
-            if slot.process.is_alive():
-                self._kill(slot)
-            slot.process, slot.conn, slot.job = None, None, None
-
-    def __enter__(self) -> ProcessExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
+__all__ = [
+    "FAILED",
+    "OK",
+    "Job",
+    "Objective",
+    "Outcome",
+    "ProcessExecutor",
+    "SerialExecutor",
+    "TrialExecutor",
+    "TrialResult",
+    "die_with_parent",
+    "evaluate",
+]

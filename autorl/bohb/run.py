@@ -21,7 +21,14 @@ from typing import Any, Protocol
 from ConfigSpace import ConfigurationSpace
 
 from autorl.bohb.encoding import config_key
-from autorl.bohb.executor import Job, Objective, Outcome, ProcessExecutor, SerialExecutor
+from autorl.bohb.executor import (
+    Job,
+    Objective,
+    Outcome,
+    ProcessExecutor,
+    SerialExecutor,
+    TrialExecutor,
+)
 from autorl.bohb.hyperband import Trial
 from autorl.bohb.optimizer import METHODS, BOHBConfig, Incumbent, Optimizer, Proposal, trial_seed
 from autorl.bohb.ray_executor import RayExecutor
@@ -36,6 +43,7 @@ from autorl.bohb.runlog import (
     trajectory,
 )
 from autorl.progress import Progress
+from envs.execution import Executor
 from meta.cluster import Backend
 from meta.provenance import package_versions
 
@@ -177,6 +185,7 @@ def run(
     max_total_budget: float | None = None,
     backend: Backend | None = None,
     time_limit: float | None = None,
+    executor: Executor | None = None,
 ) -> RunSummary:
     """Optimize ``objective`` over ``space`` and log everything to ``out_dir``.
 
@@ -207,6 +216,12 @@ def run(
         time_limit: Wall-clock seconds of this session: no trial starts after them, and
             trials still running then are stopped (killed, not logged; with ``workers=0``
             the running trial finishes first). None: no limit.
+        executor: Where trials run instead of the executor made from ``workers`` and
+            ``backend``: any executor of :mod:`envs.execution` (local processes, Ray, or
+            one shared with other work). Each trial is a unit named by its trial id that
+            declares the backend's CPUs and GPUs; the caller owns the executor (trials
+            still running at the end are cancelled, the executor is not shut down). The
+            header records its slots as ``workers``.
 
     Raises:
         ValueError: bad arguments, or a resume that does not match the logged run.
@@ -215,7 +230,7 @@ def run(
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     backend = backend or Backend()
-    if backend.is_ray and workers < 1:
+    if backend.is_ray and workers < 1 and executor is None:
         raise ValueError("--workers 0 runs trials in this process; with --backend ray use >= 1")
     if max_total_budget is not None and not max_total_budget > 0:
         raise ValueError(f"max_total_budget must be > 0, got {max_total_budget}")
@@ -243,6 +258,7 @@ def run(
             max_total_budget=max_total_budget,
             backend=backend,
             time_limit=time_limit,
+            executor=executor,
         )
     finally:
         optimizer.close()
@@ -268,6 +284,7 @@ def _run(
     max_total_budget: float | None,
     backend: Backend,
     time_limit: float | None,
+    executor: Executor | None,
 ) -> RunSummary:
     warm_results, warm_sources = warm
     if warm_results:
@@ -280,7 +297,7 @@ def _run(
         "bohb": dataclasses.asdict(config),
         "budgets": list(config.budgets),
         "iterations": iterations,
-        "workers": workers,
+        "workers": workers if executor is None else executor.slots,
         **backend.record(),
         "seed": config.seed,
         "seeding": "common" if common_random_numbers else "per-rung",
@@ -293,10 +310,10 @@ def _run(
     runlog, state = open_run(out_dir, header, resume)
     optimizer.preload(state.proposals)
     optimizer.on_propose = lambda p: runlog.append_proposal(_proposal_record(p))
-    executor = _executor(objective, workers, backend)
+    trials = _executor(objective, workers, backend, executor)
     driver = _Driver(
         optimizer,
-        executor,
+        trials,
         runlog,
         state,
         timeout,
@@ -310,7 +327,7 @@ def _run(
     earlier = [float(r.get("finished", 0.0)) for r in state.trials.values()]
     driver.clock -= max(earlier, default=0.0)
     try:
-        with runlog, executor:
+        with runlog, trials:
             driver.loop()
     except RunLogMismatch:
         raise
@@ -339,8 +356,10 @@ def _run(
 
 
 def _executor(
-    objective: Objective, workers: int, backend: Backend
-) -> ProcessExecutor | SerialExecutor | RayExecutor:
+    objective: Objective, workers: int, backend: Backend, injected: Executor | None = None
+) -> TrialExecutor:
+    if injected is not None:
+        return TrialExecutor(objective, injected, cpus=backend.cpus, gpus=backend.gpus, owns=False)
     if backend.is_ray:
         return RayExecutor(objective, workers, backend.cpus, backend.gpus)
     return ProcessExecutor(objective, workers) if workers else SerialExecutor(objective)
@@ -351,7 +370,7 @@ class _Driver:
     """Keeps the workers busy: ask, replay or submit, wait, log, tell."""
 
     optimizer: Any
-    executor: ProcessExecutor | SerialExecutor | RayExecutor
+    executor: TrialExecutor
     runlog: RunLog
     state: ResumeState
     timeout: Callable[[float], float | None] | None

@@ -17,17 +17,17 @@ when a configuration is promoted.
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autorl.bohb.executor import TrialResult, die_with_parent
+from autorl.bohb.executor import TrialResult
 from autorl.spaces import learna_space, to_flat_config
 from autorl.tasks.base import Task, TaskOptions
 from envs.dot_bracket import Target, read_targets
+from envs.execution import ProcessExecutor, Unit, run_all
 from policies.device import check_device, resolve_device
 
 #: Registered dataset the rna-learna task samples its validation targets from by default.
@@ -77,16 +77,27 @@ def _design_target(
     ).to_dict()
 
 
-_POOLS: dict[int, Any] = {}
+_EXECUTORS: dict[int, ProcessExecutor] = {}
 
 
-def _pool(size: int) -> Any:
-    """A process pool kept for the life of the trial worker (no torch import per trial)."""
-    if size not in _POOLS:
-        _POOLS[size] = mp.get_context("spawn").Pool(
-            size, initializer=die_with_parent, initargs=(os.getpid(),)
-        )
-    return _POOLS[size]
+def _executor(size: int) -> ProcessExecutor:
+    """Worker processes kept for the life of the trial worker (no torch import per trial).
+
+    They die with the trial worker (killed at a trial's timeout, or ending with the run).
+    """
+    if size not in _EXECUTORS:
+        _EXECUTORS[size] = ProcessExecutor(size, name="autorl-target-worker")
+    return _EXECUTORS[size]
+
+
+def _design_in_parallel(jobs: list[tuple], parallel: int) -> list[dict[str, Any]]:
+    """Design the targets of ``jobs`` in ``parallel`` worker processes; results in order.
+
+    Raises:
+        envs.execution.UnitError: a target's design failed (its traceback as the cause).
+    """
+    units = [Unit(f"{index}:{job[0].id}", _design_target, job) for index, job in enumerate(jobs)]
+    return [done.result() for done in run_all(_executor(parallel), units)]
 
 
 @dataclass(frozen=True)
@@ -123,7 +134,7 @@ class RnaLearnaObjective:
             for i, t in enumerate(self.targets)
         ]
         if self.parallel > 1 and len(jobs) > 1:
-            results = _pool(min(self.parallel, len(jobs))).starmap(_design_target, jobs)
+            results = _design_in_parallel(jobs, min(self.parallel, len(jobs)))
         else:
             results = [_design_target(*job) for job in jobs]
         distances = [float(r["normalized_distance"]) for r in results]
