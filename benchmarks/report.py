@@ -28,9 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import read_results, row_constraints, row_energy
+from benchmarks.results import read_results, row_constraints, row_evaluation, row_target
 from envs.constraints import violations
-from envs.folding import mfe_structure
 from meta.files import write_json_atomic
 
 #: Time points (seconds) of the solved-within columns, and their labels.
@@ -101,7 +100,8 @@ def verify_row(row: dict[str, str]) -> str:
 
     The sequence must be RNA, as long as the target, found within the time limit, satisfy
     the row's constraints, and its ViennaRNA MFE structure (under the row's energy model)
-    must be the target.
+    must be the target: RNA design's evaluation protocol verifies it with a fresh fold
+    (:meth:`envs.rna_instances.RnaDesignEvaluation.verify`).
     """
     sequence, structure = row["sequence"].strip().upper(), row["target"].strip()
     if not sequence or set(sequence) - set("ACGU"):
@@ -117,7 +117,11 @@ def verify_row(row: dict[str, str]) -> str:
     broken = constraint_violations(row)
     if broken:
         return f"the sequence breaks its constraints: {'; '.join(broken)}"
-    if mfe_structure(sequence, row_energy(row)) != structure:
+    try:
+        target = row_target(row)
+    except ValueError as error:
+        return f"the row's target is malformed: {error}"
+    if not row_evaluation(row).verify(target, sequence):
         return "the sequence does not fold into the target (ViennaRNA MFE)"
     return ""
 

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from envs.constraints import DesignConstraints
+from envs.dot_bracket import Target
 from envs.folding import EnergyModel
+from envs.rna_instances import RnaDesignEvaluation
 from meta.provenance import package_versions
 
 #: The job and its outcome: the first columns of every version's results.csv.
@@ -209,3 +211,20 @@ def row_energy(row: dict[str, str]) -> EnergyModel:
         dangles=int(row.get("dangles") or default.dangles),
         no_lonely_pairs=row.get("no_lonely_pairs", "") in ("1", "True", "true"),
     )
+
+
+def row_target(row: dict[str, str]) -> Target:
+    """The target a row's job designed for: its id, structure and IUPAC constraint.
+
+    Raises:
+        InvalidStructureError: the row's target structure or constraint is malformed.
+    """
+    return Target(row["target_id"], row["target"].strip(), row.get("sequence_constraint") or None)
+
+
+def row_evaluation(row: dict[str, str]) -> RnaDesignEvaluation:
+    """The evaluation protocol a row's design is judged by (its energy model, GC and motifs).
+
+    The row's IUPAC constraint belongs to its target (:func:`row_target`).
+    """
+    return RnaDesignEvaluation(row_energy(row), row_constraints(row).with_sequence(None))

@@ -1,14 +1,19 @@
-"""The benchmark runner: one worker process per (target, run), with a hard time limit.
+"""The benchmark runner: one process per (target, run), with a hard time limit.
 
-Each job runs in a fresh ``spawn`` child that reports its best design to the parent over a
-pipe whenever it improves. The parent starts a job's clock when the child says it is ready
-(imports done), and terminates the child ``grace`` seconds after its time limit: RNAinverse
-cannot be interrupted in-process, and no method is trusted to stop on its own. A terminated
-job keeps the best design it reported. Every finished job is appended at once, as one whole
-line, to ``results.csv``; with ``resume`` the jobs already there are skipped.
+A job is one unit of an executor (:mod:`envs.execution`) that runs :func:`run_job`: the
+job runs in a fresh ``spawn`` child that reports its best design to its supervisor over a
+pipe whenever it improves. The supervisor starts the job's clock when the child says it is
+ready (imports done), and terminates the child ``grace`` seconds after its time limit:
+RNAinverse cannot be interrupted in-process, and no method is trusted to stop on its own.
+A terminated job keeps the best design it reported. Every finished job is appended at
+once, as one whole line, to ``results.csv``; with ``resume`` the jobs already there are
+skipped.
 
-With a Ray backend (:mod:`benchmarks.ray_jobs`) every job is a Ray task that supervises
-its job in the same way on its node (:func:`run_job`); the driver still writes every row.
+Locally the units run in ``workers`` persistent worker processes
+(:class:`envs.execution.ProcessExecutor`), each supervising one job at a time, with
+:func:`backstop_seconds` as the unit's timeout in case a supervisor itself hangs. With a
+Ray backend (:mod:`benchmarks.ray_jobs`) the same units are Ray tasks; either way this
+process writes every row.
 
 A design counts as solved only if the parent refolds it into the target (under the run's
 energy model), it satisfies the run's constraints, and it was found within the time limit.
@@ -55,12 +60,12 @@ from benchmarks.results import (
 from envs.constraints import (
     DesignConstraints,
     check_feasible,
-    constraint_report,
-    gc_content,
     random_constraint,
 )
 from envs.dot_bracket import Target
-from envs.folding import EnergyModel, check_energy_model, design_metrics
+from envs.execution import Done, ProcessExecutor, Unit
+from envs.folding import EnergyModel, check_energy_model
+from envs.rna_instances import RnaDesignEvaluation, design_score, is_solved
 from meta.cluster import Backend, backend_session
 
 logger = logging.getLogger(__name__)
@@ -439,6 +444,11 @@ def _child_main(
 
 #: Seconds between the steps of stopping a job's process (SIGTERM, then SIGKILL).
 KILL_AFTER = 2.0
+#: Seconds of slack in every job's backstop deadline, on top of the job's own budget
+#: (scheduling, starting a worker or a Ray task, returning the result).
+DEADLINE_MARGIN = 30.0
+#: How often the supervisors look at their jobs and the driver reports (seconds, at most).
+POLL = 0.5
 _SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has only TerminateProcess
 
 
@@ -610,16 +620,15 @@ def _advance(running: _Running, config: RunnerConfig, now: float) -> bool:
     return True
 
 
-def _poll(running: Sequence[_Running], config: RunnerConfig) -> list[_Running]:
-    """Wait (at most 0.5 s) for news of the running jobs; return those that are over."""
+def _poll(running: _Running, config: RunnerConfig) -> bool:
+    """Wait (at most :data:`POLL` s) for news of the job; return True once it is over."""
     now = time.monotonic()
-    soonest = min(item.next_event(config) for item in running)
-    handles = [item.conn for item in running if not item.conn.closed]
+    handles = [running.conn] if not running.conn.closed else []
     wait(
-        handles + [item.process.sentinel for item in running],
-        min(0.5, max(0.01, soonest - now)),
+        handles + [running.process.sentinel],
+        min(POLL, max(0.01, running.next_event(config) - now)),
     )
-    return [item for item in running if _advance(item, config, time.monotonic())]
+    return _advance(running, config, time.monotonic())
 
 
 def _stop_now(running: _Running) -> None:
@@ -634,8 +643,9 @@ def _stop_now(running: _Running) -> None:
 def run_job(job: Job, config: RunnerConfig, solver: str | None = None) -> JobOutcome:
     """Run one job in its own ``spawn`` child under the hard time limit; wait for its end.
 
-    This is what a Ray task does on its node (:mod:`benchmarks.ray_jobs`); an interrupt
-    (KeyboardInterrupt, e.g. ``ray.cancel``) stops the child before it propagates.
+    This is the body of a job's unit (:func:`job_unit`): in a local worker process or in a
+    Ray task on its node (:mod:`benchmarks.ray_jobs`); an interrupt (KeyboardInterrupt,
+    e.g. ``ray.cancel``) stops the child before it propagates.
 
     Args:
         job: The job.
@@ -649,7 +659,7 @@ def run_job(job: Job, config: RunnerConfig, solver: str | None = None) -> JobOut
     over = False
     try:
         while not over:
-            over = bool(_poll([item], config))
+            over = _poll(item, config)
     finally:
         if not over:
             _stop_now(item)
@@ -657,23 +667,36 @@ def run_job(job: Job, config: RunnerConfig, solver: str | None = None) -> JobOut
 
 
 def _quality(sequence: str, target: Target, config: RunnerConfig) -> dict[str, Any]:
-    """Refold and score a reported design under the run's energy model and constraints."""
+    """Refold and score a reported design under the run's energy model and constraints.
+
+    The judgement is :class:`envs.rna_instances.RnaDesignEvaluation`'s, the evaluation
+    protocol that design quality and the report share.
+    """
     empty = dict.fromkeys(
         ("mfe_structure", "mfe_energy", "probability", "ensemble_defect", "gc_content"), ""
     )
     if not sequence:
         return {**empty, "best_distance": "", "constraints_ok": ""}
-    metrics = design_metrics(sequence, target.structure, config.energy)
-    rules = config.constraints.with_sequence(target.constraint)
+    evaluation = RnaDesignEvaluation(config.energy, config.constraints)
+    metrics = evaluation.metrics(target, sequence)
+    if "mfe_structure" not in metrics:
+        raise ValueError(f"target {target.id}: cannot score the design: {metrics['problems'][0]}")
     return {
         "best_distance": metrics["distance"],
         "mfe_structure": metrics["mfe_structure"],
         "mfe_energy": f"{metrics['mfe_energy']:.2f}",
         "probability": f"{metrics['probability']:.6g}",
         "ensemble_defect": f"{metrics['ensemble_defect']:.6g}",
-        "gc_content": f"{gc_content(sequence):.4f}",
-        "constraints_ok": int(all(constraint_report(sequence, rules).values())),
+        "gc_content": f"{metrics['gc_content']:.4f}",
+        "constraints_ok": int(metrics["constraints_ok"]),
     }
+
+
+def _score(quality: dict[str, Any]) -> float:
+    """The evaluation protocol's score of a reported design (``inf``: no design)."""
+    if quality["best_distance"] == "":
+        return math.inf
+    return design_score(quality["best_distance"], quality["constraints_ok"] == 1)
 
 
 def _result_row(
@@ -684,8 +707,7 @@ def _result_row(
     sequence = best["sequence"] if best else ""
     quality = _quality(sequence, job.target, config)
     solved = (
-        quality["best_distance"] == 0
-        and quality["constraints_ok"] == 1
+        is_solved(_score(quality))
         and outcome.solved_at is not None
         and outcome.solved_at <= config.time_limit
     )
@@ -816,22 +838,61 @@ def run_benchmark(
     return recorder.written
 
 
+def backstop_seconds(config: RunnerConfig) -> float:
+    """Seconds after its start at which a job's unit is given up on (its worker killed).
+
+    The startup timeout, the time limit, the grace, both steps of stopping the job's
+    process and :data:`DEADLINE_MARGIN`: a unit that is not back by then will not be.
+    """
+    return (
+        config.startup_timeout + config.time_limit + config.grace + 2 * KILL_AFTER + DEADLINE_MARGIN
+    )
+
+
+def unit_id(job: Job) -> str:
+    """A job's unit id: ``<target id>-<run>`` (unique within a run)."""
+    return f"{job.target.id}-{job.run}"
+
+
+def job_unit(job: Job, config: RunnerConfig, timeout: float | None = None) -> Unit:
+    """The unit of a job: :func:`run_job` with the method's solver resolved here.
+
+    The solver is looked up in this process (:data:`SOLVERS` may be changed at run time),
+    and the unit declares one CPU: one core per job.
+
+    Args:
+        job: The job.
+        config: The run settings the job gets.
+        timeout: The unit's timeout (default: :func:`backstop_seconds`).
+    """
+    timeout = backstop_seconds(config) if timeout is None else timeout
+    return Unit(unit_id(job), run_job, (job, config, SOLVERS[job.method]), timeout=timeout)
+
+
+def _local_outcome(done: Done) -> JobOutcome:
+    """The outcome of a job's unit that ran locally."""
+    if done.ok:
+        return done.value
+    if done.error and done.error.startswith("TimeoutError:"):
+        text = f"the job's worker did not return within {done.seconds:.0f} s; killed"
+        return JobOutcome(None, None, "timeout", text, done.seconds)
+    logger.warning("job %s failed: %s\n%s", done.id, done.error, done.traceback or "")
+    return JobOutcome(None, None, "error", done.error or "", 0.0)
+
+
 def _run_local(pending: deque[Job], config: RunnerConfig, recorder: Recorder) -> None:
-    """Run the jobs in local processes, ``config.workers`` (default 1) at a time."""
-    context = multiprocessing.get_context("spawn")
-    workers = config.workers or 1
-    running: list[_Running] = []
-    try:
+    """Run the jobs in local worker processes, ``config.workers`` (default 1) at a time."""
+    running: dict[str, tuple[Job, float]] = {}
+    with ProcessExecutor(config.workers or 1, name="autorl-benchmark-worker") as executor:
         while pending or running:
-            while pending and len(running) < workers:
-                running.append(_start(context, pending.popleft(), config))
-            for item in _poll(running, config):
-                running.remove(item)
-                recorder.record(item.job, item.outcome())
-            recorder.status([(item.job.target.id, item.started) for item in running])
-    finally:
-        for item in running:
-            _stop_now(item)
+            while pending and executor.idle:
+                job = pending.popleft()
+                executor.submit(job_unit(job, config))
+                running[unit_id(job)] = (job, time.monotonic())
+            for done in executor.wait(POLL):
+                job, _ = running.pop(done.id)
+                recorder.record(job, _local_outcome(done))
+            recorder.status([(job.target.id, started) for job, started in running.values()])
 
 
 def _status_line(

@@ -3,7 +3,9 @@
 Every design ``autorl design`` reports carries its MFE structure and energy, its Hamming
 distance, the probability of the target structure in the Boltzmann ensemble, the
 normalized ensemble defect (NUPACK's and SAMFEO's measure), its GC content and which
-constraints hold; :func:`rank_designs` orders several designs of one target.
+constraints hold; :func:`rank_designs` orders several designs of one target. A design is
+judged by RNA design's evaluation protocol (:mod:`envs.rna_instances`), as the benchmark
+runner and report judge theirs.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from envs.constraints import DesignConstraints, constraint_report, gc_content
-from envs.folding import EnergyModel, design_metrics
+from envs.constraints import DesignConstraints
+from envs.dot_bracket import Target
+from envs.folding import EnergyModel
+from envs.rna_instances import RnaDesignEvaluation, design_score, is_solved
 
 #: How ``num_solutions`` designs are ordered: fewest mismatches, most probable target
 #: structure, or lowest normalized ensemble defect (ties keep the order found).
@@ -45,9 +49,14 @@ class DesignedSequence:
     constraints: dict[str, bool] = field(default_factory=dict)
 
     @property
+    def score(self) -> float:
+        """The evaluation protocol's score: the distance, ``inf`` when a constraint breaks."""
+        return design_score(self.distance, self.satisfies_constraints)
+
+    @property
     def solved(self) -> bool:
         """Folds into the target and satisfies every constraint."""
-        return self.distance == 0 and self.satisfies_constraints
+        return is_solved(self.score)
 
     @property
     def satisfies_constraints(self) -> bool:
@@ -62,8 +71,22 @@ class DesignedSequence:
         constraints: DesignConstraints | None = None,
         energy: EnergyModel | None = None,
     ) -> DesignedSequence:
-        """Fold and score ``sequence`` against ``target`` (one partition function)."""
-        metrics = design_metrics(sequence, target, energy)
+        """Fold and score ``sequence`` against ``target`` (one partition function).
+
+        Args:
+            sequence: The design, over ``ACGU``.
+            target: The target structure.
+            constraints: Every constraint the design must keep (its IUPAC codes included).
+            energy: The energy model (None: ViennaRNA's default).
+
+        Raises:
+            ValueError: ``sequence`` is not an ``ACGU`` sequence of the target's length.
+        """
+        rules = constraints or DesignConstraints()
+        evaluation = RnaDesignEvaluation(energy or EnergyModel(), rules.with_sequence(None))
+        metrics = evaluation.metrics(Target("design", target, rules.sequence), sequence)
+        if "mfe_structure" not in metrics:
+            raise ValueError(f"cannot measure a design: {metrics['problems'][0]}")
         return cls(
             sequence=sequence,
             mfe_structure=metrics["mfe_structure"],
@@ -71,8 +94,8 @@ class DesignedSequence:
             distance=metrics["distance"],
             probability=metrics["probability"],
             ensemble_defect=metrics["ensemble_defect"],
-            gc_content=round(gc_content(sequence), 4),
-            constraints=constraint_report(sequence, constraints or DesignConstraints()),
+            gc_content=round(metrics["gc_content"], 4),
+            constraints=metrics["constraints"],
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -83,6 +83,13 @@ def test_a_wrong_solved_design_is_not_counted(results):
     assert verify_row({k: str(v) for k, v in _row("1", HAIRPIN, "x", 0, seconds=1).items()}) == ""
 
 
+def test_a_solved_row_with_a_malformed_target_is_rejected_with_the_reason():
+    row = {k: str(v) for k, v in _row("1", HAIRPIN, "x", 0, seconds=1).items()}
+    row["target"] = "((((....)))."  # unbalanced, as long as the sequence
+    assert "the row's target is malformed" in verify_row(row)
+    assert "position 1" in verify_row(row)
+
+
 def test_the_last_row_of_a_job_counts(tmp_path):
     append_result(tmp_path / "results.csv", _row("1", HAIRPIN, "learna", 0, status="error"))
     append_result(tmp_path / "results.csv", _row("1", HAIRPIN, "learna", 0, seconds=3.0))
