@@ -38,9 +38,21 @@ defaults are SB3's ``PPO`` defaults, so the default configuration is a plain
 ``initial * progress_remaining``, where progress runs over the whole budget of the run
 (timesteps, or seconds for a time budget; see :mod:`meta.ppo_training`).
 
-An *agent spec* (:class:`AgentSpec`) is what a task contributes: its environment factory,
-its default configuration and the return that counts as solved. :data:`AGENTS` holds the
-vector-observation tasks:
+An *agent spec* is what a domain contributes to training: its configuration type with
+the flat-JSON round trip, its environment factory, its model factory (policy architecture
+and PPO settings -> an SB3 algorithm) and, where it has one, the return that counts as
+solved. :class:`DomainSpec` is that interface; every domain implements it:
+
+* :class:`AgentSpec` -- the vector-observation tasks (this module). Configuration
+  :class:`AgentConfig`; ``make_env(n_envs, seed, monitor_path)``; the model is PPO, or
+  sb3-contrib's RecurrentPPO with an LSTM.
+* :data:`meta.rna_agent.RNA_AGENT` -- RNA design (LEARNA). Configuration
+  :class:`meta.config.LearnaConfig`; ``make_env(n_envs, seed, targets=..., config=...)``;
+  the model is PPO, or sb3-contrib's MaskablePPO when a sequence constraint masks actions.
+
+:func:`domain_spec` finds any domain's spec by name (:data:`DOMAINS`; a domain outside
+this module is imported on first use, so this module stays light). :data:`AGENTS` holds
+the vector-observation tasks that ``autorl train`` runs (:func:`agent_spec`):
 
 * ``cartpole`` -- ``AutoRL/CartPoleVariants-v0`` with the default ranges: exactly
   CartPole-v1 (500-step limit, threshold 475).
@@ -59,13 +71,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import json
 import math
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from policies.vector import FLAT_KEYS as POLICY_KEYS
 from policies.vector import VectorPolicyConfig
@@ -390,11 +403,70 @@ def _drop_partial_row(path: Path) -> None:
             file.truncate(data.rfind(b"\n") + 1)
 
 
-@dataclass(frozen=True)
-class AgentSpec:
-    """What a vector-observation task contributes to training.
+@runtime_checkable
+class FlatConfig(Protocol):
+    """An agent configuration with a flat-JSON form (:class:`AgentConfig`, ``LearnaConfig``).
+
+    Its class also offers ``from_flat(mapping, base=None)`` (``base`` with the flat keys of
+    ``mapping`` applied) and ``load(path, base=None)`` (the same from a flat JSON file, a
+    ``_meta`` object in it ignored); both raise ``ValueError`` naming a bad key or value.
+    """
+
+    def to_flat(self) -> dict[str, Any]:
+        """All settings as one flat dict (the on-disk form)."""
+        ...
+
+    def updated(self, mapping: Mapping[str, Any]) -> Any:
+        """A copy with some flat keys replaced."""
+        ...
+
+
+@runtime_checkable
+class DomainSpec(Protocol):
+    """The agent spec every domain implements (RNA design, the vector tasks ...).
 
     Attributes:
+        name: The domain's name (:data:`DOMAINS`; recorded in checkpoints as ``agent``).
+        summary: One line for help texts.
+        config_type: The configuration class (a :class:`FlatConfig` with ``from_flat``
+            and ``load``).
+        default: The default configuration.
+        threshold: The mean return that counts as solved, or None when the domain has no
+            such notion (RNA: a design is solved when its structure is the target's).
+    """
+
+    name: str
+    summary: str
+    config_type: type[Any]
+    default: Any
+    threshold: float | None
+
+    def make_env(self, n_envs: int, seed: int, *args: Any, **kwargs: Any) -> VecEnv:
+        """The seeded training environment: ``n_envs`` copies, plus the domain's instances.
+
+        Every domain takes ``n_envs`` and ``seed`` first; what follows is its own (the
+        vector tasks: a ``monitor_path``; RNA: the targets and the MDP settings).
+        """
+        ...
+
+    def build_model(
+        self,
+        config: Any,
+        env: VecEnv,
+        seed: int,
+        device: str = "auto",
+        tensorboard_log: str | None = None,
+    ) -> BaseAlgorithm:
+        """An untrained agent for ``env``: the algorithm the configuration (and env) needs."""
+        ...
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """The agent spec (:class:`DomainSpec`) of a vector-observation task.
+
+    Attributes:
+        config_type: :class:`AgentConfig` (a class attribute).
         name: The task's name (``--task``).
         summary: One line for help texts.
         make_env: ``make_env(n_envs, seed, monitor_path)``: the seeded training
@@ -405,11 +477,47 @@ class AgentSpec:
             None when the task has none.
     """
 
+    #: The configuration class of every vector task.
+    config_type: ClassVar[type[AgentConfig]] = AgentConfig
+
     name: str
     summary: str
     make_env: Callable[[int, int, str | Path | None], VecEnv]
     default: AgentConfig = field(default_factory=AgentConfig)
     threshold: float | None = None
+
+    def build_model(
+        self,
+        config: AgentConfig,
+        env: VecEnv,
+        seed: int,
+        device: str = "auto",
+        tensorboard_log: str | None = None,
+    ) -> BaseAlgorithm:
+        """An untrained PPO (or RecurrentPPO, with an LSTM) agent for ``env``.
+
+        Args:
+            config: Architecture and PPO settings; ``config.ppo.n_envs`` must be ``env``'s.
+            env: The environment from :attr:`make_env`.
+            seed: Seed of the initialization and the sampling.
+            device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+            tensorboard_log: SB3's ``tensorboard_log`` folder, or None.
+
+        Raises:
+            ValueError: ``env`` has another number of environments than the
+                configuration, or a device this machine does not have.
+        """
+        from policies.vector import build_agent
+
+        if env.num_envs != config.ppo.n_envs:
+            raise ValueError(
+                f"task {self.name}: the environment has {env.num_envs} copies but n_envs is "
+                f"{config.ppo.n_envs}"
+            )
+        kwargs = config.ppo.ppo_kwargs()
+        if tensorboard_log is not None:
+            kwargs["tensorboard_log"] = tensorboard_log
+        return build_agent(env, config.policy, kwargs, seed=seed, device=device)
 
 
 #: The vector-observation tasks, by name.
@@ -433,8 +541,19 @@ AGENTS: dict[str, AgentSpec] = {
 }
 
 
+#: The RNA design domain's name (its spec is :data:`meta.rna_agent.RNA_AGENT`).
+RNA = "rna"
+
+#: The specs of the domains outside this module: ``module:attribute``, imported on first use
+#: (they import torch).
+_ENTRY_POINTS: dict[str, str] = {RNA: "meta.rna_agent:RNA_AGENT"}
+
+#: The names of every domain's spec (:func:`domain_spec`): RNA design and the vector tasks.
+DOMAINS: tuple[str, ...] = (*_ENTRY_POINTS, *AGENTS)
+
+
 def agent_spec(name: str) -> AgentSpec:
-    """The spec of the task ``name``.
+    """The spec of the vector task ``name`` (one of :data:`AGENTS`).
 
     Raises:
         ValueError: An unknown task; the message lists the known ones.
@@ -445,53 +564,57 @@ def agent_spec(name: str) -> AgentSpec:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(AGENTS)}") from None
 
 
+def domain_spec(name: str) -> DomainSpec:
+    """The agent spec of any domain (:data:`DOMAINS`): ``rna`` or a vector task.
+
+    Raises:
+        ValueError: An unknown name; the message lists the known ones.
+    """
+    if name in AGENTS:
+        return AGENTS[name]
+    if name not in _ENTRY_POINTS:
+        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(DOMAINS)}")
+    module, attribute = _ENTRY_POINTS[name].split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def build_model(
-    spec: AgentSpec,
-    config: AgentConfig,
+    spec: DomainSpec,
+    config: Any,
     env: VecEnv,
     seed: int,
     device: str = "auto",
     tensorboard_log: str | None = None,
 ) -> BaseAlgorithm:
-    """An untrained PPO (or RecurrentPPO, with an LSTM) agent for ``env``.
+    """An untrained agent of ``spec``'s domain for ``env``: ``spec.build_model(...)``.
 
-    Args:
-        spec: The task (for error messages).
-        config: Architecture and PPO settings; ``config.ppo.n_envs`` must be ``env``'s.
-        env: The environment from ``spec.make_env``.
-        seed: Seed of the initialization and the sampling.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        tensorboard_log: SB3's ``tensorboard_log`` folder, or None.
+    For a vector task: PPO (or RecurrentPPO, with an LSTM); see
+    :meth:`AgentSpec.build_model` for the arguments.
 
     Raises:
-        ValueError: ``env`` has another number of environments than the configuration, or
-            a device this machine does not have.
+        ValueError: What ``spec.build_model`` refuses (a device this machine does not
+            have; for a vector task, ``env`` with another ``n_envs`` than the config).
     """
-    from policies.vector import build_agent
-
-    if env.num_envs != config.ppo.n_envs:
-        raise ValueError(
-            f"task {spec.name}: the environment has {env.num_envs} copies but n_envs is "
-            f"{config.ppo.n_envs}"
-        )
-    kwargs = config.ppo.ppo_kwargs()
-    if tensorboard_log is not None:
-        kwargs["tensorboard_log"] = tensorboard_log
-    return build_agent(env, config.policy, kwargs, seed=seed, device=device)
+    return spec.build_model(config, env, seed, device, tensorboard_log)
 
 
 __all__ = [
     "AGENTS",
+    "DOMAINS",
     "FLAT_KEYS",
     "PPO_KEYS",
+    "RNA",
     "SCHEDULES",
     "ZOO_CARTPOLE",
     "AgentConfig",
     "AgentSpec",
+    "DomainSpec",
+    "FlatConfig",
     "LinearSchedule",
     "PpoSettings",
     "agent_spec",
     "build_model",
+    "domain_spec",
     "make_cartpole_env",
     "monitor",
 ]

@@ -1,10 +1,19 @@
 """Policy checkpoints: an SB3 zip with its configuration as JSON beside it.
 
 A checkpoint is two files with one stem, ``NAME.zip`` (``PPO.save``: policy and optimizer
-weights) and ``NAME.json`` (the flat :class:`meta.config.LearnaConfig` plus a ``_meta``
-object: timesteps, seeds, training data, package versions). Weights are always loaded into
-an agent built from the JSON configuration (strict ``load_state_dict``), so a zip whose
+weights) and ``NAME.json`` (the flat configuration of its domain -- for RNA the flat
+:class:`meta.config.LearnaConfig` -- plus a ``_meta`` object: the agent spec that wrote it,
+timesteps, seeds, training data, package versions). Weights are always loaded into an
+agent built from the JSON configuration (strict ``load_state_dict``), so a zip whose
 shapes do not fit its configuration is refused with a clear error instead of half-loading.
+
+Which agent spec (:func:`meta.agents.domain_spec`) a checkpoint belongs to is
+``_meta.agent`` (``rna``, ``cartpole`` ...); it lives in ``_meta`` so the flat keys stay
+exactly the configuration's, and a reader that ignores ``_meta`` still reads the file.
+Checkpoints written before the key existed have none: ``_meta.task`` (``autorl train``'s
+record) names their agent when present, otherwise they are RNA checkpoints, as the
+shipped model is. :func:`load_checkpoint` refuses a checkpoint of another agent than the
+one asked for (RNA unless told otherwise).
 
 The shipped Meta-LEARNA model lives in ``meta/models/`` and is found with
 :mod:`importlib.resources`, so it works from an installed wheel too.
@@ -21,7 +30,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from meta.config import META_LEARNA, LearnaConfig
+from meta.agents import RNA, domain_spec
+from meta.config import META_LEARNA
+from meta.files import write_json_atomic
 from meta.weights import WeightsMismatch, load_policy_weights
 
 #: File stem of the shipped model in the ``meta.models`` package data.
@@ -38,18 +49,37 @@ class Checkpoint:
 
     Attributes:
         path: The SB3 zip.
-        config: The agent configuration it was trained with.
-        meta: The ``_meta`` record of its JSON (timesteps, seeds, versions, ...).
+        config: The agent configuration it was trained with (a
+            :class:`meta.config.LearnaConfig` for RNA; the ``config_type`` of its agent
+            spec otherwise).
+        meta: The ``_meta`` record of its JSON (agent, timesteps, seeds, versions, ...).
     """
 
     path: Path
-    config: LearnaConfig
+    config: Any
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def timesteps(self) -> int:
         """Environment steps the policy was trained for."""
         return int(self.meta.get("timesteps", 0))
+
+    @property
+    def agent(self) -> str:
+        """The name of the agent spec that wrote it (see :func:`checkpoint_agent`)."""
+        return checkpoint_agent(self.meta)
+
+
+def checkpoint_agent(meta: dict[str, Any]) -> str:
+    """The agent spec a checkpoint's ``_meta`` names: ``agent``, else ``task``, else RNA.
+
+    Raises:
+        ValueError: a recorded name that is not a string.
+    """
+    agent = meta.get("agent", meta.get("task", RNA))
+    if not isinstance(agent, str):
+        raise ValueError(f"the checkpoint's agent must be a name, got {agent!r}")
+    return agent
 
 
 def config_path(model_path: str | Path) -> Path:
@@ -73,17 +103,23 @@ def shipped_model_path() -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path | None = None) -> Checkpoint:
+def load_checkpoint(path: str | Path | None = None, agent: str | None = RNA) -> Checkpoint:
     """Read and check a checkpoint (default: the shipped model).
+
+    The JSON is applied over the agent spec's default configuration (for RNA over
+    Meta-LEARNA's, as checkpoints come from meta-training).
 
     Args:
         path: The zip (or its stem without ``.zip``); None for the shipped model.
+        agent: The agent spec the checkpoint must belong to (default: RNA); None accepts
+            any registered one (:data:`meta.agents.DOMAINS`).
 
     Returns:
         The checkpoint with its configuration.
 
     Raises:
-        CheckpointError: missing files, a zip that is not an SB3 save, or a bad JSON.
+        CheckpointError: missing files, a zip that is not an SB3 save, a bad JSON, or a
+            checkpoint of another (or an unknown) agent.
     """
     zip_path = shipped_model_path() if path is None else Path(path).expanduser()
     if zip_path.suffix != ".zip" and not zip_path.is_file():
@@ -107,10 +143,20 @@ def load_checkpoint(path: str | Path | None = None) -> Checkpoint:
         )
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8")).get("_meta", {})
-        config = LearnaConfig.load(json_path, base=META_LEARNA)
+        meta = meta if isinstance(meta, dict) else {}
+        recorded = checkpoint_agent(meta)
+        if agent is not None and recorded != agent:
+            raise CheckpointError(
+                f"{json_path}: a checkpoint of the {recorded!r} agent, not of {agent!r}"
+            )
+        spec = domain_spec(recorded)
+        base = META_LEARNA if recorded == RNA else spec.default
+        config = spec.config_type.load(json_path, base=base)
+    except CheckpointError:
+        raise
     except (ValueError, AttributeError) as error:
         raise CheckpointError(f"{json_path}: bad checkpoint configuration: {error}") from None
-    return Checkpoint(zip_path, config, meta if isinstance(meta, dict) else {})
+    return Checkpoint(zip_path, config, meta)
 
 
 def load_weights(model: Any, checkpoint: Checkpoint, with_optimizer: bool = True) -> None:
@@ -144,11 +190,32 @@ def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
 
 
-def save_checkpoint(model: Any, config: LearnaConfig, path: Path, meta: dict[str, Any]) -> None:
+def save_checkpoint(
+    model: Any, config: Any, path: Path, meta: dict[str, Any], agent: str = RNA
+) -> None:
     """Write ``path`` (zip) and its JSON atomically: a reader never sees half a checkpoint.
 
-    The JSON is replaced last, so a zip is never paired with a newer configuration.
+    The JSON is the flat configuration plus ``_meta`` (``agent`` first, then ``meta``); it
+    is replaced last, so a zip is never paired with a newer configuration.
+
+    Args:
+        model: The SB3 agent.
+        config: Its configuration, of the agent spec's ``config_type``.
+        path: The zip to write.
+        meta: The record (timesteps, seeds, ...).
+        agent: The agent spec that built ``model`` (:data:`meta.agents.DOMAINS`).
+
+    Raises:
+        ValueError: an unknown agent, a configuration of another type, or a ``meta``
+            naming another agent.
     """
+    spec = domain_spec(agent)
+    if not isinstance(config, spec.config_type):
+        raise ValueError(
+            f"agent {agent!r} saves a {spec.config_type.__name__}, got {type(config).__name__}"
+        )
+    if meta.get("agent", agent) != agent:
+        raise ValueError(f"meta names agent {meta['agent']!r}, but agent is {agent!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary(path)
     try:
@@ -156,7 +223,7 @@ def save_checkpoint(model: Any, config: LearnaConfig, path: Path, meta: dict[str
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    config.save(config_path(path), extra=meta)
+    write_json_atomic({**config.to_flat(), "_meta": {"agent": agent, **meta}}, config_path(path))
 
 
 def copy_checkpoint(source: Path, destination: Path) -> None:

@@ -141,6 +141,19 @@ class LearnaConfig:
             raise ValueError(f"{source}: {error}") from None
 
     @classmethod
+    def from_flat(
+        cls, mapping: Mapping[str, Any], base: LearnaConfig | None = None
+    ) -> LearnaConfig:
+        """``base`` (default: LEARNA) with the flat keys of ``mapping`` applied.
+
+        The inverse of :meth:`to_flat`: ``LearnaConfig.from_flat(c.to_flat()) == c``.
+
+        Raises:
+            ValueError: an unknown key or an invalid value, naming the key.
+        """
+        return (base or LEARNA).updated(mapping)
+
+    @classmethod
     def load(cls, path: str | Path, base: LearnaConfig | None = None) -> LearnaConfig:
         """Read a flat JSON configuration file and apply it to ``base`` (default: LEARNA).
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,18 +40,17 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import Logger
 
 from envs.constraints import DesignConstraints
 from envs.dot_bracket import Target
 from envs.folding import EnergyModel, hamming
 from envs.rna_design import TargetEncoding
 from envs.vector import RnaDesignVecEnv
-from meta.checkpoints import Checkpoint, load_checkpoint, load_weights
+from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
 from meta.config import LEARNA, LearnaConfig
 from meta.quality import RANKINGS, DesignedSequence, rank_designs
+from meta.rna_agent import RNA_AGENT
 from policies.device import resolve_device
-from policies.extractors import policy_kwargs
 
 #: Design methods implemented by :func:`design`.
 METHODS = ("learna", "meta-learna", "meta-learna-adapt")
@@ -332,11 +330,10 @@ class _DesignState:
 def build_ppo(
     env: RnaDesignVecEnv, config: LearnaConfig, n_steps: int, seed: int, device: str
 ) -> PPO:
-    """A PPO agent for ``env`` with the given configuration (see meta.config for the mapping).
+    """The RNA agent for ``env``: :meth:`meta.rna_agent.RnaAgentSpec.build_model`.
 
-    When a sequence constraint masks actions (``env.masked``) the agent is sb3-contrib's
-    MaskablePPO: the same networks and update, with forbidden actions' probabilities set to
-    zero when sampling and in the likelihood ratios.
+    PPO, or sb3-contrib's MaskablePPO when a sequence constraint masks actions
+    (``env.masked``); see :mod:`meta.config` for how LEARNA's PPO settings map onto SB3's.
 
     Args:
         env: The vectorized design environment.
@@ -347,43 +344,13 @@ def build_ppo(
             ``cuda`` or ``cuda:N``; the environment stays on the CPU.
 
     Returns:
-        The untrained agent.
+        The untrained agent (its logger writes nothing).
 
     Raises:
         ValueError: a device this machine does not have (SB3 itself would silently fall
             back to the CPU).
     """
-    ppo = config.ppo
-    algorithm: Any = PPO
-    if getattr(env, "masked", False):
-        from sb3_contrib import MaskablePPO
-
-        algorithm = MaskablePPO
-    with warnings.catch_warnings():
-        # A rollout that is not a multiple of batch_size ends with a smaller minibatch: fine.
-        warnings.filterwarnings("ignore", message=".*mini-batch size.*")
-        model = algorithm(
-            "MlpPolicy",
-            env,
-            learning_rate=ppo.learning_rate,
-            n_steps=n_steps,
-            batch_size=ppo.batch_size,
-            n_epochs=ppo.n_epochs,
-            gamma=1.0,
-            gae_lambda=1.0,
-            clip_range=ppo.clip_range,
-            ent_coef=ppo.entropy_coef,
-            vf_coef=ppo.vf_coef,
-            max_grad_norm=ppo.max_grad_norm,
-            policy_kwargs=policy_kwargs(config.policy),
-            seed=seed,
-            device=resolve_device(device),
-            verbose=0,
-        )
-    # A logger of our own: SB3's default makes an empty SB3-<date> folder in the temp
-    # directory for every learn() call.
-    model.set_logger(Logger(folder=None, output_formats=[]))
-    return model
+    return RNA_AGENT.build_model(config, env, seed, device, n_steps=n_steps)
 
 
 def _design_learna(
@@ -431,7 +398,7 @@ def _design_learna(
                 torch.set_num_threads(1)
             sample_designs(model, env, state)
     finally:
-        env.close(wait=False)  # folding processes still on a skipped piece exit when done
+        env.close()  # folds still running on a skipped piece are stopped
 
 
 def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int | None) -> float:
@@ -497,15 +464,15 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
 def _target_env(
     target: Target, config: LearnaConfig, workers: int, seed: int, state: _DesignState
 ) -> RnaDesignVecEnv:
-    env = RnaDesignVecEnv(
-        [target],
-        config.env,
-        n_envs=config.ppo.n_envs,
+    env = RNA_AGENT.make_env(
+        config.ppo.n_envs,
+        seed,
+        targets=[target],
+        config=config,
         workers=workers,
         constraints=state.result.constraints,
         energy=state.result.energy,
     )
-    env.seed(seed)
     state.bind(env)  # times a fold: before the folding processes start and compete
     env.start_workers()
     return env
@@ -547,7 +514,7 @@ def _design_meta_learna(
         torch.set_num_threads(1)  # one window batch per step: one thread is fastest
         sample_designs(model, env, state)
     finally:
-        env.close(wait=False)  # folding processes still on a skipped piece exit when done
+        env.close()  # folds still running on a skipped piece are stopped
 
 
 def sample_on_target(
@@ -583,7 +550,7 @@ def sample_on_target(
     try:
         sample_designs(model, env, state)
     finally:
-        env.close(wait=False)  # folding processes still on a skipped piece exit when done
+        env.close()  # folds still running on a skipped piece are stopped
     if not result.solved:
         result.seconds = time.monotonic() - state.start
     return result
@@ -599,7 +566,7 @@ def warm_up(device: str = "cpu") -> None:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``: warm up the device the designs
             will use (on a CUDA device this also creates its context).
     """
-    env = RnaDesignVecEnv(["((((....))))"], LEARNA.env, n_envs=2, seed=0)
+    env = RNA_AGENT.make_env(2, 0, targets=["((((....))))"], config=LEARNA)
     try:
         model = build_ppo(env, LEARNA, 8, 0, device)
         estimate_update_seconds(model, env.encodings[0], None)
@@ -700,6 +667,11 @@ def design(
     checkpoint = None
     if method in META_METHODS:
         checkpoint = model if isinstance(model, Checkpoint) else load_checkpoint(model)
+        if checkpoint.agent != RNA_AGENT.name:
+            raise CheckpointError(
+                f"{checkpoint.path}: a checkpoint of the {checkpoint.agent!r} agent, not an "
+                "RNA design policy"
+            )
         config = config or checkpoint.config
     config = config or LEARNA
     if refinement is not None:
