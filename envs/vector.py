@@ -3,8 +3,10 @@
 PPO's per-step overhead (about 0.4 ms with one environment on this machine) dwarfs one
 fold per episode unless steps are batched. :class:`RnaDesignVecEnv` advances N episodes
 with array operations, so the policy sees one batch of N windows per step, and folds the
-designs of all episodes that finish in the same step together, in a pool of worker
-processes when ``workers > 1`` (``RNA.fold`` holds the GIL, so threads would not help).
+designs of all episodes that finish in the same step together on an :mod:`envs.execution`
+executor: by default a :class:`~envs.execution.ProcessExecutor` of ``workers`` processes
+when ``workers > 1`` (``RNA.fold`` holds the GIL, so threads would not help), in this
+process otherwise.
 
 A design loop bounds a batch: with a ``deadline`` a batch is folded in one go only while its
 folds (timed: :attr:`RnaDesignVecEnv.fold_seconds`) fit before it, and otherwise in pieces,
@@ -13,10 +15,13 @@ checking the clock between them; designs whose fold would end past the deadline,
 ``info`` without ``distance``, marked ``"skipped"``).
 
 With ``deferred=True`` (meta-training, where episodes of different targets end at
-different steps) a finished design is handed to the folding processes and the step returns
-at once with reward 0 and ``info["pending"]``; :meth:`RnaDesignVecEnv.collect` later gives
-the rewards, which the trainer writes into the rollout before returns are computed. Folding
-then overlaps the policy's steps instead of stalling them.
+different steps) a finished design is handed to the folding processes (by default a
+:class:`~envs.execution.ProcessExecutor`, even of one worker) and the step returns at once
+with reward 0 and ``info["pending"]``; :meth:`RnaDesignVecEnv.collect` later gives the
+rewards (:class:`envs.deferred.Evaluation` s, the bookkeeping of
+:class:`envs.deferred.EvaluationQueue` that every deferred-reward environment shares), which
+:class:`meta.deferred_rewards.DeferredRewards` writes into the rollout before returns are
+computed. Folding then overlaps the policy's steps instead of stalling them.
 
 Any SB3 wrapper works with the single environment too (``DummyVecEnv``,
 ``SubprocVecEnv`` over :class:`envs.rna_design.RnaDesignEnv`, see :func:`make_vec_env`);
@@ -26,13 +31,10 @@ this class is the fast path that the design loop and meta-training use.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
-import multiprocessing
-import signal
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import gymnasium as gym
@@ -40,8 +42,18 @@ import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from envs.constraints import DesignConstraints
+from envs.deferred import Evaluation, EvaluationError, EvaluationQueue
 from envs.dot_bracket import Target
 from envs.evaluation import DesignOutcome, evaluate_batch
+from envs.execution import (
+    Done,
+    Executor,
+    ProcessExecutor,
+    SerialExecutor,
+    Unit,
+    UnitError,
+    run_all,
+)
 from envs.folding import EnergyModel, mfe_structure
 from envs.rna_design import (
     RnaDesignConfig,
@@ -65,13 +77,21 @@ class RnaDesignVecEnv(VecEnv):
         targets: The targets (one for single-target design, many for meta-training).
         config: MDP settings.
         n_envs: Number of parallel episodes.
-        workers: Folding processes (1 folds in this process, unless ``deferred``).
+        workers: Folding processes of the default executor (1 folds in this process,
+            unless ``deferred``).
         seed: Seed of the target draws and of local improvement.
         deferred: Fold finished designs in the background and report their rewards through
             :meth:`collect` (the step reports reward 0 and ``info["pending"]``).
         constraints: GC-content and forbidden-motif rules (IUPAC codes come from each
             target's ``constraint``); :meth:`action_masks` gives the allowed actions.
         energy: The energy model designs are folded under (None: ViennaRNA's default).
+        executor: Folds the designs instead of the default one (``workers`` is then its
+            ``slots``); it stays the caller's: :meth:`close` leaves it running. It must
+            serve this environment alone while a batch or deferred folds are in flight.
+
+    Raises:
+        ValueError: ``n_envs`` or ``workers`` below 1, or both ``workers > 1`` and an
+            ``executor``.
     """
 
     def __init__(
@@ -84,9 +104,12 @@ class RnaDesignVecEnv(VecEnv):
         deferred: bool = False,
         constraints: DesignConstraints | None = None,
         energy: EnergyModel | None = None,
+        executor: Executor | None = None,
     ):
         if n_envs < 1 or workers < 1:
             raise ValueError(f"n_envs and workers must be >= 1, got {n_envs} and {workers}")
+        if executor is not None and workers > 1:
+            raise ValueError("give workers or an executor, not both")
         self.config = config or RnaDesignConfig()
         self.energy = energy
         self.encodings = [
@@ -97,8 +120,13 @@ class RnaDesignVecEnv(VecEnv):
         space = observation_space(self.config)
         self.render_mode = None
         super().__init__(n_envs, space, gym.spaces.Discrete(self.config.num_actions))
-        self.workers = workers
-        self._executor: Executor | None = None
+        owns = executor is None
+        executor = executor or _default_executor(workers, deferred)
+        #: The folds in flight (deferred) and the executor that runs every fold.
+        self.evaluations = EvaluationQueue(executor, owns=owns, name="fold")
+        #: Designs folded at once (the executor's slots).
+        self.workers = executor.slots
+        self._units = itertools.count()
         self._rng = np.random.default_rng(seed)
         self._current = [self.encodings[0]] * n_envs
         self._actions = [np.zeros(e.num_steps, dtype=np.int64) for e in self._current]
@@ -115,8 +143,8 @@ class RnaDesignVecEnv(VecEnv):
         self.episode_limit: int | None = None
         #: Seconds one ``RNA.fold`` of a design takes here (measured; None until needed).
         self.fold_seconds: float | None = None
-        self._tickets = 0
-        self._in_flight: list[tuple[Future, list[tuple[int, int, Target]]]] = []
+        #: Steps taken so far (the ``step_index`` of the next one).
+        self.step_count = 0
 
     # -- SB3 VecEnv interface -------------------------------------------------
     def seed(self, seed: int | None = None) -> list[int | None]:
@@ -155,6 +183,7 @@ class RnaDesignVecEnv(VecEnv):
                     f"environment {index}: action {int(actions[index])} at position {site + 1} "
                     f"breaks the sequence constraint {encoding.constraints.sequence[site]!r}"
                 )
+        step, self.step_count = self.step_count, self.step_count + 1
         done = np.zeros(self.num_envs, dtype=bool)
         for index, action in enumerate(actions):
             self._actions[index][self._steps[index]] = action
@@ -165,7 +194,7 @@ class RnaDesignVecEnv(VecEnv):
         finished = np.flatnonzero(done)
         if len(finished) and self.deferred:
             terminal = self._observations(finished)
-            tickets = self._submit(finished)
+            tickets = self._submit(finished, step)
             for slot, (index, ticket) in enumerate(zip(finished, tickets)):
                 infos[index] = {
                     "pending": ticket,
@@ -190,29 +219,21 @@ class RnaDesignVecEnv(VecEnv):
                 self._start_episode(index)
         return self._observations(), rewards, done, infos
 
-    def collect(self, block: bool = False) -> list[tuple[int, int, float, dict[str, Any]]]:
+    def collect(self, block: bool = False) -> list[Evaluation]:
         """Rewards of deferred episodes whose designs have been folded.
 
         Args:
             block: Wait for every design in flight.
 
         Returns:
-            ``(ticket, env_index, reward, info)`` per finished fold, in submission order;
-            ``ticket`` is the ``info["pending"]`` value of the step that ended the episode.
+            One :class:`envs.deferred.Evaluation` ``(ticket, env_index, step_index, reward,
+            info)`` per finished fold, in the order they finished; ``ticket`` is the
+            ``info["pending"]`` value of the step that ended the episode.
+
+        Raises:
+            envs.deferred.EvaluationError: a fold failed (the message names the episode).
         """
-        done: list[tuple[int, int, float, dict[str, Any]]] = []
-        waiting = []
-        for future, members in self._in_flight:
-            if not (block or future.done()):
-                waiting.append((future, members))
-                continue
-            for (ticket, index, target), outcome in zip(members, future.result()):
-                value = reward(outcome.distance, len(target), self.config.reward_exponent)
-                done.append((ticket, index, value, outcome_info(target, outcome)))
-                self.total_folds += outcome.folds
-                self.total_episodes += 1
-        self._in_flight = waiting
-        return done
+        return self.evaluations.collect(block)
 
     @property
     def masked(self) -> bool:
@@ -229,28 +250,25 @@ class RnaDesignVecEnv(VecEnv):
     @property
     def pending(self) -> int:
         """Deferred designs not yet collected."""
-        return sum(len(members) for _, members in self._in_flight)
+        return self.evaluations.pending
 
-    def close(self, wait: bool = True) -> None:
-        """Stop the folding processes.
+    def close(self) -> None:
+        """Stop the folds in flight and, unless the executor was given, the folding processes.
 
-        Args:
-            wait: Wait for them to finish the piece of work they are on; False returns at
-                once (a design loop past its deadline), they exit when done.
+        Returns at once: folds still running (a design loop past its deadline) are killed.
         """
-        self._in_flight = []
-        if self._executor is not None:
-            self._executor.shutdown(wait=wait, cancel_futures=True)
-            self._executor = None
+        self.evaluations.close()
 
     def start_workers(self) -> None:
-        """Start the folding processes now rather than at the first batch (``workers > 1``).
+        """Start the folding processes now rather than at the first batch.
 
-        Starting takes a moment (a fresh interpreter each); a design loop lets it overlap
-        building the agent and the first rollout.
+        Starting takes a moment (a fresh interpreter each, importing ViennaRNA); a design
+        loop lets it overlap building the agent and the first rollout. A no-op when
+        designs are folded in this process.
         """
-        if self.workers > 1:
-            self._pool().submit(int)
+        if not isinstance(self.evaluations.executor, SerialExecutor):
+            units = (self._unit(evaluate_batch, []) for _ in range(self.workers))
+            self.evaluations.warm_up(units)
 
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:
         """Attributes are shared by all environments."""
@@ -332,9 +350,10 @@ class RnaDesignVecEnv(VecEnv):
         return outcomes + [None] * (len(jobs) - len(outcomes))
 
     def _evaluate_all(self, jobs: list[tuple], evaluate: Callable) -> list[DesignOutcome]:
-        if self.workers == 1 or len(jobs) == 1:
-            return evaluate(jobs)
-        return [o for chunk in self._pool().map(evaluate, self._chunks(jobs)) for o in chunk]
+        chunks = [jobs] if self.workers == 1 or len(jobs) == 1 else self._chunks(jobs)
+        units = [self._unit(evaluate, chunk) for chunk in chunks]
+        dones = run_all(self.evaluations.executor, units)
+        return [outcome for done in dones for outcome in self._outcomes(done)]
 
     def _chunks(self, jobs: list[tuple], size: int | None = None) -> list[list[tuple]]:
         """Pieces of a batch for the folding processes, ``size`` designs each.
@@ -368,7 +387,8 @@ class RnaDesignVecEnv(VecEnv):
             if outcomes and self.stop_at_solution and any(o.solved for o in outcomes):
                 break
             piece = jobs[len(outcomes) : len(outcomes) + fit]
-            outcomes.extend(evaluate(piece))
+            (done,) = run_all(self.evaluations.executor, [self._unit(evaluate, piece)])
+            outcomes.extend(self._outcomes(done))
             folds = sum(o.folds for o in outcomes[-len(piece) :])
             if folds:
                 self.fold_seconds = fold = (time.monotonic() - now) / folds
@@ -385,25 +405,69 @@ class RnaDesignVecEnv(VecEnv):
         fold = self.fold_time()
         ample = time.monotonic() + _FOLD_SAFETY * fold * len(jobs) / self.workers <= deadline
         chunks = self._chunks(jobs, None if ample else 1)
-        futures = [self._pool().submit(evaluate, chunk) for chunk in chunks]
+        units = [self._unit(evaluate, chunk) for chunk in chunks]
+        dones = self._run_until(units, deadline)
         outcomes: list[DesignOutcome | None] = []
-        for future, chunk in zip(futures, chunks):
-            try:
-                outcomes.extend(future.result(timeout=max(0.0, deadline - time.monotonic())))
-            except FutureTimeout:  # not done by the deadline: skipped (it may still run)
-                future.cancel()
-                outcomes.extend([None] * len(chunk))
+        for unit, chunk in zip(units, chunks):
+            done = dones.get(unit.id)  # None: not done by the deadline, skipped
+            outcomes.extend([None] * len(chunk) if done is None else self._outcomes(done))
         return outcomes
 
-    def _submit(self, indices: np.ndarray) -> list[int]:
-        """Hand the designs of finished episodes to the folding processes."""
+    def _unit(self, evaluate: Callable, jobs: list[tuple]) -> Unit:
+        """A unit that evaluates ``jobs`` (it runs in a worker: ``evaluate`` is picklable)."""
+        return Unit(f"fold-batch-{next(self._units)}", evaluate, (jobs,))
+
+    def _run_until(self, units: list[Unit], deadline: float) -> dict[str, Done]:
+        """Run ``units``; those not over by ``deadline`` are cancelled (absent from the result)."""
+        executor, ids = self.evaluations.executor, {unit.id for unit in units}
+        dones: dict[str, Done] = {}
+        try:
+            for unit in units:
+                executor.submit(unit)
+            while len(dones) < len(units) and (left := deadline - time.monotonic()) > 0:
+                dones.update((d.id, d) for d in executor.wait(left) if d.id in ids)
+            while len(dones) < len(units) and (over := executor.wait(0)):
+                dones.update((d.id, d) for d in over if d.id in ids)  # over, not yet received
+        finally:
+            for unit_id in ids - dones.keys():
+                executor.cancel(unit_id)
+        return dones
+
+    def _outcomes(self, done: Done) -> list[DesignOutcome]:
+        """The outcomes of a batch's unit; a failed fold raises, naming the step."""
+        try:
+            return done.result()
+        except UnitError as error:
+            raise EvaluationError(
+                f"folding the designs of the episodes that ended at step {self.step_count - 1} "
+                f"failed: {done.error}"
+            ) from error
+
+    def _submit(self, indices: np.ndarray, step: int) -> list[int]:
+        """Hand the designs of finished episodes to the folding processes; their tickets."""
         tickets = []
         for index, job in zip(indices, self._jobs(indices)):
-            member = (self._tickets, int(index), self._current[index].target)
-            self._in_flight.append((self._pool().submit(evaluate_batch, [job]), [member]))
-            tickets.append(self._tickets)
-            self._tickets += 1
+            target = self._current[index].target
+            ticket = self.evaluations.submit(
+                evaluate_batch,
+                ([job],),
+                env_index=int(index),
+                step_index=step,
+                finish=functools.partial(self._finish_design, target),
+                label=f", target {target.id}",
+            )
+            tickets.append(ticket)
         return tickets
+
+    def _finish_design(
+        self, target: Target, outcomes: list[DesignOutcome]
+    ) -> tuple[float, dict[str, Any]]:
+        """Reward and ``info`` of a deferred design's fold (counted here)."""
+        (outcome,) = outcomes
+        self.total_folds += outcome.folds
+        self.total_episodes += 1
+        value = reward(outcome.distance, len(target), self.config.reward_exponent)
+        return value, outcome_info(target, outcome)
 
     def _jobs(self, indices: np.ndarray) -> list[tuple]:
         """``evaluate_batch`` jobs for the finished episodes (one local-improvement seed each)."""
@@ -416,23 +480,17 @@ class RnaDesignVecEnv(VecEnv):
             jobs.append((sequence, structure, self.config, seed, encoding.constraints, self.energy))
         return jobs
 
-    def _pool(self) -> Executor:
-        if self._executor is None:
-            context = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_ignore_interrupts
-            )
-        return self._executor
+
+def _default_executor(workers: int, deferred: bool) -> Executor:
+    """Folding processes when ``workers > 1`` or deferred (folds overlap steps), else here."""
+    if workers > 1 or deferred:
+        return ProcessExecutor(workers, name="autorl-fold")
+    return SerialExecutor()
 
 
 #: A batch (or a piece of it) is folded in one go only if its folds, timed by the previous
 #: ones, times this factor fit before the deadline.
 _FOLD_SAFETY = 1.25
-
-
-def _ignore_interrupts() -> None:
-    """Folding workers leave Ctrl-C to the parent, which stops the run cleanly."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def make_vec_env(

@@ -3,8 +3,11 @@
 Every episode draws a new training target. The environment is :class:`envs.vector.
 RnaDesignVecEnv`: ``n_envs`` episodes advance in lockstep with one batched policy forward
 per step, and finished designs are folded by ``workers`` processes (``RNA.fold`` holds the
-GIL). This is the batched equivalent of SB3's ``SubprocVecEnv`` with one process per
-environment, without a pipe round trip per step.
+GIL) while the policy steps on; their rewards go into PPO's rollout before returns are
+computed (:class:`meta.deferred_rewards.DeferredRewards`). This is the batched equivalent of
+SB3's ``SubprocVecEnv`` with one process per environment, without a pipe round trip per
+step. The environment and the agent come from the RNA agent spec
+(:data:`meta.rna_agent.RNA_AGENT`), as in the design loop.
 
 An output directory holds::
 
@@ -31,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import logging
 import math
 import time
@@ -48,9 +50,9 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv
 
 from envs.dot_bracket import Target, read_targets
-from envs.ray_vec_env import EnvWorkersLost, RayVecEnv, with_rollout_redo
-from envs.rna_design import RnaDesignConfig
-from envs.vector import RnaDesignVecEnv
+from envs.instances import judge
+from envs.ray_vec_env import EnvWorkersLost, with_rollout_redo
+from envs.rna_instances import RnaDesignEvaluation
 from meta.checkpoints import (
     Checkpoint,
     config_path,
@@ -61,9 +63,11 @@ from meta.checkpoints import (
 )
 from meta.cluster import Backend, ray_session
 from meta.config import META_LEARNA, LearnaConfig
-from meta.design import build_ppo, sample_on_target
+from meta.deferred_rewards import DeferredRewards
+from meta.design import sample_on_target
 from meta.files import file_sha256, write_json_atomic
 from meta.provenance import package_versions
+from meta.rna_agent import RNA_AGENT
 from meta.run_control import RunBudget, StopFlag, session_log_folder
 from policies.device import check_device, resolve_device
 
@@ -224,7 +228,14 @@ def validate(
             )
     finally:
         torch.set_num_threads(previous)
-    solved = [r.target_id for r in results if r.solved]
+    # sample_on_target designs under ViennaRNA's default model and each target's IUPAC codes;
+    # a design counts when the shared evaluation protocol solves and verifies it.
+    evaluation = RnaDesignEvaluation()
+    verdicts = [
+        judge(evaluation, target, result.sequence, with_metrics=False)
+        for target, result in zip(targets, results)
+    ]
+    solved = [verdict.instance_id for verdict in verdicts if verdict.accepted]
     distance = float(np.mean([max(r.distance, 0) / len(r.target) for r in results]))
     return ValidationResult(
         model.num_timesteps, len(solved), len(results), distance, time.monotonic() - start, solved
@@ -350,7 +361,9 @@ class MetaTrainer:
             try:
                 env.seed(seed)
                 device = resolve_device(settings.device)
-                model = build_ppo(env, self.config, settings.n_steps, seed, device)
+                model = RNA_AGENT.build_model(
+                    self.config, env, seed, device, n_steps=settings.n_steps
+                )
                 if self._on_ray:
                     with_rollout_redo(model, on_redo=self._count_redo)
                 if self.resumed is not None:
@@ -372,22 +385,23 @@ class MetaTrainer:
         settings = self.settings
         n_envs = self.config.ppo.n_envs
         if not self._on_ray:
-            return RnaDesignVecEnv(
-                self.train_targets,
-                self.config.env,
-                n_envs=n_envs,
+            return RNA_AGENT.make_env(
+                n_envs,
+                seed,
+                targets=self.train_targets,
+                config=self.config,
                 workers=settings.workers,
-                seed=seed,
                 deferred=True,
             )
         actors = min(settings.workers, n_envs)
         if actors < settings.workers:
             log.warning("%d Ray actors for %d episodes: using %d", settings.workers, n_envs, actors)
-        return _RnaRayVecEnv(
-            RnaEnvFactory(tuple(self.train_targets), self.config.env),
+        return RNA_AGENT.make_ray_env(
             n_envs,
-            actors,
-            seed=seed,
+            seed,
+            targets=self.train_targets,
+            config=self.config,
+            actors=actors,
             num_cpus=settings.backend.cpus,
             num_gpus=settings.backend.gpus,
         )
@@ -572,57 +586,12 @@ class _MetaCallback(BaseCallback):
         self.recent.append((info["distance"] == 0, info["distance"] / len(info["structure"])))
 
 
-class DeferredRewards(BaseCallback):
-    """Writes the rewards of designs folded in the background into PPO's rollout.
-
-    For an environment built with ``deferred=True`` (:class:`envs.vector.RnaDesignVecEnv`):
-    a step that ends an episode reports reward 0 and a ticket; when the fold is done, its
-    reward goes to the row and column of that step. SB3 adds the current step's ``rewards``
-    array to the buffer after the callbacks, at row ``rollout_buffer.pos``; rewards of
-    episodes that ended earlier go straight into ``rollout_buffer.rewards``. At the last step
-    of a rollout every fold in flight is awaited, so returns and advantages are computed
-    from complete rewards: training is the same as with synchronous folding, only faster.
-
-    Args:
-        on_episode: Called with the ``info`` of every finished episode.
-    """
-
-    def __init__(self, on_episode: Callable[[dict[str, Any]], None] | None = None):
-        super().__init__()
-        self.on_episode = on_episode
-        self.rows: dict[int, tuple[int, int]] = {}
-
-    def _on_rollout_start(self) -> None:
-        self.training_env.collect(block=True)  # a stopped rollout may leave folds behind
-        self.rows.clear()
-
-    def _on_step(self) -> bool:
-        buffer = self.model.rollout_buffer
-        row = buffer.pos
-        for index, info in enumerate(self.locals["infos"]):
-            if "pending" in info:
-                self.rows[info["pending"]] = (row, index)
-        last = row == self.model.n_steps - 1
-        for ticket, index, value, info in self.training_env.collect(block=last):
-            episode_row, episode_index = self.rows.pop(ticket)
-            if episode_index != index:
-                raise RuntimeError(f"deferred reward {ticket} came back for another env")
-            if episode_row == row:
-                self.locals["rewards"][index] = value
-            else:
-                buffer.rewards[episode_row, index] = value
-            if self.on_episode is not None:
-                self.on_episode(info)
-        if last and self.rows:
-            raise RuntimeError(f"{len(self.rows)} rewards missing at the end of a rollout")
-        return True
-
-
 class EpisodeInfos(BaseCallback):
     """Reports the finished episodes of an environment that rewards synchronously.
 
-    The episodes of Ray actors (:class:`RnaEnvFactory`) are folded inside the actors, so a
-    step that ends an episode carries its reward and its ``info`` (with ``distance``) at once.
+    The episodes of Ray actors (:class:`meta.rna_agent.RnaEnvFactory`) are folded inside the
+    actors, so a step that ends an episode carries its reward and its ``info`` (with
+    ``distance``) at once.
 
     Args:
         on_episode: Called with the ``info`` of every finished, evaluated episode.
@@ -637,34 +606,3 @@ class EpisodeInfos(BaseCallback):
             if "distance" in info:
                 self.on_episode(info)
         return True
-
-
-@dataclass(frozen=True)
-class RnaEnvFactory:
-    """Builds the episodes of one Ray actor: a synchronous :class:`RnaDesignVecEnv`.
-
-    Picklable (it is shipped to the actors); every actor draws from all ``targets`` with its
-    own seed, and folds its finished designs in its own process.
-
-    Attributes:
-        targets: The training targets.
-        config: MDP settings.
-    """
-
-    targets: tuple[Target, ...]
-    config: RnaDesignConfig
-
-    def __call__(self, n_envs: int, seed: int) -> RnaDesignVecEnv:
-        """``n_envs`` episodes whose target draws are seeded with ``seed``."""
-        return RnaDesignVecEnv(
-            list(self.targets), self.config, n_envs=n_envs, workers=1, seed=seed, deferred=False
-        )
-
-
-class _RnaRayVecEnv(RayVecEnv):
-    """A :class:`RayVecEnv` of :class:`RnaEnvFactory` actors, with ``masked`` for build_ppo."""
-
-    @functools.cached_property
-    def masked(self) -> bool:
-        """Whether a sequence constraint forbids some action (MaskablePPO is needed)."""
-        return any(self.get_attr("masked", [s.start for s in self.slices]))

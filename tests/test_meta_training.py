@@ -288,9 +288,9 @@ def test_deferred_folding_gives_the_same_rewards_as_synchronous(data):
             for index in np.flatnonzero(dones):
                 expected[(step, index)] = (rewards[index], infos[index]["sequence"])
                 tickets[infos_d[index]["pending"]] = (step, int(index))
-            for ticket, _, value, info in deferred.collect(block=step % 7 == 0):
+            for ticket, _, _, value, info in deferred.collect(block=step % 7 == 0):
                 got[tickets[ticket]] = (value, info["sequence"])
-        for ticket, _, value, info in deferred.collect(block=True):
+        for ticket, _, _, value, info in deferred.collect(block=True):
             got[tickets[ticket]] = (value, info["sequence"])
         assert deferred.pending == 0
     finally:
