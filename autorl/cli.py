@@ -26,6 +26,7 @@ COMMANDS = (
     "autorl.commands.meta_train",
     "autorl.commands.train",
     "autorl.commands.evaluate",
+    "autorl.commands.benchmark_adaptation",
 )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from meta.agents import AgentConfig, AgentSpec, build_model
@@ -78,6 +79,7 @@ def train_episodes(
     stop_at_threshold: bool = False,
     window: int = WINDOW,
     device: str = "cpu",
+    init: str | Path | None = None,
 ) -> EpisodeLog:
     """Train ``config`` on ``spec``'s task with ``seed``; record every training episode.
 
@@ -91,6 +93,9 @@ def train_episodes(
             reaches ``spec.threshold`` (nothing after that changes the metric).
         window: Episodes of that mean.
         device: Torch device of the policy (``cpu`` by default: these policies are small).
+        init: A checkpoint zip whose policy weights (not its optimizer state) start the
+            training, loaded strictly (:func:`meta.weights.load_policy_weights`); None:
+            a fresh initialization.
 
     Returns:
         The episodes of the run.
@@ -108,6 +113,10 @@ def train_episodes(
     start = time.perf_counter()
     try:
         model = build_model(spec, config, env, seed, device)
+        if init is not None:
+            from meta.weights import load_policy_weights
+
+            load_policy_weights(model, init, with_optimizer=False)
         recorder = _recorder(log, max_episodes, threshold, window)
         model.learn(total_timesteps=timesteps, callback=recorder)
         log.timesteps = int(model.num_timesteps)

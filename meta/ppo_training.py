@@ -1,7 +1,10 @@
 """Training one PPO agent on a vector-observation task (``autorl train``), with resume.
 
-The tasks are those of :data:`meta.agents.AGENTS` (today the CartPole tasks; RNA design
-trains with ``autorl meta-train`` and ``autorl design`` until the task layer joins them).
+The tasks are those of :data:`meta.agents.AGENTS` (the CartPole tasks; ``autorl
+meta-train --task cartpole-variants`` is such a run too), optionally with their physics
+fixed at one context or drawn from other ranges (:func:`physics_spec`,
+:mod:`meta.contexts`). RNA design, the other domain of :func:`meta.agents.domain_spec`,
+trains with :mod:`meta.training` (``autorl train --task rna`` and ``autorl meta-train``).
 
 An output directory holds::
 
@@ -16,15 +19,17 @@ An output directory holds::
 Checkpoints:
     The format of :mod:`meta.checkpoints`: ``latest.zip`` is ``model.save`` (policy and
     optimizer state), ``latest.json`` the flat :class:`meta.agents.AgentConfig` plus a
-    ``_meta`` object: ``task``, ``timesteps``, ``elapsed`` (training seconds, whole run),
-    ``seed``, ``init`` (the ``--init`` checkpoint or null), ``versions``, ``saved`` and
-    ``interrupted``. The zip is written first, the JSON last, each to a temporary name
-    and renamed, so a reader never sees half a checkpoint. ``latest`` is rewritten every
-    ``checkpoint_every`` seconds and when training ends -- at the budget, or at SIGINT /
-    SIGTERM (the first signal stops at the next environment step and writes the
-    checkpoint; a second one raises ``KeyboardInterrupt`` at once, leaving the last
-    periodic checkpoint). :func:`load_agent_checkpoint` reads one back; ``PPO.load`` (or
-    ``RecurrentPPO.load`` for an LSTM) loads the zip.
+    ``_meta`` object: ``agent`` and ``task`` (the agent spec that wrote it, as in
+    :mod:`meta.checkpoints`), ``context`` and ``ranges`` (``--context`` / ``--ranges``, or
+    null), ``timesteps``, ``elapsed`` (training seconds, whole run), ``seed``, ``init`` (the
+    ``--init`` checkpoint or null), ``versions``, ``saved`` and ``interrupted``. The zip is
+    written first, the JSON last, each to a temporary name and renamed, so a reader never
+    sees half a checkpoint. ``latest`` is rewritten every ``checkpoint_every`` seconds and
+    when training ends -- at the budget, or at SIGINT / SIGTERM (the first signal stops at
+    the next environment step and writes the checkpoint; a second one raises
+    ``KeyboardInterrupt`` at once, leaving the last periodic checkpoint).
+    :func:`load_agent_checkpoint` reads one back; ``PPO.load`` (or ``RecurrentPPO.load`` for
+    an LSTM) loads the zip.
 
 Budgets and resume:
     ``timesteps`` and ``time_limit`` count the whole run across resumes (exactly one is
@@ -64,6 +69,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from meta.agents import AgentConfig, AgentSpec, agent_spec, build_model, monitor
 from meta.cluster import Backend
+from meta.contexts import context_spec, ranges_record, ranges_spec
 from meta.files import write_json_atomic
 from meta.provenance import package_versions
 from meta.run_control import RunBudget, StopFlag, session_log_folder
@@ -74,12 +80,28 @@ if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
     from stable_baselines3.common.vec_env import VecEnv
 
+    from envs.cartpole_variants import CartPoleContext, ContextRanges
+
 #: Stem of the checkpoint that a resume starts from.
 LATEST = "latest"
 #: The episode log of the run, all sessions (SB3 requires the ``monitor.csv`` ending).
 MONITOR = "monitor.csv"
 #: Episodes in the mean return shown by the progress callback.
 RECENT = 20
+
+
+def physics_spec(
+    task: str, context: CartPoleContext | None = None, ranges: ContextRanges | None = None
+) -> AgentSpec:
+    """``task``'s agent spec, fixed at ``context`` or drawing from ``ranges`` when given.
+
+    Raises:
+        ValueError: An unknown task, or physics for a task without them.
+    """
+    spec = agent_spec(task)
+    if context is not None:
+        return context_spec(spec, context, "train" if ranges is None else ranges)
+    return spec if ranges is None else ranges_spec(spec, ranges)
 
 
 @dataclass(frozen=True)
@@ -102,6 +124,13 @@ class TrainSettings:
             here, a lost actor is replaced and the rollout redone). Ray must be connected
             (:func:`meta.cluster.backend_session`).
         workers: Ray environment actors (at most the configuration's ``n_envs``).
+        context: A CartPole task's physics, fixed for the whole run
+            (:func:`meta.contexts.context_spec`: adapting to one context), or None (the
+            task's own contexts). On resume: the run's (a different one is refused).
+        ranges: ``cartpole-variants``: the ranges the contexts are drawn from (and the
+            observation normalizes them over) instead of the training ranges; with
+            ``context``: the ranges the observation normalizes the context over (those the
+            ``init`` policy was trained on). None: the training ranges. On resume: the run's.
 
     Raises:
         ValueError: An unknown task, both or neither budget, a budget that is not
@@ -121,9 +150,13 @@ class TrainSettings:
     checkpoint_every: float = 300.0
     backend: Backend = field(default_factory=Backend)
     workers: int = 1
+    context: CartPoleContext | None = None
+    ranges: ContextRanges | None = None
 
     def __post_init__(self) -> None:
         agent_spec(self.task)
+        if self.context is not None or self.ranges is not None:
+            self.spec  # noqa: B018 - a task without a physics context is refused now
         if self.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
         if self.workers > 1 and not self.backend.is_ray:
@@ -145,8 +178,8 @@ class TrainSettings:
 
     @property
     def spec(self) -> AgentSpec:
-        """The task's agent spec."""
-        return agent_spec(self.task)
+        """The task's agent spec (fixed at ``context`` when one is given)."""
+        return physics_spec(self.task, self.context, self.ranges)
 
 
 @dataclass(frozen=True)
@@ -251,6 +284,8 @@ class PpoTrainer:
         self.config = settings.config or self.spec.default
         self.seed = 0 if settings.seed is None else settings.seed
         self.init = str(settings.init) if settings.init is not None else None
+        self.context = settings.context
+        self.ranges = settings.ranges
         self.budget = RunBudget(settings.timesteps, settings.time_limit)
         self.episodes_before = 0
         self.stop = StopFlag()
@@ -326,6 +361,7 @@ class PpoTrainer:
             raise ValueError(
                 f"--resume: the run in {self.out} uses --seed {recorded_seed}, not {settings.seed}"
             )
+        self._resume_physics(meta.get("context"), meta.get("ranges"))
         self.config = config
         self._check_workers()
         self.seed = recorded_seed
@@ -333,6 +369,26 @@ class PpoTrainer:
         self.budget.resume(int(meta.get("timesteps", 0)), float(meta.get("elapsed", 0.0)))
         self.episodes_before = _count_monitor_rows(self.out / MONITOR)
         self.timesteps = self.budget.timesteps_before
+
+    def _resume_physics(
+        self, context: dict[str, float] | None, ranges: dict[str, list[float]] | None
+    ) -> None:
+        """Train the resumed run's context and ranges; refuse different ones."""
+        from envs.cartpole_variants import CartPoleContext, ContextRanges
+
+        recorded = (
+            None if context is None else CartPoleContext(**context),
+            None if ranges is None else ContextRanges.from_mapping(ranges),
+        )
+        given = (self.settings.context, self.settings.ranges)
+        for option, ours, theirs in zip(("--context", "--ranges"), given, recorded):
+            if ours is not None and ours != theirs:
+                raise ValueError(
+                    f"--resume: the run in {self.out} was started with another {option} "
+                    f"({'none' if theirs is None else theirs.as_dict()}); a resumed run keeps it"
+                )
+        self.context, self.ranges = recorded
+        self.spec = physics_spec(self.settings.task, *recorded)
 
     def _run_record(self) -> dict[str, Any]:
         settings = self.settings
@@ -347,6 +403,8 @@ class PpoTrainer:
                 **settings.backend.record(),
             },
             "task": self.spec.name,
+            "context": None if self.context is None else self.context.as_dict(),
+            "ranges": None if self.ranges is None else ranges_record(self.ranges),
             "config": self.config.to_flat(),
             "seed": self.seed,
             "init": self.init,
@@ -447,7 +505,10 @@ class PpoTrainer:
     def checkpoint(self, model: BaseAlgorithm) -> Path:
         """Write ``latest.zip`` and ``latest.json`` atomically (the JSON last)."""
         meta = {
+            "agent": self.spec.name,
             "task": self.spec.name,
+            "context": None if self.context is None else self.context.as_dict(),
+            "ranges": None if self.ranges is None else ranges_record(self.ranges),
             "timesteps": int(model.num_timesteps),
             "elapsed": round(self.elapsed(), 3),
             "seed": self.seed,

@@ -335,3 +335,26 @@ def test_train_workers_bad_input(tmp_path, capsys):
     assert main([*args, "--workers", "2", "--out", str(tmp_path / "a")]) == 2
     assert "use it with --backend ray" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+def test_train_task_rna_runs_the_rna_trainer(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from meta.checkpoints import load_checkpoint
+
+    targets = tmp_path / "train.txt"
+    targets.write_text("t0\t((((....))))....\nt1\t..((((....))))..((...))\n", encoding="utf-8")
+    config = _write_config(tmp_path, {"n_envs": 4})
+    out = tmp_path / "rna"
+    args = ["--task", "rna", "--train-data", str(targets), "--config", str(config)]
+    assert _train(*args, "--timesteps", "64", "--seed", "2", "--out", str(out)) == 0
+    checkpoint = load_checkpoint(out / "latest.zip")
+    assert checkpoint.agent == "rna" and checkpoint.config.ppo.n_envs == 4
+    # RNA-only and vector-only options are refused with one line, nothing written.
+    for argv, message in [
+        (["--task", "rna", "--timesteps", "64"], "--task rna needs --train-data"),
+        ([*args, "--timesteps", "64", "--context", "gravity=2"], "--context: not for --task rna"),
+        (["--task", "cartpole", "--train-data", str(targets), "--timesteps", "64"], "--train-data"),
+    ]:
+        assert _train(*argv, "--out", str(tmp_path / "no")) == 2
+        error = capsys.readouterr().err.strip()
+        assert message in error and len(error.splitlines()) == 1
+        assert not (tmp_path / "no").exists()

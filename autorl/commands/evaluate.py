@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         objective = RunObjective(plan.task, plan.cap, device, threads)
         try:
             with (
-                _sigterm_interrupts(),
+                sigterm_interrupts(),
                 ProcessExecutor(objective, workers) as executor,
             ):
                 run_plan(plan, out, executor, Job, records, on_run=show)
@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
+def sigterm_interrupts() -> Iterator[None]:
     """Turn SIGTERM into a KeyboardInterrupt while the runs go on (as Ctrl-C)."""
 
     def interrupt(signum: int, frame: Any) -> None:

@@ -1,4 +1,17 @@
-"""``autorl meta-train``: train one policy across many target structures (Meta-LEARNA)."""
+"""``autorl meta-train``: train one policy across many tasks.
+
+``--task rna`` (the default): Meta-LEARNA, PPO on the RNA design environment with a new
+training target every episode (``--train-data``), with periodic validation
+(:mod:`meta.training`).
+
+``--task cartpole-variants``: PPO on CartPole whose physics is drawn per episode from the
+training ranges, the normalized context in the observation (:mod:`meta.agents`); the run is
+an ``autorl train`` run of that task (:mod:`meta.ppo_training`: the same files, resume and
+``--backend ray``). Adapt the result to one context with ``autorl train --task
+cartpole-variants --context ... --init OUT/latest.zip``, and compare it with PPO from scratch
+on unseen contexts with ``autorl benchmark-adaptation``. The RNA-only options
+(``--train-data``, ``--validation-*``, ``--n-steps``, ``--data-dir``) are refused there.
+"""
 
 from __future__ import annotations
 
@@ -16,21 +29,51 @@ from policies.device import resolve_device
 if TYPE_CHECKING:
     from meta.training import MetaTrainSettings, TrainProgress, ValidationResult
 
+#: ``--task`` values: RNA design (Meta-LEARNA) and the vector tasks meta-trained by
+#: ``autorl train``'s trainer.
+TASKS = ("rna", "cartpole-variants")
+#: Options only RNA meta-training reads, and their defaults there.
+RNA_OPTIONS = {
+    "train_data": None,
+    "validation_data": None,
+    "validate_every": 10.0,
+    "validation_time": 2.0,
+    "validation_envs": 16,
+    "n_steps": 64,
+    "data_dir": None,
+}
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``meta-train`` subcommand."""
     parser = subparsers.add_parser(
         "meta-train",
-        help="meta-train a policy across many targets (Meta-LEARNA)",
-        description="PPO on the RNA design environment with a new training target every "
-        "episode. Writes checkpoints (SB3 zip + JSON configuration), TensorBoard logs and, "
+        help="meta-train a policy across many tasks (RNA targets, CartPole physics)",
+        description="--task rna (default, Meta-LEARNA): PPO on the RNA design environment with "
+        "a new training target every episode. --task cartpole-variants: PPO on CartPole with "
+        "physics drawn per episode from the training ranges (the run of autorl train; adapt "
+        "with autorl train --context ... --init, compare with autorl benchmark-adaptation). "
+        "Writes checkpoints (SB3 zip + JSON configuration), TensorBoard logs and, "
         "with --validation-data, periodic validation scores and the best checkpoint to --out. "
         "With --backend ray the episodes run in --workers Ray actors spread over the cluster "
         "(a lost actor is replaced and its rollout redone); the PPO update runs here, on "
         "--device. Exit code 0: budget spent; 2: bad input; 130: interrupted (a checkpoint is "
         "written first; --resume continues).",
     )
-    parser.add_argument("--train-data", required=True, help="target file of training structures")
+    parser.add_argument(
+        "--task",
+        default="rna",
+        help=f"what to meta-train across: {', '.join(TASKS)} (rna)",
+    )
+    parser.add_argument(
+        "--train-data", help="rna: target file of training structures (required for rna)"
+    )
+    parser.add_argument(
+        "--ranges",
+        metavar="PRESET|FEATURE=MIN:MAX,...",
+        help="cartpole-variants: the ranges contexts are drawn from (default: train, CARL's; "
+        "or test, or pairs over the training ranges, e.g. gravity=5:20,tau=0.02)",
+    )
     parser.add_argument(
         "--config", help="flat JSON settings over the Meta-LEARNA defaults (e.g. incumbent.json)"
     )
@@ -45,7 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run the episodes (1)",
     )
     add_device_option(parser, "the PPO update")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything random (0)")
+    parser.add_argument(
+        "--seed", type=int, help="seed of everything random (0; on resume: the run's)"
+    )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
@@ -53,27 +98,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--validation-data", help="target file designed (sampling only) at every validation"
     )
-    parser.add_argument(
-        "--validate-every", type=float, default=10.0, metavar="MINUTES", help="(10)"
-    )
+    parser.add_argument("--validate-every", type=float, metavar="MINUTES", help="(10)")
     parser.add_argument(
         "--validation-time",
         type=float,
-        default=2.0,
         metavar="SECONDS",
         help="per validation target (2)",
     )
     parser.add_argument(
         "--validation-envs",
         type=int,
-        default=16,
         help="episodes per sampled batch in validation (16)",
     )
     parser.add_argument(
         "--checkpoint-every", type=float, default=5.0, metavar="MINUTES", help="(5)"
     )
     parser.add_argument(
-        "--n-steps", type=int, default=64, help="steps per environment per PPO rollout (64)"
+        "--n-steps", type=int, help="rna: steps per environment per PPO rollout (64)"
     )
     parser.add_argument(
         "--data-dir",
@@ -84,12 +125,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def _check_task(args: argparse.Namespace) -> None:
+    """Refuse an unknown task and options the task does not read; fill RNA's defaults."""
+    if args.task not in TASKS:
+        raise ValueError(f"unknown task {args.task!r}; choose one of {', '.join(TASKS)}")
+    given = [name for name in RNA_OPTIONS if getattr(args, name) is not None]
+    if args.task == "rna" and args.ranges is not None:
+        raise ValueError("--ranges: an option of --task cartpole-variants, not of --task rna")
+    if args.task != "rna":
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ValueError(f"{flags}: RNA meta-training options; --task {args.task} takes none")
+        return
+    if args.train_data is None:
+        raise ValueError("--task rna needs --train-data (a target file of training structures)")
+    for name, default in RNA_OPTIONS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if args.seed is None:
+        args.seed = 0
+
+
+def _train_args(args: argparse.Namespace) -> argparse.Namespace:
+    """``autorl train``'s arguments for meta-training a vector task."""
+    return argparse.Namespace(**{**vars(args), "init": None, "context": None})
+
+
 def _settings(args: argparse.Namespace) -> MetaTrainSettings:
     from benchmarks.overlap import check_no_overlap
     from envs.dot_bracket import read_targets
     from meta.config import META_LEARNA, LearnaConfig
     from meta.training import MetaTrainSettings
 
+    _check_task(args)
     resolve_device(args.device)  # before reading any data: a clear error without CUDA
     backend = backend_from_args(args, "actor")
     train_data = Path(args.train_data)
@@ -127,6 +195,11 @@ def run(args: argparse.Namespace) -> int:
     With ``--backend ray`` the cluster is joined (and its resources checked) before anything
     is written: an unreachable address exits 2 with no output directory.
     """
+    _check_task(args)
+    if args.task != "rna":
+        from autorl.commands import train
+
+        return train.run(_train_args(args))
     settings = _settings(args)
     backend = settings.backend
     with backend_session(backend, "actor"):

@@ -10,8 +10,15 @@ return.
 
 ``--config`` is a flat JSON file over the task's defaults (keys in :mod:`meta.agents`).
 ``--resume`` continues a run (budgets count the whole run); ``--init CHECKPOINT`` starts a
-new run from another run's policy weights. RNA design trains with ``autorl meta-train`` and
-``autorl design`` until the task layer joins them.
+new run from another run's policy weights; with ``--context gravity=12,length=0.8`` the run
+trains on that one physics (adapting a policy meta-trained with ``autorl meta-train --task
+cartpole-variants``: ``--task cartpole-variants --context ... --init CKPT``).
+
+``--task rna --train-data FILE`` trains an RNA design policy (LEARNA's family, Meta-LEARNA's
+defaults) over the targets of FILE with the trainer of ``autorl meta-train`` (its files:
+checkpoints in the RNA checkpoint format, TensorBoard logs; no validation unless run through
+``autorl meta-train --validation-data``); ``autorl design --method meta-learna --model
+OUT/latest.zip`` designs with the result.
 
 Exit codes: 0 budget spent; 2 bad input (nothing written); 130 stopped by Ctrl-C or SIGTERM
 (the checkpoint and the learning curve are written first; ``--resume`` continues).
@@ -30,12 +37,15 @@ from meta.cluster import backend_session
 
 if TYPE_CHECKING:
     from benchmarks.learning import LearningCurve
+    from envs.cartpole_variants import CartPoleContext, ContextRanges
     from meta.agents import AgentSpec
     from meta.ppo_training import PpoTrainer, TrainSettings, TrainStatus
 
 #: Literal copy of ``meta.agents.AGENTS``' names, so that building the parser stays light;
 #: tests/test_train.py checks that it matches.
 TASKS = ("cartpole", "cartpole-variants")
+#: The RNA domain (``meta.agents.RNA``): trained by Meta-LEARNA's trainer over --train-data.
+RNA = "rna"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out and prints a summary. Exit code 0: budget spent; 2: bad input; 130: "
         "interrupted (a checkpoint is written first; --resume continues).",
     )
-    parser.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
+    parser.add_argument(
+        "--task",
+        required=True,
+        help=f"one of: {', '.join(TASKS)}, {RNA} (RNA design over the --train-data targets: "
+        "the Meta-LEARNA trainer, as autorl meta-train)",
+    )
+    parser.add_argument(
+        "--train-data", metavar="FILE", help=f"{RNA}: target file of training structures"
+    )
     parser.add_argument(
         "--config", metavar="CONFIG.json", help="flat JSON settings over the task's defaults"
     )
@@ -62,6 +80,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device_option(parser, "the policy")
     parser.add_argument(
         "--init", metavar="CHECKPOINT", help="start from this checkpoint's policy weights"
+    )
+    parser.add_argument(
+        "--context",
+        metavar="FEATURE=VALUE,...",
+        help="fix the CartPole physics for the whole run (adapting to one context), e.g. "
+        "gravity=12,length=0.8; features not named keep CartPole-v1's values (features: "
+        "gravity, masscart, masspole, length, force_mag, tau)",
+    )
+    parser.add_argument(
+        "--ranges",
+        metavar="PRESET|FEATURE=MIN:MAX,...",
+        help="cartpole-variants: the ranges contexts are drawn from (train, test, or pairs "
+        "over the training ranges, e.g. gravity=5:20,tau=0.02); with --context: the ranges "
+        "the observation normalizes the context over (default: the --init checkpoint's, "
+        "else the training ranges)",
     )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(
@@ -90,7 +123,10 @@ def _settings(args: argparse.Namespace) -> TrainSettings:
     if args.timesteps is None and args.time_limit is None:
         raise ValueError("give exactly one of --timesteps and --time-limit")
     config = AgentConfig.load(args.config, base=spec.default) if args.config else None
+    context, ranges = _physics(args)
     return TrainSettings(
+        context=context,
+        ranges=ranges,
         task=spec.name,
         out=Path(args.out),
         config=config,
@@ -106,8 +142,55 @@ def _settings(args: argparse.Namespace) -> TrainSettings:
     )
 
 
+def _physics(args: argparse.Namespace) -> tuple[CartPoleContext | None, ContextRanges | None]:
+    """``--context`` and ``--ranges`` (an adapted policy keeps its ``--init``'s ranges)."""
+    from meta.contexts import parse_context, parse_ranges
+
+    context = None if args.context is None else parse_context(args.context)
+    ranges = None if args.ranges is None else parse_ranges(args.ranges)
+    if context is not None and ranges is None and args.init is not None:
+        from envs.cartpole_variants import ContextRanges
+        from meta.ppo_training import load_agent_checkpoint
+
+        recorded = load_agent_checkpoint(args.init)[1].get("ranges")
+        ranges = None if recorded is None else ContextRanges.from_mapping(recorded)
+    return context, ranges
+
+
+def _rna_args(args: argparse.Namespace) -> argparse.Namespace:
+    """``autorl meta-train``'s arguments for ``--task rna`` (a ValueError for what it lacks)."""
+    if args.train_data is None:
+        raise ValueError(f"--task {RNA} needs --train-data (a target file of training structures)")
+    for flag, value in (
+        ("--init", args.init),
+        ("--context", args.context),
+        ("--ranges", args.ranges),
+    ):
+        if value is not None:
+            raise ValueError(
+                f"{flag}: not for --task {RNA} (adapt an RNA policy to a target with "
+                "autorl design --method meta-learna-adapt)"
+            )
+    values = {**vars(args), "task": RNA, "seed": 0 if args.seed is None else args.seed}
+    values.update(
+        validation_data=None,
+        validate_every=10.0,
+        validation_time=2.0,
+        validation_envs=16,
+        n_steps=64,
+        data_dir=None,
+    )
+    return argparse.Namespace(**values)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train, write the learning curve and print the summary; 130 if stopped by a signal."""
+    if args.task == RNA:
+        from autorl.commands import meta_train
+
+        return meta_train.run(_rna_args(args))
+    if args.train_data is not None:
+        raise ValueError(f"--train-data: an option of --task {RNA}, not of --task {args.task}")
     from meta.ppo_training import PpoTrainer
 
     settings = _settings(args)
