@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autorl.commands.evaluate import FIRST_SEED, sigterm_interrupts
+from autorl.commands.evaluate import FIRST_SEED, finish, sigterm_interrupts, stopped
 from autorl.progress import Progress
 from policies.device import DEVICE_CHOICES, check_device
 
@@ -149,22 +149,7 @@ def run(args: argparse.Namespace) -> int:
                 run_plan(evaluation, out, executor, make_job, records, on_run=show)
         except KeyboardInterrupt:
             progress.clear()
-            print(
-                f"autorl benchmark-adaptation: stopped; finished runs are in "
-                f"{out / 'runs.jsonl'}; --resume continues",
-                file=sys.stderr,
-            )
-            return 130
+            return stopped("benchmark-adaptation", out)
     records = load_runs(out)
     _, table = write_reports(plan, out, records)
-    print(table, end="")
-    print("files: " + ", ".join(str(out / name) for name in FILES))
-    failed = len(pending_runs(evaluation, records))
-    if failed:
-        print(
-            f"autorl benchmark-adaptation: {failed} run(s) failed (errors in runs.jsonl); "
-            "--resume runs them again",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return finish("benchmark-adaptation", out, table, FILES, len(pending_runs(evaluation, records)))

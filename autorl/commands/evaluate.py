@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,20 +192,28 @@ def run(args: argparse.Namespace) -> int:
                 run_plan(plan, out, executor, Job, records, on_run=show)
         except KeyboardInterrupt:
             progress.clear()
-            print(
-                f"autorl evaluate: stopped; finished runs are in {out / 'runs.jsonl'}; "
-                "--resume continues",
-                file=sys.stderr,
-            )
-            return 130
+            return stopped("evaluate", out)
     records = load_runs(out)
     _, table = write_reports(plan, out, records)
+    return finish("evaluate", out, table, FILES, len(pending_runs(plan, records)))
+
+
+def stopped(command: str, out: Path) -> int:
+    """Say where the finished runs are after an interruption; the exit code 130."""
+    print(
+        f"autorl {command}: stopped; finished runs are in {out / 'runs.jsonl'}; --resume continues",
+        file=sys.stderr,
+    )
+    return 130
+
+
+def finish(command: str, out: Path, table: str, files: Sequence[str], failed: int) -> int:
+    """Print the table and the files; the exit code (1 when ``failed`` runs raised)."""
     print(table, end="")
-    print("files: " + ", ".join(str(out / name) for name in FILES))
-    failed = len(pending_runs(plan, records))
+    print("files: " + ", ".join(str(out / name) for name in files))
     if failed:
         print(
-            f"autorl evaluate: {failed} run(s) failed (errors in runs.jsonl); --resume runs "
+            f"autorl {command}: {failed} run(s) failed (errors in runs.jsonl); --resume runs "
             "them again",
             file=sys.stderr,
         )
