@@ -64,7 +64,7 @@ def _record(mode: str, index: int, episodes: int, seed: int = 10000, zero_shot=N
 
 
 def test_literal_copies_match():
-    assert benchmark_adaptation.TASKS == tuple(OBSERVES_CONTEXT)
+    assert tuple(OBSERVES_CONTEXT) == benchmark_adaptation.TASKS
     assert train.RNA == RNA and meta_train.TASKS == (RNA, "cartpole-variants")
 
 
@@ -108,6 +108,19 @@ def test_summary_counts_zero_shot_as_zero_and_failures_at_the_cap():
     assert summary["modes"]["scratch"]["failures"] == 1 and summary["zero_shot_solved"] == 1
     assert summary["speedup_mean"] == pytest.approx(33.0) and summary["goal_met"] is True
     assert summary["contexts"][0]["zero_shot_return"] == [498.0]
+    assert summary["speedup_mean_solved_by_either"] == pytest.approx(33.0)  # both count
+    # A context neither mode solves counts at the cap on both sides of the main ratio only.
+    capped = [
+        _record("meta", 0, 30),
+        _record("scratch", 0, 300),
+        _record("meta", 1, 3000),
+        _record("scratch", 1, 3000),
+    ]
+    capped_summary = summarize(plan, capped)
+    assert capped_summary["speedup_mean"] == pytest.approx(3300 / 3030)
+    assert capped_summary["speedup_mean_solved_by_either"] == pytest.approx(10.0)
+    assert capped_summary["solved_by_either"]["meta"]["n"] == 1
+    assert "Over the 1 runs that at least one mode solved" in markdown_table(plan, capped_summary)
     table = markdown_table(plan, summary)
     assert "Speed-up (scratch mean / meta mean): 33.00x" in table and "met." in table
     missing = summarize(plan, records[:3])
