@@ -51,3 +51,9 @@ def slow(config: dict[str, Any], budget: float, seed: int) -> float:
     """Takes 0.4 s per trial (for the run's wall-clock limit)."""
     time.sleep(0.4)
     return quadratic(config, budget, seed)
+
+
+def slower(config: dict[str, Any], budget: float, seed: int) -> float:
+    """Takes 0.8 s per trial: 2 iterations outlast a 4 s limit even on 2 workers."""
+    time.sleep(0.8)
+    return quadratic(config, budget, seed)

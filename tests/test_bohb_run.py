@@ -354,7 +354,7 @@ def test_max_total_budget_caps_what_a_run_starts(tmp_path):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_time_limit_stops_the_run_and_resume_finishes_it(tmp_path, workers):
-    from bohb_helpers import slow
+    from bohb_helpers import slow, slower
 
     config = BOHBConfig(1, 9, 3, seed=4)
     planned = run(
@@ -362,14 +362,16 @@ def test_a_time_limit_stops_the_run_and_resume_finishes_it(tmp_path, workers):
     ).trials
     args = dict(out_dir=tmp_path / "run", iterations=2, workers=workers)
     start = time.perf_counter()
-    summary = run(slow, small_space(), config, time_limit=2.0, **args)
-    assert time.perf_counter() - start < 2.0 + 10  # a worker's start-up, a trial's end
+    # 4 s: room for spawning the workers on a busy machine; 2 iterations of 0.8 s trials
+    # (about 14 s of trials) still outlast it on 2 workers.
+    summary = run(slower, small_space(), config, time_limit=4.0, **args)
+    assert time.perf_counter() - start < 4.0 + 10  # a worker's start-up, a trial's end
     assert summary.stopped == "time limit"
     logged = load_trials(tmp_path / "run")
     assert 0 < len(logged) < planned
     assert all(r["status"] == "ok" for r in logged)  # a trial cut at the limit is not logged
-    assert all(r["finished"] <= 2.0 + 1.0 for r in logged)
-    resumed = run(slow, small_space(), config, resume=True, **args)
+    assert all(r["finished"] <= 4.0 + 1.0 for r in logged)
+    resumed = run(slower, small_space(), config, resume=True, **args)
     assert resumed.stopped is None and resumed.trials == planned
     final = load_trials(tmp_path / "run")
     assert len({r["trial"] for r in final}) == planned and final[: len(logged)] == logged
