@@ -334,8 +334,9 @@ def make_cartpole_env(
     seed: int,
     monitor_path: str | Path | None = None,
     *,
-    ranges: str = "default",
+    ranges: Any = "default",
     context_in_observation: bool = False,
+    normalization_ranges: Any = None,
 ) -> VecEnv:
     """``n_envs`` copies of ``AutoRL/CartPoleVariants-v0`` in a ``DummyVecEnv``, seeded.
 
@@ -345,8 +346,12 @@ def make_cartpole_env(
         monitor_path: A ``VecMonitor`` logs every finished episode to this file (a name
             ending in ``monitor.csv``); an existing file is appended to (see
             :func:`monitor`). None: no file.
-        ranges: The context ranges preset (``default`` is CartPole-v1).
+        ranges: The context ranges: a preset name (``default`` is CartPole-v1), a
+            :class:`envs.cartpole_variants.ContextRanges` or a mapping (see
+            :func:`envs.cartpole_variants.resolve_ranges`).
         context_in_observation: Append the normalized context to the observation.
+        normalization_ranges: The ranges the observation normalizes the context over
+            (None: ``ranges``).
 
     Returns:
         The vectorized environment, wrapped in a ``VecMonitor``.
@@ -361,6 +366,7 @@ def make_cartpole_env(
         CARTPOLE_VARIANTS_ID,
         ranges=ranges,
         context_in_observation=context_in_observation,
+        normalization_ranges=normalization_ranges,
     )
     venv = DummyVecEnv([factory] * n_envs)
     venv.seed(seed)

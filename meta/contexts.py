@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -43,10 +41,7 @@ from envs.cartpole_variants import (
     RangesLike,
     resolve_ranges,
 )
-from meta.agents import AgentSpec, monitor
-
-if TYPE_CHECKING:
-    from stable_baselines3.common.vec_env import VecEnv
+from meta.agents import AgentSpec, make_cartpole_env
 
 #: The CartPole tasks and whether their observation carries the (normalized) context.
 OBSERVES_CONTEXT: dict[str, bool] = {"cartpole": False, "cartpole-variants": True}
@@ -132,47 +127,6 @@ def context_text(context: CartPoleContext) -> str:
     return ",".join(f"{name}={value:.6g}" for name, value in context.as_dict().items())
 
 
-def make_context_env(
-    n_envs: int,
-    seed: int,
-    monitor_path: str | Path | None = None,
-    *,
-    context: Mapping[str, float],
-    context_in_observation: bool,
-    normalization: RangesLike = NORMALIZATION,
-) -> VecEnv:
-    """``n_envs`` copies of ``AutoRL/CartPoleVariants-v0`` fixed at ``context``, seeded.
-
-    Args:
-        n_envs: Environments (>= 1).
-        seed: Environment ``i`` is seeded with ``seed + i`` at its first reset.
-        monitor_path: Episode log file of the ``VecMonitor`` (see :func:`meta.agents.monitor`).
-        context: The physics, ``{feature: value}`` (all six features).
-        context_in_observation: Append the context, normalized over ``normalization``.
-        normalization: The ranges the observation normalizes the context over (those the
-            policy was trained on; default the training ranges).
-
-    Returns:
-        The vectorized environment, wrapped in a ``VecMonitor``.
-    """
-    import gymnasium as gym
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    from envs import CARTPOLE_VARIANTS_ID
-
-    ranges = ContextRanges.point(CartPoleContext(**context))
-    factory = functools.partial(
-        gym.make,
-        CARTPOLE_VARIANTS_ID,
-        ranges=ranges,
-        context_in_observation=context_in_observation,
-        normalization_ranges=normalization if context_in_observation else None,
-    )
-    venv = DummyVecEnv([factory] * n_envs)
-    venv.seed(seed)
-    return monitor(venv, monitor_path)
-
-
 def _check_cartpole(spec: AgentSpec, option: str) -> None:
     if spec.name not in OBSERVES_CONTEXT:
         raise ValueError(
@@ -195,8 +149,6 @@ def ranges_spec(spec: AgentSpec, ranges: ContextRanges) -> AgentSpec:
             f"--ranges: task {spec.name!r} does not draw contexts; use --task "
             "cartpole-variants (or --context to fix one physics)"
         )
-    from meta.agents import make_cartpole_env
-
     make_env = functools.partial(make_cartpole_env, ranges=ranges, context_in_observation=True)
     return dataclasses.replace(spec, summary=f"{spec.summary} (custom ranges)", make_env=make_env)
 
@@ -216,11 +168,12 @@ def context_spec(
         ValueError: ``spec`` is not a CartPole task.
     """
     _check_cartpole(spec, "--context")
+    observes = OBSERVES_CONTEXT[spec.name]
     make_env = functools.partial(
-        make_context_env,
-        context=context.as_dict(),
-        context_in_observation=OBSERVES_CONTEXT[spec.name],
-        normalization=resolve_ranges(normalization),
+        make_cartpole_env,
+        ranges=ContextRanges.point(context),
+        context_in_observation=observes,
+        normalization_ranges=resolve_ranges(normalization) if observes else None,
     )
     return dataclasses.replace(
         spec, summary=f"{spec.summary}; fixed context {context_text(context)}", make_env=make_env
@@ -339,7 +292,6 @@ __all__ = [
     "PolicyEvaluation",
     "context_spec",
     "context_text",
-    "make_context_env",
     "parse_context",
     "parse_ranges",
     "ranges_record",
