@@ -129,8 +129,8 @@ class TrainSettings:
             task's own contexts). On resume: the run's (a different one is refused).
         ranges: ``cartpole-variants``: the ranges the contexts are drawn from (and the
             observation normalizes them over) instead of the training ranges; with
-            ``context``: the ranges the observation normalizes the context over (those the
-            ``init`` policy was trained on). None: the training ranges. On resume: the run's.
+            ``context``: the ranges the observation normalizes the context over (None: the
+            ``init`` checkpoint's ranges, else the training ranges). On resume: the run's.
 
     Raises:
         ValueError: An unknown task, both or neither budget, a budget that is not
@@ -324,6 +324,7 @@ class PpoTrainer:
 
     def _check_init(self, path: Path) -> None:
         config, meta = load_agent_checkpoint(path)
+        self._adopt_init_ranges(meta.get("ranges"))
         if meta.get("task") != self.spec.name:
             raise ValueError(
                 f"--init {path}: a checkpoint of task {meta.get('task')!r}, not {self.spec.name!r}"
@@ -340,6 +341,15 @@ class PpoTrainer:
                 "the same architecture"
             )
         self.init = str(checkpoint_zip(path))
+
+    def _adopt_init_ranges(self, recorded: dict[str, list[float]] | None) -> None:
+        """Adapting to a context reads it over the ranges the ``init`` policy trained on."""
+        if self.context is None or self.ranges is not None or recorded is None:
+            return
+        from envs.cartpole_variants import ContextRanges
+
+        self.ranges = ContextRanges.from_mapping(recorded)
+        self.spec = physics_spec(self.settings.task, self.context, self.ranges)
 
     def _prepare_resume(self) -> None:
         if not self.latest.is_file():

@@ -143,17 +143,11 @@ def _settings(args: argparse.Namespace) -> TrainSettings:
 
 
 def _physics(args: argparse.Namespace) -> tuple[CartPoleContext | None, ContextRanges | None]:
-    """``--context`` and ``--ranges`` (an adapted policy keeps its ``--init``'s ranges)."""
+    """``--context`` and ``--ranges``, parsed."""
     from meta.contexts import parse_context, parse_ranges
 
     context = None if args.context is None else parse_context(args.context)
     ranges = None if args.ranges is None else parse_ranges(args.ranges)
-    if context is not None and ranges is None and args.init is not None:
-        from envs.cartpole_variants import ContextRanges
-        from meta.ppo_training import load_agent_checkpoint
-
-        recorded = load_agent_checkpoint(args.init)[1].get("ranges")
-        ranges = None if recorded is None else ContextRanges.from_mapping(recorded)
     return context, ranges
 
 
