@@ -21,19 +21,14 @@ input (nothing written); 130 stopped by Ctrl-C or SIGTERM (``--resume`` continue
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autorl.commands.evaluate import FIRST_SEED, finish, sigterm_interrupts, stopped
-from autorl.progress import Progress
-from policies.device import DEVICE_CHOICES, check_device
+from autorl.commands.evaluate import FIRST_SEED, command_device, finish, run_pending
+from policies.device import DEVICE_CHOICES
 
 if TYPE_CHECKING:
     from benchmarks.adaptation import AdaptationPlan
-    from benchmarks.agent_runs import RunProgress
 
 #: Literal copy of ``meta.contexts.OBSERVES_CONTEXT``'s names (the parser stays light).
 TASKS = ("cartpole", "cartpole-variants")
@@ -99,57 +94,29 @@ def build_plan(args: argparse.Namespace) -> AdaptationPlan:
 
 def run(args: argparse.Namespace) -> int:
     """Run the comparison, write the reports, print the table; 1 if a run failed."""
-    from autorl.bohb.executor import Job, ProcessExecutor
+    from autorl.bohb.executor import Job
     from benchmarks.adaptation import FILES, AdaptationObjective, job_config, write_reports
-    from benchmarks.agent_runs import OK, load_runs, pending_runs, prepare, run_plan
+    from benchmarks.agent_runs import load_runs, pending_runs
 
     plan = build_plan(args)
-    device = check_device(args.device)
-    if device != "cpu":
-        from policies.device import resolve_device
-
-        device = resolve_device(device)
+    device = command_device(args.device)
     evaluation = plan.evaluation
     out = Path(args.out)
-    records = prepare(evaluation, out, args.resume)
-    pending = pending_runs(evaluation, records)
-    workers = max(1, min(args.workers, len(pending) or 1))
-    start = time.monotonic()
 
     def make_job(trial_id: str, flat: dict, timesteps: float, seed: int) -> Job:
         return Job(trial_id, job_config(plan, trial_id, flat), timesteps, seed)
 
-    with Progress(args.quiet) as progress:
-
-        def show(state: RunProgress) -> None:
-            last = state.last
-            result = (
-                f"{last['episodes_to_threshold']} episodes" if last["status"] == OK else "failed"
-            )
-            if last["status"] != OK:
-                progress.clear()
-                print(
-                    f"autorl benchmark-adaptation: run {last['label']} seed {last['seed']} "
-                    f"failed: {last['error']}",
-                    file=sys.stderr,
-                )
-            progress.update(
-                f"adaptation {plan.task}: {state.done}/{state.total} runs ({state.failed} "
-                f"failed), {time.monotonic() - start:.0f} s | {last['label']}: {result}",
-                force=True,
-            )
-
-        progress.update(f"adaptation {plan.task}: {len(pending)} runs on {workers} workers")
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        objective = AdaptationObjective(
+    stopped_code = run_pending(
+        "benchmark-adaptation",
+        evaluation,
+        args,
+        lambda threads: AdaptationObjective(
             plan.task, plan.checkpoint, plan.cap, device, threads, plan.normalization
-        )
-        try:
-            with sigterm_interrupts(), ProcessExecutor(objective, workers) as executor:
-                run_plan(evaluation, out, executor, make_job, records, on_run=show)
-        except KeyboardInterrupt:
-            progress.clear()
-            return stopped("benchmark-adaptation", out)
+        ),
+        make_job,
+    )
+    if stopped_code is not None:
+        return stopped_code
     records = load_runs(out)
     _, table = write_reports(plan, out, records)
     return finish("benchmark-adaptation", out, table, FILES, len(pending_runs(evaluation, records)))

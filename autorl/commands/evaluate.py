@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,24 +135,56 @@ def build_plan(args: argparse.Namespace) -> EvaluationPlan:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the reports and print the table; 1 if a run failed, 130 if stopped."""
-    from autorl.bohb.executor import Job, ProcessExecutor
-    from benchmarks.agent_runs import (
-        FILES,
-        OK,
-        RunObjective,
-        load_runs,
-        pending_runs,
-        prepare,
-        run_plan,
-        write_reports,
-    )
+    from benchmarks.agent_runs import FILES, RunObjective, load_runs, pending_runs, write_reports
 
     plan = build_plan(args)
-    device = check_device(args.device)
+    device = command_device(args.device)
+    out = Path(args.out)
+    stopped_code = run_pending(
+        "evaluate",
+        plan,
+        args,
+        lambda threads: RunObjective(plan.task, plan.cap, device, threads),
+    )
+    if stopped_code is not None:
+        return stopped_code
+    records = load_runs(out)
+    _, table = write_reports(plan, out, records)
+    return finish("evaluate", out, table, FILES, len(pending_runs(plan, records)))
+
+
+def command_device(device: str) -> str:
+    """``--device`` checked, and resolved on this machine unless it is ``cpu``."""
+    device = check_device(device)
     if device != "cpu":
         from policies.device import resolve_device
 
         device = resolve_device(device)
+    return device
+
+
+def run_pending(
+    command: str,
+    plan: EvaluationPlan,
+    args: argparse.Namespace,
+    make_objective: Callable[[int], Any],
+    make_job: Callable[[str, dict, float, int], Any] | None = None,
+) -> int | None:
+    """Run ``plan``'s pending runs in ``--workers`` processes, with progress on stderr.
+
+    Args:
+        command: The subcommand's name (messages).
+        plan: The runs (:class:`benchmarks.agent_runs.EvaluationPlan`).
+        args: ``out``, ``resume``, ``workers`` and ``quiet``.
+        make_objective: ``make_objective(torch_threads)``: the picklable objective.
+        make_job: Builds an executor job (default :class:`autorl.bohb.executor.Job`).
+
+    Returns:
+        None when the runs ended; 130 when stopped by Ctrl-C or SIGTERM.
+    """
+    from autorl.bohb.executor import Job, ProcessExecutor
+    from benchmarks.agent_runs import OK, pending_runs, prepare, run_plan
+
     out = Path(args.out)
     records = prepare(plan, out, args.resume)
     pending = pending_runs(plan, records)
@@ -168,34 +200,28 @@ def run(args: argparse.Namespace) -> int:
                 result = "failed"
                 progress.clear()
                 print(
-                    f"autorl evaluate: run {last['label']} seed {last['seed']} failed: "
+                    f"autorl {command}: run {last['label']} seed {last['seed']} failed: "
                     f"{last['error']}",
                     file=sys.stderr,
                 )
             progress.update(
-                f"evaluate {plan.task}: {state.done}/{state.total} runs"
+                f"{command} {plan.task}: {state.done}/{state.total} runs"
                 f" ({state.failed} failed), {time.monotonic() - start:.0f} s"
                 f" | {last['label']} seed {last['seed']}: {result}",
                 force=True,
             )
 
         progress.update(
-            f"evaluate {plan.task}: {len(pending)} runs on {workers} workers", force=True
+            f"{command} {plan.task}: {len(pending)} runs on {workers} workers", force=True
         )
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        objective = RunObjective(plan.task, plan.cap, device, threads)
+        objective = make_objective(max(1, (os.cpu_count() or 1) // workers))
         try:
-            with (
-                sigterm_interrupts(),
-                ProcessExecutor(objective, workers) as executor,
-            ):
-                run_plan(plan, out, executor, Job, records, on_run=show)
+            with sigterm_interrupts(), ProcessExecutor(objective, workers) as executor:
+                run_plan(plan, out, executor, make_job or Job, records, on_run=show)
         except KeyboardInterrupt:
             progress.clear()
-            return stopped("evaluate", out)
-    records = load_runs(out)
-    _, table = write_reports(plan, out, records)
-    return finish("evaluate", out, table, FILES, len(pending_runs(plan, records)))
+            return stopped(command, out)
+    return None
 
 
 def stopped(command: str, out: Path) -> int:
