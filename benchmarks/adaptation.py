@@ -42,6 +42,7 @@ does not import :mod:`autorl`); the objective is :class:`AdaptationObjective`.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -125,7 +126,7 @@ class AdaptationPlan:
         object.__setattr__(self, "contexts", list(self.contexts))
         self.evaluation  # noqa: B018 - checks seeds, budget and cap now
 
-    @property
+    @functools.cached_property
     def evaluation(self) -> EvaluationPlan:
         """The runs as an :class:`~benchmarks.agent_runs.EvaluationPlan` (label: mode/context)."""
         configs = {
