@@ -152,9 +152,13 @@ def _physics(args: argparse.Namespace) -> tuple[CartPoleContext | None, ContextR
 
 
 def _rna_args(args: argparse.Namespace) -> argparse.Namespace:
-    """``autorl meta-train``'s arguments for ``--task rna`` (a ValueError for what it lacks)."""
-    if args.train_data is None:
-        raise ValueError(f"--task {RNA} needs --train-data (a target file of training structures)")
+    """``autorl meta-train``'s arguments for ``--task rna`` (a ValueError for what it lacks).
+
+    The RNA-only options ``train`` does not offer are left unset, so that meta-train fills
+    in its own defaults (and checks ``--train-data``).
+    """
+    from autorl.commands.meta_train import RNA_OPTIONS
+
     for flag, value in (
         ("--init", args.init),
         ("--context", args.context),
@@ -165,16 +169,8 @@ def _rna_args(args: argparse.Namespace) -> argparse.Namespace:
                 f"{flag}: not for --task {RNA} (adapt an RNA policy to a target with "
                 "autorl design --method meta-learna-adapt)"
             )
-    values = {**vars(args), "task": RNA, "seed": 0 if args.seed is None else args.seed}
-    values.update(
-        validation_data=None,
-        validate_every=10.0,
-        validation_time=2.0,
-        validation_envs=16,
-        n_steps=64,
-        data_dir=None,
-    )
-    return argparse.Namespace(**values)
+    unset = dict.fromkeys(RNA_OPTIONS)
+    return argparse.Namespace(**{**unset, **vars(args), "task": RNA})
 
 
 def run(args: argparse.Namespace) -> int:
