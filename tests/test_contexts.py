@@ -111,20 +111,29 @@ def test_contexts_follow_the_instance_distribution_protocol():
         distribution.fixed(0, 0)
 
 
-def test_policy_evaluation_protocol_on_a_trained_and_an_untrained_policy(meta_run: Path):
+class _Balancer:
+    """Pushes towards the side the pole falls to: balances CartPole-v1 for 500 steps."""
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        return (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64), state
+
+
+def test_policy_evaluation_protocol_on_a_balancing_and_an_untrained_policy(meta_run: Path):
     evaluation = PolicyEvaluation("cartpole-variants", episodes=3)
     assert isinstance(evaluation, EvaluationProtocol)
+    context = CartPoleContext()
+    balancer = _Balancer()
+    assert evaluation.score(context, balancer) == 0.0
+    assert evaluation.solved(context, 0.0) and evaluation.verify(context, balancer)
     spec = agent_spec("cartpole-variants")
     config, _ = load_agent_checkpoint(meta_run / "latest.json")
     env = spec.make_env(config.ppo.n_envs, 0, None)
-    model = build_model(spec, config, env, 0, "cpu")
+    untrained = build_model(spec, config, env, 0, "cpu")
     env.close()
-    context = CartPoleContext()
-    score = evaluation.score(context, model)
-    assert 0 <= score <= 500
-    assert evaluation.solved(context, score) == (500 - score >= 475)
-    assert not evaluation.solved(context, 400.0) and evaluation.solved(context, 0.0)
-    assert evaluation.mean_return(context, model) == evaluation.mean_return(context, model)
+    mean = evaluation.mean_return(context, untrained)
+    assert mean < 475 and evaluation.score(context, untrained) == pytest.approx(500 - mean)
+    assert not evaluation.solved(context, 500 - mean) and not evaluation.verify(context, untrained)
+    assert not evaluation.solved(context, 400.0) and evaluation.solved(context, 25.0)
 
 
 def test_meta_train_cartpole_variants_writes_a_train_run(meta_run: Path):
