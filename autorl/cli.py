@@ -27,6 +27,7 @@ COMMANDS = (
     "autorl.commands.train",
     "autorl.commands.evaluate",
     "autorl.commands.benchmark_adaptation",
+    "autorl.commands.nas",
 )
 
 

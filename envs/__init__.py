@@ -4,6 +4,9 @@
   (:mod:`envs.rna_design`; needs ViennaRNA).
 * ``AutoRL/CartPoleVariants-v0`` (:data:`CARTPOLE_VARIANTS_ID`): CartPole-v1 with a
   CARL-style physics context (:mod:`envs.cartpole_variants`).
+* ``AutoRL/NasMdp-v0`` (:data:`NAS_MDP_ID`): neural architecture search as a decision
+  process, Zoph & Le's controller MDP, rewarded by child CNNs on MNIST-1D or digits
+  (:mod:`envs.nas_mdp`; needs torch, mnist1d, scikit-learn).
 
 Importing this package is light: the environments are registered with string entry points,
 so an environment's module (and ViennaRNA, for RNA design) is imported only when it is
@@ -25,7 +28,8 @@ if TYPE_CHECKING:
 
 RNA_DESIGN_ID = "AutoRL/RnaDesign-v0"
 CARTPOLE_VARIANTS_ID = "AutoRL/CartPoleVariants-v0"
-ENV_IDS = (RNA_DESIGN_ID, CARTPOLE_VARIANTS_ID)
+NAS_MDP_ID = "AutoRL/NasMdp-v0"
+ENV_IDS = (RNA_DESIGN_ID, CARTPOLE_VARIANTS_ID, NAS_MDP_ID)
 """Every environment id this package registers."""
 
 if RNA_DESIGN_ID not in registry:
@@ -38,6 +42,8 @@ if CARTPOLE_VARIANTS_ID not in registry:
         max_episode_steps=500,
         reward_threshold=475.0,
     )
+if NAS_MDP_ID not in registry:
+    register(id=NAS_MDP_ID, entry_point="envs.nas_mdp:NasMdpEnv")
 
 # Names re-exported from submodules, imported on first access (module __getattr__).
 _LAZY = {

@@ -159,11 +159,12 @@ class EvaluationQueue:
             self.executor.submit(unit)
             self._ignored.add(unit.id)
 
-    def collect(self, block: bool = False) -> list[Evaluation]:
+    def collect(self, block: bool = False, *, first: bool = False) -> list[Evaluation]:
         """The evaluations that have finished, in the order they finished.
 
         Args:
             block: Wait for every evaluation in flight.
+            first: Wait until at least one evaluation is ready (when any is in flight).
 
         Raises:
             EvaluationError: an evaluation failed (raised, timed out, lost its worker).
@@ -172,6 +173,8 @@ class EvaluationQueue:
             while self._in_flight:
                 self._receive(self._wait(None))
         elif self._in_flight:
+            if first and not self._ready:
+                self._receive(self._wait(None))
             while dones := self.executor.wait(0):
                 self._receive(dones)
         ready, self._ready = list(self._ready.values()), {}
@@ -352,11 +355,12 @@ class DeferredRewardVecEnv(DummyVecEnv):
                 infos[index].update(evaluation.info)
         return observations, rewards, dones, infos
 
-    def collect(self, block: bool = False) -> list[Evaluation]:
+    def collect(self, block: bool = False, *, first: bool = False) -> list[Evaluation]:
         """Evaluations of deferred episodes that have finished, in the order they finished.
 
         Args:
             block: Wait for every evaluation in flight.
+            first: Wait until at least one evaluation is ready (when any is in flight).
 
         Returns:
             One :class:`Evaluation` ``(ticket, env_index, step_index, reward, info)`` each;
@@ -365,7 +369,7 @@ class DeferredRewardVecEnv(DummyVecEnv):
         Raises:
             EvaluationError: an evaluation failed; the message names the episode.
         """
-        return self.evaluations.collect(block)
+        return self.evaluations.collect(block, first=first)
 
     @property
     def pending(self) -> int:

@@ -35,6 +35,48 @@ def write_json_atomic(data: Any, path: str | Path) -> None:
     write_text_atomic(json.dumps(data, indent=2, default=str) + "\n", path)
 
 
+def append_json_line(data: Any, path: str | Path) -> None:
+    """Append ``data`` as one JSON line, flushed and fsynced before returning.
+
+    A process killed afterwards keeps the line; a kill during the write leaves a last line
+    without a line end, which :func:`read_json_lines` cuts.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(json.dumps(data, sort_keys=True, default=str) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def read_json_lines(path: str | Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file; a last line without a line end is cut off.
+
+    Raises:
+        ValueError: a complete line that is not a JSON object (names the file and line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as file:
+            file.truncate(data.rfind(b"\n") + 1)
+        data = data[: data.rfind(b"\n") + 1]
+    rows = []
+    for number, line in enumerate(data.decode().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: not a JSON line ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: expected a JSON object")
+        rows.append(row)
+    return rows
+
+
 def file_sha256(path: str | Path) -> str:
     """The hex sha256 of a file's bytes (read in blocks)."""
     digest = hashlib.sha256()

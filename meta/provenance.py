@@ -16,6 +16,8 @@ PACKAGES = (
     "scipy",
     "ConfigSpace",
     "sb3-contrib",
+    "mnist1d",
+    "scikit-learn",
     "smac",
     "optuna",
     "hpbandster",
