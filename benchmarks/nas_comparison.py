@@ -71,8 +71,8 @@ def run_comparison(
     folders = [run_folder(out, m, s) for m in methods for s in seeds]
     if not resume and any(folder.exists() for folder in folders):
         raise ValueError(f"{out} holds comparison runs; pass --resume or another --out")
-    for method in methods:
-        for seed in seeds:
+    for seed in seeds:  # seed-major: an interrupted comparison has both methods per seed
+        for method in methods:
             folder = run_folder(out, method, seed)
             if _finished(folder):
                 continue
