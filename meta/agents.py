@@ -49,6 +49,10 @@ solved. :class:`DomainSpec` is that interface; every domain implements it:
 * :data:`meta.rna_agent.RNA_AGENT` -- RNA design (LEARNA). Configuration
   :class:`meta.config.LearnaConfig`; ``make_env(n_envs, seed, targets=..., config=...)``;
   the model is PPO, or sb3-contrib's MaskablePPO when a sequence constraint masks actions.
+* :data:`meta.nas_controller.NAS_AGENT` -- NAS as an MDP (Zoph & Le). Configuration
+  :class:`meta.nas_controller.ControllerConfig`; ``make_env(n_envs, seed, evaluator,
+  layers=..., budget=..., cache=...)`` (a :class:`envs.nas_vec.NasVecEnv`); the model is
+  MaskablePPO with an LSTM over the emitted tokens.
 
 :func:`domain_spec` finds any domain's spec by name (:data:`DOMAINS`; a domain outside
 this module is imported on first use, so this module stays light). :data:`AGENTS` holds
@@ -552,7 +556,10 @@ RNA = "rna"
 
 #: The specs of the domains outside this module: ``module:attribute``, imported on first use
 #: (they import torch).
-_ENTRY_POINTS: dict[str, str] = {RNA: "meta.rna_agent:RNA_AGENT"}
+_ENTRY_POINTS: dict[str, str] = {
+    RNA: "meta.rna_agent:RNA_AGENT",
+    "nas": "meta.nas_controller:NAS_AGENT",
+}
 
 #: The names of every domain's spec (:func:`domain_spec`): RNA design and the vector tasks.
 DOMAINS: tuple[str, ...] = (*_ENTRY_POINTS, *AGENTS)

@@ -101,8 +101,10 @@ class ControllerConfig:
         values = {key: value for key, value in mapping.items() if not str(key).startswith("_")}
         unknown = sorted(set(values) - set(FLAT_KEYS))
         if unknown:
+            names = ", ".join(f"'{key}'" for key in unknown)
             raise ValueError(
-                f"unknown controller key(s) {', '.join(unknown)}; known: {', '.join(FLAT_KEYS)}"
+                f"unknown key{'s' if len(unknown) > 1 else ''} {names} in a controller "
+                f"config; known: {', '.join(FLAT_KEYS)}"
             )
         for key in _INTS + ("n_epochs",):
             if isinstance(values.get(key), float) and values[key].is_integer():
@@ -110,8 +112,19 @@ class ControllerConfig:
         return dataclasses.replace(self, **values)
 
     @classmethod
-    def load(cls, path: str | Path) -> ControllerConfig:
-        """Read a flat JSON file (any subset of the keys; the rest keep their defaults).
+    def from_flat(
+        cls, mapping: Mapping[str, Any], base: ControllerConfig | None = None
+    ) -> ControllerConfig:
+        """``base`` (default: the defaults) with the flat keys of ``mapping`` applied.
+
+        Raises:
+            ValueError: an unknown key or a bad value.
+        """
+        return (base or cls()).updated(mapping)
+
+    @classmethod
+    def load(cls, path: str | Path, base: ControllerConfig | None = None) -> ControllerConfig:
+        """Read a flat JSON file (any subset of the keys; the rest keep ``base``'s values).
 
         Raises:
             ValueError: a missing or unreadable file, not a JSON object, or a bad key or
@@ -128,7 +141,7 @@ class ControllerConfig:
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a controller config is a JSON object")
         try:
-            return cls().updated(data)
+            return cls.from_flat(data, base)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
 
@@ -182,4 +195,77 @@ def build_controller(config: ControllerConfig, venv: Any, seed: int, device: str
     )
 
 
-__all__ = ["FLAT_KEYS", "ControllerConfig", "build_controller"]
+@dataclass(frozen=True)
+class NasAgentSpec:
+    """The agent spec (:class:`meta.agents.DomainSpec`) of NAS: the controller and its env.
+
+    Attributes:
+        name: ``nas``.
+        summary: One line for help texts.
+        config_type: :class:`ControllerConfig`.
+        default: The default controller.
+        threshold: None: a search has no return that counts as solved.
+    """
+
+    name: str = "nas"
+    summary: str = "NAS as an MDP: a Zoph & Le LSTM controller trained with MaskablePPO"
+    config_type: type[ControllerConfig] = ControllerConfig
+    default: ControllerConfig = ControllerConfig()
+    threshold: float | None = None
+
+    def make_env(
+        self,
+        n_envs: int,
+        seed: int,
+        evaluator: Any,
+        *,
+        layers: int | None = None,
+        strides: tuple[int, ...] = (1,),
+        skips: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Seeded :class:`envs.nas_vec.NasVecEnv` of ``n_envs`` NAS episodes.
+
+        Args:
+            n_envs: Episodes stepped at a time.
+            seed: Seeds the environments.
+            evaluator: The :class:`envs.nas_children.ChildEvaluator` (its dataset is the
+                environments').
+            layers: Layers per child (None: :data:`envs.nas_space.DEFAULT_LAYERS`).
+            strides: Stride choices.
+            skips: Skip connections.
+            **kwargs: :class:`envs.nas_vec.NasVecEnv`'s options (executor, cache, budget,
+                seen, on_evaluation, gpus, timeout).
+        """
+        from envs.nas_mdp import NasMdpEnv
+        from envs.nas_space import DEFAULT_LAYERS
+        from envs.nas_vec import NasVecEnv
+
+        def make() -> NasMdpEnv:
+            depth = DEFAULT_LAYERS if layers is None else layers
+            return NasMdpEnv(evaluator.dataset, depth, strides, skips, evaluator=None)
+
+        venv = NasVecEnv([make] * n_envs, evaluator, **kwargs)
+        venv.seed(seed)
+        return venv
+
+    def build_model(
+        self,
+        config: ControllerConfig,
+        env: Any,
+        seed: int,
+        device: str = "cpu",
+        tensorboard_log: str | None = None,
+    ) -> Any:
+        """The untrained MaskablePPO controller (:func:`build_controller`)."""
+        model = build_controller(config, env, seed, "cpu" if device == "auto" else device)
+        if tensorboard_log is not None:
+            model.tensorboard_log = tensorboard_log
+        return model
+
+
+#: The NAS domain's spec (``meta.agents.domain_spec("nas")``).
+NAS_AGENT = NasAgentSpec()
+
+
+__all__ = ["FLAT_KEYS", "NAS_AGENT", "ControllerConfig", "NasAgentSpec", "build_controller"]

@@ -236,7 +236,7 @@ def _search(
 ) -> int:
     """Propose and evaluate until the budget is spent; the proposals made."""
     from envs.execution import ProcessExecutor
-    from envs.nas_vec import NasVecEnv
+    from meta.nas_controller import NAS_AGENT
 
     own = executor is None
     executor = ProcessExecutor(settings.workers, name="autorl-nas") if own else executor
@@ -244,9 +244,13 @@ def _search(
     power = config.reward_power if settings.method == "ppo" else 1.0
     evaluator = ChildEvaluator(settings.dataset, settings.recipe, power)
     record = _recorder(settings, folder, log, progress)
-    venv = NasVecEnv(
-        [_env_factory(settings)],
+    venv = NAS_AGENT.make_env(
+        1,
+        settings.seed,
         evaluator,
+        layers=settings.layers,
+        strides=settings.strides,
+        skips=settings.skips,
         executor=executor,
         cache=EvaluationCache(cache_path),
         budget=settings.evaluations,
@@ -264,17 +268,6 @@ def _search(
         venv.close()
         if own:
             executor.shutdown()
-
-
-def _env_factory(settings: SearchSettings) -> Callable[[], Any]:
-    from envs.nas_mdp import NasMdpEnv
-
-    def make() -> Any:
-        return NasMdpEnv(
-            settings.dataset, settings.layers, settings.strides, settings.skips, evaluator=None
-        )
-
-    return make
 
 
 def _recorder(
@@ -307,7 +300,6 @@ def _max_proposals(settings: SearchSettings) -> int:
 def _random(settings: SearchSettings, venv: Any) -> None:
     """Uniform proposals, queued up to two per worker ahead of the trainings."""
     rng = np.random.default_rng([settings.seed, venv.started])
-    venv.seed(settings.seed)
     venv.reset()
     ahead = 2 * settings.workers
     while not venv.exhausted and venv.proposals < _max_proposals(settings):
@@ -321,11 +313,10 @@ def _ppo(settings: SearchSettings, config: ControllerConfig, venv: Any, folder: 
     from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
     from meta.deferred_rewards import DeferredRewards
-    from meta.nas_controller import build_controller
+    from meta.nas_controller import NAS_AGENT
 
-    venv.seed(settings.seed)
     path = None if folder is None else folder / "controller.zip"
-    model = build_controller(config, venv, settings.seed)
+    model = NAS_AGENT.build_model(config, venv, settings.seed, device="cpu")
     resumed = path is not None and path.is_file()
     if resumed:
         model.set_parameters(str(path), exact_match=True, device="cpu")

@@ -27,6 +27,7 @@ from meta.agents import (
 )
 from meta.checkpoints import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from meta.config import LEARNA, META_LEARNA, LearnaConfig
+from meta.nas_controller import ControllerConfig
 from meta.rna_agent import RNA_AGENT, RnaAgentSpec
 from policies.extractors import policy_kwargs
 
@@ -71,8 +72,8 @@ def test_rna_is_found_by_name_and_the_vector_tasks_stay_the_train_tasks():
     assert RNA_AGENT.config_type is LearnaConfig and RNA_AGENT.default == LEARNA
     assert RNA_AGENT.threshold is None  # solved is a structure, not a return
     assert all(domain_spec(name) is AGENTS[name] for name in AGENTS)
-    assert set(DOMAINS) == {RNA, *AGENTS}
-    with pytest.raises(ValueError, match="unknown agent 'pong'; known agents: rna, cartpole"):
+    assert set(DOMAINS) == {RNA, "nas", *AGENTS}
+    with pytest.raises(ValueError, match="unknown agent 'pong'; known agents: rna, nas, cartpole"):
         domain_spec("pong")
     with pytest.raises(ValueError, match="unknown task 'rna'"):
         agent_spec("rna")  # `autorl train` runs the vector tasks only
@@ -82,7 +83,13 @@ def test_rna_is_found_by_name_and_the_vector_tasks_stay_the_train_tasks():
 
 
 @pytest.mark.parametrize(
-    ("name", "config"), [(RNA, META_LEARNA), ("cartpole", ZOO_CARTPOLE)], ids=["rna", "cartpole"]
+    ("name", "config"),
+    [
+        (RNA, META_LEARNA),
+        ("cartpole", ZOO_CARTPOLE),
+        ("nas", ControllerConfig(lstm_units=32, reward_power=3.0)),
+    ],
+    ids=["rna", "cartpole", "nas"],
 )
 def test_flat_json_round_trip(name: str, config, tmp_path: Path):
     spec = domain_spec(name)

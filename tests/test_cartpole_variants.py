@@ -39,6 +39,7 @@ def rna_design_kwargs():
 CHECK_CASES = [
     ("rna-design", envs.RNA_DESIGN_ID, rna_design_kwargs),
     ("cartpole-v1-physics", ID, dict),
+    ("nas-mdp-digits", envs.NAS_MDP_ID, lambda: {"dataset": "digits", "layers": 2}),
     ("train", ID, lambda: {"ranges": "train"}),
     ("train-context-obs", ID, lambda: {"ranges": "train", "context_in_observation": True}),
     (

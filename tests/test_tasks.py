@@ -60,6 +60,7 @@ def test_task_registry():
     assert set(TASKS) == {
         "rna-learna",
         "rna-meta-learna",
+        "nas",
         "counting-ones",
         "mf-hartmann-3",
         "mf-hartmann-6",

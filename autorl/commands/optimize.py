@@ -8,6 +8,7 @@ Run::
     autorl optimize ... --out runs/learna --resume      # after a crash or kill
     autorl optimize --task mf-hartmann-6 --iterations 4 --warm-start runs/h6 --out runs/h6b
     autorl optimize --task counting-ones --optimizer hpbandster --iterations 8 --out runs/ref
+    autorl optimize --task nas --dataset mnist1d --workers 2 --iterations 2 --out runs/nas-bohb
 
 Writes ``OUT/run.json``, ``OUT/proposals.jsonl``, ``OUT/trials.jsonl`` (see
 :mod:`autorl.bohb.runlog`), ``OUT/incumbent.json`` and ``OUT/trajectory.png``.
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autorl.commands.nas import DATASETS as NAS_DATASETS
 from autorl.commands.options import add_backend_options, add_device_option, backend_from_args
 from autorl.progress import Progress
 from autorl.tasks import SUMMARIES, TASKS
@@ -128,8 +130,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="counting-ones: categorical and continuous parameters, each (4)",
     )
+    parser.add_argument(
+        "--dataset",
+        help=f"nas: the children's dataset, {' or '.join(NAS_DATASETS)} ({NAS_DATASETS[0]})",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    add_device_option(parser, "the policies trials train (RNA tasks)")
+    add_device_option(parser, "the policies (RNA tasks) or child networks (nas) trials train")
     parser.set_defaults(device=None)
     add_backend_options(parser, "trial", resources=True)
     parser.set_defaults(run=run_command)
@@ -145,6 +151,7 @@ def _task(args: argparse.Namespace, backend: Backend) -> Task:
         "targets": args.targets is not None,
         "dims": args.dims is not None,
         "device": args.device is not None,
+        "dataset": args.dataset is not None,
     }
     for option, used in given.items():
         if used and option not in spec.options:
@@ -157,6 +164,9 @@ def _task(args: argparse.Namespace, backend: Backend) -> Task:
         device=args.device or "auto",
         # On Ray a trial has the CPUs it reserved, wherever it runs.
         cpus=max(1, int(backend.cpus)) * max(1, args.workers) if backend.is_ray else None,
+        dataset=args.dataset,
+        # Ray trials may run on machines without the run directory.
+        run_dir=None if backend.is_ray else str(Path(args.out).resolve()),
     )
     return make_task(args.task, options)
 

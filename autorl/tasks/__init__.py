@@ -6,6 +6,8 @@
   seconds of meta-training; loss = the trained policy's validation result.
 - ``cartpole`` (:mod:`autorl.tasks.cartpole`): the BOHB paper's PPO on CartPole; budget =
   training runs (1, 3, 9) or timesteps of one run; loss = episodes until solved (capped).
+- ``nas`` (:mod:`autorl.tasks.nas`): the NAS controller's PPO settings and LSTM size;
+  budget = distinct child evaluations of one search; loss = 1 - best validation accuracy.
 - ``counting-ones``, ``mf-hartmann-3``, ``mf-hartmann-6`` (:mod:`autorl.tasks.synthetic`):
   the cheap multi-fidelity benchmarks of :mod:`benchmarks.synthetic`.
 
@@ -48,6 +50,13 @@ _TABLE: dict[str, tuple[str, str, str, tuple[str, ...], tuple[str, ...]]] = {
         "the BOHB paper's PPO on CartPole; budget: training runs or timesteps of one run",
         (),
         ("runs", "timesteps"),
+    ),
+    "nas": (
+        "autorl.tasks.nas",
+        "build",
+        "the NAS controller's PPO and LSTM settings; budget: child evaluations of one search",
+        ("dataset", "device"),
+        ("evaluations",),
     ),
     "counting-ones": (
         "autorl.tasks.synthetic",

@@ -66,6 +66,9 @@ class TaskOptions:
         cpus: CPUs the run's trials share, so a trial uses ``cpus // workers`` cores
             (None: this machine's; on Ray, the CPUs reserved per trial times the workers).
             Like the device, never part of ``Task.options``.
+        dataset: nas: the children's dataset (None: the task's default, ``mnist1d``).
+        run_dir: The run's directory when the trials run on this machine (None otherwise);
+            nas shares its child cache there. Never part of ``Task.options``.
     """
 
     workers: int = 1
@@ -74,6 +77,8 @@ class TaskOptions:
     budget_unit: str | None = None
     device: str = "auto"
     cpus: int | None = None
+    dataset: str | None = None
+    run_dir: str | None = None
 
 
 @dataclass(frozen=True)
