@@ -14,7 +14,7 @@ import envs
 from envs.evaluation_cache import EvaluationCache
 from envs.nas_children import ChildEvaluator, ChildRecipe
 from envs.nas_mdp import NasMdpEnv
-from envs.nas_space import Architecture, Layer, NasSpace
+from envs.nas_space import Architecture, NasSpace
 from envs.nas_vec import NasVecEnv, child_key
 from policies.controller import TokenLstmExtractor
 
