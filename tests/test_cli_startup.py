@@ -27,6 +27,8 @@ HEAVY = (
     "matplotlib",
     "ray",
     "numpy",
+    "mnist1d",
+    "sklearn",
 )
 
 #: The least each command parses (nothing is run).
@@ -42,6 +44,8 @@ MINIMAL = [
     ["meta-train", "--train-data", "x", "--time-limit", "1", "--out", "x"],
     ["train", "--task", "cartpole", "--timesteps", "1", "--out", "x"],
     ["evaluate", "--task", "cartpole", "--reference", "zoo", "--timesteps", "1", "--out", "x"],
+    ["nas", "search", "--out", "x"],
+    ["nas", "compare", "--out", "x"],
 ]
 
 #: Every (sub)command whose --help is printed.
@@ -59,6 +63,9 @@ HELP = [
     ["meta-train"],
     ["train"],
     ["evaluate"],
+    ["nas"],
+    ["nas", "search"],
+    ["nas", "compare"],
 ]
 
 _SCRIPT = """
@@ -156,3 +163,16 @@ def test_task_summaries_are_the_registry_s():
     assert {name: spec.summary for name, spec in tasks.REGISTRY.items()} == tasks.SUMMARIES
     assert tuple(tasks.REGISTRY) == tasks.TASKS
     assert tasks.REGISTRY is tasks.REGISTRY  # built once
+
+
+def test_nas_copies_match():
+    from autorl.commands import nas
+    from envs.nas_children import DATASETS, ChildRecipe
+    from envs.nas_space import DEFAULT_LAYERS
+    from meta.nas_search import FINAL_EPOCHS, METHODS
+
+    assert nas.DATASETS == DATASETS
+    assert nas.METHODS == METHODS
+    assert nas.DEFAULT_LAYERS == DEFAULT_LAYERS
+    assert nas.FINAL_EPOCHS == FINAL_EPOCHS
+    assert nas.SEARCH_EPOCHS == ChildRecipe().epochs
