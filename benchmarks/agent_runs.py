@@ -71,7 +71,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from meta.agents import ZOO_CARTPOLE, AgentConfig, agent_spec
-from meta.files import write_json_atomic, write_text_atomic
+from meta.files import cut_partial_line, write_json_atomic, write_text_atomic
 from meta.provenance import package_versions
 
 #: The first of the default evaluation seeds (``FIRST_SEED + i``).
@@ -454,7 +454,7 @@ def run_plan(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RUNS
-    _drop_partial_line(path)
+    cut_partial_line(path)
     queue = pending_runs(plan, records)
     queue.reverse()  # pop() from the end: label by label, seed by seed
     progress = RunProgress(total=len(queue))
@@ -506,19 +506,6 @@ def _record(
         record["seconds"] = float(outcome.seconds)
     record["versions"] = versions
     return record
-
-
-def _drop_partial_line(path: Path) -> None:
-    """Cut a last line without a line end (a record a killed process did not finish)."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as file:
-            file.truncate(data.rfind(b"\n") + 1)
-
-
-# --------------------------------------------------------------------------- the summary
 
 
 def summarize_runs(

@@ -84,6 +84,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from meta.files import cut_partial_line
 from policies.vector import FLAT_KEYS as POLICY_KEYS
 from policies.vector import VectorPolicyConfig
 
@@ -399,18 +400,10 @@ def monitor(venv: VecEnv, path: str | Path | None) -> VecEnv:
     path = Path(path)
     if not (path.is_file() and path.stat().st_size > 0):
         return VecMonitor(venv, str(path))
-    _drop_partial_row(path)
+    cut_partial_line(path)
     wrapped = VecMonitor(venv)
     wrapped.results_writer = ResultsWriter(str(path), override_existing=False)
     return wrapped
-
-
-def _drop_partial_row(path: Path) -> None:
-    """Cut a last line without a line end (a row a killed process did not finish)."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as file:
-            file.truncate(data.rfind(b"\n") + 1)
 
 
 @runtime_checkable

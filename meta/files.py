@@ -35,6 +35,20 @@ def write_json_atomic(data: Any, path: str | Path) -> None:
     write_text_atomic(json.dumps(data, indent=2, default=str) + "\n", path)
 
 
+def cut_partial_line(path: str | Path) -> None:
+    """Cut a last line without a line end (a line a killed process did not finish).
+
+    ``envs.evaluation_cache`` has its own copy (envs may not import meta).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as file:
+            file.truncate(data.rfind(b"\n") + 1)
+
+
 def append_json_line(data: Any, path: str | Path) -> None:
     """Append ``data`` as one JSON line, flushed and fsynced before returning.
 
@@ -58,11 +72,8 @@ def read_json_lines(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         return []
+    cut_partial_line(path)
     data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as file:
-            file.truncate(data.rfind(b"\n") + 1)
-        data = data[: data.rfind(b"\n") + 1]
     rows = []
     for number, line in enumerate(data.decode().splitlines(), start=1):
         if not line.strip():

@@ -175,4 +175,4 @@ def test_nas_copies_match():
     assert nas.METHODS == METHODS
     assert nas.DEFAULT_LAYERS == DEFAULT_LAYERS
     assert nas.FINAL_EPOCHS == FINAL_EPOCHS
-    assert nas.SEARCH_EPOCHS == ChildRecipe().epochs
+    assert ChildRecipe().epochs == nas.SEARCH_EPOCHS
