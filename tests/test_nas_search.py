@@ -88,6 +88,7 @@ def test_search_command_writes_its_files(tmp_path, capsys):
         (["--method", "evolution"], "unknown method 'evolution'"),
         (["--strides", "1,x"], "--strides: expected comma-separated integers"),
         (["--device", "tpu"], "device"),
+        (["--device", "cuda:7"], "--device cuda:7"),
     ],
 )
 def test_bad_input_exits_2_with_one_message_and_writes_nothing(tmp_path, capsys, extra, message):

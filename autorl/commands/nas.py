@@ -151,6 +151,10 @@ def settings_from(args: argparse.Namespace, method: str, seed: int) -> SearchSet
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     device = check_device(args.device)
+    if device != "cpu":  # CUDA asked for where there is none: an error here, not in a worker
+        from policies.device import resolve_device
+
+        device = resolve_device(device)
     return SearchSettings(
         dataset=args.dataset,
         evaluations=args.evaluations,
