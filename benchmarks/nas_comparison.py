@@ -32,7 +32,7 @@ import numpy as np
 
 from meta.files import read_json_lines, write_json_atomic, write_text_atomic
 from meta.nas_controller import ControllerConfig
-from meta.nas_search import SearchSettings, plot_best_so_far, run_search
+from meta.nas_search import SearchSettings, final_done, plot_best_so_far, run_search
 from meta.provenance import package_versions
 
 FILES = ("summary.json", "table.md", "comparison.png")
@@ -79,16 +79,17 @@ def run_comparison(
     for seed in seeds:  # seed-major: an interrupted comparison has both methods per seed
         for method in methods:
             folder = run_folder(out, method, seed)
-            if _finished(folder):
-                continue
             run = dataclasses.replace(settings, method=method, seed=seed, cache=None)
+            if _finished(folder, run):
+                continue
             run_search(run, config, folder, resume=folder.exists(), progress=progress)
     return write_reports(settings, methods, seeds, out)
 
 
-def _finished(folder: Path) -> bool:
+def _finished(folder: Path, settings: SearchSettings) -> bool:
+    """Whether the run is done, its final retraining included (with the current recipe)."""
     best = folder / "best.json"
-    return best.is_file() and "final" in json.loads(best.read_text())
+    return best.is_file() and final_done(json.loads(best.read_text()), settings)
 
 
 def load_run(folder: Path) -> dict[str, Any]:

@@ -59,6 +59,8 @@ from envs.nas_space import Architecture, Layer
 DATASETS: tuple[str, ...] = ("mnist1d", "digits")
 _DIMS = {"mnist1d": 1, "digits": 2}
 #: Paddings of the convolutions: ``same`` (``kernel // 2``) or ``valid`` (none).
+#: Learning-rate schedules of :class:`ChildRecipe`.
+SCHEDULES = ("constant", "cosine")
 PADDINGS = ("same", "valid")
 #: The share of a set that becomes a held-out split (validation or test).
 _HELD_OUT = 0.2
@@ -373,6 +375,9 @@ class ChildRecipe:
         max_params: Children with more parameters are invalid; None: no limit.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when torch sees it).
         threads: Torch CPU threads while training.
+        schedule: The learning rate over the training: ``constant`` (the search's) or
+            ``cosine`` (annealed to 0 over all minibatches: the final retraining's, which
+            with a constant 3e-3 diverged for 1 of 10 best children over 50 epochs).
 
     Raises:
         ValueError: a value out of range or a misspelled device (the message names it).
@@ -387,6 +392,7 @@ class ChildRecipe:
     max_params: int | None = None
     device: str = "cpu"
     threads: int = 1
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1)
@@ -399,6 +405,8 @@ class ChildRecipe:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if not (_real(self.weight_decay) and 0 <= self.weight_decay < math.inf):
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
         if self.padding not in PADDINGS:
             raise ValueError(f"padding must be one of {list(PADDINGS)}, got {self.padding!r}")
         device = str(self.device).strip().lower()
@@ -440,6 +448,10 @@ def fit_child(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: ChildR
     optimizer = torch.optim.Adam(
         model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay
     )
+    steps = recipe.epochs * math.ceil(len(x) / recipe.batch_size)
+    scheduler = None
+    if recipe.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     model.train()
     for _ in range(recipe.epochs):
         order = torch.randperm(len(x), generator=generator).to(x.device)
@@ -450,6 +462,8 @@ def fit_child(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: ChildR
             optimizer.zero_grad(set_to_none=True)
             F.cross_entropy(model(x[batch]), y[batch]).backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
 
 
 def child_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -574,6 +588,7 @@ class ChildEvaluator:
 
 
 __all__ = [
+    "SCHEDULES",
     "DATASETS",
     "PADDINGS",
     "ChildEvaluator",

@@ -55,6 +55,8 @@ def child_key(architecture: Mapping[str, Any], dataset: str, recipe: ChildRecipe
     The device and the CPU threads are not part of it.
     """
     recipe_fields = {k: v for k, v in recipe.to_dict().items() if k not in _NOT_IN_KEY}
+    if recipe_fields.get("schedule") == "constant":
+        del recipe_fields["schedule"]  # keys written before the field existed stay valid
     return json.dumps(
         {
             "architecture": Architecture.from_dict(architecture).to_dict(),
