@@ -345,3 +345,14 @@ def test_evaluator_invalid_artifacts():
 def test_evaluator_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         ChildEvaluator(*args)
+
+
+def test_cosine_schedule_is_validated_and_changes_the_training():
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        ChildRecipe(schedule="linear")
+    architecture = Architecture((Layer((3, 3), 8),))
+    constant = train_child(architecture, "digits", ChildRecipe(epochs=2, batch_size=64))
+    cosine = ChildRecipe(epochs=2, batch_size=64, schedule="cosine")
+    first = train_child(architecture, "digits", cosine)
+    assert first["val_accuracy"] == train_child(architecture, "digits", cosine)["val_accuracy"]
+    assert first["val_accuracy"] != constant["val_accuracy"]

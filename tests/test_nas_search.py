@@ -63,6 +63,7 @@ def test_search_command_writes_its_files(tmp_path, capsys):
     best = json.loads((out / "best.json").read_text())
     assert best["val_accuracy"] == max(e["val_accuracy"] for e in entries)
     assert best["final"]["epochs"] == 2 and 0 < best["final"]["test_accuracy"] <= 1
+    assert best["final"]["recipe"]["schedule"] == "cosine"
     assert report["final_test_accuracy"] == best["final"]["test_accuracy"]
     assert (out / "best_so_far.png").stat().st_size > 0
     assert (out / "controller.zip").is_file()
