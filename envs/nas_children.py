@@ -419,6 +419,17 @@ class ChildRecipe:
         """A JSON-ready description (``ChildRecipe(**recipe.to_dict())`` gives it back)."""
         return dataclasses.asdict(self)
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide a child's result: not the device or threads.
+
+        A constant schedule (the default) is left out, so identities recorded before the
+        field existed (cache keys, resumed runs) stay the same.
+        """
+        fields = {k: v for k, v in self.to_dict().items() if k not in ("device", "threads")}
+        if fields["schedule"] == "constant":
+            del fields["schedule"]
+        return fields
+
 
 def _resolve_device(spec: str) -> torch.device:
     """``auto`` -> ``cuda`` when available else ``cpu``; refuses CUDA where there is none."""

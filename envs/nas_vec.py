@@ -45,8 +45,6 @@ from envs.nas_space import Architecture
 
 #: The fields of an evaluation record (besides the architecture).
 RECORD_KEYS = ("val_accuracy", "parameters", "seconds", "epochs", "device", "invalid")
-#: Recipe fields that do not change a child's result (left out of the cache key).
-_NOT_IN_KEY = ("device", "threads")
 
 
 def child_key(architecture: Mapping[str, Any], dataset: str, recipe: ChildRecipe) -> str:
@@ -54,14 +52,11 @@ def child_key(architecture: Mapping[str, Any], dataset: str, recipe: ChildRecipe
 
     The device and the CPU threads are not part of it.
     """
-    recipe_fields = {k: v for k, v in recipe.to_dict().items() if k not in _NOT_IN_KEY}
-    if recipe_fields.get("schedule") == "constant":
-        del recipe_fields["schedule"]  # keys written before the field existed stay valid
     return json.dumps(
         {
             "architecture": Architecture.from_dict(architecture).to_dict(),
             "dataset": dataset,
-            "recipe": recipe_fields,
+            "recipe": recipe.identity(),
         },
         sort_keys=True,
         separators=(",", ":"),

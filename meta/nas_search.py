@@ -107,7 +107,6 @@ class SearchSettings:
 
     def problem(self) -> dict[str, Any]:
         """What must match when a run resumes (not the workers, the device or threads)."""
-        recipe = {k: v for k, v in self.recipe.to_dict().items() if k not in ("device", "threads")}
         return {
             "dataset": self.dataset,
             "evaluations": self.evaluations,
@@ -115,7 +114,7 @@ class SearchSettings:
             "layers": self.layers,
             "strides": list(self.strides),
             "skips": self.skips,
-            "recipe": recipe,
+            "recipe": self.recipe.identity(),
             "final_epochs": self.final_epochs,
             "seed": self.seed,
         }
@@ -359,7 +358,7 @@ def _retrain(
     recipe = final_recipe(settings)
     architecture = Architecture.from_dict(best["architecture"])
     result = train_child(architecture, settings.dataset, recipe, test=True)
-    return {**result, "architecture": best["architecture"], "recipe": _recipe_record(recipe)}
+    return {**result, "architecture": best["architecture"], "recipe": recipe.identity()}
 
 
 def final_recipe(settings: SearchSettings) -> ChildRecipe:
@@ -373,10 +372,6 @@ def final_recipe(settings: SearchSettings) -> ChildRecipe:
     )
 
 
-def _recipe_record(recipe: ChildRecipe) -> dict[str, Any]:
-    return {k: v for k, v in recipe.to_dict().items() if k not in ("device", "threads")}
-
-
 def final_done(best: dict[str, Any] | None, settings: SearchSettings) -> bool:
     """Whether ``best.json``'s final retraining is of its best architecture with this recipe."""
     final = (best or {}).get("final")
@@ -385,7 +380,7 @@ def final_done(best: dict[str, Any] | None, settings: SearchSettings) -> bool:
     return bool(
         final
         and final.get("architecture") == best.get("architecture")
-        and final.get("recipe") == _recipe_record(final_recipe(settings))
+        and final.get("recipe") == final_recipe(settings).identity()
     )
 
 
