@@ -409,7 +409,7 @@ def _write_best(folder: Path, settings: SearchSettings, result: SearchResult) ->
             "search_epochs": settings.recipe.epochs,
             "final": result.final,
             "search_seconds": result.seconds,
-            "proposals": result.proposals,
+            "proposals_in_last_process": result.proposals,
             "versions": package_versions(),
         },
         folder / "best.json",
