@@ -35,7 +35,7 @@ class EvaluationCache:
         self.path = None if path is None else Path(path)
         self._records: dict[str, dict[str, Any]] = {}
         if self.path is not None:
-            _cut_partial_line(self.path)  # a write a killed process left unfinished
+            cut_partial_line(self.path)  # a write a killed process left unfinished
         self.reload()
 
     def reload(self) -> None:
@@ -96,8 +96,12 @@ def _entry(line: str, where: str) -> tuple[str, dict[str, Any]]:
     return entry["key"], entry["record"]
 
 
-def _cut_partial_line(path: Path) -> None:
-    """Drop a last line without a line end, so the next append starts a line of its own."""
+def cut_partial_line(path: str | Path) -> None:
+    """Cut a last line without a line end (a line a killed process did not finish).
+
+    The JSON-lines writers of every layer share it (:mod:`meta.files` re-exports it).
+    """
+    path = Path(path)
     if not path.is_file():
         return
     data = path.read_bytes()
@@ -106,4 +110,4 @@ def _cut_partial_line(path: Path) -> None:
             file.truncate(data.rfind(b"\n") + 1)
 
 
-__all__ = ["EvaluationCache"]
+__all__ = ["EvaluationCache", "cut_partial_line"]

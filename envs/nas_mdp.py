@@ -34,15 +34,16 @@ reason. The terminal ``info`` always has ``"architecture"`` (:meth:`Architecture
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
 from envs.nas_space import DEFAULT_LAYERS, Decision, NasSpace
 
-Evaluator = Callable[[Any, dict[str, Any]], tuple[float, dict[str, Any]]]
+if TYPE_CHECKING:
+    from envs.deferred import Evaluator
 
 
 class NasMdpEnv(gym.Env):

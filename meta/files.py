@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from envs.evaluation_cache import cut_partial_line
+
 
 def write_text_atomic(text: str, path: str | Path) -> None:
     """Write ``text`` (UTF-8) via a temporary file in the same folder and a rename.
@@ -33,20 +35,6 @@ def write_json_atomic(data: Any, path: str | Path) -> None:
     Values JSON cannot represent are written with ``str``.
     """
     write_text_atomic(json.dumps(data, indent=2, default=str) + "\n", path)
-
-
-def cut_partial_line(path: str | Path) -> None:
-    """Cut a last line without a line end (a line a killed process did not finish).
-
-    ``envs.evaluation_cache`` has its own copy (envs may not import meta).
-    """
-    path = Path(path)
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as file:
-            file.truncate(data.rfind(b"\n") + 1)
 
 
 def append_json_line(data: Any, path: str | Path) -> None:
@@ -95,3 +83,13 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: file.read(1 << 16), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+__all__ = [
+    "append_json_line",
+    "cut_partial_line",
+    "file_sha256",
+    "read_json_lines",
+    "write_json_atomic",
+    "write_text_atomic",
+]

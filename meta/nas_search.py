@@ -33,6 +33,7 @@ their budget is spent again. The controller resumes from its last update.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -179,14 +180,14 @@ def run_search(
     started = time.monotonic()
     proposals = _search(settings, config, folder, log, executor, progress)
     seconds = time.monotonic() - started
-    previous = _previous_best(folder)
-    if previous is not None:  # a finished run resumed: its search time, and this process's
+    previous = _previous_best(folder)  # a finished run that was resumed
+    if previous is not None:  # its search time, and this process's
         seconds += float(previous.get("search_seconds", 0.0))
     entries = sorted(log, key=lambda entry: entry["evaluation"])
     if not entries:
         raise RuntimeError("the search ended without an evaluation")
     best = max(entries, key=lambda entry: (entry["val_accuracy"], -entry["evaluation"]))
-    final = _retrain(settings, best, folder, progress)
+    final = _retrain(settings, best, previous, progress)
     result = SearchResult(entries, best, final, proposals, seconds)
     if folder is not None:
         _write_best(folder, settings, result)
@@ -204,8 +205,6 @@ def _prepare(
     if meta_path.is_file() and not resume:
         raise SearchExistsError(f"{folder} holds a NAS run; pass --resume or another --out")
     if meta_path.is_file():
-        import json
-
         recorded = json.loads(meta_path.read_text())
         if recorded.get("problem") != settings.problem():
             raise SearchExistsError(
@@ -343,13 +342,16 @@ def _ppo(settings: SearchSettings, config: ControllerConfig, venv: Any, folder: 
 def _retrain(
     settings: SearchSettings,
     best: dict[str, Any],
-    folder: Path | None,
+    previous: dict[str, Any] | None,
     progress: Progress | None,
 ) -> dict[str, Any] | None:
-    """The best architecture trained for ``final_epochs``, with its test accuracy."""
+    """The best architecture trained for ``final_epochs``, with its test accuracy.
+
+    ``previous`` (the ``best.json`` of a resumed run) gives its retraining back when it is
+    of the same architecture with the same recipe.
+    """
     if settings.final_epochs == 0:
         return None
-    previous = _previous_best(folder)
     same = previous is not None and previous.get("architecture") == best["architecture"]
     if same and final_done(previous, settings):
         return previous["final"]
@@ -388,8 +390,6 @@ def _previous_best(folder: Path | None) -> dict[str, Any] | None:
     """``best.json`` of a finished run in ``folder`` (None: none)."""
     if folder is None or not (folder / "best.json").is_file():
         return None
-    import json
-
     return json.loads((folder / "best.json").read_text())
 
 
