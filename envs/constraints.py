@@ -42,6 +42,9 @@ IUPAC: dict[str, frozenset[str]] = {
 #: Base pairs allowed on a target pair: Watson-Crick, plus GU wobbles when enabled.
 WATSON_CRICK = ("GC", "CG", "AU", "UA")
 WOBBLE = ("GU", "UG")
+#: Actions that are valid at an unpaired site (G, A, U, C); the GU-pair actions 4 and 5
+#: exist only at paired sites.
+UNPAIRED_ACTIONS = 4
 
 
 class ConstraintError(ValueError):
@@ -387,32 +390,35 @@ def action_masks(
     constraint: str | None,
     num_actions: int,
 ) -> np.ndarray:
-    """Allowed LEARNA actions per decision site under an IUPAC constraint.
+    """Allowed LEARNA actions per decision site, under an IUPAC constraint if one is given.
 
-    Action ``a`` at an unpaired site writes ``GAUC[a % 4]`` (actions 4 and 5 exist only with
-    GU pairs, and map onto G and A there); at an opening bracket it writes the pair
-    ``GC, CG, AU, UA, GU, UG[a]``.
+    Action ``a`` at an unpaired site writes ``GAUC[a]`` (``a < 4``); at an opening bracket
+    it writes the pair ``GC, CG, AU, UA, GU, UG[a]``. Actions 4 and 5 exist only with GU
+    pairs and only set pairs: they are masked at every unpaired site, constraint or not, so
+    an unpaired site always chooses among the four nucleotides with an even prior.
 
     Args:
         structure: The target.
         sites: Decision sites in visiting order.
         partners: Partner of each decision site (-1 when unpaired).
-        constraint: IUPAC codes, or None (everything allowed).
+        constraint: IUPAC codes, or None (every nucleotide allowed).
         num_actions: 4, or 6 with GU pairs.
 
     Returns:
         A bool array ``(len(sites), num_actions)``.
     """
     masks = np.ones((len(sites), num_actions), dtype=bool)
+    masks[np.asarray(partners) < 0, UNPAIRED_ACTIONS:] = False
     if constraint is None:
         return masks
     pairs = WATSON_CRICK + WOBBLE
     for row, (site, partner) in enumerate(zip(sites, partners)):
         allowed = IUPAC[constraint[site]]
-        for action in range(num_actions):
-            if partner < 0:
-                masks[row, action] = "GAUC"[action % 4] in allowed
-            else:
+        if partner < 0:
+            for action in range(min(num_actions, UNPAIRED_ACTIONS)):
+                masks[row, action] = "GAUC"[action] in allowed
+        else:
+            for action in range(num_actions):
                 pair = pairs[action]
                 masks[row, action] = pair[0] in allowed and pair[1] in IUPAC[constraint[partner]]
     return masks

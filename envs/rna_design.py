@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from envs.constraints import DesignConstraints, action_masks, check_feasible
+from envs.constraints import UNPAIRED_ACTIONS, DesignConstraints, action_masks, check_feasible
 from envs.dot_bracket import Target, pair_table
 from envs.evaluation import DesignOutcome, evaluate_design
 from envs.folding import EnergyModel
@@ -42,6 +42,8 @@ class RnaDesignConfig:
         encoding: ``tokens`` (codes 0-3 for ``.()`` and padding, for an embedding) or
             ``binary`` (1 paired, 0 unpaired or padding), as in LEARNA.
         gu_pairs: Offer GU and UG wobble pairs at paired sites (6 actions instead of 4).
+            Actions 4 and 5 set pairs only: they are masked at every unpaired site, so
+            the agent is sb3-contrib's MaskablePPO whenever this is on.
         local_improvement: Run local improvement when 0 < d <= this many sites; 0 disables it.
         local_improvement_budget: Most folds one local improvement may spend. When all
             assignments of the mismatched sites fit, all are tried (LEARNA's exhaustive
@@ -53,6 +55,11 @@ class RnaDesignConfig:
         refinement_distance: The walk runs only on a design within this many mismatched
             sites (twice local improvement's reach by default: it changes one unit at a
             time, so it can afford designs local improvement cannot enumerate).
+        ensemble_share: Share of a design run's time, in [0, 1), given to the ensemble
+            refinement stage (:mod:`envs.ensemble_search`, a SAMFEO-style search on the
+            ensemble defect interleaved with the policy, in the design loop); 0 (the
+            published configurations, and meta-training) disables it. ``autorl design``
+            and the benchmark runner turn it on (``--ensemble-share``).
     """
 
     state_radius: int = 32
@@ -63,6 +70,7 @@ class RnaDesignConfig:
     local_improvement_budget: int = 64
     refinement_budget: int = 0
     refinement_distance: int = 10
+    ensemble_share: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -84,6 +92,9 @@ class RnaDesignConfig:
                 "refinement_budget must be >= 0 and refinement_distance >= 1, got "
                 f"{self.refinement_budget} and {self.refinement_distance}"
             )
+        share = self.ensemble_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+            raise ValueError(f"ensemble_share must be in [0, 1), got {self.ensemble_share!r}")
 
     @property
     def window(self) -> int:
@@ -106,7 +117,8 @@ class TargetEncoding:
         partners: Partner of each decision site, -1 where the site is unpaired.
         padded: The target's codes padded by ``state_radius`` on both sides.
         constraints: What every design must satisfy (IUPAC codes from the target).
-        masks: Allowed actions per decision site, ``(num_steps, num_actions)``.
+        masks: Allowed actions per decision site, ``(num_steps, num_actions)``: the IUPAC
+            codes, and with GU pairs actions 4 and 5 nowhere but at paired sites.
     """
 
     target: Target
@@ -153,8 +165,30 @@ class TargetEncoding:
 
     @property
     def masked(self) -> bool:
-        """Whether some action is forbidden somewhere."""
+        """Whether some action is forbidden somewhere (a constraint, or GU actions at loops)."""
         return self.masks is not None and not bool(self.masks.all())
+
+    def refusal(self, step: int, action: int) -> str | None:
+        """Why ``action`` is masked at decision ``step``, or None when it is allowed.
+
+        Args:
+            step: The decision step (an index into :attr:`sites`).
+            action: The action.
+
+        Returns:
+            A message naming the action and the (1-based) position, or None.
+        """
+        if self.masks is None or self.masks[step, action]:
+            return None
+        site = int(self.sites[step])
+        if self.partners[step] < 0 and action >= UNPAIRED_ACTIONS:
+            return (
+                f"action {action} at position {site + 1} is masked: position {site + 1} is "
+                f"unpaired, and actions {UNPAIRED_ACTIONS}-5 (GU, UG) set base pairs only"
+            )
+        sequence = self.constraints.sequence
+        code = sequence[site] if sequence is not None else "N"
+        return f"action {action} at position {site + 1} breaks the sequence constraint {code!r}"
 
     @property
     def num_steps(self) -> int:
@@ -176,12 +210,23 @@ def actions_to_sequence(encoding: TargetEncoding, actions: np.ndarray) -> str:
 
     Returns:
         The RNA sequence.
+
+    Raises:
+        ValueError: an action of 4 or more (a GU pair) at an unpaired site.
     """
     actions = np.asarray(actions, dtype=np.int64)
     sequence = np.zeros(len(encoding.target), dtype=np.uint8)
     paired = encoding.partners >= 0
     unpaired = ~paired
-    sequence[encoding.sites[unpaired]] = UNPAIRED[actions[unpaired] % 4]
+    loop_actions = actions[unpaired]
+    if loop_actions.size and loop_actions.max() >= UNPAIRED_ACTIONS:
+        row = int(np.flatnonzero(loop_actions >= UNPAIRED_ACTIONS)[0])
+        site = int(encoding.sites[unpaired][row])
+        raise ValueError(
+            f"action {int(loop_actions[row])} at unpaired position {site + 1}: only actions "
+            f"0-{UNPAIRED_ACTIONS - 1} (G, A, U, C) are valid at an unpaired site"
+        )
+    sequence[encoding.sites[unpaired]] = UNPAIRED[loop_actions]
     sequence[encoding.sites[paired]] = PAIR_FIRST[actions[paired]]
     sequence[encoding.partners[paired]] = PAIR_SECOND[actions[paired]]
     return sequence.tobytes().decode("ascii")
@@ -214,10 +259,11 @@ class RnaDesignEnv(gym.Env):
 
     ## Action Space
     ``Discrete(4)`` (``Discrete(6)`` with ``gu_pairs``). At an unpaired site the action picks
-    G, A, U or C; at an opening bracket it sets both partners to GC, CG, AU or UA (GU, UG).
-    Under an IUPAC sequence constraint, :meth:`action_masks` lists the allowed actions
-    (sb3-contrib's MaskablePPO reads it); a forbidden action is refused with a ValueError,
-    never taken silently.
+    G, A, U or C (actions 0-3); at an opening bracket it sets both partners to GC, CG, AU or
+    UA (GU, UG). :meth:`action_masks` lists the allowed actions (sb3-contrib's MaskablePPO
+    reads it): those an IUPAC sequence constraint allows, and with ``gu_pairs`` never
+    actions 4 and 5 at an unpaired site (so :attr:`masked` is then always true). A masked
+    action is refused with a ValueError, never taken silently.
 
     ## Observation Space
     A window of ``2 * state_radius + 1`` target symbols centred on the current site, padded
@@ -259,6 +305,14 @@ class RnaDesignEnv(gym.Env):
         self._encoding = self.encodings[0]
         self._actions: list[int] = []
 
+    @property
+    def masked(self) -> bool:
+        """Whether actions are masked: always with GU pairs, else under a constraint.
+
+        The agent is then sb3-contrib's MaskablePPO (it must read :meth:`action_masks`).
+        """
+        return self.config.gu_pairs or any(encoding.masked for encoding in self.encodings)
+
     def _observation(self) -> np.ndarray:
         window = self._encoding.window(len(self._actions), self.config.window)
         return window.astype(self.observation_space.dtype)
@@ -271,7 +325,7 @@ class RnaDesignEnv(gym.Env):
         return self._observation(), {"target_id": self._encoding.target.id}
 
     def action_masks(self) -> np.ndarray:
-        """Allowed actions at the current site (all, without a sequence constraint)."""
+        """Allowed actions at the current site (all of them without GU pairs or a constraint)."""
         step = min(len(self._actions), self._encoding.num_steps - 1)
         return self._encoding.masks[step].copy()
 
@@ -281,12 +335,9 @@ class RnaDesignEnv(gym.Env):
             raise ValueError(f"invalid action {action!r} for {self.action_space}")
         if len(self._actions) >= self._encoding.num_steps:
             raise RuntimeError("the episode is over: call reset() before step()")
-        if not self._encoding.masks[len(self._actions), int(action)]:
-            site = int(self._encoding.sites[len(self._actions)])
-            raise ValueError(
-                f"action {int(action)} at position {site + 1} breaks the sequence constraint "
-                f"{self._encoding.constraints.sequence[site]!r}"
-            )
+        refusal = self._encoding.refusal(len(self._actions), int(action))
+        if refusal is not None:
+            raise ValueError(refusal)
         self._actions.append(int(action))
         if len(self._actions) < self._encoding.num_steps:
             return self._observation(), 0.0, False, False, {}

@@ -116,7 +116,8 @@ class RnaDesignVecEnv(VecEnv):
             TargetEncoding.build(t, self.config, constraints) for t in as_targets(targets)
         ]
         # Once: meta-training steps thousands of targets, and step_wait asks every step.
-        self._masked = any(encoding.masked for encoding in self.encodings)
+        # GU pairs always mask (actions 4 and 5 at unpaired sites): MaskablePPO throughout.
+        self._masked = self.config.gu_pairs or any(e.masked for e in self.encodings)
         space = observation_space(self.config)
         self.render_mode = None
         super().__init__(n_envs, space, gym.spaces.Discrete(self.config.num_actions))
@@ -178,11 +179,8 @@ class RnaDesignVecEnv(VecEnv):
             if not allowed.all():
                 index = int(np.flatnonzero(~allowed)[0])
                 encoding = self._current[index]
-                site = int(encoding.sites[self._steps[index]])
-                raise ValueError(
-                    f"environment {index}: action {int(actions[index])} at position {site + 1} "
-                    f"breaks the sequence constraint {encoding.constraints.sequence[site]!r}"
-                )
+                refusal = encoding.refusal(int(self._steps[index]), int(actions[index]))
+                raise ValueError(f"environment {index}: {refusal}")
         step, self.step_count = self.step_count, self.step_count + 1
         done = np.zeros(self.num_envs, dtype=bool)
         for index, action in enumerate(actions):
@@ -237,7 +235,7 @@ class RnaDesignVecEnv(VecEnv):
 
     @property
     def masked(self) -> bool:
-        """Whether a sequence constraint forbids some action somewhere (use MaskablePPO)."""
+        """Whether actions are masked (use MaskablePPO): with GU pairs, or by a constraint."""
         return self._masked
 
     def action_masks(self) -> np.ndarray:

@@ -12,7 +12,10 @@ and agent:
 - model factory: :meth:`RnaAgentSpec.build_model`, SB3's PPO with
   :class:`policies.extractors.LearnaExtractor` and LEARNA's PPO settings mapped as
   :mod:`meta.config` describes (``gamma = gae_lambda = 1``), or sb3-contrib's MaskablePPO
-  when a sequence constraint masks actions (``env.masked``).
+  when actions are masked: always with GU pairs (``gu_pairs``: actions 4 and 5 set pairs
+  only, never an unpaired site), and wherever a sequence constraint forbids an action
+  (``env.masked``). Plain PPO and MaskablePPO have the same networks, so a checkpoint of
+  either loads into the other.
 
 RNA design has no return threshold: a design is solved when its MFE structure is the
 target (``info["distance"] == 0``), so ``threshold`` is None.
@@ -69,7 +72,7 @@ class RnaRayVecEnv(RayVecEnv):
 
     @functools.cached_property
     def masked(self) -> bool:
-        """Whether a sequence constraint forbids some action (MaskablePPO is needed)."""
+        """Whether actions are masked, by GU pairs or a constraint (MaskablePPO is needed)."""
         return any(self.get_attr("masked", [s.start for s in self.slices]))
 
 
@@ -178,11 +181,14 @@ class RnaAgentSpec:
         *,
         n_steps: int | None = None,
     ) -> BaseAlgorithm:
-        """An untrained PPO agent for ``env`` (MaskablePPO when ``env.masked``).
+        """An untrained PPO agent for ``env`` (MaskablePPO when actions are masked).
 
-        MaskablePPO has the same networks and update, with forbidden actions'
-        probabilities set to zero when sampling and in the likelihood ratios, so weights
-        trained without a constraint load unchanged.
+        Actions are masked with GU pairs (``config.env.gu_pairs``: actions 4 and 5 are
+        never allowed at an unpaired site) and wherever a sequence constraint forbids one
+        (``env.masked``). MaskablePPO has the same networks and update, with masked
+        actions' probabilities set to zero when sampling and in the likelihood ratios, so
+        weights trained without masks load unchanged, and weights trained with GU pairs
+        load into it.
 
         Args:
             config: The agent configuration (see :mod:`meta.config` for the PPO mapping).
@@ -211,7 +217,7 @@ class RnaAgentSpec:
 
         steps = _rollout_steps(env, n_steps)
         algorithm: Any = PPO
-        if getattr(env, "masked", False):
+        if config.env.gu_pairs or getattr(env, "masked", False):
             from sb3_contrib import MaskablePPO
 
             algorithm = MaskablePPO
