@@ -156,6 +156,7 @@ def design(
     num_solutions: int = 1,
     rank_by: str = "distance",
     refinement: int | None = None,
+    ensemble_share: float | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -184,6 +185,9 @@ def design(
         rank_by: ``distance``, ``probability`` or ``ensemble-defect``.
         refinement: Fold budget of the refinement stage (an adaptive walk on each batch's
             closest near-miss); None: :data:`meta.design.DEFAULT_REFINEMENT`, 0: off.
+        ensemble_share: Share of each target's time given to the ensemble refinement
+            stage (:mod:`envs.ensemble_search`); None:
+            :data:`meta.design.DEFAULT_ENSEMBLE_SHARE`, 0: off.
         device: Torch device of the policy: ``auto`` (CUDA when available), ``cpu``,
             ``cuda`` or ``cuda:N``. Folding always runs on the CPU.
         workers: Processes that fold designs in parallel.
@@ -220,6 +224,7 @@ def design(
         num_solutions=num_solutions,
         rank_by=rank_by,
         refinement=refinement,
+        ensemble_share=ensemble_share,
         device=device,
         workers=workers,
         on_progress=on_progress,
@@ -237,6 +242,7 @@ def run(
     num_solutions: int = 1,
     rank_by: str = "distance",
     refinement: int | None = None,
+    ensemble_share: float | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -249,7 +255,7 @@ def run(
     """
     from meta.checkpoints import Checkpoint, load_checkpoint
     from meta.config import LEARNA, LearnaConfig
-    from meta.design import DEFAULT_REFINEMENT, META_METHODS, METHODS
+    from meta.design import DEFAULT_ENSEMBLE_SHARE, DEFAULT_REFINEMENT, META_METHODS, METHODS
     from meta.design import design as design_one
     from meta.quality import RANKINGS
     from policies.device import resolve_device
@@ -263,6 +269,9 @@ def run(
     refinement = DEFAULT_REFINEMENT if refinement is None else refinement
     if refinement < 0:
         raise ValueError(f"refinement must be >= 0 folds, got {refinement}")
+    ensemble_share = DEFAULT_ENSEMBLE_SHARE if ensemble_share is None else ensemble_share
+    if not 0.0 <= ensemble_share < 1.0:
+        raise ValueError(f"ensemble_share must be in [0, 1), got {ensemble_share}")
     device = resolve_device(device)  # a bad or unavailable device is refused before any work
     checkpoint = None
     if method in META_METHODS:
@@ -295,6 +304,7 @@ def run(
             energy=request.energy,
             rank_by=rank_by,
             refinement=refinement,
+            ensemble_share=ensemble_share,
         )
         results.append(result)
         if on_result is not None:

@@ -43,6 +43,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from envs.constraints import DesignConstraints
 from envs.dot_bracket import Target
+from envs.ensemble_search import EnsembleSearch
 from envs.folding import EnergyModel, hamming
 from envs.rna_design import TargetEncoding
 from envs.vector import RnaDesignVecEnv
@@ -62,6 +63,12 @@ META_METHODS = ("meta-learna", "meta-learna-adapt")
 #: near-miss when a design is run from ``autorl design``, the API or the benchmark runner
 #: (the published configurations have it off; ``--refine 0`` turns it off).
 DEFAULT_REFINEMENT = 200
+
+#: Share of a design run's time that ``autorl design`` and the benchmark runner give the
+#: ensemble refinement stage (:mod:`envs.ensemble_search`); the API's default is 0 (off).
+DEFAULT_ENSEMBLE_SHARE = 0.5
+#: Designs of one rollout (the closest) offered to the ensemble search at its next turn.
+_OFFERS_PER_TURN = 3
 
 #: The first PPO update is expected to take this many times its timed minibatches.
 _FIRST_UPDATE_SAFETY = 1.5
@@ -168,6 +175,8 @@ class _Tracker(BaseCallback):
         self._rollout_start = time.monotonic()
         if self._rollout_end:
             self.state.update_took(self._rollout_start - self._rollout_end)
+            self.state.refine_turn()  # after the update, before the next rollout
+            self._rollout_start = time.monotonic()
         if self.train_threads is not None:
             torch.set_num_threads(1)  # sampling: one window per step, one thread is fastest
 
@@ -231,6 +240,23 @@ class _DesignState:
         self._folds_seen: tuple[float | None, ...] = ()
         self._envs: list[RnaDesignVecEnv] = []
         self._updates: list[float] = []
+        #: The ensemble refinement stage (None: off) and its share of the run's time.
+        self.search: EnsembleSearch | None = None
+        self.share = 0.0
+        #: The closest valid designs since the stage's last turn, and when that turn ended.
+        self._offers: list[tuple[int, str]] = []
+        self._turn_end = start
+
+    def add_search(self, search: EnsembleSearch, share: float) -> None:
+        """Interleave ``search`` with the policy, giving it ``share`` of the time.
+
+        Each turn (after a PPO update, or after a sampled batch) the search gets the
+        closest designs made since its last turn and runs for ``share / (1 - share)``
+        times the time the policy took since then, never past the deadline.
+        """
+        if not 0.0 < share < 1.0:
+            raise ValueError(f"the ensemble refinement share must be in (0, 1), got {share}")
+        self.search, self.share = search, share
 
     def bind(self, env: RnaDesignVecEnv) -> None:
         """Bound ``env``'s batches by this run's deadline, solutions and episode budget.
@@ -274,27 +300,55 @@ class _DesignState:
     def record(self, info: dict[str, Any]) -> None:
         if not self.episodes_left:
             return  # beyond the episode budget: never counted
-        result = self.result
-        result.episodes += 1
-        result.folds += int(info["folds"])
+        self.result.episodes += 1
+        self.result.folds += int(info["folds"])
         distance = int(info["distance"])
         valid = bool(info.get("valid", True))
+        self._consider(info["sequence"], info["structure"], distance, valid)
+        if self.search is not None and valid and distance > 0:
+            self._offers = sorted([*self._offers, (distance, info["sequence"])])
+            del self._offers[_OFFERS_PER_TURN:]
+
+    def _consider(self, sequence: str, structure: str, distance: int, valid: bool) -> None:
+        """Keep ``sequence`` when it is a new solution or closer than the best so far."""
+        result = self.result
         solved = distance == 0 and valid
-        if (
-            solved
-            and len(result.solutions) < self.num_solutions
-            and info["sequence"] not in result.solutions
-        ):
-            result.solutions.append(info["sequence"])
+        wanted = len(result.solutions) < self.num_solutions
+        if solved and wanted and sequence not in result.solutions:
+            result.solutions.append(sequence)
             if self.num_solutions > 1:
                 self._set_deadline()
         # A design that breaks a constraint (its repair failed) is never reported.
         if valid and (not result.sequence or distance < result.distance):
-            result.sequence, result.structure = info["sequence"], info["structure"]
+            result.sequence, result.structure = sequence, structure
             result.distance, result.solved = distance, solved
             result.seconds = time.monotonic() - self.start
             if self.on_improvement is not None:
                 self.on_improvement(result)
+
+    def refine_turn(self) -> None:
+        """Give the ensemble refinement stage its share of the time (see :meth:`add_search`).
+
+        The policy's closest designs since the last turn are offered first; the stage then
+        mutates its pool until its slice ends, the deadline passes or it finds a solution,
+        which is recorded like the policy's.
+        """
+        search = self.search
+        now = time.monotonic()
+        if search is None or search.solved or self._done(now):
+            self._turn_end = now
+            return
+        until = min(self.deadline, now + (now - self._turn_end) * self.share / (1 - self.share))
+        before = search.evaluations
+        for _, sequence in self._offers:
+            search.offer(sequence, until)
+        self._offers = []
+        search.run(until)
+        self.result.folds += search.evaluations - before  # one MFE fold each (+ a partition)
+        best = search.best
+        if best is not None:
+            self._consider(best.sequence, best.structure, best.distance, True)
+        self._turn_end = time.monotonic()
 
     def should_stop(self) -> bool:
         folds = tuple(env.fold_seconds for env in self._envs)
@@ -491,9 +545,13 @@ def sample_designs(model: PPO, env: RnaDesignVecEnv, state: _DesignState) -> Non
             else:
                 actions, _ = model.predict(observations, deterministic=False)
         observations, _, _, infos = env.step(actions)
+        finished = False
         for info in infos:
             if "distance" in info:
                 state.record(info)
+                finished = True
+        if finished:
+            state.refine_turn()
         if state.should_stop():
             return
 
@@ -603,6 +661,7 @@ def design(
     metrics: bool = True,
     refinement: int | None = None,
     max_episodes: int | None = None,
+    ensemble_share: float | None = None,
 ) -> DesignResult:
     """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of budget.
 
@@ -638,6 +697,11 @@ def design(
             ``refinement_budget``; None keeps it).
         max_episodes: Stop after this many episodes (designs evaluated, ``episodes``); a
             batch that would go beyond is evaluated only up to it. None: no episode budget.
+        ensemble_share: Share of the time (in [0, 1); 0 turns it off) given to the
+            ensemble refinement stage (:mod:`envs.ensemble_search`), interleaved with the
+            policy: it starts from the policy's closest designs and stops at the first
+            solution, so with ``num_solutions > 1`` the policy finds the others.
+            Overrides the configuration's ``ensemble_share``; None keeps it.
 
     Returns:
         The best design; ``solutions`` lists every distinct solution found and ``designs``
@@ -676,6 +740,8 @@ def design(
     config = config or LEARNA
     if refinement is not None:
         config = config.updated({"refinement_budget": refinement}, source="refinement")
+    if ensemble_share is not None:
+        config = config.updated({"ensemble_share": ensemble_share}, source="ensemble_share")
     constraints = (constraints or DesignConstraints()).with_sequence(target.constraint)
     energy = energy or EnergyModel()
     result = DesignResult(
@@ -698,6 +764,15 @@ def design(
         result.max_episodes,
         metrics,
     )
+    if config.env.ensemble_share > 0:
+        search = EnsembleSearch(
+            target.structure,
+            np.random.default_rng([seed, 3]),
+            constraints,
+            config.env.gu_pairs,
+            energy,
+        )
+        state.add_search(search, config.env.ensemble_share)
     previous_threads = torch.get_num_threads()
     try:
         if method == "meta-learna":

@@ -25,6 +25,10 @@ class PolicyConfig:
         fc_layers: Number of fully connected layers (1-2), shared by policy and value heads.
         fc_units: Units of each fully connected layer.
         activation: Activation of the fully connected layers.
+        shared_extractor: Whether the value head reads the policy's features extractor
+            (embedding, convolutions, LSTM), so that the value loss trains them too (SB3's
+            ``share_features_extractor``; LEARNA had no value head, it used no baseline).
+            False gives the value head its own copy of the extractor.
     """
 
     embedding_size: int = 3
@@ -37,6 +41,7 @@ class PolicyConfig:
     fc_layers: int = 1
     fc_units: int = 57
     activation: str = "tanh"
+    shared_extractor: bool = True
 
     def __post_init__(self) -> None:
         _check_range("embedding_size", self.embedding_size, 0, 64)
@@ -55,6 +60,10 @@ class PolicyConfig:
         _check_range("fc_units", self.fc_units, 1, 1024)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if not isinstance(self.shared_extractor, bool):
+            raise ValueError(
+                f"shared_extractor must be true or false, got {self.shared_extractor!r}"
+            )
 
     @property
     def conv_layers(self) -> list[tuple[int, int]]:

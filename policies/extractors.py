@@ -80,7 +80,8 @@ def policy_kwargs(config: PolicyConfig) -> dict[str, Any]:
     """SB3 ``policy_kwargs`` for an ``ActorCriticPolicy`` with this architecture.
 
     The fully connected layers are built by SB3's MLP extractor as separate policy and
-    value networks of the same shape (``net_arch=dict(pi=..., vf=...)``).
+    value networks of the same shape (``net_arch=dict(pi=..., vf=...)``); the features
+    extractor is shared by both unless ``config.shared_extractor`` is False.
 
     Args:
         config: The architecture.
@@ -94,7 +95,7 @@ def policy_kwargs(config: PolicyConfig) -> dict[str, Any]:
         "features_extractor_kwargs": {"config": config},
         "net_arch": {"pi": list(layers), "vf": list(layers)},
         "activation_fn": nn.Tanh if config.activation == "tanh" else nn.ReLU,
-        "share_features_extractor": True,
+        "share_features_extractor": config.shared_extractor,
     }
 
 

@@ -30,6 +30,7 @@ from autorl.commands.options import (
     DEFAULT_REFINEMENT,
     add_backend_options,
     add_energy_options,
+    add_ensemble_share_option,
     add_rule_options,
     backend_from_args,
     energy_from_args,
@@ -132,6 +133,9 @@ def register(subparsers: Any) -> None:
         help="LEARNA methods: fold budget of the refinement stage, as in `autorl design` "
         "(default: %(default)s; 0: off); recorded as refinement_budget in the config column",
     )
+    add_ensemble_share_option(
+        parser, "LEARNA methods (recorded as ensemble_share in the config column): "
+    )
     rules = add_rule_options(parser)
     rules.add_argument(
         "--constraint-fraction",
@@ -168,14 +172,19 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def _settings(
-    path: str | None, base: LearnaConfig, refinement: int | None = None
+    path: str | None,
+    base: LearnaConfig,
+    refinement: int | None = None,
+    ensemble_share: float | None = None,
 ) -> tuple[tuple[str, object], ...]:
-    """The ``--config`` file's settings (and ``--refine``) that differ from ``base``."""
+    """The ``--config`` file's settings (and the stage options) that differ from ``base``."""
     from meta.config import LearnaConfig
 
     config = LearnaConfig.load(path, base=base) if path else base
     if refinement is not None:
         config = config.updated({"refinement_budget": refinement}, source="--refine")
+    if ensemble_share is not None:
+        config = config.updated({"ensemble_share": ensemble_share}, source="--ensemble-share")
     flat = config.to_flat()
     changed = {key: value for key, value in flat.items() if base.to_flat()[key] != value}
     return tuple(sorted(changed.items()))
@@ -215,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
             args.config,
             _base_config(args.method, args.model),
             args.refine if args.method != "rnainverse" else None,
+            args.ensemble_share if args.method != "rnainverse" else None,
         ),
         model=args.model or "",
         constraint_fraction=args.constraint_fraction,

@@ -11,6 +11,7 @@ from autorl.commands.options import (
     DEFAULT_REFINEMENT,
     add_device_option,
     add_energy_options,
+    add_ensemble_share_option,
     add_rule_options,
     energy_from_args,
     rules_from_args,
@@ -102,6 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fold budget of the refinement stage, an adaptive walk on each batch's closest "
         "near-miss (%(default)s; 0: off)",
     )
+    add_ensemble_share_option(parser)
     parser.add_argument(
         "--rank-by",
         choices=RANKINGS,
@@ -182,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
             num_solutions=args.num_solutions,
             rank_by=args.rank_by,
             refinement=args.refine,
+            ensemble_share=args.ensemble_share,
             device=args.device,
             workers=args.workers,
             on_progress=show,

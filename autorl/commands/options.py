@@ -26,6 +26,32 @@ DEFAULT_DANGLES = 2
 ENERGY_PARAMETER_SETS = ("turner2004", "andronescu2007", "langdon2018")
 #: ``meta.design.DEFAULT_REFINEMENT``: the default of ``--refine``.
 DEFAULT_REFINEMENT = 200
+#: ``meta.design.DEFAULT_ENSEMBLE_SHARE``: the default of ``--ensemble-share``.
+DEFAULT_ENSEMBLE_SHARE = 0.5
+
+
+def share(text: str) -> float:
+    """An ``argparse`` type: a share of the time in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def add_ensemble_share_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
+    """Add ``--ensemble-share`` (the ensemble refinement stage's share of each run's time)."""
+    parser.add_argument(
+        "--ensemble-share",
+        type=share,
+        default=DEFAULT_ENSEMBLE_SHARE,
+        metavar="F",
+        help=f"{scope}share of each target's time given to the ensemble refinement stage, a "
+        "search on the ensemble defect from the policy's closest designs, interleaved with "
+        "the policy (default: %(default)g; 0: off)",
+    )
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:

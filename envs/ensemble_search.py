@@ -1,0 +1,296 @@
+"""Ensemble refinement: a search on the ensemble defect that finishes the policy's designs.
+
+The policy's near-misses usually fail on a few sites whose MFE structure is decided by
+competitors in the Boltzmann ensemble (a lonely pair of the target that does not form, a
+loop that pairs up). Looking at the MFE structure alone (local improvement, the adaptive
+walk of :mod:`envs.refinement`) gives no signal about which sites to change; the ensemble
+does. This stage follows SAMFEO (Zhou, Dai, Li, Ward, Mathews, Huang 2023, "RNA design
+via structure-aware multifrontier ensemble optimization"):
+
+- A pool (SAMFEO's "multi-frontier") keeps the ``pool_size`` best sequences seen by the
+  objective, the normalized ensemble defect (or the probability defect, 1 - p(target)).
+  The policy's designs are offered to the pool as they come; they are the start points.
+- A step draws a pool member (Boltzmann weights ``exp(-2 objective / temperature)``, as
+  SAMFEO), draws a site with probability proportional to its positional defect (mixed with
+  a uniform share so that no site is ruled out), and mutates the design unit of that site
+  (an unpaired site, or a target pair as a pair) to another option its IUPAC codes allow;
+  half the time a structural neighbour (the unit of a site next to the unit's sites: the
+  stacked pair, the mismatch or the closing pair) is mutated with it, which is how SAMFEO's
+  structured mutation changes a pair together with its context.
+- The mutant is evaluated once (MFE fold + partition function) and enters the pool when it
+  beats the pool's worst. A mutant seen before is not evaluated again; a mutant outside the
+  GC range or containing a forbidden motif is skipped without folding.
+- Every evaluation's MFE structure is checked: distance 0 under every constraint is a
+  solution. The best design (by distance, then objective) is kept, so the stage never
+  reports anything worse than it was given.
+
+The search is persistent: :meth:`EnsembleSearch.run` continues where the last call stopped,
+so a design loop can interleave it with the policy's rollouts (``meta.design``). A step is
+started only when its expected duration (the running mean of earlier steps) fits before
+the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.constraints import (
+    DesignConstraints,
+    assign,
+    unit_index,
+    unit_options,
+    unit_value,
+    violations,
+)
+from envs.dot_bracket import pair_table
+from envs.folding import EnergyModel, hamming, positional_defects
+
+#: Objectives the pool ranks by.
+OBJECTIVES = ("defect", "probability")
+
+#: Mutants drawn in a row that were seen before or broke a constraint before giving up a step.
+_MAX_REDRAWS = 50
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One evaluated design.
+
+    Attributes:
+        sequence: The design.
+        structure: Its MFE structure.
+        distance: Hamming distance between ``structure`` and the target.
+        objective: Normalized ensemble defect or probability defect (lower is better).
+        defects: Positional defects (one per site).
+    """
+
+    sequence: str
+    structure: str
+    distance: int
+    objective: float
+    defects: np.ndarray
+
+    @property
+    def rank(self) -> tuple[int, float]:
+        """How designs are compared for reporting: distance first, then the objective."""
+        return self.distance, self.objective
+
+
+class EnsembleSearch:
+    """The persistent ensemble-defect search of one target (see the module docstring).
+
+    Args:
+        target: The target structure.
+        rng: Source of every draw.
+        constraints: What every evaluated design keeps (IUPAC codes limit the options; GC
+            and motif rules skip candidates).
+        gu_pairs: Allow GU and UG on target pairs.
+        energy: The energy model.
+        objective: ``"defect"`` (normalized ensemble defect; defined at every length) or
+            ``"probability"`` (1 - probability of the target; SAMFEO's default, flat on
+            long targets where the probability underflows).
+        pool_size: Sequences the pool keeps (SAMFEO's k, 10).
+        temperature: Of the Boltzmann choice among the pool (SAMFEO's t, 1).
+        uniform_share: Share of the site draw that is uniform over the mutable sites.
+
+    Raises:
+        ValueError: an unknown objective or a setting out of range.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        rng: np.random.Generator,
+        constraints: DesignConstraints | None = None,
+        gu_pairs: bool = False,
+        energy: EnergyModel | None = None,
+        objective: str = "defect",
+        pool_size: int = 10,
+        temperature: float = 1.0,
+        uniform_share: float = 0.1,
+    ):
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
+        if pool_size < 1 or not temperature > 0 or not 0.0 <= uniform_share <= 1.0:
+            raise ValueError(
+                "pool_size must be >= 1, temperature > 0 and uniform_share in [0, 1], got "
+                f"{pool_size}, {temperature} and {uniform_share}"
+            )
+        self.target = target
+        self.rng = rng
+        self.rules = constraints or DesignConstraints()
+        self.energy = energy
+        self.objective = objective
+        self.pool_size = pool_size
+        self.temperature = temperature
+        self.uniform_share = uniform_share
+        self.partners = pair_table(target)
+        self.units, self.options = unit_options(target, self.rules.sequence, gu_pairs)
+        self.unit_of = unit_index(self.units, len(target))
+        mutable = np.array([len(self.options[self.unit_of[i]]) > 1 for i in range(len(target))])
+        self._mutable = mutable
+        self._neighbours = [self._unit_neighbours(k) for k in range(len(self.units))]
+        self.pool: list[Candidate] = []
+        self.best: Candidate | None = None
+        self.seen: set[str] = set()
+        #: Evaluations (MFE fold + partition function) spent.
+        self.evaluations = 0
+        self._step_seconds = 0.0
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def solved(self) -> bool:
+        """Whether a solution (distance 0, every constraint kept) was found."""
+        return self.best is not None and self.best.distance == 0
+
+    def offer(self, sequence: str, deadline: float | None = None) -> Candidate | None:
+        """Evaluate a design from elsewhere (the policy) and let it compete for the pool.
+
+        Args:
+            sequence: A design that keeps the constraints (one that does not is ignored).
+            deadline: ``time.monotonic()`` value; nothing is evaluated when the evaluation
+                would not end before it.
+
+        Returns:
+            The evaluated candidate, or None when it was ignored (seen before, breaking a
+            constraint, or no time).
+        """
+        if len(sequence) != len(self.target) or sequence in self.seen:
+            return None
+        if self.rules.needs_repair and violations(sequence, self.rules):
+            return None
+        if not self._fits(deadline):
+            return None
+        return self._evaluate(sequence)
+
+    def run(self, deadline: float, max_steps: int | None = None) -> int:
+        """Mutate and evaluate until solved, ``max_steps`` evaluations, or ``deadline``.
+
+        Args:
+            deadline: ``time.monotonic()`` value; a step starts only when its expected
+                duration fits before it.
+            max_steps: Most evaluations in this call (None: no bound).
+
+        Returns:
+            The evaluations this call spent.
+        """
+        steps = 0
+        while self.pool and not self.solved and (max_steps is None or steps < max_steps):
+            if not self._fits(deadline):
+                break
+            mutant = self._draw_mutant()
+            if mutant is None:
+                break
+            self._evaluate(mutant)
+            steps += 1
+        return steps
+
+    # ------------------------------------------------------------------ internals
+
+    def _fits(self, deadline: float | None) -> bool:
+        return deadline is None or time.monotonic() + self._step_seconds <= deadline
+
+    def _evaluate(self, sequence: str) -> Candidate:
+        began = time.monotonic()
+        structure, defects, probability = positional_defects(sequence, self.partners, self.energy)
+        objective = float(defects.mean()) if self.objective == "defect" else 1.0 - probability
+        candidate = Candidate(
+            sequence, structure, hamming(structure, self.target), objective, defects
+        )
+        self.seen.add(sequence)
+        self.evaluations += 1
+        if self.best is None or candidate.rank < self.best.rank:
+            self.best = candidate
+        if len(self.pool) < self.pool_size:
+            self.pool.append(candidate)
+        else:
+            worst = max(range(len(self.pool)), key=lambda k: self.pool[k].objective)
+            if candidate.objective < self.pool[worst].objective:
+                self.pool[worst] = candidate
+        seconds = time.monotonic() - began
+        # A running mean that follows the latest steps (lengths do not change, load does).
+        self._step_seconds = (
+            seconds if self.evaluations == 1 else (0.8 * self._step_seconds + 0.2 * seconds)
+        )
+        return candidate
+
+    def _draw_mutant(self) -> str | None:
+        for _ in range(_MAX_REDRAWS):
+            parent = self._draw_parent()
+            mutant = self._mutate(parent)
+            if mutant is None:
+                return None
+            if mutant in self.seen:
+                continue
+            if self.rules.needs_repair and violations(mutant, self.rules):
+                self.seen.add(mutant)
+                continue
+            return mutant
+        return None
+
+    def _draw_parent(self) -> Candidate:
+        objectives = np.array([c.objective for c in self.pool])
+        weights = np.exp(-2.0 * (objectives - objectives.min()) / self.temperature)
+        return self.pool[int(self.rng.choice(len(self.pool), p=weights / weights.sum()))]
+
+    def _mutate(self, parent: Candidate) -> str | None:
+        if not self._mutable.any():
+            return None
+        defects = np.where(self._mutable, parent.defects, 0.0)
+        uniform = self._mutable / self._mutable.sum()
+        total = defects.sum()
+        weights = (
+            uniform
+            if total <= 0
+            else ((1 - self.uniform_share) * defects / total + self.uniform_share * uniform)
+        )
+        site = int(self.rng.choice(len(weights), p=weights))
+        chosen = [int(self.unit_of[site])]
+        neighbours = self._neighbours[chosen[0]]
+        if neighbours and self.rng.random() < 0.5:
+            chosen.append(neighbours[int(self.rng.integers(len(neighbours)))])
+        chars = list(parent.sequence)
+        for k in chosen:
+            value = unit_value(chars, self.units[k])
+            others = [option for option in self.options[k] if option != value]
+            assign(chars, self.units[k], others[int(self.rng.integers(len(others)))])
+        return "".join(chars)
+
+    def _unit_neighbours(self, k: int) -> list[int]:
+        """Mutable units of the sites next to unit ``k``'s sites (its structural context)."""
+        sites = [s for s in self.units[k] if s >= 0]
+        around = {
+            int(self.unit_of[j])
+            for s in sites
+            for j in (s - 1, s + 1)
+            if 0 <= j < len(self.target) and self._mutable[j]
+        }
+        around.discard(k)
+        return sorted(around)
+
+
+def refine_ensemble(
+    sequence: str,
+    target: str,
+    rng: np.random.Generator,
+    deadline: float,
+    constraints: DesignConstraints | None = None,
+    gu_pairs: bool = False,
+    energy: EnergyModel | None = None,
+    max_steps: int | None = None,
+) -> Candidate | None:
+    """Run an :class:`EnsembleSearch` from one design (a convenience for one-off use).
+
+    Returns:
+        The best candidate (distance, then objective) the search saw, starting with
+        ``sequence`` itself; None when not even ``sequence`` could be evaluated in time.
+    """
+    search = EnsembleSearch(target, rng, constraints, gu_pairs, energy)
+    if search.offer(sequence, deadline) is None:
+        return None
+    search.run(deadline, max_steps)
+    return search.best

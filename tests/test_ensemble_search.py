@@ -1,0 +1,228 @@
+"""The ensemble refinement stage (envs.ensemble_search) and its place in the design loop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import RNA
+
+from envs import ensemble_search
+from envs.constraints import DesignConstraints, violations
+from envs.dot_bracket import Target, pair_table
+from envs.ensemble_search import EnsembleSearch, refine_ensemble
+from envs.folding import mfe_structure, positional_defects
+
+#: A target with a lonely pair (positions 23 and 28) and a bulge.
+LONELY = "((((((((....))))..((((.(....).))))))))"
+
+
+def _start(target: str) -> str:
+    """SAMFEO's targeted start: G-C on every pair, A on every unpaired site."""
+    chars = ["A"] * len(target)
+    for site, partner in enumerate(pair_table(target)):
+        if partner > site:
+            chars[site], chars[partner] = "G", "C"
+    return "".join(chars)
+
+
+def _random_structure(length: int, seed: int) -> tuple[str, str]:
+    rng = np.random.default_rng(seed)
+    sequence = "".join(rng.choice(list("ACGU"), length))
+    return sequence, mfe_structure(sequence)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_positional_defects_match_viennarna(seed):
+    sequence, _ = _random_structure(120, seed)
+    _, target = _random_structure(120, seed + 10)  # another sequence's structure
+    structure, defects, probability = positional_defects(sequence, pair_table(target))
+    compound = RNA.fold_compound(sequence)
+    _, mfe = compound.mfe()
+    compound.exp_params_rescale(mfe)
+    compound.pf()
+    assert structure == mfe_structure(sequence)
+    assert defects.shape == (120,) and ((defects >= 0) & (defects <= 1)).all()
+    assert defects.mean() == pytest.approx(compound.ensemble_defect(target), abs=1e-4)
+    assert probability == pytest.approx(compound.pr_structure(target), rel=1e-9)
+
+
+def test_a_design_of_its_own_mfe_structure_has_a_small_defect():
+    sequence = "GGGGAAACCCCAGGGGAAACCCCA"
+    structure, defects, probability = positional_defects(
+        sequence, pair_table(mfe_structure(sequence))
+    )
+    assert structure == mfe_structure(sequence)
+    assert probability > 0.1 and defects.mean() < 0.5
+
+
+def test_search_solves_a_lonely_pair_target_and_never_gets_worse():
+    search = EnsembleSearch(LONELY, np.random.default_rng(0))
+    start = search.offer(_start(LONELY))
+    assert start is not None and start.distance > 0  # the lonely pair does not form
+    search.run(time.monotonic() + 30, max_steps=2000)
+    assert search.solved
+    assert mfe_structure(search.best.sequence) == LONELY
+    assert search.best.rank <= start.rank
+    assert search.evaluations <= 2001
+
+
+def test_search_is_reproducible_from_its_seed():
+    def run(seed: int) -> str:
+        search = EnsembleSearch(LONELY, np.random.default_rng(seed))
+        search.offer(_start(LONELY))
+        search.run(time.monotonic() + 60, max_steps=15)
+        return search.best.sequence + "|" + ",".join(c.sequence for c in search.pool)
+
+    assert run(3) == run(3)
+
+
+def test_best_is_never_worse_than_any_offer():
+    _, target = _random_structure(90, 5)
+    search = EnsembleSearch(target, np.random.default_rng(1))
+    offered = [search.offer(_start(target))]
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        chars = list(_start(target))
+        for site in rng.choice(len(target), 5, replace=False):
+            if pair_table(target)[site] < 0:
+                chars[site] = "ACGU"[int(rng.integers(4))]
+        offered.append(search.offer("".join(chars)))
+    search.run(time.monotonic() + 60, max_steps=20)
+    assert search.best.rank <= min(c.rank for c in offered if c is not None)
+    assert len(search.pool) <= search.pool_size
+    best = search.best
+    assert best.distance == sum(a != b for a, b in zip(mfe_structure(best.sequence), target))
+
+
+def test_run_never_passes_its_deadline():
+    _, target = _random_structure(200, 7)
+    search = EnsembleSearch(target, np.random.default_rng(0))
+    search.offer(_start(target))
+    for seconds in (0.0, 0.3, 1.0):
+        deadline = time.monotonic() + seconds
+        search.run(deadline)
+        # A step starts only when its running-mean duration fits: allow one step's noise.
+        assert time.monotonic() <= deadline + 0.05
+    assert refine_ensemble(_start(target), target, np.random.default_rng(0), 0.0) is None
+
+
+def test_every_evaluated_design_keeps_the_constraints(monkeypatch):
+    target = "((((((....)))))).....((((((....))))))"
+    code = "NNNNNNGAAANNNNNNNNNNNNNNNNNNNNNNNNNNN"
+    rules = DesignConstraints(sequence=code, gc=(0.4, 0.6), forbid=("GGGG", "CCCC"))
+    evaluated = []
+    original = ensemble_search.positional_defects
+
+    def spy(sequence, partners, energy=None):
+        evaluated.append(sequence)
+        return original(sequence, partners, energy)
+
+    monkeypatch.setattr(ensemble_search, "positional_defects", spy)
+    search = EnsembleSearch(target, np.random.default_rng(0), constraints=rules)
+    start = "GCAGCAGAAAUGCUGCAAAAAGCAGCAAAAUGCUGCA"
+    assert not violations(start, rules)
+    assert search.offer(start) is not None
+    assert search.offer("G" * len(target)) is None  # breaks the rules: never evaluated
+    search.run(time.monotonic() + 30, max_steps=60)
+    assert len(evaluated) > 10
+    assert all(not violations(sequence, rules) for sequence in evaluated)
+    assert all(sequence[6:10] == "GAAA" for sequence in evaluated)
+
+
+def test_gu_pairs_only_when_allowed():
+    target = "(((((((....)))))))"
+    for gu, allowed in ((False, {"GC", "CG", "AU", "UA"}), (True, None)):
+        search = EnsembleSearch(target, np.random.default_rng(0), gu_pairs=gu)
+        search.offer(_start(target).replace("G", "A").replace("C", "U"))
+        search.run(time.monotonic() + 30, max_steps=40)
+        pairs = {
+            c.sequence[i] + c.sequence[j]
+            for c in search.pool
+            for i, j in enumerate(pair_table(target))
+            if j > i
+        }
+        if allowed is not None:
+            assert pairs <= allowed
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="objective"):
+        EnsembleSearch(LONELY, np.random.default_rng(0), objective="energy")
+    with pytest.raises(ValueError, match="pool_size"):
+        EnsembleSearch(LONELY, np.random.default_rng(0), pool_size=0)
+
+
+def test_probability_objective_ranks_by_one_minus_probability():
+    search = EnsembleSearch(LONELY, np.random.default_rng(0), objective="probability")
+    candidate = search.offer(_start(LONELY))
+    _, _, probability = positional_defects(_start(LONELY), pair_table(LONELY))
+    assert candidate.objective == pytest.approx(1 - probability)
+
+
+def test_design_loop_with_the_stage_holds_its_limit_and_reports_a_true_design():
+    from meta.design import design
+
+    target = Target("t", "((((((....))))))....((((((((....))))..((((.(....).))))))))")
+    began = time.monotonic()
+    result = design(target, method="meta-learna", time_limit=4, ensemble_share=0.5)
+    assert time.monotonic() - began <= 4 + 1
+    assert result.sequence and mfe_structure(result.sequence) == result.structure
+    assert result.distance == sum(a != b for a, b in zip(result.structure, target.structure))
+    assert result.solved == (result.distance == 0)
+
+
+def test_design_loop_stage_and_config_share():
+    from meta.config import LEARNA
+    from meta.design import _DesignState, design
+
+    with pytest.raises(ValueError, match="ensemble_share"):
+        design(Target("t", LONELY), time_limit=1, ensemble_share=1.0)
+    with pytest.raises(ValueError, match="ensemble_share"):
+        LEARNA.updated({"ensemble_share": -0.1})
+    assert LEARNA.updated({"ensemble_share": 0.25}).env.ensemble_share == 0.25
+    state = _DesignState.__new__(_DesignState)
+    with pytest.raises(ValueError, match="share"):
+        _DesignState.add_search(state, EnsembleSearch(LONELY, np.random.default_rng(0)), 0.0)
+
+
+def test_stage_finds_what_the_policy_offers(monkeypatch):
+    """The turn offers the rollout's closest designs and records the search's best."""
+    from meta.design import DesignResult, _DesignState
+
+    result = DesignResult("t", LONELY)
+    state = _DesignState(result, time.monotonic() - 2.0, 60.0, 1, None, None)
+    state.add_search(EnsembleSearch(LONELY, np.random.default_rng(0)), 0.5)
+    start = _start(LONELY)
+    folded = mfe_structure(start)
+    distance = sum(a != b for a, b in zip(folded, LONELY))
+    state.record({"sequence": start, "structure": folded, "distance": distance, "folds": 1})
+    assert result.episodes == 1 and result.distance == distance
+    state.refine_turn()  # about 2 s: the time the "policy" took since the start
+    assert state.search.evaluations >= 1
+    assert result.distance <= distance
+    assert result.episodes == 1  # the stage's designs are not episodes
+    assert result.folds == 1 + state.search.evaluations
+
+
+def test_cli_refuses_a_bad_share():
+    for value in ("1", "-0.5", "half"):
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "autorl.cli",
+                "design",
+                "--target",
+                LONELY,
+                "--ensemble-share",
+                value,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert completed.returncode == 2
+        assert "--ensemble-share" in completed.stderr
