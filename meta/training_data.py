@@ -14,7 +14,11 @@ Sampling (one candidate):
       0.62 of Rfam-Learn validation; AU-rich sequences fold into sparse structures and
       GC-rich ones into long stems.
 
-Filters (a candidate's MFE structure is kept only if all hold):
+Structure source (``source``): by default a candidate contributes its MFE structure;
+``ensemble`` samples one structure from its Boltzmann ensemble instead and ``mixture``
+does either (see :mod:`meta.structure_sources` for the measured statistics of each).
+
+Filters (a candidate's structure is kept only if all hold):
     - at least ``min_pairs`` base pairs (default 5): no open chains, no lone hairpins;
     - paired fraction ``2 * pairs / length`` in ``[min_pair_fraction, max_pair_fraction]``
       (default 0.3-0.8), the bulk of natural structures;
@@ -42,6 +46,7 @@ from envs.dot_bracket import Target
 from envs.folding import mfe_structure, vienna_version
 from meta.files import write_text_atomic
 from meta.provenance import package_versions
+from meta.structure_sources import SOURCES, candidate_structure
 
 #: Shortest allowed length: a pair needs a hairpin loop of >= 3 nt, so 10 nt hold 3 pairs.
 MIN_LENGTH = 10
@@ -56,6 +61,13 @@ _REASONS = {
     "low": "have a paired fraction below {min_pair_fraction}",
     "high": "have a paired fraction above {max_pair_fraction}",
     "duplicate": "duplicate an accepted structure",
+}
+
+#: What a training file's header calls the structures of each source.
+_KINDS = {
+    "mfe": "MFE structures",
+    "ensemble": "Boltzmann-sampled structures",
+    "mixture": "MFE and Boltzmann-sampled structures",
 }
 
 ProgressCallback = Callable[[int, int], None]
@@ -75,6 +87,13 @@ class GeneratorSettings:
         max_pair_fraction: Highest paired fraction kept.
         min_pairs: Fewest base pairs kept.
         seed: Seed of all randomness (>= 0).
+        source: Where a candidate's structure comes from: ``mfe`` (its MFE structure),
+            ``ensemble`` (one structure sampled from its Boltzmann ensemble) or ``mixture``
+            (either; see :mod:`meta.structure_sources`).
+        ensemble_fraction: Probability that a ``mixture`` candidate is sampled from the
+            ensemble (other sources ignore it).
+        beta_scale: ViennaRNA's ``betaScale`` of the sampled ensembles (1: the Boltzmann
+            ensemble at 37 C; below 1 colder, closer to MFE; above 1 hotter).
     """
 
     count: int
@@ -86,6 +105,9 @@ class GeneratorSettings:
     max_pair_fraction: float = 0.8
     min_pairs: int = 5
     seed: int = 0
+    source: str = "mfe"
+    ensemble_fraction: float = 0.5
+    beta_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -121,10 +143,25 @@ class GeneratorSettings:
             )
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        if not 0.0 <= self.ensemble_fraction <= 1.0:
+            raise ValueError(f"ensemble_fraction must be in [0, 1], got {self.ensemble_fraction}")
+        if not (math.isfinite(self.beta_scale) and self.beta_scale > 0):
+            raise ValueError(f"beta_scale must be > 0, got {self.beta_scale}")
 
     def describe(self) -> str:
-        """The settings as ``name=value`` pairs, e.g. for a file header."""
-        return " ".join(f"{name}={value}" for name, value in asdict(self).items())
+        """The settings as ``name=value`` pairs, e.g. for a file header.
+
+        The source's settings are left out where they play no part (all of them for the
+        ``mfe`` source), so the ``mfe`` source writes the same header as before they existed.
+        """
+        values = asdict(self)
+        if self.source == "mfe":
+            del values["source"], values["ensemble_fraction"], values["beta_scale"]
+        elif self.source == "ensemble":
+            del values["ensemble_fraction"]
+        return " ".join(f"{name}={value}" for name, value in values.items())
 
 
 def _check_range(low_name: str, low: float, high_name: str, high: float) -> None:
@@ -145,11 +182,16 @@ def candidate_sequence(settings: GeneratorSettings, index: int) -> str:
     Returns:
         A sequence over ``ACGU``.
     """
+    return _candidate(settings, index)[0]
+
+
+def _candidate(settings: GeneratorSettings, index: int) -> tuple[str, np.random.Generator]:
+    """Candidate ``index``'s sequence and its generator (for the structure source's draws)."""
     rng = np.random.default_rng([settings.seed, index])
     length = int(rng.integers(settings.min_length, settings.max_length, endpoint=True))
     gc = float(rng.uniform(settings.gc_min, settings.gc_max))
     probabilities = [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]  # A C G U
-    return "".join(_BASES[rng.choice(4, size=length, p=probabilities)])
+    return "".join(_BASES[rng.choice(4, size=length, p=probabilities)]), rng
 
 
 def paired_fraction(structure: str) -> float:
@@ -173,14 +215,26 @@ def rejection(settings: GeneratorSettings, structure: str) -> str | None:
 
 
 def fold_candidates(settings: GeneratorSettings, start: int, stop: int) -> list[str]:
-    """MFE structures of candidates ``start`` to ``stop - 1`` (runs in worker processes)."""
-    return [mfe_structure(candidate_sequence(settings, i)) for i in range(start, stop)]
+    """Structures of candidates ``start`` to ``stop - 1`` (runs in worker processes)."""
+    if settings.source == "mfe":
+        return [mfe_structure(candidate_sequence(settings, i)) for i in range(start, stop)]
+    return [
+        candidate_structure(
+            *_candidate(settings, i),
+            settings.source,
+            settings.ensemble_fraction,
+            settings.beta_scale,
+        )
+        for i in range(start, stop)
+    ]
 
 
 def _chunk_size(settings: GeneratorSettings, workers: int) -> int:
     """Candidates per task: about 0.25 s of folding, fewer when few structures are wanted."""
     mean_length = (settings.min_length + settings.max_length) / 2
     by_time = 54 / (mean_length / 100) ** 2  # RNA.fold here: ~215/s at 100 nt, ~ length^-2
+    if settings.source != "mfe":
+        by_time /= 3  # sampling adds a partition function: ~3 times a fold
     by_count = math.ceil(2 * settings.count / (4 * workers))
     return max(1, min(int(by_time), by_count, 256))
 
@@ -309,8 +363,9 @@ def training_file_text(
     The header records the generator settings (when given) and the autorl and ViennaRNA
     versions; it holds no time stamp, so the same settings give the same bytes.
     """
+    kind = _KINDS[settings.source if settings is not None else "mfe"]
     lines = [
-        f"# autorl training targets: {len(structures)} MFE structures of random sequences",
+        f"# autorl training targets: {len(structures)} {kind} of random sequences",
         f"# autorl {package_versions()['autorl']}, ViennaRNA {vienna_version()}",
     ]
     if settings is not None:

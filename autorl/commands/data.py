@@ -1,14 +1,17 @@
 """``autorl data``: training targets for meta-training.
 
-``autorl data generate`` writes MFE structures of random sequences (see
-:mod:`meta.training_data` for the sampling and the filters); ``autorl data check`` tests a
-target file against the benchmark sets. Both refuse (exit 2) a file that contains a
-benchmark target: never train on what you evaluate on.
+``autorl data generate`` writes MFE (or Boltzmann-sampled, ``--source``) structures of
+random sequences (see :mod:`meta.training_data` for the sampling and the filters and
+:mod:`meta.structure_sources` for the sources); ``autorl data check`` tests a target file
+against the benchmark sets. Both refuse (exit 2) a file that contains a benchmark target:
+never train on what you evaluate on. ``autorl data stats`` prints the loop statistics of
+target files as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -33,7 +36,13 @@ _DEFAULTS = {
     "max_pair_fraction": 0.8,
     "min_pairs": 5,
     "seed": 0,
+    "source": "mfe",
+    "ensemble_fraction": 0.5,
+    "beta_scale": 1.0,
 }
+
+#: ``meta.structure_sources.SOURCES`` (a literal copy, as :data:`_DEFAULTS`).
+SOURCES = ("mfe", "ensemble", "mixture")
 
 
 def generate_structures(
@@ -51,17 +60,18 @@ def generate_structures(
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``data`` subcommand with its actions ``generate`` and ``check``."""
+    """Add the ``data`` subcommand with its actions ``generate``, ``check`` and ``stats``."""
     parser = subparsers.add_parser(
         "data",
         help="generate or check training targets for meta-training",
-        description="Training targets for `autorl meta-train`: generate them, or check a "
-        "target file against the benchmark sets.",
+        description="Training targets for `autorl meta-train`: generate them, check a "
+        "target file against the benchmark sets, or print a file's loop statistics.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     _register_generate(actions)
     _register_check(actions)
+    _register_stats(actions)
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -77,9 +87,10 @@ def _register_generate(actions: argparse._SubParsersAction) -> None:
     d = _DEFAULTS
     parser = actions.add_parser(
         "generate",
-        help="write MFE structures of random sequences as a target file",
+        help="write MFE or Boltzmann-sampled structures of random sequences as a target file",
         description="Fold random sequences with ViennaRNA and keep distinct MFE structures "
-        "whose length and paired fraction resemble natural RNAs. The same arguments give "
+        "(or structures sampled from their Boltzmann ensembles: --source) whose length and "
+        "paired fraction resemble natural RNAs. The same arguments give "
         "the same file, whatever --workers. The result is checked against the benchmark sets "
         "found (--data-dir, $AUTORL_DATA, user cache); on overlap nothing is written (exit 2).",
     )
@@ -110,6 +121,27 @@ def _register_generate(actions: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=d["seed"], help="seed (%(default)s)")
     parser.add_argument(
+        "--source",
+        default=d["source"],
+        metavar="|".join(SOURCES),
+        help="structure of a random sequence: its MFE structure, one structure sampled from "
+        "its Boltzmann ensemble (more lonely pairs: closer to Eterna100 and to natural "
+        "sequences' MFE structures), or a mixture of both (%(default)s)",
+    )
+    parser.add_argument(
+        "--ensemble-fraction",
+        type=float,
+        default=d["ensemble_fraction"],
+        help="with --source mixture: probability of sampling from the ensemble (%(default)s)",
+    )
+    parser.add_argument(
+        "--beta-scale",
+        type=float,
+        default=d["beta_scale"],
+        help="ViennaRNA betaScale of the sampled ensembles: below 1 colder (closer to MFE), "
+        "above 1 hotter (more lonely pairs, fewer pairs) (%(default)s)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=1, help="processes that fold in parallel (%(default)s)"
     )
     _add_data_dir(parser)
@@ -127,6 +159,19 @@ def _register_check(actions: argparse._SubParsersAction) -> None:
     parser.add_argument("file", metavar="FILE", help="a target file ('-' for stdin)")
     _add_data_dir(parser)
     parser.set_defaults(run=run_check)
+
+
+def _register_stats(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser(
+        "stats",
+        help="print the loop statistics of target files as JSON",
+        description="Print, as one JSON object keyed by file, the loop statistics of each "
+        "FILE's structures (meta.structure_sources.structure_stats): lonely-pair fraction, "
+        "hairpin and interior-loop lengths, multiloops per 100 nt and their branches, paired "
+        "fraction.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="target files")
+    parser.set_defaults(run=run_stats)
 
 
 def _settings(args: argparse.Namespace) -> GeneratorSettings:
@@ -150,6 +195,9 @@ def _settings(args: argparse.Namespace) -> GeneratorSettings:
             max_pair_fraction=args.max_pair_fraction,
             min_pairs=args.min_pairs,
             seed=args.seed,
+            source=args.source,
+            ensemble_fraction=args.ensemble_fraction,
+            beta_scale=args.beta_scale,
         )
     except ValueError as error:  # name the flag, not the field
         field = re.compile(r"\b(" + "|".join(f.name for f in fields(GeneratorSettings)) + r")\b")
@@ -208,4 +256,17 @@ def run_check(args: argparse.Namespace) -> int:
         f"autorl data check: {args.file}: {len(targets)} targets, {_datasets_text(checked)}",
         file=sys.stderr,
     )
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    """Print the loop statistics of every file as JSON on stdout."""
+    from envs.dot_bracket import read_targets
+    from meta.structure_sources import rounded, structure_stats
+
+    stats = {
+        name: rounded(structure_stats([t.structure for t in read_targets(name)]))
+        for name in args.files
+    }
+    print(json.dumps(stats, indent=2))
     return 0
