@@ -7,7 +7,11 @@ embedding). The LEARNA code declared every parameter unconditionally; here the
 conditional ones carry real ConfigSpace conditions:
 
 - ``conv_channels_1`` only when ``conv_radius_1 > 0`` (likewise for layer 2);
-- ``lstm_units`` only when ``lstm_layers > 0``.
+- ``lstm_units`` only when ``lstm_layers > 0``;
+- ``lstm_mode`` only when ``lstm_layers > 0``: ``window`` (the LSTM runs over the positions
+  of one observation window) or ``episode`` (LEARNA's form: it carries its state across the
+  steps of an episode; :mod:`policies.recurrent`). This choice is ours: the published
+  spaces had no such parameter, their LSTM was always tensorforce's episode-long one.
 
 :func:`to_flat_config` turns a configuration into the flat on-disk configuration that
 :meth:`meta.config.LearnaConfig.updated` (and ``autorl design --config``) accepts.
@@ -18,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ConfigSpace import ConfigurationSpace, Float, GreaterThanCondition, Integer
+from ConfigSpace import Categorical, ConfigurationSpace, Float, GreaterThanCondition, Integer
+
+from policies.config import LSTM_MODES
 
 #: The largest absolute state radius reachable with ``state_radius_relative = 1``.
 MAX_STATE_RADIUS = 32
@@ -40,6 +46,7 @@ def _space(
     conv_channels_2 = Integer("conv_channels_2", (1, 32), log=channels_log, default=8)
     lstm_layers = Integer("lstm_layers", (0, 2), default=0)
     lstm_units = Integer("lstm_units", (1, 64), log=True, default=8)
+    lstm_mode = Categorical("lstm_mode", LSTM_MODES, default="window")
     space.add(
         [
             Float("learning_rate", lr, log=True),
@@ -55,10 +62,12 @@ def _space(
             Integer("fc_units", (8, 64), log=True, default=32),
             lstm_layers,
             lstm_units,
+            lstm_mode,
             Integer("embedding_size", (0, 4), default=1),
             GreaterThanCondition(conv_channels_1, conv_radius_1, 0),
             GreaterThanCondition(conv_channels_2, conv_radius_2, 0),
             GreaterThanCondition(lstm_units, lstm_layers, 0),
+            GreaterThanCondition(lstm_mode, lstm_layers, 0),
         ]
     )
     return space
@@ -106,7 +115,9 @@ def to_flat_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A (Meta-)LEARNA space configuration as the flat keys of ``LearnaConfig``.
 
     Inactive parameters are simply absent from ``config``: a missing conv layer has kernel
-    0, and without LSTM layers ``lstm_units`` keeps its default.
+    0, and without LSTM layers ``lstm_units`` keeps its default. ``lstm_mode`` is always
+    set: ``window`` without LSTM layers, and also when a configuration with LSTM layers
+    lacks it (one sampled before the space had the parameter).
 
     Raises:
         ValueError: a required parameter is missing.
@@ -134,6 +145,8 @@ def to_flat_config(config: Mapping[str, Any]) -> dict[str, Any]:
     for index, kernel in ((1, kernel_1), (2, kernel_2)):
         if kernel:
             flat[f"conv_channels_{index}"] = int(config[f"conv_channels_{index}"])
+    flat["lstm_mode"] = "window"
     if flat["lstm_layers"]:
         flat["lstm_units"] = int(config["lstm_units"])
+        flat["lstm_mode"] = str(config.get("lstm_mode", "window"))
     return flat

@@ -6,6 +6,11 @@ weights) and ``NAME.json`` (the flat configuration of its domain -- for RNA the 
 timesteps, seeds, training data, package versions). Weights are always loaded into an
 agent built from the JSON configuration (strict ``load_state_dict``), so a zip whose
 shapes do not fit its configuration is refused with a clear error instead of half-loading.
+The configuration also decides the algorithm: a policy with ``lstm_mode="episode"`` (LEARNA's
+recurrent form) is a ``RecurrentPPO`` save and loads into a ``RecurrentPPO`` agent (whose
+LSTM state is not saved: every design starts its episodes from zeros); a window-form
+checkpoint (all older ones, and the shipped model: the JSON key is missing, so ``window``)
+loads into PPO or MaskablePPO. A zip of one form under a JSON of the other is refused.
 
 Which agent spec (:func:`meta.agents.domain_spec`) a checkpoint belongs to is
 ``_meta.agent`` (``rna``, ``cartpole`` ...); it lives in ``_meta`` so the flat keys stay

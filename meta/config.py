@@ -17,6 +17,11 @@ How LEARNA's tensorforce PPO maps onto stable-baselines3 (deliberate choices):
   close to the collecting policy.
 - LEARNA restarted its agent every ``restart_timeout`` seconds (1800); the design loop does
   the same.
+- LEARNA's LSTM (tensorforce ``internal_lstm``, after the flattened convolution features)
+  carried its state across the steps of an episode. Here that is ``lstm_mode="episode"``
+  (sb3-contrib's RecurrentPPO, :mod:`policies.recurrent`); the default, ``"window"``, runs
+  the LSTM over the positions of one observation window instead, with no memory across
+  steps. The published configurations below keep the ``window`` default (see each).
 """
 
 from __future__ import annotations
@@ -82,7 +87,8 @@ _COMPONENTS = {"env": RnaDesignConfig, "policy": PolicyConfig, "ppo": PPOConfig}
 class LearnaConfig:
     """Environment, policy and PPO settings of one agent.
 
-    The defaults are the published LEARNA final configuration (Runge et al. 2019).
+    The defaults are the published LEARNA final configuration (Runge et al. 2019), with
+    the LSTM in the window form rather than the published episode form (see :data:`LEARNA`).
     """
 
     env: RnaDesignConfig = field(default_factory=RnaDesignConfig)
@@ -201,10 +207,17 @@ def _coerce(component: Any, key: str, value: Any, source: str) -> Any:
     return value
 
 
-#: LEARNA's published final configuration (ICLR 2019, Table 4).
+#: LEARNA's published final configuration (ICLR 2019, Table 4), with one difference in
+#: form: published LEARNA had one LSTM layer of 28 units in tensorforce's episode form
+#: (``internal_lstm``: state carried across the steps of an episode); this configuration
+#: keeps ``lstm_mode="window"`` (the same layer run over the positions of one observation
+#: window, no memory across steps). ``LEARNA.updated({"lstm_mode": "episode"})`` is the
+#: published form; which one is the default is decided by measurement.
 LEARNA = LearnaConfig()
 
-#: Meta-LEARNA's published final configuration.
+#: Meta-LEARNA's published final configuration. It has no LSTM (``lstm_layers=0``), so the
+#: episode/window question does not arise: its form is the published one
+#: (``lstm_mode="window"`` without an LSTM is embedding -> Conv1d -> flatten -> FC).
 META_LEARNA = LEARNA.updated(
     {
         "batch_size": 123,

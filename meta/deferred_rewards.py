@@ -7,7 +7,10 @@ provisional reward and ``info["pending"] = ticket``, and its ``collect(block)`` 
 puts each evaluated reward at the row and column of the step that ended its episode, and
 waits for every evaluation in flight at the last step of a rollout, so that returns and
 advantages are computed from complete rewards: training is the same as with synchronous
-evaluation, only faster.
+evaluation, only faster. sb3-contrib's ``RecurrentPPO`` works the same way: its callbacks
+run at the same point of a step, and its ``RecurrentRolloutBuffer`` keeps ``rewards`` as
+``(n_steps, n_envs)`` with the same ``pos`` until returns are computed (its minibatches
+are cut into sequences only afterwards).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ solutions are found).
 
 Constraints (:mod:`envs.constraints`) are honoured inside the decision process: with an
 IUPAC sequence constraint the agent is sb3-contrib's MaskablePPO, which never samples a
-forbidden action (the pretrained weights load unchanged); GC and motif rules are repaired
+forbidden action (the pretrained weights load unchanged; a recurrent policy,
+``lstm_mode="episode"``, cannot mask and is refused there); GC and motif rules are repaired
 before a design is folded, and a design that still breaks one is never a solution.
 
 The time limit holds from the call of :func:`design` to its return, whatever the agent:
@@ -34,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -52,6 +53,9 @@ from meta.config import LEARNA, LearnaConfig
 from meta.quality import RANKINGS, DesignedSequence, rank_designs
 from meta.rna_agent import RNA_AGENT
 from policies.device import resolve_device
+
+if TYPE_CHECKING:
+    from policies.recurrent import EpisodeMemory
 
 #: Design methods implemented by :func:`design`.
 METHODS = ("learna", "meta-learna", "meta-learna-adapt")
@@ -463,7 +467,10 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
     multiplies by the minibatches of one update (``n_epochs`` passes over a rollout of
     ``n_steps * n_envs`` samples). The model itself and torch's random state are untouched.
     The minibatches are built on the policy's device, and on a CUDA device every step is
-    synchronized before it is timed (kernels run asynchronously).
+    synchronized before it is timed (kernels run asynchronously). For a recurrent policy
+    (RecurrentPPO) the minibatch is cut into episode sequences by sb3-contrib's rollout
+    buffer, as its update gets them (:func:`policies.recurrent.update_minibatch`), and
+    replayed through the LSTM from their stored states.
 
     Args:
         model: The agent (``build_ppo``), before its first update.
@@ -478,13 +485,10 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
     minibatches = model.n_epochs * math.ceil(samples / model.batch_size)
     width = int(model.observation_space.shape[0])
     windows = np.stack([encoding.padded[site : site + width] for site in encoding.sites])
-    rng = np.random.default_rng(0)
     policy = copy.deepcopy(model.policy)
     device = policy.device
     cuda = device.type == "cuda"
-    observations = torch.as_tensor(windows[rng.integers(len(windows), size=batch)], device=device)
-    actions = torch.as_tensor(rng.integers(int(model.action_space.n), size=batch), device=device)
-    advantages = torch.as_tensor(rng.standard_normal(batch), dtype=torch.float32, device=device)
+    evaluate, advantages, mask = _timed_minibatch(policy, model, windows, batch)
     previous_threads = torch.get_num_threads()
     times = []
     try:
@@ -496,12 +500,13 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
                 if cuda:
                     torch.cuda.synchronize(device)
                 began = time.perf_counter()
-                values, log_prob, entropy = policy.evaluate_actions(observations, actions)
+                values, log_prob, entropy = evaluate()
                 ratio = torch.exp(log_prob - log_prob.detach())
+                surrogate = torch.min(advantages * ratio, advantages * ratio.clamp(0.8, 1.2))
                 loss = (
-                    -torch.min(advantages * ratio, advantages * ratio.clamp(0.8, 1.2)).mean()
-                    + torch.nn.functional.mse_loss(values.flatten(), advantages)
-                    - (entropy.mean() if entropy is not None else 0.0)
+                    -_mean(surrogate, mask)
+                    + _mean((values.flatten() - advantages) ** 2, mask)
+                    - (_mean(entropy, mask) if entropy is not None else 0.0)
                 )
                 policy.optimizer.zero_grad()
                 loss.backward()
@@ -513,6 +518,40 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
     finally:
         torch.set_num_threads(previous_threads)
     return minibatches * float(np.median(times[1:]))
+
+
+def _timed_minibatch(
+    policy: Any, model: PPO, windows: np.ndarray, batch: int
+) -> tuple[Callable[[], Any], torch.Tensor, torch.Tensor | None]:
+    """One minibatch of ``windows`` for :func:`estimate_update_seconds`.
+
+    Returns:
+        A function giving ``(values, log_prob, entropy)`` of the minibatch, its advantages,
+        and its mask (None: every row counts; a recurrent minibatch is padded).
+    """
+    device = policy.device
+    if getattr(policy, "lstm_actor", None) is not None:
+        from policies.recurrent import update_minibatch
+
+        data = update_minibatch(policy, windows, model.n_steps, model.n_envs, batch)
+        actions = data.actions.long().flatten()
+        return (
+            lambda: policy.evaluate_actions(
+                data.observations, actions, data.lstm_states, data.episode_starts
+            ),
+            data.advantages,
+            data.mask > 1e-8,
+        )
+    rng = np.random.default_rng(0)
+    observations = torch.as_tensor(windows[rng.integers(len(windows), size=batch)], device=device)
+    actions = torch.as_tensor(rng.integers(int(model.action_space.n), size=batch), device=device)
+    advantages = torch.as_tensor(rng.standard_normal(batch), dtype=torch.float32, device=device)
+    return lambda: policy.evaluate_actions(observations, actions), advantages, None
+
+
+def _mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of ``values`` over the rows of ``mask`` (all rows when None)."""
+    return values.mean() if mask is None else values[mask].mean()
 
 
 def _target_env(
@@ -533,18 +572,28 @@ def _target_env(
 
 
 def sample_designs(model: PPO, env: RnaDesignVecEnv, state: _DesignState) -> None:
-    """Sample episodes from ``model``'s policy on ``env``, without learning, until done."""
+    """Sample episodes from ``model``'s policy on ``env``, without learning, until done.
+
+    A recurrent policy (``lstm_mode="episode"``) carries its LSTM state from step to step
+    of every episode and starts each one from zeros (:class:`policies.recurrent.
+    EpisodeMemory`); the episodes of ``env`` may end at different steps.
+    """
     observations = env.reset()
     masked = getattr(env, "masked", False)
+    memory = _episode_memory(model, env.num_envs)
     while True:
         with torch.no_grad():
-            if masked:
+            if memory is not None:
+                actions = memory.act(observations)
+            elif masked:
                 actions, _ = model.predict(
                     observations, deterministic=False, action_masks=env.action_masks()
                 )
             else:
                 actions, _ = model.predict(observations, deterministic=False)
-        observations, _, _, infos = env.step(actions)
+        observations, _, dones, infos = env.step(actions)
+        if memory is not None:
+            memory.episodes_ended(dones)
         finished = False
         for info in infos:
             if "distance" in info:
@@ -554,6 +603,15 @@ def sample_designs(model: PPO, env: RnaDesignVecEnv, state: _DesignState) -> Non
             state.refine_turn()
         if state.should_stop():
             return
+
+
+def _episode_memory(model: PPO, n_envs: int) -> EpisodeMemory | None:
+    """An :class:`policies.recurrent.EpisodeMemory` for a recurrent policy, else None."""
+    if getattr(model.policy, "lstm_actor", None) is None:
+        return None
+    from policies.recurrent import EpisodeMemory
+
+    return EpisodeMemory(model.policy, n_envs)
 
 
 def _design_meta_learna(
@@ -618,7 +676,9 @@ def warm_up(device: str = "cpu") -> None:
     """Pay one-time start-up costs now (torch's lazy imports on the first optimizer step).
 
     Benchmark workers call this before their clock starts, so that the time limit measures
-    designing, not importing.
+    designing, not importing. Both policy forms are warmed up: the window form (PPO) and
+    LEARNA's recurrent form (``lstm_mode="episode"``: sb3-contrib's RecurrentPPO), whose
+    update estimate and sampling run through other code.
 
     Args:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``: warm up the device the designs
@@ -628,6 +688,11 @@ def warm_up(device: str = "cpu") -> None:
     try:
         model = build_ppo(env, LEARNA, 8, 0, device)
         estimate_update_seconds(model, env.encodings[0], None)
+        recurrent = build_ppo(env, LEARNA.updated({"lstm_mode": "episode"}), 8, 0, device)
+        estimate_update_seconds(recurrent, env.encodings[0], 1)
+        memory = _episode_memory(recurrent, env.num_envs)
+        assert memory is not None
+        memory.act(env.reset())
         env.fold_time()
     finally:
         env.close()

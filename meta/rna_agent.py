@@ -15,7 +15,9 @@ and agent:
   when actions are masked: always with GU pairs (``gu_pairs``: actions 4 and 5 set pairs
   only, never an unpaired site), and wherever a sequence constraint forbids an action
   (``env.masked``). Plain PPO and MaskablePPO have the same networks, so a checkpoint of
-  either loads into the other.
+  either loads into the other. With ``lstm_mode="episode"`` (LEARNA's recurrent form,
+  :mod:`policies.recurrent`) it is sb3-contrib's RecurrentPPO; sb3-contrib has no masked
+  recurrent PPO, so that form is refused where actions must be masked.
 
 RNA design has no return threshold: a design is solved when its MFE structure is the
 target (``info["distance"] == 0``), so ``threshold`` is None.
@@ -181,14 +183,16 @@ class RnaAgentSpec:
         *,
         n_steps: int | None = None,
     ) -> BaseAlgorithm:
-        """An untrained PPO agent for ``env`` (MaskablePPO when actions are masked).
+        """An untrained PPO agent for ``env`` (MaskablePPO or RecurrentPPO where needed).
 
         Actions are masked with GU pairs (``config.env.gu_pairs``: actions 4 and 5 are
         never allowed at an unpaired site) and wherever a sequence constraint forbids one
         (``env.masked``). MaskablePPO has the same networks and update, with masked
         actions' probabilities set to zero when sampling and in the likelihood ratios, so
         weights trained without masks load unchanged, and weights trained with GU pairs
-        load into it.
+        load into it. With ``config.policy.lstm_mode == "episode"`` the agent is
+        sb3-contrib's RecurrentPPO with :class:`policies.recurrent.LearnaRecurrentPolicy`,
+        which cannot mask actions.
 
         Args:
             config: The agent configuration (see :mod:`meta.config` for the PPO mapping).
@@ -207,26 +211,22 @@ class RnaAgentSpec:
         Raises:
             ValueError: ``n_steps`` below 1, or None for an environment without targets
                 of its own (Ray actors); a device this machine does not have (SB3 itself
-                would silently fall back to the CPU).
+                would silently fall back to the CPU); ``lstm_mode="episode"`` where actions
+                are masked (GU pairs or a sequence constraint).
         """
-        from stable_baselines3 import PPO
         from stable_baselines3.common.logger import Logger
 
         from policies.device import resolve_device
         from policies.extractors import policy_kwargs
 
         steps = _rollout_steps(env, n_steps)
-        algorithm: Any = PPO
-        if config.env.gu_pairs or getattr(env, "masked", False):
-            from sb3_contrib import MaskablePPO
-
-            algorithm = MaskablePPO
+        algorithm, policy = _algorithm(config, env)
         ppo = config.ppo
         with warnings.catch_warnings():
             # A rollout that is not a multiple of batch_size ends with a smaller minibatch.
             warnings.filterwarnings("ignore", message=".*mini-batch size.*")
             model = algorithm(
-                "MlpPolicy",
+                policy,
                 env,
                 learning_rate=ppo.learning_rate,
                 n_steps=steps,
@@ -247,6 +247,36 @@ class RnaAgentSpec:
         if tensorboard_log is None:
             model.set_logger(Logger(folder=None, output_formats=[]))
         return model
+
+
+def _algorithm(config: LearnaConfig, env: VecEnv) -> tuple[Any, Any]:
+    """The algorithm class and its policy (class or SB3 name) for ``config`` on ``env``.
+
+    Raises:
+        ValueError: a recurrent policy (``lstm_mode="episode"``) where actions are masked.
+    """
+    from stable_baselines3 import PPO
+
+    gu_pairs = config.env.gu_pairs
+    masked = gu_pairs or bool(getattr(env, "masked", False))
+    if config.policy.recurrent:
+        if masked:
+            reason = "gu_pairs" if gu_pairs else "sequence constraints (IUPAC codes)"
+            raise ValueError(
+                f"lstm_mode 'episode' cannot be used with {reason}: they mask actions, and "
+                "sb3-contrib has no masked recurrent PPO (RecurrentPPO); use lstm_mode "
+                f"'window' (MaskablePPO), or do without {reason}"
+            )
+        from sb3_contrib import RecurrentPPO
+
+        from policies.recurrent import LearnaRecurrentPolicy
+
+        return RecurrentPPO, LearnaRecurrentPolicy
+    if masked:
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO, "MlpPolicy"
+    return PPO, "MlpPolicy"
 
 
 def _rollout_steps(env: VecEnv, n_steps: int | None) -> int:

@@ -7,7 +7,10 @@ GIL) while the policy steps on; their rewards go into PPO's rollout before retur
 computed (:class:`meta.deferred_rewards.DeferredRewards`). This is the batched equivalent of
 SB3's ``SubprocVecEnv`` with one process per environment, without a pipe round trip per
 step. The environment and the agent come from the RNA agent spec
-(:data:`meta.rna_agent.RNA_AGENT`), as in the design loop.
+(:data:`meta.rna_agent.RNA_AGENT`), as in the design loop; with ``lstm_mode="episode"``
+(LEARNA's recurrent form) it is sb3-contrib's RecurrentPPO, whose rollout buffer takes the
+deferred rewards in the same way, and validation samples with the LSTM state carried
+through each episode (:func:`meta.design.sample_designs`).
 
 An output directory holds::
 

@@ -6,13 +6,26 @@ from dataclasses import dataclass
 
 ACTIVATIONS = ("tanh", "relu")
 
+#: Where the LSTM runs: ``window`` over the positions of one observation window (no memory
+#: across steps), ``episode`` across the steps of an episode (LEARNA's tensorforce
+#: ``internal_lstm``; sb3-contrib's RecurrentPPO, see :mod:`policies.recurrent`).
+LSTM_MODES = ("window", "episode")
+
 
 @dataclass(frozen=True)
 class PolicyConfig:
     """Architecture of the policy and value network.
 
-    embedding (optional) -> Conv1d (0-2 layers) -> LSTM (0-2 layers, over the window)
-    -> fully connected (1-2 layers) -> policy and value heads.
+    ``lstm_mode="window"``: embedding (optional) -> Conv1d (0-2 layers) -> LSTM (0-2
+    layers, over the positions of the window) -> fully connected (1-2 layers) -> policy and
+    value heads. Every step is decided from its own window alone.
+
+    ``lstm_mode="episode"`` (LEARNA's form): embedding -> Conv1d -> flatten (the features
+    of the window) -> LSTM (1-2 layers) whose state is carried across the steps of an
+    episode and reset when one starts -> fully connected layers -> heads. The LSTM reads
+    the features of the windows seen so far in the episode (the observations, not the
+    actions), so a step is decided with the target context already passed in memory.
+    Trained with sb3-contrib's RecurrentPPO (:mod:`policies.recurrent`).
 
     Attributes:
         embedding_size: Size of the token embedding; 0 means the binary encoding is used.
@@ -20,7 +33,7 @@ class PolicyConfig:
         conv_channels_1: Output channels of the first Conv1d layer.
         conv_kernel_2: Kernel size of the second Conv1d layer; 0 = no layer.
         conv_channels_2: Output channels of the second Conv1d layer.
-        lstm_layers: Number of stacked LSTM layers run over the window (0-2).
+        lstm_layers: Number of stacked LSTM layers (0-2; at least 1 for ``episode``).
         lstm_units: Hidden units of each LSTM layer.
         fc_layers: Number of fully connected layers (1-2), shared by policy and value heads.
         fc_units: Units of each fully connected layer.
@@ -28,7 +41,12 @@ class PolicyConfig:
         shared_extractor: Whether the value head reads the policy's features extractor
             (embedding, convolutions, LSTM), so that the value loss trains them too (SB3's
             ``share_features_extractor``; LEARNA had no value head, it used no baseline).
-            False gives the value head its own copy of the extractor.
+            False gives the value head its own copy of the extractor. With
+            ``lstm_mode="episode"`` the episode LSTM counts as part of the extractor: True
+            is one LSTM read by both heads and trained by both losses, False gives the
+            value head its own extractor and its own LSTM (see :mod:`policies.recurrent`).
+        lstm_mode: ``window`` (default; the form of existing checkpoints and the shipped
+            model) or ``episode`` (see above); one of :data:`LSTM_MODES`.
     """
 
     embedding_size: int = 3
@@ -42,6 +60,7 @@ class PolicyConfig:
     fc_units: int = 57
     activation: str = "tanh"
     shared_extractor: bool = True
+    lstm_mode: str = "window"
 
     def __post_init__(self) -> None:
         _check_range("embedding_size", self.embedding_size, 0, 64)
@@ -64,6 +83,18 @@ class PolicyConfig:
             raise ValueError(
                 f"shared_extractor must be true or false, got {self.shared_extractor!r}"
             )
+        if self.lstm_mode not in LSTM_MODES:
+            raise ValueError(f"lstm_mode must be one of {LSTM_MODES}, got {self.lstm_mode!r}")
+        if self.lstm_mode == "episode" and not self.lstm_layers:
+            raise ValueError(
+                "lstm_mode 'episode' needs lstm_layers >= 1 (the LSTM that carries its state "
+                "across the steps of an episode); without an LSTM use lstm_mode 'window'"
+            )
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the LSTM carries state across steps (``episode``: RecurrentPPO)."""
+        return self.lstm_mode == "episode"
 
     @property
     def conv_layers(self) -> list[tuple[int, int]]:

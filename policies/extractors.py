@@ -19,9 +19,12 @@ class LearnaExtractor(BaseFeaturesExtractor):
     """Embedding -> Conv1d -> LSTM over the window of target symbols around the current site.
 
     Observations are windows of 2r+1 symbols: token codes (``embedding_size > 0``) or the
-    binary paired/unpaired encoding. Identical windows in a batch are computed once: in
-    LEARNA every episode on one target sees the same windows, so a batch of many parallel
-    episodes holds few distinct rows.
+    binary paired/unpaired encoding. The LSTM over the window exists only with
+    ``lstm_mode="window"``; with ``episode`` the extractor ends with the flattened
+    convolution features, and the LSTM that follows them across the steps of an episode
+    belongs to the recurrent policy (:mod:`policies.recurrent`). Identical windows in a
+    batch are computed once: in LEARNA every episode on one target sees the same windows,
+    so a batch of many parallel episodes holds few distinct rows.
 
     Args:
         observation_space: A 1-D Box of window codes.
@@ -49,7 +52,7 @@ class LearnaExtractor(BaseFeaturesExtractor):
             channels = out_channels
         self.convs = nn.Sequential(*convs)
         self.lstm: nn.LSTM | None = None
-        if config.lstm_layers:
+        if config.lstm_layers and config.lstm_mode == "window":
             self.lstm = nn.LSTM(channels, config.lstm_units, config.lstm_layers, batch_first=True)
         with torch.no_grad():
             sample = torch.as_tensor(observation_space.sample()[None]).float()
@@ -77,18 +80,30 @@ class LearnaExtractor(BaseFeaturesExtractor):
 
 
 def policy_kwargs(config: PolicyConfig) -> dict[str, Any]:
-    """SB3 ``policy_kwargs`` for an ``ActorCriticPolicy`` with this architecture.
+    """SB3 ``policy_kwargs`` for this architecture.
 
     The fully connected layers are built by SB3's MLP extractor as separate policy and
     value networks of the same shape (``net_arch=dict(pi=..., vf=...)``); the features
-    extractor is shared by both unless ``config.shared_extractor`` is False.
+    extractor is shared by both unless ``config.shared_extractor`` is False. With
+    ``lstm_mode="episode"`` these are the keyword arguments of the recurrent policy
+    (:func:`policies.recurrent.recurrent_policy_kwargs`).
 
     Args:
         config: The architecture.
 
     Returns:
-        Keyword arguments for ``PPO(..., policy_kwargs=...)``.
+        Keyword arguments for ``PPO(..., policy_kwargs=...)`` (an ``ActorCriticPolicy``),
+        or for ``RecurrentPPO`` with :class:`policies.recurrent.LearnaRecurrentPolicy`.
     """
+    if config.recurrent:
+        from policies.recurrent import recurrent_policy_kwargs
+
+        return recurrent_policy_kwargs(config)
+    return window_policy_kwargs(config)
+
+
+def window_policy_kwargs(config: PolicyConfig) -> dict[str, Any]:
+    """The ``ActorCriticPolicy`` keyword arguments (also the base of the recurrent ones)."""
     layers = [config.fc_units] * config.fc_layers
     return {
         "features_extractor_class": LearnaExtractor,

@@ -39,11 +39,15 @@ def test_real_conditions(name):
         ("conv_channels_1", "conv_radius_1"),
         ("conv_channels_2", "conv_radius_2"),
         ("lstm_units", "lstm_layers"),
+        ("lstm_mode", "lstm_layers"),
     }
     assert all(isinstance(c, GreaterThanCondition) for c in space.conditions)
+    assert tuple(space["lstm_mode"].choices) == ("window", "episode")
+    assert space["lstm_mode"].default_value == "window"
     for config in make_space(name, seed=0).sample_configuration(200):
         config = dict(config)
         assert ("lstm_units" in config) == (config["lstm_layers"] > 0)
+        assert ("lstm_mode" in config) == (config["lstm_layers"] > 0)
         assert ("conv_channels_1" in config) == (config["conv_radius_1"] > 0)
         assert ("conv_channels_2" in config) == (config["conv_radius_2"] > 0)
 
@@ -54,6 +58,7 @@ def test_every_sampled_configuration_is_a_valid_agent(name):
         flat = to_flat_config(dict(config))
         agent = LEARNA.updated(flat)
         assert agent.env.window >= agent.policy.receptive_field
+        assert agent.policy.lstm_mode == dict(config).get("lstm_mode", "window")
         assert agent.env.encoding == ("tokens" if flat["embedding_size"] else "binary")
 
 
@@ -84,11 +89,19 @@ def test_published_learna_configuration_is_in_the_space():
         "fc_units": 57,
         "lstm_layers": 1,
         "lstm_units": 28,
+        "lstm_mode": "window",
         "embedding_size": 3,
     }
     Configuration(learna_space(), values=config).check_valid_configuration()
     agent = LEARNA.updated(to_flat_config(config))
     assert agent.to_flat() == LEARNA.to_flat()
+    # The published form of that LSTM (tensorforce's, across an episode) is in the space too.
+    published = {**config, "lstm_mode": "episode"}
+    Configuration(learna_space(), values=published).check_valid_configuration()
+    assert LEARNA.updated(to_flat_config(published)).policy.recurrent
+    # A configuration sampled before lstm_mode existed keeps the window form.
+    del config["lstm_mode"]
+    assert to_flat_config(config)["lstm_mode"] == "window"
 
 
 def test_flat_config_omits_inactive_parameters():
@@ -109,6 +122,7 @@ def test_flat_config_omits_inactive_parameters():
     )
     assert flat["conv_kernel_1"] == flat["conv_kernel_2"] == 0
     assert "conv_channels_1" not in flat and "lstm_units" not in flat
+    assert flat["lstm_mode"] == "window"  # no LSTM: always the window form
     agent = META_LEARNA.updated(flat)
     assert agent.env.encoding == "binary" and agent.policy.lstm_layers == 0
     with pytest.raises(ValueError, match="lacks"):
