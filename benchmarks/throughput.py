@@ -4,7 +4,15 @@ Measures, in one run, raw ``RNA.fold`` calls per second on random sequences of o
 (one process), and the LEARNA design loop's episodes per second on targets of that length
 with PPO learning included (the published LEARNA configuration unless ``--config``), and
 prints both and their ratio. Every design episode costs at least one fold, so the ratio
-says how much of the folding rate the learning machinery leaves.
+says how much of the machine's folding capacity the learning machinery leaves.
+
+The ratio is episodes per second (learning included) divided by the folding capacity of
+the cores the loop uses: one process's fold rate times ``cores = min(workers, CPUs)`` (the
+loop folds in ``workers`` processes, or in its own process with one worker; the policy
+shares those cores). Before issue 14 the README divided a 2-worker loop by the rate of a
+single process, which overstated the ratio about twice; ``ratio_per_process`` keeps that
+figure for comparison. ``fold_share`` is the loop's folds per second (local improvement
+and refinement included) over the same capacity: how busy the cores are with folding.
 
 With ``--constraint-fraction F`` (and ``--gc MIN:MAX``) the targets carry generated
 sequence constraints (:func:`envs.constraints.random_constraint`), so the loop runs with
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -135,15 +144,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     episodes_per_s, episodes, loop_folds = episode_rate(
         targets, config, args.seconds, args.workers, args.seed, rules
     )
+    cores = min(args.workers, os.cpu_count() or 1)
+    folds_per_episode = loop_folds / max(episodes, 1)
     figures = {
         "length": args.length,
         "seconds": args.seconds,
         "workers": args.workers,
+        "cores": cores,
         "folds_per_s": round(folds, 2),
         "episodes_per_s": round(episodes_per_s, 2),
         "episodes": episodes,
-        "folds_per_episode": round(loop_folds / max(episodes, 1), 2),
-        "ratio": round(episodes_per_s / folds, 3),
+        "folds_per_episode": round(folds_per_episode, 2),
+        "ratio": round(episodes_per_s / (folds * cores), 3),
+        "ratio_per_process": round(episodes_per_s / folds, 3),
+        "fold_share": round(episodes_per_s * folds_per_episode / (folds * cores), 3),
         "seed": args.seed,
         "constraint_fraction": args.constraint_fraction,
         "gc": args.gc or "",
@@ -159,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({episodes} episodes, learning included)"
         )
         print(f"folds per episode (local improvement):  {figures['folds_per_episode']:10.2f}")
-        print(f"ratio episodes/s / folds/s:            {figures['ratio']:10.3f}")
+        print(f"ratio episodes/s / (folds/s x {cores} cores): {figures['ratio']:10.3f}")
+        print(f"share of the cores' folding capacity used: {figures['fold_share']:8.3f}")
     return 0
 
 

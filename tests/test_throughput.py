@@ -24,7 +24,10 @@ def test_main_prints_both_rates_and_their_ratio(capsys):
     assert throughput.main(["--length", "20", "--seconds", "2", "--workers", "1", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["folds_per_s"] > 0 and figures["episodes_per_s"] > 0
+    assert figures["cores"] == 1
     assert figures["ratio"] == round(figures["episodes_per_s"] / figures["folds_per_s"], 3)
+    assert figures["ratio_per_process"] == figures["ratio"]
+    assert figures["fold_share"] >= figures["ratio"] - 0.001
     assert figures["folds_per_episode"] >= 1
 
 
