@@ -15,8 +15,11 @@ Sampling (one candidate):
       GC-rich ones into long stems.
 
 Structure source (``source``): by default a candidate contributes its MFE structure;
-``ensemble`` samples one structure from its Boltzmann ensemble instead and ``mixture``
-does either (see :mod:`meta.structure_sources` for the measured statistics of each).
+``ensemble`` samples one structure from its Boltzmann ensemble instead; ``grammar`` keeps
+only the sequence's length and draws a loop-grammar sketch of it, designs a sequence for
+the sketch and contributes that sequence's MFE structure (:mod:`meta.structure_grammar`);
+``mixture`` draws each candidate's source at random (see :mod:`meta.structure_sources`
+for the measured statistics of each).
 
 Filters (a candidate's structure is kept only if all hold):
     - at least ``min_pairs`` base pairs (default 5): no open chains, no lone hairpins;
@@ -46,7 +49,12 @@ from envs.dot_bracket import Target
 from envs.folding import mfe_structure, vienna_version
 from meta.files import write_text_atomic
 from meta.provenance import package_versions
-from meta.structure_sources import SOURCES, candidate_structure
+from meta.structure_sources import (
+    SOURCES,
+    candidate_structure,
+    format_mixture,
+    parse_mixture,
+)
 
 #: Shortest allowed length: a pair needs a hairpin loop of >= 3 nt, so 10 nt hold 3 pairs.
 MIN_LENGTH = 10
@@ -65,9 +73,11 @@ _REASONS = {
 
 #: What a training file's header calls the structures of each source.
 _KINDS = {
-    "mfe": "MFE structures",
-    "ensemble": "Boltzmann-sampled structures",
-    "mixture": "MFE and Boltzmann-sampled structures",
+    "mfe": "MFE structures of random sequences",
+    "ensemble": "Boltzmann-sampled structures of random sequences",
+    "grammar": "MFE structures of sequences designed for loop-grammar sketches",
+    "mixture": "MFE and Boltzmann-sampled structures of random sequences",
+    "weighted mixture": "structures from a mixture of sources",
 }
 
 ProgressCallback = Callable[[int, int], None]
@@ -88,12 +98,17 @@ class GeneratorSettings:
         min_pairs: Fewest base pairs kept.
         seed: Seed of all randomness (>= 0).
         source: Where a candidate's structure comes from: ``mfe`` (its MFE structure),
-            ``ensemble`` (one structure sampled from its Boltzmann ensemble) or ``mixture``
-            (either; see :mod:`meta.structure_sources`).
+            ``ensemble`` (one structure sampled from its Boltzmann ensemble), ``grammar``
+            (the MFE structure of a sequence designed for a loop-grammar sketch as long as
+            the candidate) or ``mixture`` (any of them; see :mod:`meta.structure_sources`).
         ensemble_fraction: Probability that a ``mixture`` candidate is sampled from the
-            ensemble (other sources ignore it).
+            ensemble, else folded to its MFE structure (other sources, and a mixture with
+            ``mixture_weights``, ignore it).
         beta_scale: ViennaRNA's ``betaScale`` of the sampled ensembles (1: the Boltzmann
             ensemble at 37 C; below 1 colder, closer to MFE; above 1 hotter).
+        mixture_weights: The sources of a ``mixture`` and their weights, e.g.
+            ``mfe:0.4,ensemble:0.3,grammar:0.3`` (:func:`meta.structure_sources.parse_mixture`);
+            empty: ``ensemble`` and ``mfe`` by ``ensemble_fraction``. Only with ``mixture``.
     """
 
     count: int
@@ -108,6 +123,7 @@ class GeneratorSettings:
     source: str = "mfe"
     ensemble_fraction: float = 0.5
     beta_scale: float = 1.0
+    mixture_weights: str = ""
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -149,6 +165,20 @@ class GeneratorSettings:
             raise ValueError(f"ensemble_fraction must be in [0, 1], got {self.ensemble_fraction}")
         if not (math.isfinite(self.beta_scale) and self.beta_scale > 0):
             raise ValueError(f"beta_scale must be > 0, got {self.beta_scale}")
+        if self.mixture_weights:
+            if self.source != "mixture":
+                raise ValueError(
+                    f"mixture_weights needs source mixture, got source {self.source!r}"
+                )
+            parse_mixture(self.mixture_weights)
+
+    def weights(self) -> dict[str, float] | None:
+        """The normalised ``mixture_weights``, or None when not given."""
+        return parse_mixture(self.mixture_weights) if self.mixture_weights else None
+
+    def kind(self) -> str:
+        """What a training file's header calls the structures."""
+        return _KINDS["weighted mixture" if self.mixture_weights else self.source]
 
     def describe(self) -> str:
         """The settings as ``name=value`` pairs, e.g. for a file header.
@@ -157,10 +187,23 @@ class GeneratorSettings:
         ``mfe`` source), so the ``mfe`` source writes the same header as before they existed.
         """
         values = asdict(self)
+        unused = {"mixture_weights"}
+        weights = self.weights()
         if self.source == "mfe":
-            del values["source"], values["ensemble_fraction"], values["beta_scale"]
+            unused |= {"source", "ensemble_fraction", "beta_scale"}
         elif self.source == "ensemble":
-            del values["ensemble_fraction"]
+            unused.add("ensemble_fraction")
+        elif self.source == "grammar":
+            unused |= {"ensemble_fraction", "beta_scale"}
+        elif weights is not None:
+            values["mixture_weights"] = format_mixture(weights)
+            unused = (
+                {"ensemble_fraction"}
+                if "ensemble" in weights
+                else {"ensemble_fraction", "beta_scale"}
+            )
+        for name in unused:
+            del values[name]
         return " ".join(f"{name}={value}" for name, value in values.items())
 
 
@@ -218,12 +261,14 @@ def fold_candidates(settings: GeneratorSettings, start: int, stop: int) -> list[
     """Structures of candidates ``start`` to ``stop - 1`` (runs in worker processes)."""
     if settings.source == "mfe":
         return [mfe_structure(candidate_sequence(settings, i)) for i in range(start, stop)]
+    weights = settings.weights()
     return [
         candidate_structure(
             *_candidate(settings, i),
             settings.source,
             settings.ensemble_fraction,
             settings.beta_scale,
+            mixture_weights=weights,
         )
         for i in range(start, stop)
     ]
@@ -234,7 +279,7 @@ def _chunk_size(settings: GeneratorSettings, workers: int) -> int:
     mean_length = (settings.min_length + settings.max_length) / 2
     by_time = 54 / (mean_length / 100) ** 2  # RNA.fold here: ~215/s at 100 nt, ~ length^-2
     if settings.source != "mfe":
-        by_time /= 3  # sampling adds a partition function: ~3 times a fold
+        by_time /= 3  # a sample or a grammar structure: ~3 folds
     by_count = math.ceil(2 * settings.count / (4 * workers))
     return max(1, min(int(by_time), by_count, 256))
 
@@ -363,9 +408,9 @@ def training_file_text(
     The header records the generator settings (when given) and the autorl and ViennaRNA
     versions; it holds no time stamp, so the same settings give the same bytes.
     """
-    kind = _KINDS[settings.source if settings is not None else "mfe"]
+    kind = settings.kind() if settings is not None else _KINDS["mfe"]
     lines = [
-        f"# autorl training targets: {len(structures)} {kind} of random sequences",
+        f"# autorl training targets: {len(structures)} {kind}",
         f"# autorl {package_versions()['autorl']}, ViennaRNA {vienna_version()}",
     ]
     if settings is not None:

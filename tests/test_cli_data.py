@@ -79,3 +79,15 @@ def test_missing_output_folder_exits_2_before_generating(tmp_path, capsys):
     out = tmp_path / "no" / "x.txt"
     assert main(["data", "generate", "--count", "5", "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_generate_grammar_and_weighted_mixture(tmp_path, capsys, shared_data):
+    grammar, mixed = tmp_path / "g.txt", tmp_path / "m.txt"
+    assert generate(grammar, "--source", "grammar") == 0
+    assert "wrote 12 targets" in capsys.readouterr().err
+    text = grammar.read_text()
+    assert "loop-grammar sketches" in text and text.splitlines()[2].endswith("source=grammar")
+    assert all(50 <= len(t) <= 70 for t in read_targets(grammar))
+    weights = ["--source", "mixture", "--mixture-weights", "grammar:1,mfe:1"]
+    assert generate(mixed, *weights) == 0
+    assert "mixture_weights=grammar:0.5,mfe:0.5" in mixed.read_text()

@@ -10,6 +10,7 @@ from meta.training_data import (
     generate_structures,
     name_structures,
     paired_fraction,
+    training_file_text,
     write_training_file,
 )
 
@@ -87,6 +88,9 @@ def test_training_file_is_a_target_file_and_reproducible(small, tmp_path):
         ({"min_pairs": 0}, "min_pairs must be >= 1"),
         ({"max_length": 20, "min_length": 20, "min_pairs": 9}, "cannot be met"),
         ({"seed": -1}, "seed must be >= 0"),
+        ({"mixture_weights": "mfe:1"}, "mixture_weights needs source mixture, got source 'mfe'"),
+        ({"source": "mixture", "mixture_weights": "mfe:0"}, "weight > 0"),
+        ({"source": "natural"}, "source must be one of mfe, ensemble, grammar, mixture"),
     ],
 )
 def test_bad_settings_are_refused(changes, message):
@@ -127,3 +131,36 @@ def test_altered_benchmark_file_is_still_checked(tmp_path, shared_data, monkeypa
     with pytest.raises(ValueError, match="rfam-taneda:7"):
         check_no_overlap([Target("a", "((((....))))")], tmp_path)
     assert check_no_overlap([Target("a", "((((....))))")], tmp_path / "none") == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "kind", "settings_text"),
+    [
+        ({}, "MFE structures of random sequences", "min_pairs=5 seed=0"),
+        (
+            {"source": "grammar"},
+            "MFE structures of sequences designed for loop-grammar sketches",
+            "seed=0 source=grammar",
+        ),
+        (
+            {"source": "mixture"},
+            "MFE and Boltzmann-sampled structures of random sequences",
+            "source=mixture ensemble_fraction=0.5 beta_scale=1.0",
+        ),
+        (
+            {"source": "mixture", "mixture_weights": "mfe:2,grammar:2"},
+            "structures from a mixture of sources",
+            "source=mixture mixture_weights=grammar:0.5,mfe:0.5",
+        ),
+        (
+            {"source": "mixture", "mixture_weights": "ensemble:1,mfe:3"},
+            "structures from a mixture of sources",
+            "source=mixture beta_scale=1.0 mixture_weights=ensemble:0.25,mfe:0.75",
+        ),
+    ],
+)
+def test_file_header_names_the_source(changes, kind, settings_text):
+    settings = GeneratorSettings(count=2, **changes)
+    lines = training_file_text(["((((....))))", "(((...)))"], settings).splitlines()
+    assert lines[0] == f"# autorl training targets: 2 {kind}"
+    assert lines[2].endswith(settings_text)

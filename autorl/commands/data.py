@@ -1,7 +1,7 @@
 """``autorl data``: training targets for meta-training.
 
-``autorl data generate`` writes MFE (or Boltzmann-sampled, ``--source``) structures of
-random sequences (see :mod:`meta.training_data` for the sampling and the filters and
+``autorl data generate`` writes MFE (or Boltzmann-sampled, or loop-grammar, ``--source``)
+structures of random sequences (see :mod:`meta.training_data` for the sampling and the filters and
 :mod:`meta.structure_sources` for the sources); ``autorl data check`` tests a target file
 against the benchmark sets. Both refuse (exit 2) a file that contains a benchmark target:
 never train on what you evaluate on. ``autorl data stats`` prints the loop statistics of
@@ -39,10 +39,11 @@ _DEFAULTS = {
     "source": "mfe",
     "ensemble_fraction": 0.5,
     "beta_scale": 1.0,
+    "mixture_weights": "",
 }
 
 #: ``meta.structure_sources.SOURCES`` (a literal copy, as :data:`_DEFAULTS`).
-SOURCES = ("mfe", "ensemble", "mixture")
+SOURCES = ("mfe", "ensemble", "grammar", "mixture")
 
 
 def generate_structures(
@@ -87,9 +88,10 @@ def _register_generate(actions: argparse._SubParsersAction) -> None:
     d = _DEFAULTS
     parser = actions.add_parser(
         "generate",
-        help="write MFE or Boltzmann-sampled structures of random sequences as a target file",
+        help="write MFE, Boltzmann-sampled or loop-grammar structures as a target file",
         description="Fold random sequences with ViennaRNA and keep distinct MFE structures "
-        "(or structures sampled from their Boltzmann ensembles: --source) whose length and "
+        "(or structures sampled from their Boltzmann ensembles, or MFE structures of sequences "
+        "designed for loop-grammar sketches: --source) whose length and "
         "paired fraction resemble natural RNAs. The same arguments give "
         "the same file, whatever --workers. The result is checked against the benchmark sets "
         "found (--data-dir, $AUTORL_DATA, user cache); on overlap nothing is written (exit 2).",
@@ -126,13 +128,23 @@ def _register_generate(actions: argparse._SubParsersAction) -> None:
         metavar="|".join(SOURCES),
         help="structure of a random sequence: its MFE structure, one structure sampled from "
         "its Boltzmann ensemble (more lonely pairs: closer to Eterna100 and to natural "
-        "sequences' MFE structures), or a mixture of both (%(default)s)",
+        "sequences' MFE structures), the MFE structure of a sequence designed for a "
+        "loop-grammar sketch of its length (grammar: long hairpin and interior loops, more "
+        "multiloops), or a mixture (%(default)s)",
     )
     parser.add_argument(
         "--ensemble-fraction",
         type=float,
         default=d["ensemble_fraction"],
-        help="with --source mixture: probability of sampling from the ensemble (%(default)s)",
+        help="with --source mixture: probability of sampling from the ensemble, else MFE "
+        "(%(default)s; ignored with --mixture-weights)",
+    )
+    parser.add_argument(
+        "--mixture-weights",
+        default=d["mixture_weights"],
+        metavar="SOURCE:W,...",
+        help="with --source mixture: the sources mixed and their weights, e.g. "
+        "mfe:0.4,ensemble:0.3,grammar:0.3 (default: ensemble and mfe by --ensemble-fraction)",
     )
     parser.add_argument(
         "--beta-scale",
@@ -198,6 +210,7 @@ def _settings(args: argparse.Namespace) -> GeneratorSettings:
             source=args.source,
             ensemble_fraction=args.ensemble_fraction,
             beta_scale=args.beta_scale,
+            mixture_weights=args.mixture_weights,
         )
     except ValueError as error:  # name the flag, not the field
         field = re.compile(r"\b(" + "|".join(f.name for f in fields(GeneratorSettings)) + r")\b")
