@@ -296,8 +296,10 @@ def positional_defects(
         energy: The energy model.
 
     Returns:
-        ``(mfe_structure, defects, probability)``: ``defects`` a float array, one per site,
-        in [0, 1]; ``probability`` that of the target structure in the ensemble.
+        ``(mfe_structure, defects, log_probability)``: ``defects`` a float array, one per
+        site, in [0, 1]; ``log_probability`` the natural log of the target structure's
+        probability in the ensemble, ``-(E(target) - G) / kT`` (computed from the energies,
+        so it stays finite on long targets whose probability underflows).
     """
     import numpy as np
 
@@ -307,7 +309,7 @@ def positional_defects(
     compound = RNA.fold_compound(sequence)
     structure, mfe = compound.mfe()
     compound.exp_params_rescale(mfe)
-    compound.pf()
+    _, ensemble_energy = compound.pf()
     entries = [
         (e.i - 1, e.j - 1, e.p)
         for e in compound.plist_from_probs(PAIR_PROBABILITY_CUTOFF)
@@ -325,8 +327,9 @@ def positional_defects(
         np.add.at(correct, j[hit], p[hit])
     defects = np.where(partners >= 0, 1.0 - correct, paired)
     target = "".join("." if k < 0 else ("(" if k > s else ")") for s, k in enumerate(partners))
-    probability = float(compound.pr_structure(target))
-    return structure, np.clip(defects, 0.0, 1.0), probability
+    k_t = compound.exp_params.kT / 1000.0  # kcal/mol
+    log_probability = -(compound.eval_structure(target) - ensemble_energy) / k_t
+    return structure, np.clip(defects, 0.0, 1.0), min(0.0, float(log_probability))
 
 
 def vienna_version() -> str:

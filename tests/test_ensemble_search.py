@@ -39,7 +39,7 @@ def _random_structure(length: int, seed: int) -> tuple[str, str]:
 def test_positional_defects_match_viennarna(seed):
     sequence, _ = _random_structure(120, seed)
     _, target = _random_structure(120, seed + 10)  # another sequence's structure
-    structure, defects, probability = positional_defects(sequence, pair_table(target))
+    structure, defects, log_probability = positional_defects(sequence, pair_table(target))
     compound = RNA.fold_compound(sequence)
     _, mfe = compound.mfe()
     compound.exp_params_rescale(mfe)
@@ -47,16 +47,16 @@ def test_positional_defects_match_viennarna(seed):
     assert structure == mfe_structure(sequence)
     assert defects.shape == (120,) and ((defects >= 0) & (defects <= 1)).all()
     assert defects.mean() == pytest.approx(compound.ensemble_defect(target), abs=1e-4)
-    assert probability == pytest.approx(compound.pr_structure(target), rel=1e-9)
+    assert np.exp(log_probability) == pytest.approx(compound.pr_structure(target), rel=1e-4)
 
 
 def test_a_design_of_its_own_mfe_structure_has_a_small_defect():
     sequence = "GGGGAAACCCCAGGGGAAACCCCA"
-    structure, defects, probability = positional_defects(
+    structure, defects, log_probability = positional_defects(
         sequence, pair_table(mfe_structure(sequence))
     )
     assert structure == mfe_structure(sequence)
-    assert probability > 0.1 and defects.mean() < 0.5
+    assert np.exp(log_probability) > 0.1 and defects.mean() < 0.5
 
 
 def test_search_solves_a_lonely_pair_target_and_never_gets_worse():
@@ -156,11 +156,22 @@ def test_bad_settings_are_refused():
         EnsembleSearch(LONELY, np.random.default_rng(0), pool_size=0)
 
 
-def test_probability_objective_ranks_by_one_minus_probability():
+def test_probability_objective_is_the_negative_log_probability_per_site():
     search = EnsembleSearch(LONELY, np.random.default_rng(0), objective="probability")
     candidate = search.offer(_start(LONELY))
-    _, _, probability = positional_defects(_start(LONELY), pair_table(LONELY))
-    assert candidate.objective == pytest.approx(1 - probability)
+    compound = RNA.fold_compound(_start(LONELY))
+    _, mfe = compound.mfe()
+    compound.exp_params_rescale(mfe)
+    compound.pf()
+    probability = compound.pr_structure(LONELY)
+    assert candidate.objective == pytest.approx(-np.log(probability) / len(LONELY), rel=1e-4)
+
+
+def test_log_probability_stays_finite_on_a_long_target():
+    sequence, _ = _random_structure(400, 3)
+    _, target = _random_structure(400, 4)
+    _, _, log_probability = positional_defects(sequence, pair_table(target))
+    assert np.isfinite(log_probability) and log_probability < -100
 
 
 def test_design_loop_with_the_stage_holds_its_limit_and_reports_a_true_design():
