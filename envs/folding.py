@@ -242,6 +242,27 @@ def energy_of_structure(sequence: str, structure: str, energy: EnergyModel | Non
     return float(RNA.fold_compound(sequence).eval_structure(structure))
 
 
+def _partition(
+    sequence: str, target_length: int, energy: EnergyModel | None
+) -> tuple[Any, str, float, float]:
+    """A fold compound after its MFE and (rescaled) partition function.
+
+    Returns:
+        ``(compound, mfe_structure, mfe, ensemble_energy)``.
+
+    Raises:
+        ValueError: the sequence is not as long as the target.
+    """
+    if len(sequence) != target_length:
+        raise ValueError(f"sequence ({len(sequence)} nt) and target ({target_length}) differ")
+    _activate(energy)
+    compound = RNA.fold_compound(sequence)
+    structure, mfe = compound.mfe()
+    compound.exp_params_rescale(mfe)
+    _, ensemble_energy = compound.pf()
+    return compound, structure, float(mfe), float(ensemble_energy)
+
+
 def design_metrics(sequence: str, target: str, energy: EnergyModel | None = None) -> dict[str, Any]:
     """Quality of a design beyond its MFE structure (one partition function, ~3 folds).
 
@@ -259,13 +280,7 @@ def design_metrics(sequence: str, target: str, energy: EnergyModel | None = None
     Raises:
         ValueError: sequence and target differ in length.
     """
-    if len(sequence) != len(target):
-        raise ValueError(f"sequence ({len(sequence)} nt) and target ({len(target)}) differ")
-    _activate(energy)
-    compound = RNA.fold_compound(sequence)
-    structure, mfe = compound.mfe()
-    compound.exp_params_rescale(mfe)
-    compound.pf()
+    compound, structure, mfe, _ = _partition(sequence, len(target), energy)
     return {
         "mfe_structure": structure,
         "mfe_energy": round(float(mfe), 2),
@@ -303,13 +318,7 @@ def positional_defects(
     """
     import numpy as np
 
-    if len(sequence) != len(partners):
-        raise ValueError(f"sequence ({len(sequence)} nt) and target ({len(partners)}) differ")
-    _activate(energy)
-    compound = RNA.fold_compound(sequence)
-    structure, mfe = compound.mfe()
-    compound.exp_params_rescale(mfe)
-    _, ensemble_energy = compound.pf()
+    compound, structure, _, ensemble_energy = _partition(sequence, len(partners), energy)
     entries = [
         (e.i - 1, e.j - 1, e.p)
         for e in compound.plist_from_probs(PAIR_PROBABILITY_CUTOFF)
