@@ -99,6 +99,8 @@ class EnsembleSearch:
         pool_size: Sequences the pool keeps (SAMFEO's k, 10).
         temperature: Of the Boltzmann choice among the pool (SAMFEO's t, 1).
         uniform_share: Share of the site draw that is uniform over the mutable sites.
+        starts: Targeted starts (:meth:`targeted_start`) evaluated at the beginning of the
+            first :meth:`run`, beside whatever was offered.
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -115,6 +117,7 @@ class EnsembleSearch:
         pool_size: int = 10,
         temperature: float = 1.0,
         uniform_share: float = 0.1,
+        starts: int = 0,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -123,6 +126,8 @@ class EnsembleSearch:
                 "pool_size must be >= 1, temperature > 0 and uniform_share in [0, 1], got "
                 f"{pool_size}, {temperature} and {uniform_share}"
             )
+        if starts < 0:
+            raise ValueError(f"starts must be >= 0, got {starts}")
         self.target = target
         self.rng = rng
         self.rules = constraints or DesignConstraints()
@@ -143,6 +148,7 @@ class EnsembleSearch:
         #: Evaluations (MFE fold + partition function) spent.
         self.evaluations = 0
         self._step_seconds = 0.0
+        self._starts_left = starts
 
     # ------------------------------------------------------------------ public
 
@@ -183,6 +189,10 @@ class EnsembleSearch:
             The evaluations this call spent.
         """
         steps = 0
+        while self._starts_left > 0 and not self.solved and self._fits(deadline):
+            self._starts_left -= 1
+            if self.offer(self.targeted_start(), deadline) is not None:
+                steps += 1
         while self.pool and not self.solved and (max_steps is None or steps < max_steps):
             if not self._fits(deadline):
                 break
@@ -192,6 +202,21 @@ class EnsembleSearch:
             self._evaluate(mutant)
             steps += 1
         return steps
+
+    def targeted_start(self) -> str:
+        """SAMFEO's targeted initialization within the IUPAC codes.
+
+        Every pair gets G-C or C-G (at random) where its codes allow one, otherwise any
+        option they allow; every unpaired site gets A where allowed, otherwise a random
+        allowed letter.
+        """
+        chars = ["A"] * len(self.target)
+        for unit, options in zip(self.units, self.options):
+            preferred = [o for o in options if o in ("GC", "CG")] or (
+                ["A"] if "A" in options else list(options)
+            )
+            assign(chars, unit, preferred[int(self.rng.integers(len(preferred)))])
+        return "".join(chars)
 
     # ------------------------------------------------------------------ internals
 

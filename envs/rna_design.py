@@ -60,6 +60,9 @@ class RnaDesignConfig:
             ensemble defect interleaved with the policy, in the design loop); 0 (the
             published configurations, and meta-training) disables it. ``autorl design``
             and the benchmark runner turn it on (``--ensemble-share``).
+        ensemble_starts: Targeted starts (SAMFEO's initialization: G-C or C-G on pairs, A
+            in loops, within the IUPAC codes) the ensemble stage evaluates before its first
+            search steps, beside the policy's designs (0: the policy's designs only).
     """
 
     state_radius: int = 32
@@ -71,6 +74,7 @@ class RnaDesignConfig:
     refinement_budget: int = 0
     refinement_distance: int = 10
     ensemble_share: float = 0.0
+    ensemble_starts: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -95,6 +99,9 @@ class RnaDesignConfig:
         share = self.ensemble_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
             raise ValueError(f"ensemble_share must be in [0, 1), got {self.ensemble_share!r}")
+        starts = self.ensemble_starts
+        if isinstance(starts, bool) or not isinstance(starts, int) or not 0 <= starts <= 64:
+            raise ValueError(f"ensemble_starts must be an integer in [0, 64], got {starts!r}")
 
     @property
     def window(self) -> int:

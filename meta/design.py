@@ -836,6 +836,7 @@ def design(
             constraints,
             config.env.gu_pairs,
             energy,
+            starts=config.env.ensemble_starts,
         )
         state.add_search(search, config.env.ensemble_share)
     previous_threads = torch.get_num_threads()

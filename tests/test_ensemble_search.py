@@ -237,3 +237,32 @@ def test_cli_refuses_a_bad_share():
         )
         assert completed.returncode == 2
         assert "--ensemble-share" in completed.stderr
+
+
+def test_targeted_starts_follow_samfeo_within_the_codes():
+    target = "((((((....)))))).....((((((....))))))"
+    code = "NNNNNNGAAANNNNNNNNNNNNNNNNNNNNNNNNNNN"
+    search = EnsembleSearch(
+        target, np.random.default_rng(0), DesignConstraints(sequence=code), starts=3
+    )
+    start = search.targeted_start()
+    partners = pair_table(target)
+    for site, partner in enumerate(partners):
+        if partner > site:
+            assert start[site] + start[partner] in ("GC", "CG")
+        elif partner < 0 and code[site] == "N":
+            assert start[site] == "A"
+    assert start[6:10] == "GAAA"
+    lonely = EnsembleSearch(LONELY, np.random.default_rng(0), starts=3)
+    assert lonely.run(time.monotonic() + 30, max_steps=0) == 3  # the starts, no steps
+    assert lonely.evaluations == 3 and len(lonely.pool) == 3 and not lonely.solved
+    with pytest.raises(ValueError, match="starts"):
+        EnsembleSearch(target, np.random.default_rng(0), starts=-1)
+
+
+def test_config_carries_the_starts():
+    from meta.config import LEARNA
+
+    assert LEARNA.updated({"ensemble_starts": 4}).env.ensemble_starts == 4
+    with pytest.raises(ValueError, match="ensemble_starts"):
+        LEARNA.updated({"ensemble_starts": -1})
