@@ -98,15 +98,27 @@ def test_best_is_never_worse_than_any_offer():
     assert best.distance == sum(a != b for a, b in zip(mfe_structure(best.sequence), target))
 
 
-def test_run_never_passes_its_deadline():
-    _, target = _random_structure(200, 7)
-    search = EnsembleSearch(target, np.random.default_rng(0))
-    search.offer(_start(target))
-    for seconds in (0.0, 0.3, 1.0):
-        deadline = time.monotonic() + seconds
-        search.run(deadline)
-        # A step starts only when its running-mean duration fits: allow one step's noise.
-        assert time.monotonic() <= deadline + 0.05
+def test_run_never_passes_its_deadline(monkeypatch):
+    """On a fake clock where every evaluation takes 0.1 s, no step starts that would end late."""
+    _, target = _random_structure(120, 7)
+    clock = {"now": 1000.0}
+    original = ensemble_search.positional_defects
+
+    def slow(sequence, partners, energy=None):
+        clock["now"] += 0.1
+        return original(sequence, partners, energy)
+
+    monkeypatch.setattr(ensemble_search.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(ensemble_search, "positional_defects", slow)
+    search = EnsembleSearch(target, np.random.default_rng(0), starts=2)
+    assert search.offer(_start(target)) is not None  # times the first evaluation: 0.1 s
+    other = search.targeted_start()
+    assert search.offer(other, deadline=clock["now"] + 0.05) is None  # would end late
+    for seconds in (0.0, 0.25, 1.0, 1.03):
+        deadline = clock["now"] + seconds
+        steps = search.run(deadline)
+        assert clock["now"] <= deadline + 1e-9
+        assert steps == int(seconds / 0.1 + 1e-9) or search.solved
     assert refine_ensemble(_start(target), target, np.random.default_rng(0), 0.0) is None
 
 
