@@ -305,26 +305,3 @@ class EnsembleSearch:
         }
         around.discard(k)
         return sorted(around)
-
-
-def refine_ensemble(
-    sequence: str,
-    target: str,
-    rng: np.random.Generator,
-    deadline: float,
-    constraints: DesignConstraints | None = None,
-    gu_pairs: bool = False,
-    energy: EnergyModel | None = None,
-    max_steps: int | None = None,
-) -> Candidate | None:
-    """Run an :class:`EnsembleSearch` from one design (a convenience for one-off use).
-
-    Returns:
-        The best candidate (distance, then objective) the search saw, starting with
-        ``sequence`` itself; None when not even ``sequence`` could be evaluated in time.
-    """
-    search = EnsembleSearch(target, rng, constraints, gu_pairs, energy)
-    if search.offer(sequence, deadline) is None:
-        return None
-    search.run(deadline, max_steps)
-    return search.best

@@ -13,7 +13,7 @@ import RNA
 from envs import ensemble_search
 from envs.constraints import DesignConstraints, violations
 from envs.dot_bracket import Target, pair_table
-from envs.ensemble_search import EnsembleSearch, refine_ensemble
+from envs.ensemble_search import EnsembleSearch
 from envs.folding import mfe_structure, positional_defects
 
 #: A target with a lonely pair (positions 23 and 28) and a bulge.
@@ -119,7 +119,8 @@ def test_run_never_passes_its_deadline(monkeypatch):
         steps = search.run(deadline)
         assert clock["now"] <= deadline + 1e-9
         assert steps == int(seconds / 0.1 + 1e-9) or search.solved
-    assert refine_ensemble(_start(target), target, np.random.default_rng(0), 0.0) is None
+    fresh = EnsembleSearch(target, np.random.default_rng(0))
+    assert fresh.offer(_start(target), deadline=clock["now"] - 1.0) is None  # already past
 
 
 def test_every_evaluated_design_keeps_the_constraints(monkeypatch):
