@@ -47,7 +47,6 @@ from envs.constraints import (
     unit_value,
     violations,
 )
-from envs.dot_bracket import pair_table
 from envs.folding import EnergyModel, hamming, positional_defects
 
 #: Objectives the pool ranks by.
@@ -136,7 +135,6 @@ class EnsembleSearch:
         self.pool_size = pool_size
         self.temperature = temperature
         self.uniform_share = uniform_share
-        self.partners = pair_table(target)
         self.units, self.options = unit_options(target, self.rules.sequence, gu_pairs)
         self.unit_of = unit_index(self.units, len(target))
         mutable = np.array([len(self.options[self.unit_of[i]]) > 1 for i in range(len(target))])
@@ -225,9 +223,7 @@ class EnsembleSearch:
 
     def _evaluate(self, sequence: str) -> Candidate:
         began = time.monotonic()
-        structure, defects, log_probability = positional_defects(
-            sequence, self.partners, self.energy
-        )
+        structure, defects, log_probability = positional_defects(sequence, self.target, self.energy)
         if self.objective == "defect":
             objective = float(defects.mean())
         else:

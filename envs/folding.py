@@ -12,6 +12,7 @@ applies the model its jobs carry.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from dataclasses import dataclass, replace
@@ -294,8 +295,18 @@ def design_metrics(sequence: str, target: str, energy: EnergyModel | None = None
 PAIR_PROBABILITY_CUTOFF = 1e-6
 
 
+@functools.lru_cache(maxsize=64)
+def _partners(target: str) -> Any:
+    """The pair table of ``target`` (read-only; the searches evaluate one target many times)."""
+    from envs.dot_bracket import pair_table
+
+    table = pair_table(target)
+    table.flags.writeable = False
+    return table
+
+
 def positional_defects(
-    sequence: str, partners: Any, energy: EnergyModel | None = None
+    sequence: str, target: str, energy: EnergyModel | None = None
 ) -> tuple[str, Any, float]:
     """MFE structure, positional ensemble defects and target probability of a design.
 
@@ -306,8 +317,7 @@ def positional_defects(
 
     Args:
         sequence: The design (ACGU).
-        partners: The target's pair table (:func:`envs.dot_bracket.pair_table`: the partner
-            of each site, -1 when unpaired), as a numpy integer array.
+        target: The target structure (its pair table is computed once per target).
         energy: The energy model.
 
     Returns:
@@ -318,7 +328,8 @@ def positional_defects(
     """
     import numpy as np
 
-    compound, structure, _, ensemble_energy = _partition(sequence, len(partners), energy)
+    partners = _partners(target)
+    compound, structure, _, ensemble_energy = _partition(sequence, len(target), energy)
     entries = [
         (e.i - 1, e.j - 1, e.p)
         for e in compound.plist_from_probs(PAIR_PROBABILITY_CUTOFF)
@@ -335,7 +346,6 @@ def positional_defects(
         np.add.at(correct, i[hit], p[hit])
         np.add.at(correct, j[hit], p[hit])
     defects = np.where(partners >= 0, 1.0 - correct, paired)
-    target = "".join("." if k < 0 else ("(" if k > s else ")") for s, k in enumerate(partners))
     k_t = compound.exp_params.kT / 1000.0  # kcal/mol
     log_probability = -(compound.eval_structure(target) - ensemble_energy) / k_t
     return structure, np.clip(defects, 0.0, 1.0), min(0.0, float(log_probability))

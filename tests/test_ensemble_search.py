@@ -39,7 +39,7 @@ def _random_structure(length: int, seed: int) -> tuple[str, str]:
 def test_positional_defects_match_viennarna(seed):
     sequence, _ = _random_structure(120, seed)
     _, target = _random_structure(120, seed + 10)  # another sequence's structure
-    structure, defects, log_probability = positional_defects(sequence, pair_table(target))
+    structure, defects, log_probability = positional_defects(sequence, target)
     compound = RNA.fold_compound(sequence)
     _, mfe = compound.mfe()
     compound.exp_params_rescale(mfe)
@@ -52,9 +52,7 @@ def test_positional_defects_match_viennarna(seed):
 
 def test_a_design_of_its_own_mfe_structure_has_a_small_defect():
     sequence = "GGGGAAACCCCAGGGGAAACCCCA"
-    structure, defects, log_probability = positional_defects(
-        sequence, pair_table(mfe_structure(sequence))
-    )
+    structure, defects, log_probability = positional_defects(sequence, mfe_structure(sequence))
     assert structure == mfe_structure(sequence)
     assert np.exp(log_probability) > 0.1 and defects.mean() < 0.5
 
@@ -104,9 +102,9 @@ def test_run_never_passes_its_deadline(monkeypatch):
     clock = {"now": 1000.0}
     original = ensemble_search.positional_defects
 
-    def slow(sequence, partners, energy=None):
+    def slow(sequence, target, energy=None):
         clock["now"] += 0.1
-        return original(sequence, partners, energy)
+        return original(sequence, target, energy)
 
     monkeypatch.setattr(ensemble_search.time, "monotonic", lambda: clock["now"])
     monkeypatch.setattr(ensemble_search, "positional_defects", slow)
@@ -130,9 +128,9 @@ def test_every_evaluated_design_keeps_the_constraints(monkeypatch):
     evaluated = []
     original = ensemble_search.positional_defects
 
-    def spy(sequence, partners, energy=None):
+    def spy(sequence, target, energy=None):
         evaluated.append(sequence)
-        return original(sequence, partners, energy)
+        return original(sequence, target, energy)
 
     monkeypatch.setattr(ensemble_search, "positional_defects", spy)
     search = EnsembleSearch(target, np.random.default_rng(0), constraints=rules)
@@ -183,7 +181,7 @@ def test_probability_objective_is_the_negative_log_probability_per_site():
 def test_log_probability_stays_finite_on_a_long_target():
     sequence, _ = _random_structure(400, 3)
     _, target = _random_structure(400, 4)
-    _, _, log_probability = positional_defects(sequence, pair_table(target))
+    _, _, log_probability = positional_defects(sequence, target)
     assert np.isfinite(log_probability) and log_probability < -100
 
 
