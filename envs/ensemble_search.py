@@ -30,11 +30,21 @@ The search is persistent: :meth:`EnsembleSearch.run` continues where the last ca
 so a design loop can interleave it with the policy's rollouts (``meta.design``). A step is
 started only when its expected duration (the running mean of earlier steps) fits before
 the caller's deadline.
+
+:func:`run_islands` runs one slice of the search on every slot of an executor at once (the
+design loop's folding processes, idle while the stage has its turn): each slot continues
+a copy of the pool with its own random stream (an island, :meth:`EnsembleSearch.fork`),
+and the islands' pools, evaluations and best designs are merged back
+(:meth:`EnsembleSearch.merge`). With ``W`` folding processes the stage evaluates about
+``W`` times as many mutants in the same slice as in the calling process alone.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +57,7 @@ from envs.constraints import (
     unit_value,
     violations,
 )
+from envs.execution import Executor, Unit
 from envs.folding import EnergyModel, hamming, positional_defects
 
 #: Objectives the pool ranks by.
@@ -216,6 +227,40 @@ class EnsembleSearch:
             assign(chars, unit, preferred[int(self.rng.integers(len(preferred)))])
         return "".join(chars)
 
+    def fork(self, rng: np.random.Generator) -> EnsembleSearch:
+        """A copy to continue elsewhere (an island): the same pool and best, its own draws.
+
+        The copy knows the sequences seen so far (it skips them too) and has no targeted
+        starts left (they are the caller's); :meth:`merge` takes its results back.
+        """
+        island = copy.copy(self)
+        island.rng = rng
+        island.pool = list(self.pool)
+        island.seen = set(self.seen)
+        island.evaluations = 0
+        island._starts_left = 0
+        return island
+
+    def merge(self, islands: Iterable[EnsembleSearch]) -> None:
+        """Take the results of islands forked from this search back.
+
+        The pool becomes the ``pool_size`` best distinct designs of all pools (by the
+        objective), the best design the best of all (by distance, then objective); the
+        evaluations and the sequences seen are added up.
+        """
+        islands = list(islands)
+        designs: dict[str, Candidate] = {}
+        for candidate in itertools.chain(self.pool, *(i.pool for i in islands)):
+            designs.setdefault(candidate.sequence, candidate)
+        self.pool = sorted(designs.values(), key=lambda c: c.objective)[: self.pool_size]
+        for island in islands:
+            self.seen |= island.seen
+            self.evaluations += island.evaluations
+            if island.best is not None and (self.best is None or island.best.rank < self.best.rank):
+                self.best = island.best
+            if island.evaluations:
+                self._step_seconds = island._step_seconds
+
     # ------------------------------------------------------------------ internals
 
     def _fits(self, deadline: float | None) -> bool:
@@ -301,3 +346,72 @@ class EnsembleSearch:
         }
         around.discard(k)
         return sorted(around)
+
+
+def run_island(search: EnsembleSearch, deadline: float) -> EnsembleSearch:
+    """Run a forked search until ``deadline`` (in a worker); return it, seen set trimmed.
+
+    Only the sequences this island saw are sent back (the caller knows the rest).
+    """
+    known = frozenset(search.seen)
+    search.run(deadline)
+    search.seen -= known
+    return search
+
+
+#: Seconds past a slice's end that the islands are waited for (a step started just before
+#: the end, plus sending the result back) before they are stopped.
+_ISLAND_GRACE = 2.0
+
+
+def run_islands(search: EnsembleSearch, executor: Executor, deadline: float) -> int:
+    """Run one slice of ``search`` on every slot of ``executor`` at once, then merge.
+
+    The executor should be idle (the design loop's folding processes between batches);
+    with fewer than two idle slots, or nothing in the pool yet, the slice runs here.
+    Targeted starts are evaluated here first. An island that fails, or is not back
+    :data:`_ISLAND_GRACE` seconds after ``deadline``, is dropped (its results lost, the
+    search unharmed).
+
+    Args:
+        search: The search (updated in place).
+        executor: Where the islands run.
+        deadline: ``time.monotonic()`` value the islands stop before (the clock is the
+            machine's, shared by its processes).
+
+    Returns:
+        The evaluations this slice spent.
+    """
+    before = search.evaluations
+    search.run(deadline, max_steps=0)  # the targeted starts, if any are left
+    slots = executor.idle
+    if slots < 2 or not search.pool or search.solved:
+        search.run(deadline)
+        return search.evaluations - before
+    if time.monotonic() + search._step_seconds > deadline:
+        return search.evaluations - before
+    units = [
+        Unit(
+            f"ensemble-island-{k}-{search.evaluations}",
+            run_island,
+            (search.fork(np.random.default_rng(search.rng.integers(2**63))), deadline),
+        )
+        for k in range(slots)
+    ]
+    ids = {unit.id for unit in units}
+    islands: list[EnsembleSearch] = []
+    try:
+        for unit in units:
+            executor.submit(unit)
+        end = deadline + _ISLAND_GRACE
+        while ids and (left := end - time.monotonic()) > 0:
+            for done in executor.wait(left):
+                if done.id in ids:
+                    ids.discard(done.id)
+                    if done.ok:
+                        islands.append(done.value)
+    finally:
+        for unit_id in ids:
+            executor.cancel(unit_id)
+    search.merge(islands)
+    return search.evaluations - before

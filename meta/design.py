@@ -44,7 +44,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from envs.constraints import DesignConstraints
 from envs.dot_bracket import Target
-from envs.ensemble_search import EnsembleSearch
+from envs.ensemble_search import EnsembleSearch, run_islands
 from envs.folding import EnergyModel, hamming
 from envs.rna_design import TargetEncoding
 from envs.vector import RnaDesignVecEnv
@@ -347,7 +347,10 @@ class _DesignState:
         for _, sequence in self._offers:
             search.offer(sequence, until)
         self._offers = []
-        search.run(until)
+        if self._envs:  # on every folding process at once (they are idle between batches)
+            run_islands(search, self._envs[-1].evaluations.executor, until)
+        else:
+            search.run(until)
         self.result.folds += search.evaluations - before  # one MFE fold each (+ a partition)
         best = search.best
         if best is not None:

@@ -277,3 +277,63 @@ def test_config_carries_the_starts():
     assert LEARNA.updated({"ensemble_starts": 4}).env.ensemble_starts == 4
     with pytest.raises(ValueError, match="ensemble_starts"):
         LEARNA.updated({"ensemble_starts": -1})
+
+
+def test_islands_fork_and_merge_keep_the_best_of_all():
+    search = EnsembleSearch(LONELY, np.random.default_rng(0))
+    start = search.offer(_start(LONELY))
+    islands = [search.fork(np.random.default_rng(seed)) for seed in (1, 2)]
+    assert all(i.pool == search.pool and i.pool is not search.pool for i in islands)
+    for island in islands:
+        island.run(time.monotonic() + 60, max_steps=12)
+    assert [c.sequence for c in islands[0].pool] != [c.sequence for c in islands[1].pool]
+    everything = {c.sequence: c for i in islands for c in i.pool} | {start.sequence: start}
+    search.merge(islands)
+    assert search.evaluations == 1 + sum(i.evaluations for i in islands) == 25
+    assert search.best.rank == min(c.rank for c in [start, *(i.best for i in islands)])
+    expected = sorted(c.objective for c in everything.values())[: search.pool_size]
+    assert [c.objective for c in search.pool] == expected
+    assert len({c.sequence for c in search.pool}) == len(search.pool)
+    assert search.seen >= islands[0].seen | islands[1].seen
+
+
+def test_islands_run_on_every_folding_process_and_never_get_worse():
+    from envs.execution import ProcessExecutor
+
+    search = EnsembleSearch(LONELY, np.random.default_rng(0), starts=1)
+    start = search.offer(_start(LONELY)[:-1] + "C")  # a design to start from
+    with ProcessExecutor(2) as executor:
+        assert ensemble_search.run_islands(search, executor, time.monotonic() - 1) <= 1
+        spent = ensemble_search.run_islands(search, executor, time.monotonic() + 3)
+        assert executor.idle == 2, "the islands are over when the slice returns"
+    assert spent >= 2 and search.evaluations >= 1 + spent
+    assert search.best.rank <= start.rank
+    assert mfe_structure(search.best.sequence) == search.best.structure
+
+
+def test_a_failed_island_is_dropped_and_the_search_is_unharmed():
+    from envs.execution import Done
+
+    class Failing:
+        """Two idle slots whose units all fail."""
+
+        slots = idle = 2
+
+        def __init__(self):
+            self.units = []
+
+        def submit(self, unit):
+            self.units.append(unit)
+
+        def wait(self, timeout=None):
+            units, self.units = self.units, []
+            return [Done(u.id, None, "RuntimeError: lost") for u in units]
+
+        def cancel(self, unit_id):
+            return None
+
+    search = EnsembleSearch(LONELY, np.random.default_rng(0))
+    search.offer(_start(LONELY))
+    pool, best = list(search.pool), search.best
+    assert ensemble_search.run_islands(search, Failing(), time.monotonic() + 5) == 0
+    assert search.pool == pool and search.best is best and search.evaluations == 1
