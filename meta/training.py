@@ -109,6 +109,9 @@ class MetaTrainSettings:
             validation close to its time.
         threads: Torch threads for PPO updates (sampling uses one).
         backend: Where the episodes run: local processes (default) or Ray actors.
+        init: A checkpoint whose weights (not its Adam state) start a new run: continued
+            meta-training, e.g. of the shipped model on other training structures. The run
+            takes the checkpoint's configuration; ``config`` must be the default or equal.
     """
 
     train_data: Path
@@ -129,8 +132,11 @@ class MetaTrainSettings:
     validation_envs: int = 16
     threads: int = 1
     backend: Backend = Backend()
+    init: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.init is not None and self.resume:
+            raise ValueError("--init starts a new run; it cannot be combined with --resume")
         if (self.time_limit is None) == (self.timesteps is None):
             raise ValueError("give exactly one of --time-limit and --timesteps")
         if self.time_limit is not None and not (
@@ -276,6 +282,9 @@ class MetaTrainer:
         #: (solved fraction, -mean normalized distance) of the best validation so far.
         self.best_validation: tuple[float, float] | None = None
         self.resumed: Checkpoint | None = None
+        #: The ``init`` checkpoint of a new run that continues another (None otherwise).
+        self.init: Checkpoint | None = None
+        self._init_info: dict[str, Any] | None = None
         self.stop = StopFlag()
         self.interrupted = False
         #: Rollouts collected again because environment actors died (whole run).
@@ -308,8 +317,42 @@ class MetaTrainer:
                 f"{self.out} already holds a meta-training run; pass --resume to continue it "
                 "or choose another --out"
             )
+        if self.settings.init is not None:
+            self._adopt_init(self.settings.init)
         self.out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self._run_record(), self.out / "run.json")
+
+    def _adopt_init(self, path: Path) -> None:
+        """Read the ``init`` checkpoint and take its configuration (refusing another one)."""
+        self.init = load_checkpoint(path)
+        if self.settings.config not in (META_LEARNA, self.init.config):
+            raise ValueError(
+                f"--init {path}: --config differs from the checkpoint's configuration; a "
+                "continued run keeps the configuration its weights were trained with"
+            )
+        self.config = self.init.config
+
+    def _init_record(self) -> dict[str, Any] | None:
+        """Where a continued run's weights came from (None for a run from scratch)."""
+        if self.init is None:
+            return None
+        if self._init_info is None:
+            self._init_info = {
+                "path": str(self.init.path),
+                "sha256": file_sha256(self.init.path),
+                "timesteps": int(self.init.meta.get("timesteps", 0)),
+                "elapsed": float(self.init.meta.get("elapsed", 0.0)),
+                "train_data_sha256": self.init.meta.get("train_data_sha256"),
+                "init": self.init.meta.get("init"),
+            }
+        return self._init_info
+
+    @property
+    def _lineage(self) -> dict[str, Any] | None:
+        """The ``init`` record of this run, kept in every checkpoint (and across resumes)."""
+        if self.resumed is not None:
+            return self.resumed.meta.get("init")
+        return self._init_record()
 
     def _check_resume(self, checkpoint: Checkpoint) -> None:
         recorded = checkpoint.meta.get("train_data_sha256")
@@ -334,6 +377,7 @@ class MetaTrainer:
             "settings": settings,
             **self.settings.backend.record(),
             "train_data_sha256": self.train_data_sha256,
+            "init": self._init_record(),
             "train_targets": len(self.train_targets),
             "validation_targets": len(self.validation_targets),
             "versions": package_versions(),
@@ -372,6 +416,8 @@ class MetaTrainer:
                 if self.resumed is not None:
                     load_weights(model, self.resumed, with_optimizer=True)
                     model.num_timesteps = self.budget.timesteps_before
+                elif self.init is not None:
+                    load_weights(model, self.init, with_optimizer=False)
                 logs = str(session_log_folder(self.out))
                 model.set_logger(configure(logs, ["csv", "tensorboard"]))
                 self._learn(model)
@@ -456,6 +502,7 @@ class MetaTrainer:
             "train_data": str(self.settings.train_data),
             "train_data_sha256": self.train_data_sha256,
             "n_steps": self.settings.n_steps,
+            **({"init": self._lineage} if self._lineage else {}),
             "versions": package_versions(),
             **({"rollout_redos": self.rollout_redos} if self._on_ray else {}),
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

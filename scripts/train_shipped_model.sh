@@ -3,33 +3,56 @@
 #
 #   bash scripts/train_shipped_model.sh [OUT_DIR]      (default: runs/shipped-model)
 #
+# Environment (defaults in brackets):
+#   TRAIN_SECONDS [4200]  meta-training wall time (70 minutes)
+#   WORKERS [2]           folding processes
+#   SOURCE [mixture]      training structures: mfe, ensemble, grammar or mixture
+#   MIXTURE [mfe:0.4,ensemble:0.3,grammar:0.3]   the mixture's sources and weights
+#   INIT []               a checkpoint to continue (its weights start the run), or none
+#
 # Everything is seeded; the budget is wall-clock time, so the step count depends on the
-# machine. The shipped model was trained on 2 cores (AMD EPYC, no GPU) with the defaults
-# below: TRAIN_SECONDS=4200 (70 minutes) and WORKERS=2. The benchmark files are looked up
-# as usual (AUTORL_DATA, default ../shared/data beside the project) to refuse any overlap.
+# machine. The shipped model is made on 2 cores (AMD EPYC, no GPU) in two stages (README:
+# "The shipped model"):
+#   1. SOURCE=mfe bash scripts/train_shipped_model.sh runs/shipped-model
+#   2. SOURCE=mixture INIT=runs/shipped-model/run/best.zip \
+#        bash scripts/train_shipped_model.sh runs/shipped-model-v2
+# The benchmark files are looked up as usual (AUTORL_DATA, default ../shared/data beside
+# the project) to refuse any overlap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${1:-runs/shipped-model}
 TRAIN_SECONDS=${TRAIN_SECONDS:-4200}
 WORKERS=${WORKERS:-2}
+SOURCE=${SOURCE:-mixture}
+MIXTURE=${MIXTURE:-mfe:0.4,ensemble:0.3,grammar:0.3}
+INIT=${INIT:-}
 if [ -z "${AUTORL_DATA:-}" ] && [ -d ../shared/data ]; then
   export AUTORL_DATA="$(cd ../shared/data && pwd)"
 fi
 mkdir -p "$OUT"
 
-# 1. Training and validation targets: MFE structures of random sequences (meta/training_data.py).
+# 1. Training and validation targets (meta/training_data.py, meta/structure_sources.py).
+SOURCE_ARGS=(--source "$SOURCE")
+[ "$SOURCE" = mixture ] && SOURCE_ARGS+=(--mixture-weights "$MIXTURE")
 [ -f "$OUT/train.txt" ] || autorl data generate --count 3000 --min-length 50 --max-length 450 \
-  --seed 1 --workers "$WORKERS" --out "$OUT/train.txt"
+  --seed 1 --workers "$WORKERS" "${SOURCE_ARGS[@]}" --out "$OUT/train.txt"
 [ -f "$OUT/validation.txt" ] || autorl data generate --count 20 --min-length 50 --max-length 450 \
-  --seed 2 --workers "$WORKERS" --out "$OUT/validation.txt"
+  --seed 2 --workers "$WORKERS" "${SOURCE_ARGS[@]}" --out "$OUT/validation.txt"
 
 # 2. Meta-training with the published Meta-LEARNA configuration; resumes if interrupted.
-RESUME=""
-[ -f "$OUT/run/latest.zip" ] && RESUME="--resume"
+#    With INIT, a copy of the checkpoint (OUT/init.*) starts the run, so that the shipped
+#    file can be replaced afterwards.
+START=()
+if [ -f "$OUT/run/latest.zip" ]; then
+  START=(--resume)
+elif [ -n "$INIT" ]; then
+  [ -f "$OUT/init.zip" ] || { cp "$INIT" "$OUT/init.zip" && cp "${INIT%.zip}.json" "$OUT/init.json"; }
+  START=(--init "$OUT/init.zip")
+fi
 autorl meta-train --train-data "$OUT/train.txt" --validation-data "$OUT/validation.txt" \
   --validation-time 2 --validate-every 20 --checkpoint-every 5 \
-  --time-limit "$TRAIN_SECONDS" --workers "$WORKERS" --seed 0 --out "$OUT/run" $RESUME
+  --time-limit "$TRAIN_SECONDS" --workers "$WORKERS" --seed 0 --out "$OUT/run" "${START[@]}"
 
 # 3. Ship the best validated checkpoint (zip + its JSON configuration).
 cp "$OUT/run/best.zip" meta/models/meta-learna.zip

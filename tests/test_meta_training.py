@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from autorl.cli import main
 from envs.dot_bracket import Target
@@ -169,6 +171,64 @@ def test_resume_continues_the_step_count(trained: Path, tmp_path: Path):
         == 0
     )
     assert load_checkpoint(run / "latest.zip").timesteps == after
+
+
+def test_init_continues_a_checkpoint_in_a_new_run(trained: Path, data, tmp_path: Path, capsys):
+    """--init: the checkpoint's weights and configuration start a new run, recorded in it."""
+    train, _ = data
+    source = load_checkpoint(trained / "latest.zip")
+    out = tmp_path / "continued"
+    args = ["meta-train", "--train-data", str(train), "--init", str(trained / "latest.zip")]
+    assert main([*args, "--timesteps", "64", "--out", str(out), *FAST]) == 0
+    continued = load_checkpoint(out / "latest.zip")
+    assert continued.config == source.config
+    assert 64 <= continued.timesteps < source.timesteps, "a new run counts its own steps"
+    lineage = continued.meta["init"]
+    assert lineage["timesteps"] == source.timesteps and len(lineage["sha256"]) == 64
+    assert json.loads((out / "run.json").read_text())["init"]["path"] == lineage["path"]
+
+    # Training moved the weights away from the checkpoint's, but started from them: the
+    # continued policy is far closer to its start than one initialized with another seed.
+    def weights(path: Path) -> dict[str, torch.Tensor]:
+        with zipfile.ZipFile(path) as archive, archive.open("policy.pth") as file:
+            return torch.load(file, map_location="cpu")
+
+    start, after = weights(trained / "latest.zip"), weights(out / "latest.zip")
+    assert any(not torch.equal(start[k], after[k]) for k in start)
+    fresh = tmp_path / "fresh"
+    assert (
+        main(
+            [
+                "meta-train",
+                "--train-data",
+                str(train),
+                "--timesteps",
+                "64",
+                "--out",
+                str(fresh),
+                *FAST,
+                "--seed",
+                "9",
+            ]
+        )
+        == 0
+    )
+    scratch = weights(fresh / "latest.zip")
+    drift = sum(float((start[k] - after[k]).abs().sum()) for k in start)
+    distance = sum(float((start[k] - scratch[k]).abs().sum()) for k in start)
+    assert drift < 0.1 * distance
+    # --init with --resume, a missing checkpoint and another configuration are refused.
+    assert main([*args, "--timesteps", "64", "--out", str(out), "--resume", *FAST]) == 2
+    assert "cannot be combined with --resume" in capsys.readouterr().err
+    missing = ["meta-train", "--train-data", str(train), "--init", str(tmp_path / "no.zip")]
+    assert main([*missing, "--timesteps", "64", "--out", str(tmp_path / "x"), *FAST]) == 2
+    assert "model not found" in capsys.readouterr().err
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"fc_units": 8}))
+    other = [*args, "--config", str(config), "--timesteps", "64", "--out", str(tmp_path / "y")]
+    assert main([*other, *FAST]) == 2
+    assert "--config differs" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists(), "nothing is written for a refused run"
 
 
 def test_run_directory_and_resume_are_checked(trained: Path, data, tmp_path: Path, capsys):

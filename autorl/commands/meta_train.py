@@ -96,6 +96,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
     )
     parser.add_argument(
+        "--init",
+        metavar="CHECKPOINT",
+        help="start a new run from this checkpoint's weights (fresh optimizer; the "
+        "checkpoint's configuration): continued training, e.g. of the shipped model on other "
+        "structures",
+    )
+    parser.add_argument(
         "--validation-data", help="target file designed (sampling only) at every validation"
     )
     parser.add_argument("--validate-every", type=float, metavar="MINUTES", help="(10)")
@@ -148,7 +155,7 @@ def _check_task(args: argparse.Namespace) -> None:
 
 def _train_args(args: argparse.Namespace) -> argparse.Namespace:
     """``autorl train``'s arguments for meta-training a vector task."""
-    return argparse.Namespace(**{**vars(args), "init": None, "context": None})
+    return argparse.Namespace(**{**vars(args), "context": None})
 
 
 def _settings(args: argparse.Namespace) -> MetaTrainSettings:
@@ -186,6 +193,7 @@ def _settings(args: argparse.Namespace) -> MetaTrainSettings:
         # with Ray, --workers counts actors across the cluster, not this machine's cores.
         threads=max(1, min(args.workers, os.cpu_count() or 1)),
         backend=backend,
+        init=Path(args.init) if args.init else None,
     )
 
 
