@@ -14,6 +14,14 @@ single process, which overstated the ratio about twice; ``ratio_per_process`` ke
 figure for comparison. ``fold_share`` is the loop's folds per second (local improvement
 and refinement included) over the same capacity: how busy the cores are with folding.
 
+What bounds the ratio: every episode costs ``folds_per_episode`` folds and
+``learning_cpu_ms`` milliseconds of CPU in the loop's own process (the policy's steps and
+the PPO updates, all torch threads, measured with ``time.process_time``; with one worker
+the folds made there are taken out). However well folding and learning overlap, the cores
+cannot do more than both, so ``ceiling = 1 / (folds_per_episode + learning_cpu x
+folds_per_s)`` is the highest ratio this configuration can reach on any number of cores of
+this kind; ``ratio / ceiling`` is how well the loop packs the work onto its cores.
+
 With ``--constraint-fraction F`` (and ``--gc MIN:MAX``) the targets carry generated
 sequence constraints (:func:`envs.constraints.random_constraint`), so the loop runs with
 action masks (MaskablePPO) and repair: the cost of honouring constraints.
@@ -82,13 +90,14 @@ def episode_rate(
     The loop is not stopped by solutions (it keeps learning), so every second counts.
 
     Returns:
-        Episodes per second, the number of episodes and the folds they spent.
+        Episodes per second, the number of episodes, the folds they spent and the CPU
+        seconds of this process (the loop's own, folding processes excluded).
     """
     warm_up()  # torch's one-time lazy imports are not part of the loop's rate
     per_target = seconds / len(targets)
-    episodes, folds, elapsed = 0, 0, 0.0
+    episodes, folds, elapsed, cpu = 0, 0, 0.0, 0.0
     for index, target in enumerate(targets):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         result = design(
             target,
             config=config,
@@ -102,9 +111,10 @@ def episode_rate(
             metrics=False,
         )
         elapsed += time.perf_counter() - start
+        cpu += time.process_time() - cpu_start
         episodes += result.episodes
         folds += result.folds
-    return episodes / elapsed, episodes, folds
+    return episodes / elapsed, episodes, folds, cpu
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,11 +151,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for t in targets
         ]
     rules = DesignConstraints(gc=parse_gc(args.gc) if args.gc else None)
-    episodes_per_s, episodes, loop_folds = episode_rate(
+    episodes_per_s, episodes, loop_folds, loop_cpu = episode_rate(
         targets, config, args.seconds, args.workers, args.seed, rules
     )
     cores = min(args.workers, os.cpu_count() or 1)
     folds_per_episode = loop_folds / max(episodes, 1)
+    # With one worker the loop folds in its own process: that CPU is folding, not learning.
+    folds_here = loop_folds if args.workers == 1 else 0
+    learning_cpu = max(0.0, loop_cpu - folds_here / folds) / max(episodes, 1)
+    ceiling = 1.0 / (folds_per_episode + learning_cpu * folds)
+    ratio = episodes_per_s / (folds * cores)
     figures = {
         "length": args.length,
         "seconds": args.seconds,
@@ -155,9 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "episodes_per_s": round(episodes_per_s, 2),
         "episodes": episodes,
         "folds_per_episode": round(folds_per_episode, 2),
-        "ratio": round(episodes_per_s / (folds * cores), 3),
+        "ratio": round(ratio, 3),
         "ratio_per_process": round(episodes_per_s / folds, 3),
         "fold_share": round(episodes_per_s * folds_per_episode / (folds * cores), 3),
+        "learning_cpu_ms": round(1000 * learning_cpu, 3),
+        "ceiling": round(ceiling, 3),
+        "packing": round(ratio / ceiling, 3),
         "seed": args.seed,
         "constraint_fraction": args.constraint_fraction,
         "gc": args.gc or "",
@@ -175,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"folds per episode (local improvement):  {figures['folds_per_episode']:10.2f}")
         print(f"ratio episodes/s / (folds/s x {cores} cores): {figures['ratio']:10.3f}")
         print(f"share of the cores' folding capacity used: {figures['fold_share']:8.3f}")
+        print(
+            f"learning CPU per episode: {figures['learning_cpu_ms']:.2f} ms; ceiling of the "
+            f"ratio: {figures['ceiling']:.3f} (reached: {figures['packing']:.0%})"
+        )
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ from meta.checkpoints import SHIPPED_MODEL, load_checkpoint, shipped_model_path
 from meta.config import META_LEARNA
 
 TARGET = "((((((....))))))...((((((....))))))"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_shipped_model_is_package_data_with_its_configuration():
@@ -53,3 +56,43 @@ def test_sampling_from_the_shipped_model_solves_a_short_target_quickly():
     result = design(Target("t", TARGET), method="meta-learna", time_limit=20, device="cpu")
     assert result.solved and result.seconds < 5
     assert mfe_structure(result.sequence) == TARGET
+
+
+def test_the_shipped_model_loads_from_a_built_wheel_and_designs(tmp_path: Path):
+    """Build the wheel, install it alone into a folder, and design from there.
+
+    The checkout is copied first (a build writes ``build/`` beside its sources), and the
+    installed folder comes first on the path, so the model must be in the wheel.
+    """
+    source = tmp_path / "source"
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(".git", "runs", "docs", "tests", "build", "*.egg-info"),
+    )
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    wheels, site = tmp_path / "dist", tmp_path / "site"
+    build = [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)]
+    subprocess.run(build, check=True, capture_output=True, timeout=240)
+    [wheel] = wheels.glob("autorl-*.whl")
+    install = [*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, timeout=240)
+    code = (
+        "import meta.checkpoints as c; print(c.shipped_model_path()); "
+        "from autorl.cli import main; raise SystemExit(main(['design', '--target', "
+        f"'{TARGET}', '--time-limit', '30', '--format', 'json', '--quiet']))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, rest = proc.stdout.split("\n", 1)
+    assert Path(first).is_relative_to(site), f"the model came from {first}, not the wheel"
+    [result] = json.loads(rest)
+    assert result["solved"] and mfe_structure(result["sequence"]) == TARGET

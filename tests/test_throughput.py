@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks import throughput
 from envs.folding import mfe_structure
@@ -29,6 +30,14 @@ def test_main_prints_both_rates_and_their_ratio(capsys):
     assert figures["ratio_per_process"] == figures["ratio"]
     assert figures["fold_share"] >= figures["ratio"] - 0.001
     assert figures["folds_per_episode"] >= 1
+    # The ceiling adds the loop's learning CPU to the folds: the ratio cannot pass it.
+    assert figures["learning_cpu_ms"] > 0
+    expected = 1 / (
+        figures["folds_per_episode"] + figures["learning_cpu_ms"] / 1000 * figures["folds_per_s"]
+    )
+    assert figures["ceiling"] == pytest.approx(expected, rel=0.02)
+    assert 0 < figures["ceiling"] <= 1 / figures["folds_per_episode"] + 0.001
+    assert figures["packing"] == pytest.approx(figures["ratio"] / figures["ceiling"], rel=0.02)
 
 
 def test_main_measures_the_loop_under_constraints(capsys, monkeypatch):
