@@ -150,12 +150,17 @@ class EnsembleSearch:
         self.unit_of = unit_index(self.units, len(target))
         mutable = np.array([len(self.options[self.unit_of[i]]) > 1 for i in range(len(target))])
         self._mutable = mutable
+        self._mutable_units = sum(len(options) > 1 for options in self.options)
         self._neighbours = [self._unit_neighbours(k) for k in range(len(self.units))]
         self.pool: list[Candidate] = []
         self.best: Candidate | None = None
         self.seen: set[str] = set()
         #: Evaluations (MFE fold + partition function) spent.
         self.evaluations = 0
+        #: Units changed per mutant beyond the first (and its neighbour): raised when every
+        #: mutant drawn was seen before (the pool is a local optimum), reset when a mutant
+        #: enters the pool.
+        self.kick = 0
         self._step_seconds = 0.0
         self._starts_left = starts
 
@@ -206,8 +211,11 @@ class EnsembleSearch:
             if not self._fits(deadline):
                 break
             mutant = self._draw_mutant()
-            if mutant is None:
-                break
+            if mutant is None:  # every mutant drawn was seen: change more units per mutant
+                if self.kick >= self._mutable_units:
+                    break
+                self.kick += 1
+                continue
             self._evaluate(mutant)
             steps += 1
         return steps
@@ -282,10 +290,12 @@ class EnsembleSearch:
             self.best = candidate
         if len(self.pool) < self.pool_size:
             self.pool.append(candidate)
+            self.kick = 0
         else:
             worst = max(range(len(self.pool)), key=lambda k: self.pool[k].objective)
             if candidate.objective < self.pool[worst].objective:
                 self.pool[worst] = candidate
+                self.kick = 0
         seconds = time.monotonic() - began
         # A running mean that follows the latest steps (lengths do not change, load does).
         self._step_seconds = (
@@ -323,11 +333,12 @@ class EnsembleSearch:
             if total <= 0
             else ((1 - self.uniform_share) * defects / total + self.uniform_share * uniform)
         )
-        site = int(self.rng.choice(len(weights), p=weights))
-        chosen = [int(self.unit_of[site])]
+        sites = self.rng.choice(len(weights), size=1 + self.kick, p=weights)
+        chosen = [int(self.unit_of[site]) for site in sites]
         neighbours = self._neighbours[chosen[0]]
         if neighbours and self.rng.random() < 0.5:
             chosen.append(neighbours[int(self.rng.integers(len(neighbours)))])
+        chosen = list(dict.fromkeys(chosen))  # a unit drawn twice changes once
         chars = list(parent.sequence)
         for k in chosen:
             value = unit_value(chars, self.units[k])

@@ -185,13 +185,13 @@ def test_log_probability_stays_finite_on_a_long_target():
     assert np.isfinite(log_probability) and log_probability < -100
 
 
-def test_design_loop_with_the_stage_holds_its_limit_and_reports_a_true_design():
+def test_design_loop_with_the_stage_reports_a_true_design():
     from meta.design import design
 
     target = Target("t", "((((((....))))))....((((((((....))))..((((.(....).))))))))")
-    began = time.monotonic()
+    # Its deadline is tested on a fake clock above; the loop's limit under load is measured
+    # by the design-deadline benchmark (README), not asserted on a shared machine's clock.
     result = design(target, method="meta-learna", time_limit=4, ensemble_share=0.5)
-    assert time.monotonic() - began <= 4 + 1
     assert result.sequence and mfe_structure(result.sequence) == result.structure
     assert result.distance == sum(a != b for a, b in zip(result.structure, target.structure))
     assert result.solved == (result.distance == 0)
@@ -337,3 +337,23 @@ def test_a_failed_island_is_dropped_and_the_search_is_unharmed():
     pool, best = list(search.pool), search.best
     assert ensemble_search.run_islands(search, Failing(), time.monotonic() + 5) == 0
     assert search.pool == pool and search.best is best and search.evaluations == 1
+
+
+def test_a_stuck_search_changes_more_units_instead_of_giving_up():
+    """Four free units (256 designs) of a target no sequence folds into: every mutant one
+    or two units away from the pool is soon seen, and the search goes on with larger
+    mutants, each design evaluated once (seeds 0-2: 192-231 designs; before the kick the
+    search gave up after 37-118)."""
+    target = "((" + "." * 16 + "(((....)))" + "." * 16 + "))" + "((((....))))"
+    code = list(target.replace("(", "G").replace(")", "C").replace(".", "A"))
+    for site in (3, 30, 50):
+        code[site] = "N"
+    code[46], code[57] = "N", "N"  # the pair (46, 57)
+    search = EnsembleSearch(
+        target, np.random.default_rng(0), DesignConstraints(sequence="".join(code))
+    )
+    assert sum(len(options) > 1 for options in search.options) == 4
+    search.offer("".join(code).replace("N", "A"))
+    search.run(time.monotonic() + 600, max_steps=10_000)
+    assert not search.solved and search.evaluations == len(search.seen)
+    assert 150 <= search.evaluations <= 256
