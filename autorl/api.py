@@ -157,6 +157,7 @@ def design(
     rank_by: str = "distance",
     refinement: int | None = None,
     ensemble_share: float | None = None,
+    ensemble_starts: int | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -188,6 +189,8 @@ def design(
         ensemble_share: Share of each target's time given to the ensemble refinement
             stage (:mod:`envs.ensemble_search`); None:
             :data:`meta.design.DEFAULT_ENSEMBLE_SHARE`, 0: off.
+        ensemble_starts: SAMFEO's targeted starts the ensemble stage evaluates at its first
+            turn (0-64); None: :data:`meta.design.DEFAULT_ENSEMBLE_STARTS`.
         device: Torch device of the policy: ``auto`` (CUDA when available), ``cpu``,
             ``cuda`` or ``cuda:N``. Folding always runs on the CPU.
         workers: Processes that fold designs in parallel.
@@ -225,6 +228,7 @@ def design(
         rank_by=rank_by,
         refinement=refinement,
         ensemble_share=ensemble_share,
+        ensemble_starts=ensemble_starts,
         device=device,
         workers=workers,
         on_progress=on_progress,
@@ -243,6 +247,7 @@ def run(
     rank_by: str = "distance",
     refinement: int | None = None,
     ensemble_share: float | None = None,
+    ensemble_starts: int | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -255,7 +260,13 @@ def run(
     """
     from meta.checkpoints import Checkpoint, load_checkpoint
     from meta.config import LEARNA, LearnaConfig
-    from meta.design import DEFAULT_ENSEMBLE_SHARE, DEFAULT_REFINEMENT, META_METHODS, METHODS
+    from meta.design import (
+        DEFAULT_ENSEMBLE_SHARE,
+        DEFAULT_ENSEMBLE_STARTS,
+        DEFAULT_REFINEMENT,
+        META_METHODS,
+        METHODS,
+    )
     from meta.design import design as design_one
     from meta.quality import RANKINGS
     from policies.device import resolve_device
@@ -272,6 +283,11 @@ def run(
     ensemble_share = DEFAULT_ENSEMBLE_SHARE if ensemble_share is None else ensemble_share
     if not 0.0 <= ensemble_share < 1.0:
         raise ValueError(f"ensemble_share must be in [0, 1), got {ensemble_share}")
+    ensemble_starts = DEFAULT_ENSEMBLE_STARTS if ensemble_starts is None else ensemble_starts
+    if isinstance(ensemble_starts, bool) or not isinstance(ensemble_starts, int):
+        raise ValueError(f"ensemble_starts must be an integer, got {ensemble_starts!r}")
+    if not 0 <= ensemble_starts <= 64:
+        raise ValueError(f"ensemble_starts must be in [0, 64], got {ensemble_starts}")
     device = resolve_device(device)  # a bad or unavailable device is refused before any work
     checkpoint = None
     if method in META_METHODS:
@@ -305,6 +321,7 @@ def run(
             rank_by=rank_by,
             refinement=refinement,
             ensemble_share=ensemble_share,
+            ensemble_starts=ensemble_starts,
         )
         results.append(result)
         if on_result is not None:

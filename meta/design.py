@@ -68,9 +68,14 @@ META_METHODS = ("meta-learna", "meta-learna-adapt")
 #: (the published configurations have it off; ``--refine 0`` turns it off).
 DEFAULT_REFINEMENT = 200
 
-#: Share of a design run's time that ``autorl design`` and the benchmark runner give the
-#: ensemble refinement stage (:mod:`envs.ensemble_search`); the API's default is 0 (off).
+#: Share of a design run's time that ``autorl design``, ``autorl.api`` and the benchmark
+#: runner give the ensemble refinement stage (:mod:`envs.ensemble_search`); this module's
+#: :func:`design` keeps the configuration's (0, off, in the published configurations).
 DEFAULT_ENSEMBLE_SHARE = 0.5
+#: SAMFEO's targeted starts (G-C/C-G pairs, A loops) that ``autorl design``, ``autorl.api``
+#: and the benchmark runner add to the ensemble stage's pool at its first turn; this
+#: module's :func:`design` keeps the configuration's (0 in the published configurations).
+DEFAULT_ENSEMBLE_STARTS = 10
 #: Designs of one rollout (the closest) offered to the ensemble search at its next turn.
 _OFFERS_PER_TURN = 3
 
@@ -730,6 +735,7 @@ def design(
     refinement: int | None = None,
     max_episodes: int | None = None,
     ensemble_share: float | None = None,
+    ensemble_starts: int | None = None,
 ) -> DesignResult:
     """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of budget.
 
@@ -770,6 +776,8 @@ def design(
             policy: it starts from the policy's closest designs and stops at the first
             solution, so with ``num_solutions > 1`` the policy finds the others.
             Overrides the configuration's ``ensemble_share``; None keeps it.
+        ensemble_starts: SAMFEO's targeted starts the stage evaluates at its first turn
+            (0-64). Overrides the configuration's ``ensemble_starts``; None keeps it.
 
     Returns:
         The best design; ``solutions`` lists every distinct solution found and ``designs``
@@ -810,6 +818,8 @@ def design(
         config = config.updated({"refinement_budget": refinement}, source="refinement")
     if ensemble_share is not None:
         config = config.updated({"ensemble_share": ensemble_share}, source="ensemble_share")
+    if ensemble_starts is not None:
+        config = config.updated({"ensemble_starts": ensemble_starts}, source="ensemble_starts")
     constraints = (constraints or DesignConstraints()).with_sequence(target.constraint)
     energy = energy or EnergyModel()
     result = DesignResult(

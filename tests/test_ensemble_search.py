@@ -250,6 +250,47 @@ def test_cli_refuses_a_bad_share():
         assert "--ensemble-share" in completed.stderr
 
 
+def test_cli_refuses_bad_starts():
+    for value in ("65", "-1", "ten"):
+        completed = subprocess.run(
+            [sys.executable, "-m", "autorl.cli", "design", "--target", LONELY]
+            + ["--ensemble-starts", value],
+            capture_output=True,
+            text=True,
+        )
+        assert completed.returncode == 2
+        assert "--ensemble-starts" in completed.stderr
+
+
+def test_starts_reach_the_stage_from_the_cli_the_api_and_the_benchmark(monkeypatch):
+    """autorl design / the API default to DEFAULT_ENSEMBLE_STARTS; 0 and N are passed on."""
+    from autorl import api
+    from autorl.cli import main
+    from autorl.commands import benchmark
+    from meta import design as design_module
+
+    seen = []
+    real = design_module.EnsembleSearch
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["starts"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(design_module, "EnsembleSearch", spy)
+    short = "((((((....))))))...((((((....))))))"  # solved at once: the test is the wiring
+    args = ["design", "--target", short, "--time-limit", "20", "--quiet", "--format", "json"]
+    assert main(args) == 0
+    assert main([*args, "--ensemble-starts", "3"]) == 0
+    api.design(short, time_limit=20, ensemble_starts=0)
+    assert seen == [design_module.DEFAULT_ENSEMBLE_STARTS, 3, 0]
+    with pytest.raises(ValueError, match="ensemble_starts"):
+        api.design(short, time_limit=2, ensemble_starts=65)
+    # The benchmark runner records the setting in each row's config column.
+    base = benchmark._base_config("meta-learna-adapt", None)
+    assert dict(benchmark._settings(None, base, 200, 0.5, 10))["ensemble_starts"] == 10
+    assert "ensemble_starts" not in dict(benchmark._settings(None, base, 200, 0.5, 0))
+
+
 def test_targeted_starts_follow_samfeo_within_the_codes():
     target = "((((((....)))))).....((((((....))))))"
     code = "NNNNNNGAAANNNNNNNNNNNNNNNNNNNNNNNNNNN"

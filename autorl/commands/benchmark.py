@@ -31,6 +31,7 @@ from autorl.commands.options import (
     add_backend_options,
     add_energy_options,
     add_ensemble_share_option,
+    add_ensemble_starts_option,
     add_rule_options,
     backend_from_args,
     energy_from_args,
@@ -136,6 +137,9 @@ def register(subparsers: Any) -> None:
     add_ensemble_share_option(
         parser, "LEARNA methods (recorded as ensemble_share in the config column): "
     )
+    add_ensemble_starts_option(
+        parser, "LEARNA methods (recorded as ensemble_starts in the config column): "
+    )
     rules = add_rule_options(parser)
     rules.add_argument(
         "--constraint-fraction",
@@ -176,6 +180,7 @@ def _settings(
     base: LearnaConfig,
     refinement: int | None = None,
     ensemble_share: float | None = None,
+    ensemble_starts: int | None = None,
 ) -> tuple[tuple[str, object], ...]:
     """The ``--config`` file's settings (and the stage options) that differ from ``base``."""
     from meta.config import LearnaConfig
@@ -185,6 +190,8 @@ def _settings(
         config = config.updated({"refinement_budget": refinement}, source="--refine")
     if ensemble_share is not None:
         config = config.updated({"ensemble_share": ensemble_share}, source="--ensemble-share")
+    if ensemble_starts is not None:
+        config = config.updated({"ensemble_starts": ensemble_starts}, source="--ensemble-starts")
     flat = config.to_flat()
     changed = {key: value for key, value in flat.items() if base.to_flat()[key] != value}
     return tuple(sorted(changed.items()))
@@ -225,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
             _base_config(args.method, args.model),
             args.refine if args.method != "rnainverse" else None,
             args.ensemble_share if args.method != "rnainverse" else None,
+            args.ensemble_starts if args.method != "rnainverse" else None,
         ),
         model=args.model or "",
         constraint_fraction=args.constraint_fraction,

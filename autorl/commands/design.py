@@ -12,6 +12,7 @@ from autorl.commands.options import (
     add_device_option,
     add_energy_options,
     add_ensemble_share_option,
+    add_ensemble_starts_option,
     add_rule_options,
     energy_from_args,
     rules_from_args,
@@ -104,6 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "near-miss (%(default)s; 0: off)",
     )
     add_ensemble_share_option(parser)
+    add_ensemble_starts_option(parser)
     parser.add_argument(
         "--rank-by",
         choices=RANKINGS,
@@ -185,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
             rank_by=args.rank_by,
             refinement=args.refine,
             ensemble_share=args.ensemble_share,
+            ensemble_starts=args.ensemble_starts,
             device=args.device,
             workers=args.workers,
             on_progress=show,

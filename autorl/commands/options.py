@@ -28,6 +28,8 @@ ENERGY_PARAMETER_SETS = ("turner2004", "andronescu2007", "langdon2018")
 DEFAULT_REFINEMENT = 200
 #: ``meta.design.DEFAULT_ENSEMBLE_SHARE``: the default of ``--ensemble-share``.
 DEFAULT_ENSEMBLE_SHARE = 0.5
+#: ``meta.design.DEFAULT_ENSEMBLE_STARTS``: the default of ``--ensemble-starts``.
+DEFAULT_ENSEMBLE_STARTS = 10
 
 
 def share(text: str) -> float:
@@ -51,6 +53,30 @@ def add_ensemble_share_option(parser: argparse.ArgumentParser, scope: str = "") 
         help=f"{scope}share of each target's time given to the ensemble refinement stage, a "
         "search on the ensemble defect from the policy's closest designs, interleaved with "
         "the policy (default: %(default)g; 0: off)",
+    )
+
+
+def starts(text: str) -> int:
+    """An ``argparse`` type: a number of targeted starts in [0, 64]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be in [0, 64], got {text}")
+    return value
+
+
+def add_ensemble_starts_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
+    """Add ``--ensemble-starts`` (SAMFEO's targeted starts in the ensemble stage's pool)."""
+    parser.add_argument(
+        "--ensemble-starts",
+        type=starts,
+        default=DEFAULT_ENSEMBLE_STARTS,
+        metavar="N",
+        help=f"{scope}targeted designs (G-C/C-G pairs, A in loops, within the IUPAC codes) "
+        "the ensemble stage evaluates at its first turn beside the policy's designs "
+        "(default: %(default)d; 0: none)",
     )
 
 
