@@ -341,12 +341,23 @@ def test_islands_fork_and_merge_keep_the_best_of_all():
 def test_islands_run_on_every_folding_process_and_never_get_worse():
     from envs.execution import ProcessExecutor
 
+    class Recording(ProcessExecutor):
+        def __init__(self, workers):
+            super().__init__(workers)
+            self.units = []
+
+        def submit(self, unit):
+            self.units.append(unit.id)
+            super().submit(unit)
+
     search = EnsembleSearch(LONELY, np.random.default_rng(0), starts=1)
     start = search.offer(_start(LONELY)[:-1] + "C")  # a design to start from
-    with ProcessExecutor(2) as executor:
+    with Recording(2) as executor:
         assert ensemble_search.run_islands(search, executor, time.monotonic() - 1) <= 1
+        assert executor.units == [], "no island starts when its slice is over"
         spent = ensemble_search.run_islands(search, executor, time.monotonic() + 3)
         assert executor.idle == 2, "the islands are over when the slice returns"
+    assert len(executor.units) == 2 and all("island" in u for u in executor.units)
     assert spent >= 2 and search.evaluations >= 1 + spent
     assert search.best.rank <= start.rank
     assert mfe_structure(search.best.sequence) == search.best.structure
