@@ -57,7 +57,7 @@ from envs.constraints import (
     unit_value,
     violations,
 )
-from envs.execution import Executor, Unit
+from envs.execution import Executor, Unit, run_until
 from envs.folding import EnergyModel, hamming, positional_defects
 
 #: Objectives the pool ranks by.
@@ -399,7 +399,7 @@ def run_islands(search: EnsembleSearch, executor: Executor, deadline: float) -> 
     if slots < 2 or not search.pool or search.solved:
         search.run(deadline)
         return search.evaluations - before
-    if time.monotonic() + search._step_seconds > deadline:
+    if not search._fits(deadline):
         return search.evaluations - before
     units = [
         Unit(
@@ -409,20 +409,6 @@ def run_islands(search: EnsembleSearch, executor: Executor, deadline: float) -> 
         )
         for k in range(slots)
     ]
-    ids = {unit.id for unit in units}
-    islands: list[EnsembleSearch] = []
-    try:
-        for unit in units:
-            executor.submit(unit)
-        end = deadline + _ISLAND_GRACE
-        while ids and (left := end - time.monotonic()) > 0:
-            for done in executor.wait(left):
-                if done.id in ids:
-                    ids.discard(done.id)
-                    if done.ok:
-                        islands.append(done.value)
-    finally:
-        for unit_id in ids:
-            executor.cancel(unit_id)
-    search.merge(islands)
+    dones = run_until(executor, units, deadline + _ISLAND_GRACE)
+    search.merge(done.value for done in dones.values() if done.ok)
     return search.evaluations - before

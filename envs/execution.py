@@ -541,6 +541,32 @@ class ProcessExecutor(ExecutorBase):
         _stop_workers(self._workers)
 
 
+def run_until(executor: Executor, units: Iterable[Unit], deadline: float) -> dict[str, Done]:
+    """Run ``units`` until ``deadline`` (``time.monotonic()``); cancel those not over by then.
+
+    Units that finished by the deadline but were not yet received are collected too. The
+    executor should have no other units in flight (what they return would be dropped).
+
+    Returns:
+        The :class:`Done` of every unit over by the deadline, by id (the cancelled ones
+        are absent).
+    """
+    units = list(units)
+    ids = {unit.id for unit in units}
+    dones: dict[str, Done] = {}
+    try:
+        for unit in units:
+            executor.submit(unit)
+        while len(dones) < len(units) and (left := deadline - time.monotonic()) > 0:
+            dones.update((d.id, d) for d in executor.wait(left) if d.id in ids)
+        while len(dones) < len(units) and (over := executor.wait(0)):
+            dones.update((d.id, d) for d in over if d.id in ids)  # over, not yet received
+    finally:
+        for unit_id in ids - dones.keys():
+            executor.cancel(unit_id)
+    return dones
+
+
 def run_all(executor: Executor, units: Iterable[Unit]) -> list[Done]:
     """Run ``units`` on ``executor``; return their :class:`Done` objects in the units' order.
 

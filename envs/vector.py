@@ -53,6 +53,7 @@ from envs.execution import (
     Unit,
     UnitError,
     run_all,
+    run_until,
 )
 from envs.folding import EnergyModel, mfe_structure
 from envs.rna_design import (
@@ -417,19 +418,7 @@ class RnaDesignVecEnv(VecEnv):
 
     def _run_until(self, units: list[Unit], deadline: float) -> dict[str, Done]:
         """Run ``units``; those not over by ``deadline`` are cancelled (absent from the result)."""
-        executor, ids = self.evaluations.executor, {unit.id for unit in units}
-        dones: dict[str, Done] = {}
-        try:
-            for unit in units:
-                executor.submit(unit)
-            while len(dones) < len(units) and (left := deadline - time.monotonic()) > 0:
-                dones.update((d.id, d) for d in executor.wait(left) if d.id in ids)
-            while len(dones) < len(units) and (over := executor.wait(0)):
-                dones.update((d.id, d) for d in over if d.id in ids)  # over, not yet received
-        finally:
-            for unit_id in ids - dones.keys():
-                executor.cancel(unit_id)
-        return dones
+        return run_until(self.evaluations.executor, units, deadline)
 
     def _outcomes(self, done: Done) -> list[DesignOutcome]:
         """The outcomes of a batch's unit; a failed fold raises, naming the step."""
