@@ -63,6 +63,11 @@ class RnaDesignConfig:
         ensemble_starts: Targeted starts (SAMFEO's initialization: G-C or C-G on pairs, A
             in loops, within the IUPAC codes) the ensemble stage evaluates before its first
             search steps, beside the policy's designs (0: the policy's designs only).
+        ensemble_gu: The ensemble stage may place GU and UG on target pairs even when the
+            policy's actions (``gu_pairs``) do not offer them, as SAMFEO and RNAinverse do
+            (on by default; off: the stage keeps to the policy's pairs). Wobble pairs
+            break the alternative pairings of G-C-rich designs that leave a lonely pair or
+            a short helix open; see the README's session-11 figures.
     """
 
     state_radius: int = 32
@@ -75,6 +80,7 @@ class RnaDesignConfig:
     refinement_distance: int = 10
     ensemble_share: float = 0.0
     ensemble_starts: int = 0
+    ensemble_gu: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -102,6 +108,8 @@ class RnaDesignConfig:
         starts = self.ensemble_starts
         if isinstance(starts, bool) or not isinstance(starts, int) or not 0 <= starts <= 64:
             raise ValueError(f"ensemble_starts must be an integer in [0, 64], got {starts!r}")
+        if not isinstance(self.ensemble_gu, bool):
+            raise ValueError(f"ensemble_gu must be true or false, got {self.ensemble_gu!r}")
 
     @property
     def window(self) -> int:

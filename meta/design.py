@@ -847,7 +847,7 @@ def design(
             target.structure,
             np.random.default_rng([seed, 3]),
             constraints,
-            config.env.gu_pairs,
+            config.env.gu_pairs or config.env.ensemble_gu,
             energy,
             starts=config.env.ensemble_starts,
         )

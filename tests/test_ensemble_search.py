@@ -409,3 +409,31 @@ def test_a_stuck_search_changes_more_units_instead_of_giving_up():
     search.run(time.monotonic() + 600, max_steps=10_000)
     assert not search.solved and search.evaluations == len(search.seen)
     assert 150 <= search.evaluations <= 256
+
+
+def test_the_stage_places_wobble_pairs_unless_told_not_to(monkeypatch):
+    """ensemble_gu (default on) lets the stage use GU/UG although the policy has 4 actions."""
+    from meta import design as design_module
+    from meta.config import LEARNA
+
+    seen = []
+    real = design_module.EnsembleSearch
+
+    def spy(*args, **kwargs):
+        search = real(*args, **kwargs)
+        seen.append(search)
+        return search
+
+    monkeypatch.setattr(design_module, "EnsembleSearch", spy)
+    short = Target("t", "((((((....))))))...((((((....))))))")
+    assert not LEARNA.env.gu_pairs and LEARNA.env.ensemble_gu
+    design_module.design(short, method="meta-learna", time_limit=20, ensemble_share=0.5)
+    pair_options = {o for options in seen[-1].options for o in options if len(o) == 2}
+    assert pair_options == {"GC", "CG", "AU", "UA", "GU", "UG"}
+    off = design_module.load_checkpoint(None).config.updated({"ensemble_gu": False})
+    design_module.design(short, method="meta-learna", time_limit=20, ensemble_share=0.5, config=off)
+    pair_options = {o for options in seen[-1].options for o in options if len(o) == 2}
+    assert pair_options == {"GC", "CG", "AU", "UA"}
+    with pytest.raises(ValueError, match="ensemble_gu"):
+        LEARNA.updated({"ensemble_gu": "yes"})
+    assert LEARNA.updated({"ensemble_gu": False}).env.ensemble_gu is False
