@@ -57,6 +57,7 @@ from envs.constraints import (
     unit_value,
     violations,
 )
+from envs.decomposition import Decomposition
 from envs.execution import Executor, Unit, run_until
 from envs.folding import EnergyModel, hamming, positional_defects
 
@@ -111,6 +112,10 @@ class EnsembleSearch:
         uniform_share: Share of the site draw that is uniform over the mutable sites.
         starts: Targeted starts (:meth:`targeted_start`) evaluated at the beginning of the
             first :meth:`run`, beside whatever was offered.
+        decompose_seconds: Time for hierarchical starts (:mod:`envs.decomposition`): after
+            the targeted starts, the substructures of the best design so far are searched
+            on their own, smallest first, and the assembled design is offered (0: off; a
+            target without subproblems skips it).
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -128,6 +133,7 @@ class EnsembleSearch:
         temperature: float = 1.0,
         uniform_share: float = 0.1,
         starts: int = 0,
+        decompose_seconds: float = 0.0,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -163,6 +169,11 @@ class EnsembleSearch:
         self.kick = 0
         self._step_seconds = 0.0
         self._starts_left = starts
+        self.decomposition = (
+            Decomposition(target, decompose_seconds, rng, self.rules, gu_pairs, energy, objective)
+            if decompose_seconds > 0
+            else None
+        )
 
     # ------------------------------------------------------------------ public
 
@@ -207,6 +218,7 @@ class EnsembleSearch:
             self._starts_left -= 1
             if self.offer(self.targeted_start(), deadline) is not None:
                 steps += 1
+        steps += self._decompose(deadline)
         while self.pool and not self.solved and (max_steps is None or steps < max_steps):
             if not self._fits(deadline):
                 break
@@ -247,6 +259,7 @@ class EnsembleSearch:
         island.seen = set(self.seen)
         island.evaluations = 0
         island._starts_left = 0
+        island.decomposition = None
         return island
 
     def merge(self, islands: Iterable[EnsembleSearch]) -> None:
@@ -270,6 +283,22 @@ class EnsembleSearch:
                 self._step_seconds = island._step_seconds
 
     # ------------------------------------------------------------------ internals
+
+    def _decompose(self, deadline: float) -> int:
+        """Advance the hierarchical starts; offer the assembled design when they are over."""
+        decomposition = self.decomposition
+        if decomposition is None or self.best is None or self.solved:
+            return 0
+        if decomposition.sequence is None:
+            decomposition.begin(self.best.sequence, self._step_seconds)
+        spent = decomposition.run(deadline)
+        self.evaluations += spent
+        if decomposition.done:
+            self.decomposition = None
+            assert decomposition.sequence is not None
+            if self.offer("".join(decomposition.sequence)) is not None:
+                spent += 1
+        return spent
 
     def _fits(self, deadline: float | None) -> bool:
         return deadline is None or time.monotonic() + self._step_seconds <= deadline

@@ -68,6 +68,12 @@ class RnaDesignConfig:
             (on by default; off: the stage keeps to the policy's pairs). Wobble pairs
             break the alternative pairings of G-C-rich designs that leave a lonely pair or
             a short helix open; see the README's session-11 figures.
+        ensemble_decompose: Share of the ensemble stage's time, in [0, 1), spent first on
+            hierarchical starts (:mod:`envs.decomposition`: the target's substructures of
+            at least 30 nt designed on their own, smallest first, then offered assembled);
+            0 turns them off. Used only with a finite time limit. On generated 276-400-nt
+            targets (not a benchmark) the stage alone solved 13/16 in 30 s with 0.3 of its
+            time on them and 11/16 without; on 40-144-nt targets 37/60 either way.
     """
 
     state_radius: int = 32
@@ -81,6 +87,7 @@ class RnaDesignConfig:
     ensemble_share: float = 0.0
     ensemble_starts: int = 0
     ensemble_gu: bool = True
+    ensemble_decompose: float = 0.3
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -110,6 +117,9 @@ class RnaDesignConfig:
             raise ValueError(f"ensemble_starts must be an integer in [0, 64], got {starts!r}")
         if not isinstance(self.ensemble_gu, bool):
             raise ValueError(f"ensemble_gu must be true or false, got {self.ensemble_gu!r}")
+        share = self.ensemble_decompose
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+            raise ValueError(f"ensemble_decompose must be in [0, 1), got {share!r}")
 
     @property
     def window(self) -> int:

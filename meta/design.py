@@ -850,6 +850,11 @@ def design(
             config.env.gu_pairs or config.env.ensemble_gu,
             energy,
             starts=config.env.ensemble_starts,
+            decompose_seconds=(
+                config.env.ensemble_decompose * config.env.ensemble_share * time_limit
+                if math.isfinite(time_limit)
+                else 0.0
+            ),
         )
         state.add_search(search, config.env.ensemble_share)
     previous_threads = torch.get_num_threads()

@@ -1,0 +1,146 @@
+"""Hierarchical starts (envs.decomposition) and their place in the ensemble stage."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from envs import decomposition as decomposition_module
+from envs import ensemble_search
+from envs.constraints import DesignConstraints
+from envs.decomposition import Decomposition, subproblems
+from envs.dot_bracket import pair_table
+from envs.ensemble_search import EnsembleSearch
+from envs.folding import mfe_structure
+
+#: Two 34-nt pieces inside a multiloop closed by a 3-pair helix (77 nt), and a hairpin.
+HAIRPIN = "((((((((....))))..((((....))))))))"  # 34 nt
+TARGET = "...(((" + HAIRPIN + "..." + HAIRPIN + ")))...((((....))))..."
+
+
+def _start(target: str) -> str:
+    chars = ["A"] * len(target)
+    for site, partner in enumerate(pair_table(target)):
+        if partner > site:
+            chars[site], chars[partner] = "G", "C"
+    return "".join(chars)
+
+
+def test_subproblems_are_outermost_pairs_smallest_first():
+    nodes = subproblems(TARGET)
+    partners = pair_table(TARGET)
+    assert nodes == [(6, 39), (43, 76), (3, 79)]  # children come before their parent
+    for i, j in nodes:
+        assert partners[i] == j and partners[i - 1] != j + 1  # a helix's outermost pair
+    assert subproblems(TARGET, max_fraction=0.5) == [(6, 39), (43, 76)]
+    assert subproblems(TARGET, min_length=40) == [(3, 79)]
+    assert subproblems("." * 50) == []
+
+
+def test_decomposition_designs_the_pieces_and_keeps_the_rest():
+    rng = np.random.default_rng(0)
+    work = Decomposition(TARGET, 20.0, rng, gu_pairs=True)
+    start = _start(TARGET)
+    work.begin(start, 0.01)
+    spent = work.run(time.monotonic() + 60)
+    assert work.done and spent == work.evaluations >= 2
+    design = "".join(work.sequence)
+    assert design[:3] == start[:3] and design[80:] == start[80:]  # outside every piece
+    for i, j in work.nodes:  # each piece folds alone into its target (easy hairpins)
+        assert mfe_structure(design[i : j + 1]) == TARGET[i : j + 1]
+    assert work.solved == 3
+
+
+def test_decomposition_keeps_the_codes_and_motifs_of_each_piece():
+    code = "N" * 14 + "C" + "N" * (len(TARGET) - 15)  # a loop site of the first piece
+    rules = DesignConstraints(sequence=code, forbid=("GGGG", "CCCC"))
+    stage = EnsembleSearch(TARGET, np.random.default_rng(1), rules, gu_pairs=True, starts=8)
+    stage.run(time.monotonic() + 30, max_steps=0)
+    assert stage.best is not None
+    work = Decomposition(TARGET, 5.0, np.random.default_rng(1), rules, gu_pairs=True)
+    work.begin(stage.best.sequence)
+    work.run(time.monotonic() + 30)
+    design = "".join(work.sequence)
+    assert design[14] == "C" and work.evaluations > len(work.nodes)
+    for i, j in work.nodes:
+        assert "GGGG" not in design[i : j + 1] and "CCCC" not in design[i : j + 1]
+
+
+def test_decomposition_is_resumable_and_never_passes_a_deadline(monkeypatch):
+    """On a fake clock where every evaluation takes 0.05 s, slices of 0.12 s finish it."""
+    clock = {"now": 500.0}
+    original = ensemble_search.positional_defects
+
+    def slow(sequence, target, energy=None):
+        clock["now"] += 0.05
+        return original(sequence, target, energy)
+
+    monkeypatch.setattr(ensemble_search.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(decomposition_module.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(ensemble_search, "positional_defects", slow)
+    work = Decomposition(TARGET, 1.0, np.random.default_rng(2), gu_pairs=True)
+    work.begin(_start(TARGET), 0.05)
+    calls = 0
+    while not work.done:
+        deadline = clock["now"] + 0.12
+        work.run(deadline)
+        assert clock["now"] <= deadline + 1e-9
+        calls += 1
+        assert calls < 100
+    assert calls >= 2 and work.evaluations >= 2
+
+
+def test_the_stage_offers_the_assembled_design_and_never_gets_worse():
+    search = EnsembleSearch(TARGET, np.random.default_rng(3), gu_pairs=True, decompose_seconds=8)
+    first = search.offer(_start(TARGET))
+    assert search.decomposition is not None and first is not None
+    search.run(time.monotonic() + 30)
+    assert search.best is not None and search.best.rank <= first.rank
+    assert search.decomposition is None or search.solved  # over, or the target solved first
+    assert search.fork(np.random.default_rng(0)).decomposition is None
+    island_free = EnsembleSearch(TARGET, np.random.default_rng(3), decompose_seconds=0)
+    assert island_free.decomposition is None
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="seconds"):
+        Decomposition(TARGET, -1.0, np.random.default_rng(0))
+    work = Decomposition(TARGET, 1.0, np.random.default_rng(0))
+    with pytest.raises(RuntimeError, match="begin"):
+        work.run(time.monotonic() + 1)
+    with pytest.raises(ValueError, match="nt"):
+        work.begin("ACGU")
+
+
+def test_config_carries_the_decomposition_share():
+    from meta.config import LEARNA
+
+    assert LEARNA.updated({"ensemble_decompose": 0.3}).env.ensemble_decompose == 0.3
+    for bad in (1.0, -0.1, True):
+        with pytest.raises(ValueError, match="ensemble_decompose"):
+            LEARNA.updated({"ensemble_decompose": bad})
+
+
+def test_the_design_loop_gives_the_decomposition_its_share_of_the_stage(monkeypatch):
+    from envs.dot_bracket import Target
+    from meta import design as design_module
+    from meta.config import LEARNA
+
+    seen = []
+    real = design_module.EnsembleSearch
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["decompose_seconds"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(design_module, "EnsembleSearch", spy)
+    short = Target("t", "((((((....))))))...((((((....))))))")  # solved at once: the wiring
+    assert LEARNA.env.ensemble_decompose == 0.3
+    design_module.design(short, method="meta-learna", time_limit=20, ensemble_share=0.5)
+    assert seen[-1] == pytest.approx(0.3 * 0.5 * 20)
+    design_module.design(
+        short, method="meta-learna", time_limit=float("inf"), max_episodes=50, ensemble_share=0.5
+    )
+    assert seen[-1] == 0.0  # no time limit to share
