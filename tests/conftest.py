@@ -43,3 +43,44 @@ def ray_cluster():
 def ray_address(ray_cluster) -> str:
     """The GCS address of :func:`ray_cluster`, for commands run in a subprocess."""
     return ray_cluster.get_runtime_context().gcs_address
+
+
+@pytest.fixture
+def stage_spy(monkeypatch) -> list:
+    """Every ensemble stage the design loop builds, as ``(kwargs, search)`` in build order."""
+    from meta import design as design_module
+
+    built: list = []
+    real = design_module.EnsembleSearch
+
+    def spy(*args, **kwargs):
+        search = real(*args, **kwargs)
+        built.append((kwargs, search))
+        return search
+
+    monkeypatch.setattr(design_module, "EnsembleSearch", spy)
+    return built
+
+
+@pytest.fixture
+def slow_evaluations(monkeypatch):
+    """Install a fake clock on which every ensemble-stage evaluation takes ``seconds``.
+
+    ``slow_evaluations(seconds, start)`` patches ``time.monotonic`` (every module reading
+    it sees the fake clock) and returns the clock, ``{"now": start}``.
+    """
+    from envs import ensemble_search
+
+    def install(seconds: float, start: float = 1000.0) -> dict:
+        clock = {"now": start}
+        original = ensemble_search.positional_defects
+
+        def slow(sequence, target, energy=None):
+            clock["now"] += seconds
+            return original(sequence, target, energy)
+
+        monkeypatch.setattr(ensemble_search.time, "monotonic", lambda: clock["now"])
+        monkeypatch.setattr(ensemble_search, "positional_defects", slow)
+        return clock
+
+    return install

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from envs import decomposition as decomposition_module
-from envs import ensemble_search
 from envs.constraints import DesignConstraints
 from envs.decomposition import Decomposition, subproblems
 from envs.dot_bracket import pair_table
@@ -20,12 +19,8 @@ HAIRPIN = "((((((((....))))..((((....))))))))"  # 34 nt
 TARGET = "...(((" + HAIRPIN + "..." + HAIRPIN + ")))...((((....))))..."
 
 
-def _start(target: str) -> str:
-    chars = ["A"] * len(target)
-    for site, partner in enumerate(pair_table(target)):
-        if partner > site:
-            chars[site], chars[partner] = "G", "C"
-    return "".join(chars)
+#: SAMFEO's targeted start (G-C or C-G on pairs, A in loops) of TARGET.
+START = EnsembleSearch(TARGET, np.random.default_rng(0)).targeted_start()
 
 
 def test_subproblems_are_outermost_pairs_smallest_first():
@@ -42,7 +37,7 @@ def test_subproblems_are_outermost_pairs_smallest_first():
 def test_decomposition_designs_the_pieces_and_keeps_the_rest():
     rng = np.random.default_rng(0)
     work = Decomposition(TARGET, 20.0, rng, gu_pairs=True)
-    start = _start(TARGET)
+    start = START
     work.begin(start, 0.01)
     spent = work.run(time.monotonic() + 60)
     assert work.done and spent == work.evaluations >= 2
@@ -68,20 +63,12 @@ def test_decomposition_keeps_the_codes_and_motifs_of_each_piece():
         assert "GGGG" not in design[i : j + 1] and "CCCC" not in design[i : j + 1]
 
 
-def test_decomposition_is_resumable_and_never_passes_a_deadline(monkeypatch):
+def test_decomposition_is_resumable_and_never_passes_a_deadline(slow_evaluations):
     """On a fake clock where every evaluation takes 0.05 s, slices of 0.12 s finish it."""
-    clock = {"now": 500.0}
-    original = ensemble_search.positional_defects
-
-    def slow(sequence, target, energy=None):
-        clock["now"] += 0.05
-        return original(sequence, target, energy)
-
-    monkeypatch.setattr(ensemble_search.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(decomposition_module.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(ensemble_search, "positional_defects", slow)
+    clock = slow_evaluations(0.05, start=500.0)
+    assert decomposition_module.time.monotonic() == 500.0  # the same clock here
     work = Decomposition(TARGET, 1.0, np.random.default_rng(2), gu_pairs=True)
-    work.begin(_start(TARGET), 0.05)
+    work.begin(START, 0.05)
     calls = 0
     while not work.done:
         deadline = clock["now"] + 0.12
@@ -94,7 +81,7 @@ def test_decomposition_is_resumable_and_never_passes_a_deadline(monkeypatch):
 
 def test_the_stage_offers_the_assembled_design_and_never_gets_worse():
     search = EnsembleSearch(TARGET, np.random.default_rng(3), gu_pairs=True, decompose_seconds=8)
-    first = search.offer(_start(TARGET))
+    first = search.offer(START)
     assert search.decomposition is not None and first is not None
     search.run(time.monotonic() + 30)
     assert search.best is not None and search.best.rank <= first.rank
@@ -123,24 +110,16 @@ def test_config_carries_the_decomposition_share():
             LEARNA.updated({"ensemble_decompose": bad})
 
 
-def test_the_design_loop_gives_the_decomposition_its_share_of_the_stage(monkeypatch):
+def test_the_design_loop_gives_the_decomposition_its_share_of_the_stage(stage_spy):
     from envs.dot_bracket import Target
     from meta import design as design_module
     from meta.config import LEARNA
 
-    seen = []
-    real = design_module.EnsembleSearch
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs["decompose_seconds"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(design_module, "EnsembleSearch", spy)
     short = Target("t", "((((((....))))))...((((((....))))))")  # solved at once: the wiring
     assert LEARNA.env.ensemble_decompose == 0.3
     design_module.design(short, method="meta-learna", time_limit=20, ensemble_share=0.5)
-    assert seen[-1] == pytest.approx(0.3 * 0.5 * 20)
+    assert stage_spy[-1][0]["decompose_seconds"] == pytest.approx(0.3 * 0.5 * 20)
     design_module.design(
         short, method="meta-learna", time_limit=float("inf"), max_episodes=50, ensemble_share=0.5
     )
-    assert seen[-1] == 0.0  # no time limit to share
+    assert stage_spy[-1][0]["decompose_seconds"] == 0.0  # no time limit to share

@@ -96,18 +96,10 @@ def test_best_is_never_worse_than_any_offer():
     assert best.distance == sum(a != b for a, b in zip(mfe_structure(best.sequence), target))
 
 
-def test_run_never_passes_its_deadline(monkeypatch):
+def test_run_never_passes_its_deadline(slow_evaluations):
     """On a fake clock where every evaluation takes 0.1 s, no step starts that would end late."""
     _, target = _random_structure(120, 7)
-    clock = {"now": 1000.0}
-    original = ensemble_search.positional_defects
-
-    def slow(sequence, target, energy=None):
-        clock["now"] += 0.1
-        return original(sequence, target, energy)
-
-    monkeypatch.setattr(ensemble_search.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(ensemble_search, "positional_defects", slow)
+    clock = slow_evaluations(0.1)
     search = EnsembleSearch(target, np.random.default_rng(0), starts=2)
     assert search.offer(_start(target)) is not None  # times the first evaluation: 0.1 s
     other = search.targeted_start()
@@ -262,26 +254,19 @@ def test_cli_refuses_bad_starts():
         assert "--ensemble-starts" in completed.stderr
 
 
-def test_starts_reach_the_stage_from_the_cli_the_api_and_the_benchmark(monkeypatch):
+def test_starts_reach_the_stage_from_the_cli_the_api_and_the_benchmark(stage_spy):
     """autorl design / the API default to DEFAULT_ENSEMBLE_STARTS; 0 and N are passed on."""
     from autorl import api
     from autorl.cli import main
     from autorl.commands import benchmark
     from meta import design as design_module
 
-    seen = []
-    real = design_module.EnsembleSearch
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs["starts"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(design_module, "EnsembleSearch", spy)
     short = "((((((....))))))...((((((....))))))"  # solved at once: the test is the wiring
     args = ["design", "--target", short, "--time-limit", "20", "--quiet", "--format", "json"]
     assert main(args) == 0
     assert main([*args, "--ensemble-starts", "3"]) == 0
     api.design(short, time_limit=20, ensemble_starts=0)
+    seen = [kwargs["starts"] for kwargs, _ in stage_spy]
     assert seen == [design_module.DEFAULT_ENSEMBLE_STARTS, 3, 0]
     with pytest.raises(ValueError, match="ensemble_starts"):
         api.design(short, time_limit=2, ensemble_starts=65)
@@ -411,28 +396,19 @@ def test_a_stuck_search_changes_more_units_instead_of_giving_up():
     assert 150 <= search.evaluations <= 256
 
 
-def test_the_stage_places_wobble_pairs_unless_told_not_to(monkeypatch):
+def test_the_stage_places_wobble_pairs_unless_told_not_to(stage_spy):
     """ensemble_gu (default on) lets the stage use GU/UG although the policy has 4 actions."""
     from meta import design as design_module
     from meta.config import LEARNA
 
-    seen = []
-    real = design_module.EnsembleSearch
-
-    def spy(*args, **kwargs):
-        search = real(*args, **kwargs)
-        seen.append(search)
-        return search
-
-    monkeypatch.setattr(design_module, "EnsembleSearch", spy)
     short = Target("t", "((((((....))))))...((((((....))))))")
     assert not LEARNA.env.gu_pairs and LEARNA.env.ensemble_gu
     design_module.design(short, method="meta-learna", time_limit=20, ensemble_share=0.5)
-    pair_options = {o for options in seen[-1].options for o in options if len(o) == 2}
+    pair_options = {o for options in stage_spy[-1][1].options for o in options if len(o) == 2}
     assert pair_options == {"GC", "CG", "AU", "UA", "GU", "UG"}
     off = design_module.load_checkpoint(None).config.updated({"ensemble_gu": False})
     design_module.design(short, method="meta-learna", time_limit=20, ensemble_share=0.5, config=off)
-    pair_options = {o for options in seen[-1].options for o in options if len(o) == 2}
+    pair_options = {o for options in stage_spy[-1][1].options for o in options if len(o) == 2}
     assert pair_options == {"GC", "CG", "AU", "UA"}
     with pytest.raises(ValueError, match="ensemble_gu"):
         LEARNA.updated({"ensemble_gu": "yes"})
