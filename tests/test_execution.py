@@ -49,7 +49,9 @@ def nap(seconds: float) -> float:
 def with_grandchild(marker: str, seconds: float) -> None:
     """Start a long ``sleep`` process, record its pid in ``marker``, then sleep."""
     child = subprocess.Popen(["sleep", "600"])
-    Path(marker).write_text(str(child.pid))
+    written = Path(marker + ".tmp")
+    written.write_text(str(child.pid))
+    written.replace(marker)  # atomic: the test never reads a created but empty file
     time.sleep(seconds)
 
 
