@@ -168,7 +168,7 @@ class Decomposition:
                 steps = int(search.offer("".join(self.sequence[i : j + 1]), end) is not None)
             self._spent += time.monotonic() - began
             self.evaluations += search.evaluations - counted
-            stuck = bool(search.pool) and search.kick >= search._mutable_units
+            stuck = bool(search.pool) and search.exhausted
             if steps == 0 and not stuck and node_end > deadline and not search.solved:
                 break  # the caller's deadline, not the subproblem's time: go on next call
             if steps == 0 or search.solved or self._spent >= self.budgets[self._node]:

@@ -182,6 +182,11 @@ class EnsembleSearch:
         """Whether a solution (distance 0, every constraint kept) was found."""
         return self.best is not None and self.best.distance == 0
 
+    @property
+    def exhausted(self) -> bool:
+        """Whether the kick changes every mutable unit already: :meth:`run` gives up then."""
+        return self.kick >= self._mutable_units
+
     def offer(self, sequence: str, deadline: float | None = None) -> Candidate | None:
         """Evaluate a design from elsewhere (the policy) and let it compete for the pool.
 
@@ -224,7 +229,7 @@ class EnsembleSearch:
                 break
             mutant = self._draw_mutant()
             if mutant is None:  # every mutant drawn was seen: change more units per mutant
-                if self.kick >= self._mutable_units:
+                if self.exhausted:
                     break
                 self.kick += 1
                 continue
