@@ -72,8 +72,9 @@ class RnaDesignConfig:
             hierarchical starts (:mod:`envs.decomposition`: the target's substructures of
             at least 30 nt designed on their own, smallest first, then offered assembled);
             0 turns them off. Used only with a finite time limit. On generated 276-400-nt
-            targets (not a benchmark) the stage alone solved 13/16 in 30 s with 0.3 of its
-            time on them and 11/16 without; on 40-144-nt targets 37/60 either way.
+            targets (not a benchmark) the stage alone solved 14/16 in 30 s with 0.3 of its
+            time on them and 11/16 without; on 40-144-nt targets 37/60 either way
+            (``benchmarks.ensemble_stage``, commands in the README).
     """
 
     state_radius: int = 32
@@ -109,17 +110,15 @@ class RnaDesignConfig:
                 "refinement_budget must be >= 0 and refinement_distance >= 1, got "
                 f"{self.refinement_budget} and {self.refinement_distance}"
             )
-        share = self.ensemble_share
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
-            raise ValueError(f"ensemble_share must be in [0, 1), got {self.ensemble_share!r}")
+        for name in ("ensemble_share", "ensemble_decompose"):
+            share = getattr(self, name)
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {share!r}")
         starts = self.ensemble_starts
         if isinstance(starts, bool) or not isinstance(starts, int) or not 0 <= starts <= 64:
             raise ValueError(f"ensemble_starts must be an integer in [0, 64], got {starts!r}")
         if not isinstance(self.ensemble_gu, bool):
             raise ValueError(f"ensemble_gu must be true or false, got {self.ensemble_gu!r}")
-        share = self.ensemble_decompose
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
-            raise ValueError(f"ensemble_decompose must be in [0, 1), got {share!r}")
 
     @property
     def window(self) -> int:
