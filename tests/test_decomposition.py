@@ -19,8 +19,13 @@ HAIRPIN = "((((((((....))))..((((....))))))))"  # 34 nt
 TARGET = "...(((" + HAIRPIN + "..." + HAIRPIN + ")))...((((....))))..."
 
 
-#: SAMFEO's targeted start (G-C or C-G on pairs, A in loops) of TARGET.
-START = EnsembleSearch(TARGET, np.random.default_rng(0)).targeted_start()
+#: SAMFEO's targeted start of TARGET with A-U for every G-C: it folds into none of the
+#: pieces (a targeted start itself already folds into TARGET, leaving nothing to design).
+START = (
+    EnsembleSearch(TARGET, np.random.default_rng(0))
+    .targeted_start()
+    .translate(str.maketrans("GC", "AU"))
+)
 
 
 def test_subproblems_are_outermost_pairs_smallest_first():
@@ -44,6 +49,7 @@ def test_decomposition_designs_the_pieces_and_keeps_the_rest():
     design = "".join(work.sequence)
     assert design[:3] == start[:3] and design[80:] == start[80:]  # outside every piece
     for i, j in work.nodes:  # each piece folds alone into its target (easy hairpins)
+        assert mfe_structure(START[i : j + 1]) != TARGET[i : j + 1]  # it did not at the start
         assert mfe_structure(design[i : j + 1]) == TARGET[i : j + 1]
     assert work.solved == 3
 
@@ -82,10 +88,14 @@ def test_decomposition_is_resumable_and_never_passes_a_deadline(slow_evaluations
 def test_the_stage_offers_the_assembled_design_and_never_gets_worse():
     search = EnsembleSearch(TARGET, np.random.default_rng(3), gu_pairs=True, decompose_seconds=8)
     first = search.offer(START)
-    assert search.decomposition is not None and first is not None
-    search.run(time.monotonic() + 30)
+    work = search.decomposition
+    assert work is not None and first is not None and first.distance > 0
+    search.run(time.monotonic() + 30, max_steps=0)  # the decomposition, no search step
+    assembled = "".join(work.sequence)
+    assert work.done and search.decomposition is None and work.solved == 3
+    assert assembled != START and assembled in search.seen  # offered to the pool
+    assert search.evaluations == 1 + work.evaluations + 1  # the start, the pieces, the whole
     assert search.best is not None and search.best.rank <= first.rank
-    assert search.decomposition is None or search.solved  # over, or the target solved first
     assert search.fork(np.random.default_rng(0)).decomposition is None
     island_free = EnsembleSearch(TARGET, np.random.default_rng(3), decompose_seconds=0)
     assert island_free.decomposition is None
