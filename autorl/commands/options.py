@@ -7,7 +7,8 @@ the heavy modules are imported by the functions that turn parsed options into ob
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from meta.cluster import BACKENDS, Backend
 from policies.device import DEVICE_CHOICES
@@ -32,12 +33,17 @@ DEFAULT_ENSEMBLE_SHARE = 0.5
 DEFAULT_ENSEMBLE_STARTS = 10
 
 
+def _parsed(text: str, convert: Callable[[str], Any], kind: str) -> Any:
+    """``convert(text)``, or the ``argparse`` error naming ``kind`` (e.g. "an integer")."""
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+
+
 def share(text: str) -> float:
     """An ``argparse`` type: a share of the time in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _parsed(text, float, "a number")
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
@@ -58,10 +64,7 @@ def add_ensemble_share_option(parser: argparse.ArgumentParser, scope: str = "") 
 
 def starts(text: str) -> int:
     """An ``argparse`` type: a number of targeted starts in [0, 64]."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _parsed(text, int, "an integer")
     if not 0 <= value <= 64:
         raise argparse.ArgumentTypeError(f"must be in [0, 64], got {text}")
     return value
