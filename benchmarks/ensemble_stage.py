@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from envs.dot_bracket import read_targets
-from envs.ensemble_search import OBJECTIVES, EnsembleSearch
+from envs.ensemble_search import OBJECTIVES, SITE_CHOICES, EnsembleSearch
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class StageSettings:
     decompose: float = 0.0
     starts: int = 10
     objective: str = "defect"
+    sites: str = "defect"
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
@@ -50,6 +51,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         np.random.default_rng(seed),
         gu_pairs=settings.gu_pairs,
         objective=settings.objective,
+        sites=settings.sites,
         starts=settings.starts,
         decompose_seconds=settings.decompose * settings.seconds,
     )
@@ -74,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-gu", action="store_true", help="no wobble pairs in the stage")
     parser.add_argument("--starts", type=int, default=10, help="targeted starts (10)")
     parser.add_argument("--objective", choices=OBJECTIVES, default="defect")
+    parser.add_argument("--sites", choices=SITE_CHOICES, default="defect", help="site draw")
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -85,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ensemble_stage: {error}", file=sys.stderr)
         return 2
     settings = StageSettings(
-        args.seconds, not args.no_gu, args.decompose, args.starts, args.objective
+        args.seconds, not args.no_gu, args.decompose, args.starts, args.objective, args.sites
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

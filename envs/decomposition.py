@@ -99,6 +99,7 @@ class Decomposition:
         energy: EnergyModel | None = None,
         objective: str = "defect",
         min_length: int = MIN_LENGTH,
+        sites: str = "defect",
     ):
         if not seconds >= 0 or min_length < 2:
             raise ValueError(
@@ -110,6 +111,7 @@ class Decomposition:
         self.gu_pairs = gu_pairs
         self.energy = energy
         self.objective = objective
+        self.sites = sites
         self.nodes = subproblems(target, min_length) if seconds > 0 else []
         total = sum(j - i + 1 for i, j in self.nodes)
         #: Seconds each subproblem may spend (its length's share of ``seconds``).
@@ -186,6 +188,7 @@ class Decomposition:
             self.gu_pairs,
             self.energy,
             self.objective,
+            sites=self.sites,
         )
         search._step_seconds = self._step_hint
         self._search = search

@@ -20,6 +20,7 @@ import numpy as np
 
 from envs.constraints import UNPAIRED_ACTIONS, DesignConstraints, action_masks, check_feasible
 from envs.dot_bracket import Target, pair_table
+from envs.ensemble_search import OBJECTIVES, SITE_CHOICES
 from envs.evaluation import DesignOutcome, evaluate_design
 from envs.folding import EnergyModel
 
@@ -75,6 +76,12 @@ class RnaDesignConfig:
             targets (not a benchmark) the stage alone solved 14/16 in 30 s with 0.3 of its
             time on them and 11/16 without; on 40-144-nt targets 37/60 either way
             (``benchmarks.ensemble_stage``, commands in the README).
+        ensemble_objective: What the ensemble stage's pool ranks by: ``"defect"`` (the
+            normalized ensemble defect) or ``"probability"`` (the target's negative
+            log-probability per site, SAMFEO's default order).
+        ensemble_sites: How the ensemble stage draws the site it mutates: ``"defect"``
+            (proportional to the positional defect, 10 % uniform) or ``"softmax"``
+            (SAMFEO's, proportional to ``exp(defect)``).
     """
 
     state_radius: int = 32
@@ -89,6 +96,8 @@ class RnaDesignConfig:
     ensemble_starts: int = 0
     ensemble_gu: bool = True
     ensemble_decompose: float = 0.3
+    ensemble_objective: str = "defect"
+    ensemble_sites: str = "defect"
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -119,6 +128,9 @@ class RnaDesignConfig:
             raise ValueError(f"ensemble_starts must be an integer in [0, 64], got {starts!r}")
         if not isinstance(self.ensemble_gu, bool):
             raise ValueError(f"ensemble_gu must be true or false, got {self.ensemble_gu!r}")
+        for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
 
     @property
     def window(self) -> int:

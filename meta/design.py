@@ -849,6 +849,8 @@ def design(
             constraints,
             config.env.gu_pairs or config.env.ensemble_gu,
             energy,
+            objective=config.env.ensemble_objective,
+            sites=config.env.ensemble_sites,
             starts=config.env.ensemble_starts,
             decompose_seconds=(
                 config.env.ensemble_decompose * config.env.ensemble_share * time_limit

@@ -133,3 +133,30 @@ def test_the_design_loop_gives_the_decomposition_its_share_of_the_stage(stage_sp
         short, method="meta-learna", time_limit=float("inf"), max_episodes=50, ensemble_share=0.5
     )
     assert stage_spy[-1][0]["decompose_seconds"] == 0.0  # no time limit to share
+
+
+def test_the_pieces_are_searched_with_the_stage_settings(monkeypatch):
+    from envs import ensemble_search
+
+    opened = []
+    real = ensemble_search.EnsembleSearch
+
+    def spy(*args, **kwargs):
+        search = real(*args, **kwargs)
+        opened.append(search)
+        return search
+
+    stage = EnsembleSearch(
+        TARGET,
+        np.random.default_rng(2),
+        objective="probability",
+        sites="softmax",
+        decompose_seconds=2.0,
+    )
+    work = stage.decomposition
+    assert (work.objective, work.sites) == ("probability", "softmax")
+    monkeypatch.setattr(ensemble_search, "EnsembleSearch", spy)
+    work.begin(START)
+    work.run(time.monotonic() + 30)
+    assert len(opened) == len(work.nodes) == 3
+    assert all((s.objective, s.sites) == ("probability", "softmax") for s in opened)

@@ -157,6 +157,36 @@ def test_bad_settings_are_refused():
         EnsembleSearch(LONELY, np.random.default_rng(0), objective="energy")
     with pytest.raises(ValueError, match="pool_size"):
         EnsembleSearch(LONELY, np.random.default_rng(0), pool_size=0)
+    with pytest.raises(ValueError, match="site choice 'worst'"):
+        EnsembleSearch(LONELY, np.random.default_rng(0), sites="worst")
+
+
+@pytest.mark.parametrize("sites", ["defect", "softmax"])
+def test_site_draws_follow_the_chosen_rule(sites):
+    """One wrong site: "defect" draws it ~90 % of the time, "softmax" in proportion to e."""
+    target = "((((((....))))))" + "." * 24  # the unpaired tail: one unit per site
+    code = "N" * 16 + "A" * 23 + "N"  # only the last site and the helix may change
+    search = EnsembleSearch(
+        target, np.random.default_rng(5), DesignConstraints(sequence=code), sites=sites
+    )
+    defects = np.zeros(len(target))
+    defects[-1] = 1.0
+    weights = search._site_weights(defects)
+    mutable = np.array([len(search.options[search.unit_of[i]]) > 1 for i in range(len(target))])
+    assert mutable.sum() == 17 and weights[~mutable].sum() == 0
+    expected = (
+        np.where(mutable, np.exp(defects), 0) / (16 + np.e)
+        if sites == "softmax"
+        else 0.9 * defects + 0.1 * mutable / 17
+    )
+    np.testing.assert_allclose(weights, expected)
+    parent = search.offer("GGGGGGAAAACCCCCC" + "A" * 24)
+    parent.defects[:] = defects
+    draws = 2000
+    tail = sum(search._mutate(parent)[-1] != "A" for _ in range(draws)) / draws
+    # The tail changes when drawn, or as the helix end's neighbour (its unit is next to it).
+    low, high = (np.e / (16 + np.e), 0.35) if sites == "softmax" else (0.9, 1.0)
+    assert low - 0.03 <= tail <= high
 
 
 def test_probability_objective_is_the_negative_log_probability_per_site():
@@ -413,3 +443,20 @@ def test_the_stage_places_wobble_pairs_unless_told_not_to(stage_spy):
     with pytest.raises(ValueError, match="ensemble_gu"):
         LEARNA.updated({"ensemble_gu": "yes"})
     assert LEARNA.updated({"ensemble_gu": False}).env.ensemble_gu is False
+
+
+def test_the_stage_objective_and_site_choice_come_from_the_config(stage_spy):
+    from meta import design as design_module
+
+    target = Target("t", "((((((((....))))))))" + "." * 20 + "((((((((....))))))))")
+    base = design_module.load_checkpoint(None).config
+    assert (base.env.ensemble_objective, base.env.ensemble_sites) == ("defect", "defect")
+    chosen = base.updated({"ensemble_objective": "probability", "ensemble_sites": "softmax"})
+    design_module.design(
+        target, method="meta-learna", time_limit=20, ensemble_share=0.5, config=chosen
+    )
+    search = stage_spy[-1][1]
+    assert (search.objective, search.sites) == ("probability", "softmax")
+    for bad in ({"ensemble_objective": "energy"}, {"ensemble_sites": "worst"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            base.updated(bad)
