@@ -3,10 +3,13 @@ r"""The ensemble stage alone on a target file: what one of its settings changes.
 Runs :class:`envs.ensemble_search.EnsembleSearch` (no policy) on every target of a target
 file for ``--seconds`` each, one process per target and ``--workers`` at a time, from
 ``--starts`` targeted starts, with the stage's settings given (wobble pairs, the share of
-its time spent on hierarchical starts, the objective). Target ``k`` gets the seed
-``--seed + k``. Use it to judge a change of the stage on generated targets
+its time spent on hierarchical starts, the objective, the site draw). Target ``k`` gets
+the seed ``--seed + k``. Use it to judge a change of the stage on generated targets
 (``autorl data generate``) before any benchmark. Prints one JSON object: the settings, the
-solved count, the sum of the best distances, and per target the distance and evaluations.
+solved count, the sum of the best distances, and per target the distance and evaluations;
+``--unsolved FILE`` also writes the targets left unsolved, as a target file, which is how
+a hard dev set is drawn from a large generated one (second example: MFE structures of
+random sequences are designable, so every target of it has a solution).
 
 Usage::
 
@@ -14,12 +17,22 @@ Usage::
         --source ensemble --beta-scale 0.7 --seed 44
     python -m benchmarks.ensemble_stage long.txt --seconds 30 --decompose 0.3
     python -m benchmarks.ensemble_stage long.txt --seconds 30 --decompose 0
+
+    autorl data generate --count 800 --out mfe800.txt --min-length 120 --max-length 220 \
+        --gc-min 0.3 --gc-max 0.7 --source mfe --seed 63
+    python -m benchmarks.ensemble_stage mfe800.txt --seconds 1 --seed 2000 --unsolved a.txt
+    python -m benchmarks.ensemble_stage mfe800.txt --seconds 1 --seed 3000 --unsolved b.txt \
+        --sites softmax --objective probability
+    sort -u a.txt b.txt > hard.txt
+    python -m benchmarks.ensemble_stage hard.txt --seconds 5 --seed 4000
+    python -m benchmarks.ensemble_stage hard.txt --seconds 5 --seed 4000 --sites softmax
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -79,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sites", choices=SITE_CHOICES, default="defect", help="site draw")
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--unsolved", metavar="FILE", help="also write the targets left unsolved (id, structure)"
+    )
     args = parser.parse_args(argv)
     if not args.seconds > 0 or not 0 <= args.decompose < 1 or args.workers < 1:
         parser.error("--seconds must be > 0, --decompose in [0, 1) and --workers >= 1")
@@ -93,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = list(pool.map(run_target, *zip(*jobs)))
+    if args.unsolved:
+        _write_unsolved(args.unsolved, targets, rows)
     print(
         json.dumps(
             {
@@ -107,6 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     return 0
+
+
+def _write_unsolved(path: str, targets: list[tuple[str, str]], rows: list[dict]) -> None:
+    """Write the unsolved targets as a target file (atomically: all or nothing)."""
+    lines = [f"{tid}\t{structure}\n" for (tid, structure), row in zip(targets, rows)]
+    kept = [line for line, row in zip(lines, rows) if not row["solved"]]
+    partial = f"{path}.partial"
+    with open(partial, "w") as handle:
+        handle.writelines(kept)
+    os.replace(partial, path)
 
 
 if __name__ == "__main__":

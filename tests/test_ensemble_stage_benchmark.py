@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from benchmarks import ensemble_stage
+from envs.dot_bracket import read_targets
 
 EASY = "((((((....))))))...((((((....))))))"
 #: No sequence folds into it: an interior loop of 32 sites (ViennaRNA's limit is 30).
@@ -14,8 +15,9 @@ BLOCKED = "((" + "." * 16 + "(((....)))" + "." * 16 + "))"
 def test_main_reports_every_target(tmp_path, capsys):
     path = tmp_path / "targets.txt"
     path.write_text(f"# two targets\neasy\t{EASY}\nblocked\t{BLOCKED}\n", encoding="utf-8")
+    unsolved = tmp_path / "unsolved.txt"
     args = [str(path), "--seconds", "1.5", "--workers", "1", "--decompose", "0.2"]
-    assert ensemble_stage.main(args) == 0
+    assert ensemble_stage.main([*args, "--sites", "softmax", "--unsolved", str(unsolved)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["count"] == 2 and report["solved"] == 1
     assert report["settings"]["decompose"] == 0.2 and report["settings"]["gu_pairs"] is True
@@ -23,6 +25,9 @@ def test_main_reports_every_target(tmp_path, capsys):
     assert easy["solved"] and easy["distance"] == 0
     assert not blocked["solved"] and blocked["distance"] > 0 and blocked["evaluations"] > 1
     assert report["distance_sum"] == blocked["distance"]
+    assert report["settings"]["sites"] == "softmax"
+    assert unsolved.read_text(encoding="utf-8") == f"blocked\t{BLOCKED}\n"
+    assert [t.id for t in read_targets(unsolved)] == ["blocked"]  # a target file again
 
 
 def test_the_stage_runs_with_the_settings_given():
