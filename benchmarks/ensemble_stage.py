@@ -55,6 +55,7 @@ class StageSettings:
     starts: int = 10
     objective: str = "defect"
     sites: str = "defect"
+    repair: float = 0.0
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
@@ -67,6 +68,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         sites=settings.sites,
         starts=settings.starts,
         decompose_seconds=settings.decompose * settings.seconds,
+        repair=settings.repair,
     )
     began = time.monotonic()
     search.run(began + settings.seconds)
@@ -86,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("targets", help="target file")
     parser.add_argument("--seconds", type=float, default=30.0, help="per target (30)")
     parser.add_argument("--decompose", type=float, default=0.0, help="share (0)")
+    parser.add_argument("--repair", type=float, default=0.0, help="focused repairs (0)")
     parser.add_argument("--no-gu", action="store_true", help="no wobble pairs in the stage")
     parser.add_argument("--starts", type=int, default=10, help="targeted starts (10)")
     parser.add_argument("--objective", choices=OBJECTIVES, default="defect")
@@ -98,13 +101,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.seconds > 0 or not 0 <= args.decompose < 1 or args.workers < 1:
         parser.error("--seconds must be > 0, --decompose in [0, 1) and --workers >= 1")
+    if not args.repair >= 0:
+        parser.error("--repair must be >= 0")
     try:
         targets = [(t.id, t.structure) for t in read_targets(args.targets)]
     except (OSError, ValueError) as error:
         print(f"ensemble_stage: {error}", file=sys.stderr)
         return 2
     settings = StageSettings(
-        args.seconds, not args.no_gu, args.decompose, args.starts, args.objective, args.sites
+        args.seconds,
+        not args.no_gu,
+        args.decompose,
+        args.starts,
+        args.objective,
+        args.sites,
+        args.repair,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

@@ -84,6 +84,10 @@ class Decomposition:
         energy: The energy model.
         objective: The sub-searches' objective (as :class:`EnsembleSearch`).
         min_length: Fewest sites a subproblem spans.
+        sites: The sub-searches' site draw (as :class:`EnsembleSearch`).
+        nodes: The subproblems to search, in order (pairs ``(i, j)`` closing a substructure;
+            default: every one of :func:`subproblems`). The ensemble stage's focused repair
+            passes the one substructure holding a design's mismatched sites.
 
     Raises:
         ValueError: a negative time or a minimum length below 2.
@@ -100,6 +104,7 @@ class Decomposition:
         objective: str = "defect",
         min_length: int = MIN_LENGTH,
         sites: str = "defect",
+        nodes: list[tuple[int, int]] | None = None,
     ):
         if not seconds >= 0 or min_length < 2:
             raise ValueError(
@@ -112,7 +117,13 @@ class Decomposition:
         self.energy = energy
         self.objective = objective
         self.sites = sites
-        self.nodes = subproblems(target, min_length) if seconds > 0 else []
+        if nodes is None:
+            nodes = subproblems(target, min_length) if seconds > 0 else []
+        partners = pair_table(target)
+        for i, j in nodes:
+            if not 0 <= i < j < len(target) or partners[i] != j:
+                raise ValueError(f"subproblem ({i}, {j}) is not a pair of the target")
+        self.nodes = list(nodes)
         total = sum(j - i + 1 for i, j in self.nodes)
         #: Seconds each subproblem may spend (its length's share of ``seconds``).
         self.budgets = [seconds * (j - i + 1) / total for i, j in self.nodes]

@@ -57,9 +57,9 @@ from envs.constraints import (
     unit_value,
     violations,
 )
-from envs.decomposition import Decomposition
+from envs.decomposition import MIN_LENGTH, Decomposition, subproblems
 from envs.execution import Executor, Unit, run_until
-from envs.folding import EnergyModel, hamming, positional_defects
+from envs.folding import EnergyModel, hamming, mfe_structure, positional_defects
 
 #: Objectives the pool ranks by.
 OBJECTIVES = ("defect", "probability")
@@ -69,6 +69,14 @@ SITE_CHOICES = ("defect", "softmax")
 
 #: Mutants drawn in a row that were seen before or broke a constraint before giving up a step.
 _MAX_REDRAWS = 50
+
+#: Whole-target steps between two focused repairs (each repair gets ``repair`` times the
+#: time these steps take).
+REPAIR_EVERY = 10
+
+#: Largest share of the target a repaired substructure spans (its evaluations are then at
+#: least ~8 times cheaper than the whole target's: folding is cubic in the length).
+REPAIR_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,16 @@ class EnsembleSearch:
             the targeted starts, the substructures of the best design so far are searched
             on their own, smallest first, and the assembled design is offered (0: off; a
             target without subproblems skips it).
+        repair: Focused repairs' time per unit of time on whole-target steps (0: off).
+            First (before the targeted starts, on the designs offered so far), and after
+            every :data:`REPAIR_EVERY` steps, the smallest substructure
+            (closed by a helix's outermost pair, at least 30 sites and at most
+            :data:`REPAIR_FRACTION` of the target) that holds every mismatched site of the
+            best design, and whose slice of it does not fold into it alone, is searched on
+            its own (cheap evaluations) for ``repair`` times the time of
+            :data:`REPAIR_EVERY` steps; the design with the repaired slice is then
+            offered. A mismatch caused by the rest of the design (the slice folds alone)
+            moves the repair to a larger substructure, or skips it.
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -148,6 +166,7 @@ class EnsembleSearch:
         sites: str = "defect",
         starts: int = 0,
         decompose_seconds: float = 0.0,
+        repair: float = 0.0,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -158,8 +177,8 @@ class EnsembleSearch:
                 "pool_size must be >= 1, temperature > 0 and uniform_share in [0, 1], got "
                 f"{pool_size}, {temperature} and {uniform_share}"
             )
-        if starts < 0:
-            raise ValueError(f"starts must be >= 0, got {starts}")
+        if starts < 0 or not repair >= 0:
+            raise ValueError(f"starts and repair must be >= 0, got {starts} and {repair}")
         self.target = target
         self.rng = rng
         self.rules = constraints or DesignConstraints()
@@ -169,6 +188,8 @@ class EnsembleSearch:
         self.temperature = temperature
         self.uniform_share = uniform_share
         self.sites = sites
+        self.gu_pairs = gu_pairs
+        self.repair_ratio = repair
         self.units, self.options = unit_options(target, self.rules.sequence, gu_pairs)
         self.unit_of = unit_index(self.units, len(target))
         mutable = np.array([len(self.options[self.unit_of[i]]) > 1 for i in range(len(target))])
@@ -193,6 +214,12 @@ class EnsembleSearch:
             if decompose_seconds > 0
             else None
         )
+        #: The focused repair under way (None: none).
+        self.repair: Decomposition | None = None
+        self._pieces = subproblems(target, MIN_LENGTH, REPAIR_FRACTION) if repair > 0 else []
+        #: Whole-target steps since the last repair began (a repair is due at once).
+        self._since_repair = REPAIR_EVERY
+        self._carries_repair = False
 
     # ------------------------------------------------------------------ public
 
@@ -238,6 +265,10 @@ class EnsembleSearch:
             The evaluations this call spent.
         """
         steps = 0
+        if self._repair_due():  # a near-miss offered (the policy's): repair it first
+            steps += self._repair(deadline)
+            if self.repair is not None:  # the deadline came first: go on next call
+                return steps
         while self._starts_left > 0 and not self.solved and self._fits(deadline):
             self._starts_left -= 1
             if self.offer(self.targeted_start(), deadline) is not None:
@@ -246,6 +277,11 @@ class EnsembleSearch:
         while self.pool and not self.solved and (max_steps is None or steps < max_steps):
             if not self._fits(deadline):
                 break
+            if self._repair_due():
+                steps += self._repair(deadline)
+                if self.repair is not None:  # the deadline came first: go on next call
+                    break
+                continue
             mutant = self._draw_mutant()
             if mutant is None:  # every mutant drawn was seen: change more units per mutant
                 if self.exhausted:
@@ -253,6 +289,7 @@ class EnsembleSearch:
                 self.kick += 1
                 continue
             self._evaluate(mutant)
+            self._since_repair += 1
             steps += 1
         return steps
 
@@ -271,11 +308,14 @@ class EnsembleSearch:
             assign(chars, unit, preferred[int(self.rng.integers(len(preferred)))])
         return "".join(chars)
 
-    def fork(self, rng: np.random.Generator) -> EnsembleSearch:
+    def fork(self, rng: np.random.Generator, carry_repair: bool = False) -> EnsembleSearch:
         """A copy to continue elsewhere (an island): the same pool and best, its own draws.
 
         The copy knows the sequences seen so far (it skips them too) and has no targeted
-        starts left (they are the caller's); :meth:`merge` takes its results back.
+        starts left (they are the caller's); :meth:`merge` takes its results back. With
+        ``carry_repair`` it continues the focused repair under way (one island of a slice
+        does, and :meth:`merge` takes the repair's state back from it); otherwise it
+        starts its own repairs, which end with its slice.
         """
         island = copy.copy(self)
         island.rng = rng
@@ -284,6 +324,8 @@ class EnsembleSearch:
         island.evaluations = 0
         island._starts_left = 0
         island.decomposition = None
+        island.repair = self.repair if carry_repair else None
+        island._carries_repair = carry_repair
         return island
 
     def merge(self, islands: Iterable[EnsembleSearch]) -> None:
@@ -305,6 +347,8 @@ class EnsembleSearch:
                 self.best = island.best
             if island.evaluations:
                 self._step_seconds = island._step_seconds
+            if island._carries_repair:
+                self.repair, self._since_repair = island.repair, island._since_repair
 
     # ------------------------------------------------------------------ internals
 
@@ -313,16 +357,76 @@ class EnsembleSearch:
         decomposition = self.decomposition
         if decomposition is None or self.best is None or self.solved:
             return 0
-        if decomposition.sequence is None:
-            decomposition.begin(self.best.sequence, self._step_seconds)
-        spent = decomposition.run(deadline)
-        self.evaluations += spent
-        if decomposition.done:
+        spent, over = self._advance(decomposition, deadline)
+        if over:
             self.decomposition = None
-            assert decomposition.sequence is not None
-            if self.offer("".join(decomposition.sequence)) is not None:
-                spent += 1
         return spent
+
+    def _repair_due(self) -> bool:
+        """Whether a repair is under way or due (and there is a design to repair)."""
+        if not self._pieces or self.best is None or self.solved:
+            return False
+        return self.repair is not None or self._since_repair >= REPAIR_EVERY
+
+    def _repair(self, deadline: float) -> int:
+        """Advance the focused repair (start one when none is under way; ``repair``)."""
+        if self.repair is None:
+            self._since_repair = 0
+            piece = self._repair_piece()
+            if piece is None:
+                return 0
+            seconds = self.repair_ratio * REPAIR_EVERY * self._step_seconds
+            self.repair = Decomposition(
+                self.target,
+                seconds,
+                self.rng,
+                self.rules,
+                self.gu_pairs,
+                self.energy,
+                self.objective,
+                sites=self.sites,
+                nodes=[piece],
+            )
+        spent, over = self._advance(self.repair, deadline)
+        if over:
+            self.repair = None
+        return spent
+
+    def _repair_piece(self) -> tuple[int, int] | None:
+        """The smallest substructure holding the best design's mismatch, wrong alone too."""
+        assert self.best is not None
+        wrong = [k for k, (a, b) in enumerate(zip(self.best.structure, self.target)) if a != b]
+        if not wrong:
+            return None
+        for i, j in self._pieces:
+            inside = i <= wrong[0] and wrong[-1] <= j
+            if (
+                inside
+                and mfe_structure(self.best.sequence[i : j + 1], self.energy)
+                != (self.target[i : j + 1])
+            ):
+                return i, j
+        return None
+
+    def _advance(self, work: Decomposition, deadline: float) -> tuple[int, bool]:
+        """Run sub-searches from the best design; offer the assembled design when done.
+
+        Returns:
+            The evaluations spent, and whether ``work`` is over (its design offered, or
+            refused as seen before or breaking a constraint). The offer waits for the next
+            call when its evaluation would not end before ``deadline``.
+        """
+        assert self.best is not None
+        if work.sequence is None:
+            work.begin(self.best.sequence, self._step_seconds)
+        spent = work.run(deadline)
+        self.evaluations += spent
+        if not work.done or not self._fits(deadline):
+            return spent, False
+        assert work.sequence is not None
+        if self.offer("".join(work.sequence), deadline) is not None:
+            spent += 1
+        return spent, True
 
     def _fits(self, deadline: float | None) -> bool:
         return deadline is None or time.monotonic() + self._step_seconds <= deadline
@@ -463,7 +567,7 @@ def run_islands(search: EnsembleSearch, executor: Executor, deadline: float) -> 
         Unit(
             f"ensemble-island-{k}-{search.evaluations}",
             run_island,
-            (search.fork(np.random.default_rng(search.rng.integers(2**63))), deadline),
+            (search.fork(np.random.default_rng(search.rng.integers(2**63)), k == 0), deadline),
         )
         for k in range(slots)
     ]

@@ -170,7 +170,9 @@ class _Tracker(BaseCallback):
 
     A PPO update cannot be interrupted, so at the last step of a rollout the run also stops
     when the update would end past the deadline (``state.no_update`` is then set): the first
-    update's time is estimated before it runs, later ones from the previous update.
+    update's time is estimated before it runs, later ones from the previous update. A
+    rollout with skipped designs (past the batch's time, reward 0 without a fold) makes no
+    update either: the rest of the run samples designs (:func:`sample_designs`).
     """
 
     def __init__(self, state: _DesignState, train_threads: int | None):
@@ -179,6 +181,7 @@ class _Tracker(BaseCallback):
         self.train_threads = train_threads
         self._rollout_start = 0.0
         self._rollout_end = 0.0
+        self._skipped = False
 
     def _on_rollout_start(self) -> None:
         self._rollout_start = time.monotonic()
@@ -198,12 +201,15 @@ class _Tracker(BaseCallback):
         for info in self.locals["infos"]:
             if "distance" in info:
                 self.state.record(info)
+            elif info.get("skipped"):
+                self._skipped = True
         if self.state.should_stop():
             return False
         if self.n_calls % self.model.n_steps == 0:  # the rollout is complete: an update next
             now = time.monotonic()
             self.state.rollout_seconds = now - self._rollout_start
-            if now + self.state.update_budget > self.state.deadline:
+            # No update on a rollout whose designs were skipped (reward 0, not a verdict).
+            if now + self.state.update_budget > self.state.deadline or self._skipped:
                 self.state.no_update = True
                 return False
         return True
@@ -266,6 +272,7 @@ class _DesignState:
         if not 0.0 < share < 1.0:
             raise ValueError(f"the ensemble refinement share must be in (0, 1), got {share}")
         self.search, self.share = search, share
+        self._bound_batches()
 
     def bind(self, env: RnaDesignVecEnv) -> None:
         """Bound ``env``'s batches by this run's deadline, solutions and episode budget.
@@ -290,8 +297,25 @@ class _DesignState:
             reported = max(1, min(self.num_solutions, len(self.result.solutions) + 1))
             measure = _MEASURE_FOLDS * max(self._folds_seen, default=0.0)
             self.deadline = self.end - reported * measure - _TAIL_SECONDS
+        self._bound_batches()
+
+    def _bound_batches(self) -> None:
+        """The policy's batches end by the deadline, leaving the stage its share.
+
+        With the ensemble stage on, a batch may use at most ``1 - share`` of the time left
+        since the stage's last turn: on a long target with a short limit one batch of the
+        policy (64 folds, local improvement, the refinement walk) would otherwise fill the
+        whole run, and the stage would never get its turn. Designs whose folds would end
+        past that are skipped (and the rollout then makes no PPO update, see
+        :class:`_Tracker`).
+        """
+        deadline = self.deadline
+        if self.search is not None and not self.search.solved and math.isfinite(deadline):
+            deadline = min(
+                deadline, self._turn_end + (1 - self.share) * (deadline - self._turn_end)
+            )
         for env in self._envs:
-            env.deadline = self.deadline
+            env.deadline = deadline
 
     def update_took(self, seconds: float) -> None:
         """The last PPO update took ``seconds``: allow the slowest recent one, with a margin."""
@@ -346,6 +370,7 @@ class _DesignState:
         now = time.monotonic()
         if search is None or search.solved or self._done(now):
             self._turn_end = now
+            self._bound_batches()
             return
         until = min(self.deadline, now + (now - self._turn_end) * self.share / (1 - self.share))
         before = search.evaluations
@@ -361,6 +386,7 @@ class _DesignState:
         if best is not None:
             self._consider(best.sequence, best.structure, best.distance, True)
         self._turn_end = time.monotonic()
+        self._bound_batches()
 
     def should_stop(self) -> bool:
         folds = tuple(env.fold_seconds for env in self._envs)
@@ -455,6 +481,10 @@ def _design_learna(
             state.restart_deadline = time.monotonic() + timeout if timeout > 0 else math.inf
             model.learn(total_timesteps=2**62, callback=_Tracker(state, threads))
             if state.no_update:
+                # The stage's turn for this rollout (on a long target with a short time
+                # limit the first rollout is all the policy does: without this turn the
+                # stage would never run).
+                state.refine_turn()
                 break
             state.restarts += 1
         if model is not None and not state.finished:
@@ -606,8 +636,8 @@ def sample_designs(model: PPO, env: RnaDesignVecEnv, state: _DesignState) -> Non
         for info in infos:
             if "distance" in info:
                 state.record(info)
-                finished = True
-        if finished:
+            finished = finished or "distance" in info or bool(info.get("skipped"))
+        if finished:  # the batch is over (skipped designs too): the stage's turn
             state.refine_turn()
         if state.should_stop():
             return
@@ -851,6 +881,7 @@ def design(
             energy,
             objective=config.env.ensemble_objective,
             sites=config.env.ensemble_sites,
+            repair=config.env.ensemble_repair,
             starts=config.env.ensemble_starts,
             decompose_seconds=(
                 config.env.ensemble_decompose * config.env.ensemble_share * time_limit

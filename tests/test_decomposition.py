@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 
 import numpy as np
@@ -160,3 +161,117 @@ def test_the_pieces_are_searched_with_the_stage_settings(monkeypatch):
     work.run(time.monotonic() + 30)
     assert len(opened) == len(work.nodes) == 3
     assert all((s.objective, s.sites) == ("probability", "softmax") for s in opened)
+
+
+def _broken_first_piece() -> str:
+    """A design of TARGET whose first 34-nt piece (6..39) is A-U only: wrong there alone."""
+    solved = EnsembleSearch(TARGET, np.random.default_rng(0)).targeted_start()
+    assert mfe_structure(solved) == TARGET
+    piece = solved[6:40].translate(str.maketrans("GC", "AU"))
+    return solved[:6] + piece + solved[40:]
+
+
+def test_focused_repair_searches_the_substructure_holding_the_mismatch(monkeypatch):
+    """The repair opens the smallest piece with every mismatched site and the design gets it."""
+    from envs import ensemble_search
+
+    opened = []
+    real = ensemble_search.Decomposition
+
+    def spy(*args, **kwargs):
+        work = real(*args, **kwargs)
+        opened.append(work)
+        return work
+
+    monkeypatch.setattr(ensemble_search, "Decomposition", spy)
+    broken = _broken_first_piece()
+    search = EnsembleSearch(TARGET, np.random.default_rng(4), gu_pairs=True, repair=1.0)
+    first = search.offer(broken)
+    wrong = [k for k, (a, b) in enumerate(zip(first.structure, TARGET)) if a != b]
+    assert first.distance > 0 and wrong[0] >= 6 and wrong[-1] <= 39
+    assert search._repair_piece() == (6, 39)
+    search._since_repair = ensemble_search.REPAIR_EVERY  # the repair comes first
+    search.run(time.monotonic() + 30, max_steps=400)
+    assert opened and opened[0].nodes == [(6, 39)]
+    repaired = "".join(opened[0].sequence)
+    assert opened[0].solved == 1 and mfe_structure(repaired[6:40]) == TARGET[6:40]
+    assert repaired in search.seen  # the design with the repaired slice was evaluated
+    assert repaired[:6] == broken[:6] and repaired[40:] == broken[40:]  # only the piece
+    assert search.best.distance < first.distance
+    assert search.repair is None and search.fork(np.random.default_rng(0)).repair is None
+
+
+def test_a_repair_needs_a_slice_that_is_wrong_alone(monkeypatch):
+    """A mismatch the slice does not show alone (caused from outside) is not repaired there."""
+    search = EnsembleSearch(TARGET, np.random.default_rng(5), gu_pairs=True, repair=1.0)
+    search.offer(_broken_first_piece())
+    assert search._repair_piece() == (6, 39)
+    monkeypatch.setattr(
+        "envs.ensemble_search.mfe_structure", lambda sequence, energy=None: TARGET[6:40]
+    )
+    assert search._repair_piece() is None  # the only piece holding it folds alone
+    assert EnsembleSearch(TARGET, np.random.default_rng(5), repair=0)._pieces == []
+    assert all(j - i + 1 <= 0.5 * len(TARGET) for i, j in search._pieces)
+    with pytest.raises(ValueError, match="repair"):
+        EnsembleSearch(TARGET, np.random.default_rng(5), repair=-1)
+    with pytest.raises(ValueError, match="not a pair"):
+        Decomposition(TARGET, 1.0, np.random.default_rng(0), nodes=[(0, 10)])
+
+
+def test_a_repair_is_resumable_and_never_passes_a_deadline(slow_evaluations):
+    """Every evaluation takes 0.05 s on a fake clock; slices of 0.12 s carry a repair on."""
+    clock = slow_evaluations(0.05, start=700.0)
+    search = EnsembleSearch(TARGET, np.random.default_rng(6), gu_pairs=True, repair=1.0)
+    search.offer(_broken_first_piece())
+    search._since_repair = 10**6
+    repairs_seen = calls = 0
+    while not search.solved and calls < 200:
+        deadline = clock["now"] + 0.12
+        search.run(deadline)
+        assert clock["now"] <= deadline + 1e-9
+        repairs_seen += search.repair is not None
+        calls += 1
+    assert repairs_seen >= 1  # a repair outlived a slice and went on in the next one
+
+
+def test_config_carries_the_repair_to_the_stage(stage_spy):
+    from envs.dot_bracket import Target
+    from meta import design as design_module
+    from meta.config import LEARNA
+
+    assert LEARNA.env.ensemble_repair == 1.0
+    assert LEARNA.updated({"ensemble_repair": 0}).env.ensemble_repair == 0
+    for bad in (-1, True, "1", 101):
+        with pytest.raises(ValueError, match="ensemble_repair"):
+            LEARNA.updated({"ensemble_repair": bad})
+    short = Target("t", "((((((....))))))...((((((....))))))")
+    off = design_module.load_checkpoint(None).config.updated({"ensemble_repair": 0.0})
+    design_module.design(short, method="meta-learna", time_limit=20, ensemble_share=0.5, config=off)
+    assert stage_spy[-1][0]["repair"] == 0.0 and stage_spy[-1][1].repair_ratio == 0.0
+    design_module.design(short, method="meta-learna", time_limit=20, ensemble_share=0.5)
+    assert stage_spy[-1][0]["repair"] == 1.0
+
+
+def test_one_island_carries_the_repair_and_merge_takes_it_back(slow_evaluations):
+    """Islands are pickled to worker processes: the carrier's repair state comes back."""
+    clock = slow_evaluations(0.05, start=900.0)
+    search = EnsembleSearch(TARGET, np.random.default_rng(7), gu_pairs=True, repair=1.0)
+    search.offer(_broken_first_piece())
+    search._since_repair = 10**6
+    search.run(clock["now"] + 0.12)  # opens the repair; the deadline cuts it
+    assert search.repair is not None and search.repair.nodes == [(6, 39)]
+
+    def island(carry: bool, seconds: float) -> EnsembleSearch:
+        forked = search.fork(np.random.default_rng(int(carry)), carry_repair=carry)
+        forked = pickle.loads(pickle.dumps(forked))  # as run_islands sends it
+        forked.run(clock["now"] + seconds)
+        return forked
+
+    carrier, other = island(True, 0.12), island(False, 0.12)
+    assert other.repair is None or other.repair is not search.repair
+    search.merge([other, carrier])
+    assert search.repair is carrier.repair is not None  # unfinished: it goes on here
+    finisher = island(True, 100.0)
+    assert finisher.repair is None  # the repair had its time (or solved the piece)
+    search.merge([finisher])
+    assert search.repair is None

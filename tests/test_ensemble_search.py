@@ -252,6 +252,42 @@ def test_stage_finds_what_the_policy_offers(monkeypatch):
     assert result.folds == 1 + state.search.evaluations
 
 
+def test_the_policy_batches_leave_the_stage_its_share():
+    """A batch may use 1 - share of the time left since the stage's turn, never more."""
+    from types import SimpleNamespace
+
+    from meta.design import DesignResult, _DesignState
+
+    began = time.monotonic()
+    state = _DesignState(DesignResult("t", LONELY), began, 10.0, 1, None, None)
+    env = SimpleNamespace(deadline=None, fold_time=lambda: 0.0, fold_seconds=None)
+    state.bind(env)
+    assert env.deadline == state.deadline  # no stage: the run's deadline
+    state.add_search(EnsembleSearch(LONELY, np.random.default_rng(0)), 0.25)
+    assert env.deadline == pytest.approx(began + 0.75 * (state.deadline - began))
+    state._turn_end = began + 4.0
+    state._bound_batches()
+    assert env.deadline == pytest.approx(began + 4.0 + 0.75 * (state.deadline - began - 4.0))
+    state.search.best = SimpleNamespace(distance=0)  # solved: the policy may use the rest
+    state._bound_batches()
+    assert env.deadline == state.deadline
+
+
+def test_the_stage_runs_on_a_long_target_with_a_short_limit(stage_spy):
+    """One batch of the policy on a 300-nt target takes most of 8 s: the stage gets half."""
+    from meta import design as design_module
+
+    rng = np.random.default_rng(11)
+    sequence = "".join(rng.choice(list("ACGU"), 300))
+    target = Target("long", mfe_structure(sequence))
+    result = design_module.design(
+        target, method="meta-learna-adapt", time_limit=8, ensemble_share=0.5
+    )
+    search = stage_spy[-1][1]
+    assert search.evaluations >= 3  # session 11's loop gave it no turn at all here
+    assert result.sequence and result.distance <= search.best.distance
+
+
 def test_cli_refuses_a_bad_share():
     for value in ("1", "-0.5", "half"):
         completed = subprocess.run(
