@@ -146,7 +146,10 @@ class EnsembleSearch:
             its own (cheap evaluations) for ``repair`` times the time of
             :data:`REPAIR_EVERY` steps; the design with the repaired slice is then
             offered. A mismatch caused by the rest of the design (the slice folds alone)
-            moves the repair to a larger substructure, or skips it.
+            moves the repair to a larger substructure. When no piece holds every
+            mismatched site, the piece is the smallest one that holds a mismatched site
+            drawn at random (and is wrong alone), so a far design is repaired region by
+            region.
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -393,19 +396,33 @@ class EnsembleSearch:
         return spent
 
     def _repair_piece(self) -> tuple[int, int] | None:
-        """The smallest substructure holding the best design's mismatch, wrong alone too."""
+        """The substructure to repair in the best design (None: none qualifies).
+
+        The smallest piece holding every mismatched site whose slice is wrong alone too;
+        when there is none (mismatches spread over the target), the smallest such piece
+        holding one mismatched site drawn at random (among those some piece holds), so
+        that successive repairs visit the regions of a far design one at a time.
+        """
         assert self.best is not None
         wrong = [k for k, (a, b) in enumerate(zip(self.best.structure, self.target)) if a != b]
         if not wrong:
             return None
+        piece = self._wrong_alone(wrong[0], wrong[-1])
+        if piece is None:
+            covered = [k for k in wrong if any(i <= k <= j for i, j in self._pieces)]
+            if covered:
+                site = covered[int(self.rng.integers(len(covered)))]
+                piece = self._wrong_alone(site, site)
+        return piece
+
+    def _wrong_alone(self, first: int, last: int) -> tuple[int, int] | None:
+        """The smallest piece spanning sites ``first..last`` whose slice folds wrong alone."""
+        assert self.best is not None
         for i, j in self._pieces:
-            inside = i <= wrong[0] and wrong[-1] <= j
-            if (
-                inside
-                and mfe_structure(self.best.sequence[i : j + 1], self.energy)
-                != (self.target[i : j + 1])
-            ):
-                return i, j
+            if i <= first and last <= j:
+                alone = mfe_structure(self.best.sequence[i : j + 1], self.energy)
+                if alone != self.target[i : j + 1]:
+                    return i, j
         return None
 
     def _advance(self, work: Decomposition, deadline: float) -> tuple[int, bool]:

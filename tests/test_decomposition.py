@@ -218,6 +218,18 @@ def test_a_repair_needs_a_slice_that_is_wrong_alone(monkeypatch):
         Decomposition(TARGET, 1.0, np.random.default_rng(0), nodes=[(0, 10)])
 
 
+def test_a_far_design_is_repaired_region_by_region():
+    """No piece holds both broken pieces' mismatches: each repair takes one of them."""
+    broken = _broken_first_piece()
+    both = broken[:43] + broken[43:77].translate(str.maketrans("GC", "AU")) + broken[77:]
+    search = EnsembleSearch(TARGET, np.random.default_rng(8), gu_pairs=True, repair=1.0)
+    first = search.offer(both)
+    wrong = [k for k, (a, b) in enumerate(zip(first.structure, TARGET)) if a != b]
+    assert wrong[0] < 40 and wrong[-1] > 42  # in both pieces
+    chosen = {search._repair_piece() for _ in range(20)}
+    assert chosen == {(6, 39), (43, 76)}
+
+
 def test_a_repair_is_resumable_and_never_passes_a_deadline(slow_evaluations):
     """Every evaluation takes 0.05 s on a fake clock; slices of 0.12 s carry a repair on."""
     clock = slow_evaluations(0.05, start=700.0)
