@@ -86,8 +86,8 @@ class RnaDesignConfig:
             substructure that holds the best design's mismatch on its own, per unit of time
             on whole-target steps (0: off; :class:`envs.ensemble_search.EnsembleSearch`'s
             ``repair``). On 60 generated 200-415-nt targets (MFE structures of random
-            sequences; not a benchmark) the stage alone solved 52 in 5 s with 1 and 43
-            without; on 148 hard 120-220-nt ones 124 and 111 (``benchmarks.ensemble_stage``,
+            sequences; not a benchmark) the stage alone solved 53 in 5 s with 1 and 43
+            without; on 148 hard 120-220-nt ones 128 and 111 (``benchmarks.ensemble_stage``,
             commands in the README).
     """
 
