@@ -136,17 +136,23 @@ def test_the_design_loop_gives_the_decomposition_its_share_of_the_stage(stage_sp
     assert stage_spy[-1][0]["decompose_seconds"] == 0.0  # no time limit to share
 
 
-def test_the_pieces_are_searched_with_the_stage_settings(monkeypatch):
+def _record_built(monkeypatch, name: str) -> list:
+    """Patch ``envs.ensemble_search.<name>`` to record every object it builds, in order."""
     from envs import ensemble_search
 
-    opened = []
-    real = ensemble_search.EnsembleSearch
+    built: list = []
+    real = getattr(ensemble_search, name)
 
     def spy(*args, **kwargs):
-        search = real(*args, **kwargs)
-        opened.append(search)
-        return search
+        made = real(*args, **kwargs)
+        built.append(made)
+        return made
 
+    monkeypatch.setattr(ensemble_search, name, spy)
+    return built
+
+
+def test_the_pieces_are_searched_with_the_stage_settings(monkeypatch):
     stage = EnsembleSearch(
         TARGET,
         np.random.default_rng(2),
@@ -156,7 +162,7 @@ def test_the_pieces_are_searched_with_the_stage_settings(monkeypatch):
     )
     work = stage.decomposition
     assert (work.objective, work.sites) == ("probability", "softmax")
-    monkeypatch.setattr(ensemble_search, "EnsembleSearch", spy)
+    opened = _record_built(monkeypatch, "EnsembleSearch")
     work.begin(START)
     work.run(time.monotonic() + 30)
     assert len(opened) == len(work.nodes) == 3
@@ -175,15 +181,7 @@ def test_focused_repair_searches_the_substructure_holding_the_mismatch(monkeypat
     """The repair opens the smallest piece with every mismatched site and the design gets it."""
     from envs import ensemble_search
 
-    opened = []
-    real = ensemble_search.Decomposition
-
-    def spy(*args, **kwargs):
-        work = real(*args, **kwargs)
-        opened.append(work)
-        return work
-
-    monkeypatch.setattr(ensemble_search, "Decomposition", spy)
+    opened = _record_built(monkeypatch, "Decomposition")
     broken = _broken_first_piece()
     search = EnsembleSearch(TARGET, np.random.default_rng(4), gu_pairs=True, repair=1.0)
     first = search.offer(broken)
