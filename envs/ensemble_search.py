@@ -59,7 +59,13 @@ from envs.constraints import (
 )
 from envs.decomposition import MIN_LENGTH, Decomposition, subproblems
 from envs.execution import Executor, Unit, run_until
-from envs.folding import EnergyModel, hamming, mfe_structure, positional_defects
+from envs.folding import (
+    EnergyModel,
+    hamming,
+    mfe_structure,
+    mismatched_sites,
+    positional_defects,
+)
 
 #: Objectives the pool ranks by.
 OBJECTIVES = ("defect", "probability")
@@ -404,7 +410,7 @@ class EnsembleSearch:
         that successive repairs visit the regions of a far design one at a time.
         """
         assert self.best is not None
-        wrong = [k for k, (a, b) in enumerate(zip(self.best.structure, self.target)) if a != b]
+        wrong = mismatched_sites(self.best.structure, self.target)
         if not wrong:
             return None
         piece = self._wrong_alone(wrong[0], wrong[-1])

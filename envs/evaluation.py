@@ -21,7 +21,7 @@ import numpy as np
 
 from envs.constraints import DesignConstraints, assign, repair, unit_options, violations
 from envs.dot_bracket import pair_table
-from envs.folding import EnergyModel, hamming, mfe_structure
+from envs.folding import EnergyModel, hamming, mfe_structure, mismatched_sites
 from envs.refinement import refine
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def local_improvement(
     """
     rules = constraints or DesignConstraints()
     best = DesignOutcome(sequence, folded, hamming(folded, structure), 0)
-    mismatched = [i for i, (a, b) in enumerate(zip(folded, structure)) if a != b]
+    mismatched = mismatched_sites(folded, structure)
     units, options = _site_options(
         structure, pair_table(structure), mismatched, gu_pairs, rules.sequence
     )

@@ -229,6 +229,11 @@ def hamming(a: str, b: str) -> int:
     return sum(x != y for x, y in zip(a, b))
 
 
+def mismatched_sites(folded: str, target: str) -> list[int]:
+    """The positions where two equally long structures differ (0-based, ascending)."""
+    return [i for i, (a, b) in enumerate(zip(folded, target)) if a != b]
+
+
 def energy_of_structure(sequence: str, structure: str, energy: EnergyModel | None = None) -> float:
     """Free energy (kcal/mol) of ``sequence`` folded into the given structure.
 

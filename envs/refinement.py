@@ -26,7 +26,7 @@ from envs.constraints import (
     unit_value,
     violations,
 )
-from envs.folding import EnergyModel, hamming, mfe_structure
+from envs.folding import EnergyModel, hamming, mfe_structure, mismatched_sites
 
 #: Sites either side of a mismatched site whose units the walk may change.
 NEIGHBOURHOOD = 2
@@ -101,7 +101,7 @@ def _draw_move(
     rng: np.random.Generator,
 ) -> str | None:
     """One re-assigned unit: from the mismatched sites (half the time) or their neighbours."""
-    mismatched = [i for i, (a, b) in enumerate(zip(folded, structure)) if a != b]
+    mismatched = mismatched_sites(folded, structure)
     nearby = {
         j
         for i in mismatched
