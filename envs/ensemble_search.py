@@ -216,13 +216,7 @@ class EnsembleSearch:
         self.kick = 0
         self._step_seconds = 0.0
         self._starts_left = starts
-        self.decomposition = (
-            Decomposition(
-                target, decompose_seconds, rng, self.rules, gu_pairs, energy, objective, sites=sites
-            )
-            if decompose_seconds > 0
-            else None
-        )
+        self.decomposition = self._pieces_work(decompose_seconds) if decompose_seconds > 0 else None
         #: The focused repair under way (None: none).
         self.repair: Decomposition | None = None
         self._pieces = subproblems(target, MIN_LENGTH, REPAIR_FRACTION) if repair > 0 else []
@@ -385,21 +379,30 @@ class EnsembleSearch:
             if piece is None:
                 return 0
             seconds = self.repair_ratio * REPAIR_EVERY * self._step_seconds
-            self.repair = Decomposition(
-                self.target,
-                seconds,
-                self.rng,
-                self.rules,
-                self.gu_pairs,
-                self.energy,
-                self.objective,
-                sites=self.sites,
-                nodes=[piece],
-            )
+            self.repair = self._pieces_work(seconds, [piece])
         spent, over = self._advance(self.repair, deadline)
         if over:
             self.repair = None
         return spent
+
+    def _pieces_work(
+        self, seconds: float, nodes: list[tuple[int, int]] | None = None
+    ) -> Decomposition:
+        """Pieces searched on their own with this search's settings, ``seconds`` in all.
+
+        Every subproblem of the target (hierarchical starts), or ``nodes`` (a repair).
+        """
+        return Decomposition(
+            self.target,
+            seconds,
+            self.rng,
+            self.rules,
+            self.gu_pairs,
+            self.energy,
+            self.objective,
+            sites=self.sites,
+            nodes=nodes,
+        )
 
     def _repair_piece(self) -> tuple[int, int] | None:
         """The substructure to repair in the best design (None: none qualifies).
