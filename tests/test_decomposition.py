@@ -277,9 +277,14 @@ def test_one_island_carries_the_repair_and_merge_takes_it_back(slow_evaluations)
         forked.run(clock["now"] + seconds)
         return forked
 
+    rng = np.random.default_rng(3)
+    assert search.fork(rng, carry_repair=True).repair is search.repair
+    assert search.fork(rng).repair is None  # other islands start their own
     carrier, other = island(True, 0.12), island(False, 0.12)
-    assert other.repair is None or other.repair is not search.repair
-    search.merge([other, carrier])
+    kept = search.repair
+    search.merge([other])
+    assert search.repair is kept  # an island that did not carry it leaves it alone
+    search.merge([carrier])
     assert search.repair is carrier.repair is not None  # unfinished: it goes on here
     finisher = island(True, 100.0)
     assert finisher.repair is None  # the repair had its time (or solved the piece)
