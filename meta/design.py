@@ -71,11 +71,7 @@ DEFAULT_REFINEMENT = 200
 #: Share of a design run's time that ``autorl design``, ``autorl.api`` and the benchmark
 #: runner give the ensemble refinement stage (:mod:`envs.ensemble_search`); this module's
 #: :func:`design` keeps the configuration's (0, off, in the published configurations).
-#: 0.8 since session 13: on generated dev sets (not benchmarks; README, "RNA design against
-#: its peers") 0.8 solved 177 of 210 against 0.5's 175, its median solve time 11-41 %
-#: shorter on the 120-415-nt sets and 19 % longer on the 40-144-nt one; 0.9 solved one
-#: more on the hard set. The policy keeps a fifth of the time.
-DEFAULT_ENSEMBLE_SHARE = 0.8
+DEFAULT_ENSEMBLE_SHARE = 0.5
 #: SAMFEO's targeted starts (G-C/C-G pairs, A loops) that ``autorl design``, ``autorl.api``
 #: and the benchmark runner add to the ensemble stage's pool at its first turn; this
 #: module's :func:`design` keeps the configuration's (0 in the published configurations).

@@ -28,7 +28,7 @@ ENERGY_PARAMETER_SETS = ("turner2004", "andronescu2007", "langdon2018")
 #: ``meta.design.DEFAULT_REFINEMENT``: the default of ``--refine``.
 DEFAULT_REFINEMENT = 200
 #: ``meta.design.DEFAULT_ENSEMBLE_SHARE``: the default of ``--ensemble-share``.
-DEFAULT_ENSEMBLE_SHARE = 0.8
+DEFAULT_ENSEMBLE_SHARE = 0.5
 #: ``meta.design.DEFAULT_ENSEMBLE_STARTS``: the default of ``--ensemble-starts``.
 DEFAULT_ENSEMBLE_STARTS = 10
 
