@@ -273,6 +273,37 @@ def test_the_policy_batches_leave_the_stage_its_share():
     assert env.deadline == state.deadline
 
 
+def test_a_rollout_with_skipped_designs_makes_no_update():
+    """Skipped designs (past the batch's time) carry reward 0 without a fold: no PPO
+    update learns from them; a complete rollout of folded designs is updated as usual."""
+    from types import SimpleNamespace
+
+    from meta.design import _Tracker
+
+    def last_step(infos: list[dict]) -> tuple[bool, SimpleNamespace]:
+        recorded: list[dict] = []
+        state = SimpleNamespace(
+            record=recorded.append,
+            should_stop=lambda: False,
+            update_budget=0.0,
+            deadline=float("inf"),
+            no_update=False,
+            rollout_seconds=0.0,
+        )
+        tracker = _Tracker(state, None)
+        tracker.model = SimpleNamespace(n_steps=2)
+        tracker.n_calls = 2  # the rollout's last step
+        tracker.locals = {"infos": infos}
+        state.recorded = recorded
+        return tracker._on_step(), state
+
+    folded = {"distance": 3, "sequence": "A", "structure": "."}
+    go_on, state = last_step([folded, folded])
+    assert go_on and not state.no_update and len(state.recorded) == 2
+    go_on, state = last_step([folded, {"skipped": True}])
+    assert not go_on and state.no_update and len(state.recorded) == 1
+
+
 def test_the_stage_runs_on_a_long_target_with_a_short_limit(stage_spy):
     """One batch of the policy on a 400-nt target (64 folds, local improvement, the
     refinement walk of `autorl design`) would fill 8 s: the stage still gets its turn."""
