@@ -176,6 +176,7 @@ class EnsembleSearch:
         starts: int = 0,
         decompose_seconds: float = 0.0,
         repair: float = 0.0,
+        start_distance: int = 0,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -186,8 +187,11 @@ class EnsembleSearch:
                 "pool_size must be >= 1, temperature > 0 and uniform_share in [0, 1], got "
                 f"{pool_size}, {temperature} and {uniform_share}"
             )
-        if starts < 0 or not repair >= 0:
-            raise ValueError(f"starts and repair must be >= 0, got {starts} and {repair}")
+        if starts < 0 or not repair >= 0 or start_distance < 0:
+            raise ValueError(
+                "starts, repair and start_distance must be >= 0, got "
+                f"{starts}, {repair} and {start_distance}"
+            )
         self.target = target
         self.rng = rng
         self.rules = constraints or DesignConstraints()
@@ -199,6 +203,7 @@ class EnsembleSearch:
         self.sites = sites
         self.gu_pairs = gu_pairs
         self.repair_ratio = repair
+        self.start_distance = start_distance
         self.units, self.options = unit_options(target, self.rules.sequence, gu_pairs)
         self.unit_of = unit_index(self.units, len(target))
         mutable = np.array([len(self.options[self.unit_of[i]]) > 1 for i in range(len(target))])
@@ -272,11 +277,12 @@ class EnsembleSearch:
             steps += self._repair(deadline)
             if self.repair is not None:  # the deadline came first: go on next call
                 return steps
-        while self._starts_left > 0 and not self.solved and self._fits(deadline):
-            self._starts_left -= 1
-            if self.offer(self.targeted_start(), deadline) is not None:
-                steps += 1
-        steps += self._decompose(deadline)
+        if self._wants_starts():
+            while self._starts_left > 0 and not self.solved and self._fits(deadline):
+                self._starts_left -= 1
+                if self.offer(self.targeted_start(), deadline) is not None:
+                    steps += 1
+            steps += self._decompose(deadline)
         while self.pool and not self.solved and (max_steps is None or steps < max_steps):
             if not self._fits(deadline):
                 break
@@ -354,6 +360,10 @@ class EnsembleSearch:
                 self.repair, self._since_repair = island.repair, island._since_repair
 
     # ------------------------------------------------------------------ internals
+
+    def _wants_starts(self) -> bool:
+        """Whether the starts may be made: nothing offered yet, or the best is far."""
+        return self.best is None or self.best.distance > self.start_distance
 
     def _decompose(self, deadline: float) -> int:
         """Advance the hierarchical starts; offer the assembled design when they are over."""

@@ -89,6 +89,10 @@ class RnaDesignConfig:
             sequences; not a benchmark) the stage alone solved 53 in 5 s with 1 and 43
             without; on 148 hard 120-220-nt ones 128 and 111 (``benchmarks.ensemble_stage``,
             commands in the README).
+        ensemble_start_distance: The ensemble stage's targeted and hierarchical starts
+            wait while the best design so far (the policy's, at the stage's first turn)
+            is within this many sites of the target (0: never;
+            :class:`envs.ensemble_search.EnsembleSearch`'s ``start_distance``).
     """
 
     state_radius: int = 32
@@ -106,6 +110,7 @@ class RnaDesignConfig:
     ensemble_objective: str = "defect"
     ensemble_sites: str = "defect"
     ensemble_repair: float = 1.0
+    ensemble_start_distance: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -140,6 +145,11 @@ class RnaDesignConfig:
         number = isinstance(repair, int | float) and not isinstance(repair, bool)
         if not number or not 0 <= repair <= 100:
             raise ValueError(f"ensemble_repair must be in [0, 100], got {repair!r}")
+        distance = self.ensemble_start_distance
+        if isinstance(distance, bool) or not isinstance(distance, int) or distance < 0:
+            raise ValueError(
+                f"ensemble_start_distance must be an integer >= 0, got {distance!r}"
+            )
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -883,6 +883,7 @@ def design(
             sites=config.env.ensemble_sites,
             repair=config.env.ensemble_repair,
             starts=config.env.ensemble_starts,
+            start_distance=config.env.ensemble_start_distance,
             decompose_seconds=(
                 config.env.ensemble_decompose * config.env.ensemble_share * time_limit
                 if math.isfinite(time_limit)
