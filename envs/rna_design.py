@@ -147,9 +147,7 @@ class RnaDesignConfig:
             raise ValueError(f"ensemble_repair must be in [0, 100], got {repair!r}")
         distance = self.ensemble_start_distance
         if isinstance(distance, bool) or not isinstance(distance, int) or distance < 0:
-            raise ValueError(
-                f"ensemble_start_distance must be an integer >= 0, got {distance!r}"
-            )
+            raise ValueError(f"ensemble_start_distance must be an integer >= 0, got {distance!r}")
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
