@@ -290,3 +290,51 @@ def test_one_island_carries_the_repair_and_merge_takes_it_back(slow_evaluations)
     assert finisher.repair is None  # the repair had its time (or solved the piece)
     search.merge([finisher])
     assert search.repair is None
+
+
+@pytest.mark.parametrize("waits", [True, False])
+def test_starts_wait_while_the_best_design_is_close(waits):
+    """Targeted and hierarchical starts are for far designs: a near-miss offered (at most
+    ``start_distance`` sites off) leaves them for later; a farther one does not."""
+    broken = _broken_first_piece()
+    distance = EnsembleSearch(TARGET, np.random.default_rng(0)).offer(broken).distance
+    assert distance > 0
+    search = EnsembleSearch(
+        TARGET,
+        np.random.default_rng(3),
+        gu_pairs=True,
+        starts=3,
+        decompose_seconds=5.0,
+        start_distance=distance if waits else distance - 1,
+    )
+    search.offer(broken)
+    search.run(time.monotonic() + 60, max_steps=0)
+    if waits:
+        assert search._starts_left == 3 and search.decomposition.sequence is None
+        assert search.evaluations == 1  # the offer only
+    else:  # a targeted start of TARGET solves it: the starts stop there
+        assert search._starts_left < 3 and search.evaluations >= 2
+
+
+def test_starts_are_made_when_nothing_was_offered():
+    search = EnsembleSearch(TARGET, np.random.default_rng(3), starts=2, start_distance=1000)
+    search.run(time.monotonic() + 60, max_steps=0)
+    assert search._starts_left == 0 and search.evaluations == 2
+
+
+def test_config_carries_the_start_distance_to_the_stage(stage_spy):
+    from envs.dot_bracket import Target
+    from meta import design as design_module
+    from meta.config import LEARNA
+
+    for bad in (-1, True, 2.5, "3"):
+        with pytest.raises(ValueError, match="ensemble_start_distance"):
+            LEARNA.updated({"ensemble_start_distance": bad})
+    with pytest.raises(ValueError, match="start_distance"):
+        EnsembleSearch(TARGET, np.random.default_rng(0), start_distance=-1)
+    short = Target("t", "((((((....))))))...((((((....))))))")
+    chosen = design_module.load_checkpoint(None).config.updated({"ensemble_start_distance": 7})
+    design_module.design(
+        short, method="meta-learna", time_limit=20, ensemble_share=0.5, config=chosen
+    )
+    assert stage_spy[-1][0]["start_distance"] == 7 and stage_spy[-1][1].start_distance == 7
