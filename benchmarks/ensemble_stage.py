@@ -56,6 +56,7 @@ class StageSettings:
     objective: str = "defect"
     sites: str = "defect"
     repair: float = 0.0
+    special_loops: bool = False
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
@@ -69,6 +70,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         starts=settings.starts,
         decompose_seconds=settings.decompose * settings.seconds,
         repair=settings.repair,
+        special_loops=settings.special_loops,
     )
     began = time.monotonic()
     search.run(began + settings.seconds)
@@ -93,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--starts", type=int, default=10, help="targeted starts (10)")
     parser.add_argument("--objective", choices=OBJECTIVES, default="defect")
     parser.add_argument("--sites", choices=SITE_CHOICES, default="defect", help="site draw")
+    parser.add_argument("--special-loops", action="store_true", help="special hairpin moves (off)")
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -116,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.objective,
         args.sites,
         args.repair,
+        args.special_loops,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

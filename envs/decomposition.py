@@ -88,6 +88,7 @@ class Decomposition:
         nodes: The subproblems to search, in order (pairs ``(i, j)`` closing a substructure;
             default: every one of :func:`subproblems`). The ensemble stage's focused repair
             passes the one substructure holding a design's mismatched sites.
+        special_loops: The sub-searches' special hairpin moves (as :class:`EnsembleSearch`).
 
     Raises:
         ValueError: a negative time or a minimum length below 2.
@@ -105,6 +106,7 @@ class Decomposition:
         min_length: int = MIN_LENGTH,
         sites: str = "defect",
         nodes: list[tuple[int, int]] | None = None,
+        special_loops: bool = False,
     ):
         if not seconds >= 0 or min_length < 2:
             raise ValueError(
@@ -117,6 +119,7 @@ class Decomposition:
         self.energy = energy
         self.objective = objective
         self.sites = sites
+        self.special_loops = special_loops
         if nodes is None:
             nodes = subproblems(target, min_length) if seconds > 0 else []
         partners = pair_table(target)
@@ -200,8 +203,9 @@ class Decomposition:
             self.energy,
             self.objective,
             sites=self.sites,
+            step_seconds=self._step_hint,
+            special_loops=self.special_loops,
         )
-        search._step_seconds = self._step_hint
         self._search = search
         self._spent = 0.0
         return search

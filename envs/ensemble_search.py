@@ -65,6 +65,7 @@ from envs.folding import (
     mfe_structure,
     mismatched_sites,
     positional_defects,
+    special_hairpins,
 )
 
 #: Objectives the pool ranks by.
@@ -72,6 +73,11 @@ OBJECTIVES = ("defect", "probability")
 
 #: How a step draws the site it mutates from the parent's positional defects.
 SITE_CHOICES = ("defect", "softmax")
+
+#: Share of the steps whose site lies in a hairpin of a special size (or on its closing
+#: pair) that write one of the energy model's special hairpins there instead of mutating
+#: one unit (with ``special_loops``).
+SPECIAL_SHARE = 0.5
 
 #: Mutants drawn in a row that were seen before or broke a constraint before giving up a step.
 _MAX_REDRAWS = 50
@@ -177,6 +183,8 @@ class EnsembleSearch:
         decompose_seconds: float = 0.0,
         repair: float = 0.0,
         start_distance: int = 0,
+        step_seconds: float = 0.0,
+        special_loops: bool = False,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -187,10 +195,10 @@ class EnsembleSearch:
                 "pool_size must be >= 1, temperature > 0 and uniform_share in [0, 1], got "
                 f"{pool_size}, {temperature} and {uniform_share}"
             )
-        if starts < 0 or not repair >= 0 or start_distance < 0:
+        if starts < 0 or not repair >= 0 or start_distance < 0 or not step_seconds >= 0:
             raise ValueError(
-                "starts, repair and start_distance must be >= 0, got "
-                f"{starts}, {repair} and {start_distance}"
+                "starts, repair, start_distance and step_seconds must be >= 0, got "
+                f"{starts}, {repair}, {start_distance} and {step_seconds}"
             )
         self.target = target
         self.rng = rng
@@ -210,6 +218,13 @@ class EnsembleSearch:
         self._mutable = mutable
         self._mutable_units = sum(len(options) > 1 for options in self.options)
         self._neighbours = [self._unit_neighbours(k) for k in range(len(self.units))]
+        #: Per hairpin of a special size: its units (closing pair first) and the values
+        #: of each special hairpin allowed there; and the hairpin of each of those units.
+        self.special_loops = special_loops
+        self._hairpins = self._special_moves(energy) if special_loops else []
+        self._hairpin_of = {
+            unit: h for h, (units, _) in enumerate(self._hairpins) for unit in units
+        }
         self.pool: list[Candidate] = []
         self.best: Candidate | None = None
         self.seen: set[str] = set()
@@ -219,7 +234,7 @@ class EnsembleSearch:
         #: mutant drawn was seen before (the pool is a local optimum), reset when a mutant
         #: enters the pool.
         self.kick = 0
-        self._step_seconds = 0.0
+        self._step_seconds = step_seconds
         self._starts_left = starts
         self.decomposition = self._pieces_work(decompose_seconds) if decompose_seconds > 0 else None
         #: The focused repair under way (None: none).
@@ -412,6 +427,7 @@ class EnsembleSearch:
             self.objective,
             sites=self.sites,
             nodes=nodes,
+            special_loops=self.special_loops,
         )
 
     def _repair_piece(self) -> tuple[int, int] | None:
@@ -526,6 +542,10 @@ class EnsembleSearch:
             chosen.append(neighbours[int(self.rng.integers(len(neighbours)))])
         chosen = list(dict.fromkeys(chosen))  # a unit drawn twice changes once
         chars = list(parent.sequence)
+        hairpin = self._hairpin_of.get(chosen[0])
+        if hairpin is not None and self.rng.random() < SPECIAL_SHARE:
+            units = self._special_hairpin(chars, hairpin)
+            chosen = [k for k in chosen if k not in units]
         for k in chosen:
             value = unit_value(chars, self.units[k])
             others = [option for option in self.options[k] if option != value]
@@ -543,6 +563,44 @@ class EnsembleSearch:
         if total <= 0:
             return uniform
         return (1 - self.uniform_share) * defects / total + self.uniform_share * uniform
+
+    def _special_moves(
+        self, energy: EnergyModel | None
+    ) -> list[tuple[list[int], list[tuple[str, ...]]]]:
+        """The target's hairpins that can take a special hairpin, and the values allowed."""
+        specials = special_hairpins(energy)
+        partners = [-1] * len(self.target)
+        for site, partner in self.units:
+            if partner >= 0:
+                partners[site], partners[partner] = partner, site
+        moves = []
+        for site, partner in self.units:
+            size = partner - site - 1
+            if partner < 0 or size not in specials:
+                continue
+            if any(partners[k] >= 0 for k in range(site + 1, partner)):
+                continue  # not a hairpin: something pairs inside
+            units = [int(self.unit_of[k]) for k in range(site, partner)]
+            allowed = [
+                (entry[0] + entry[-1], *entry[1:-1])
+                for entry in specials[size]
+                if entry[0] + entry[-1] in self.options[units[0]]
+                and all(letter in self.options[u] for u, letter in zip(units[1:], entry[1:-1]))
+            ]
+            if allowed:
+                moves.append((units, allowed))
+        return moves
+
+    def _special_hairpin(self, chars: list[str], hairpin: int) -> list[int]:
+        """Write a special hairpin (another than the one there) into ``chars``."""
+        units, allowed = self._hairpins[hairpin]
+        current = tuple(unit_value(chars, self.units[u]) for u in units)
+        choices = [values for values in allowed if values != current]
+        if choices:
+            values = choices[int(self.rng.integers(len(choices)))]
+            for unit, value in zip(units, values):
+                assign(chars, self.units[unit], value)
+        return units
 
     def _unit_neighbours(self, k: int) -> list[int]:
         """Mutable units of the sites next to unit ``k``'s sites (its structural context)."""

@@ -229,6 +229,36 @@ def hamming(a: str, b: str) -> int:
     return sum(x != y for x, y in zip(a, b))
 
 
+#: Loop sizes whose special hairpins :func:`special_hairpins` returns. Turner 2004's
+#: tetraloops and hexaloops are bonuses (a tetraloop entry 2.5-3.7 kcal/mol against
+#: ~4-4.5 for the loop-size rule); its two triloops are penalties (6.8, 6.9 against 5.4),
+#: so triloops are left out.
+SPECIAL_HAIRPIN_SIZES = (4, 6)
+
+
+@functools.lru_cache(maxsize=8)
+def special_hairpins(energy: EnergyModel | None = None) -> dict[int, tuple[str, ...]]:
+    """The energy model's special hairpin loops, closing pair included, by loop size.
+
+    ViennaRNA's parameter sets tabulate hairpins whose free energy is not the loop-size
+    rule's (Turner 2004: 16 tetraloops such as ``CUUCGG``, 4 hexaloops); a design gets
+    their bonus only when the closing pair and every loop letter match at once, which
+    single-site mutations rarely reach.
+
+    Returns:
+        For each size of :data:`SPECIAL_HAIRPIN_SIZES`, the sequences (``size + 2``
+        letters: closing pair's 5' base, loop, closing pair's 3' base); a parameter file
+        without such a table gives none.
+    """
+    _activate(energy)
+    params = RNA.param(RNA.md())
+    tables = {4: params.Tetraloops, 6: params.Hexaloops}
+    return {
+        size: tuple(entry for entry in tables[size].split() if len(entry) == size + 2)
+        for size in SPECIAL_HAIRPIN_SIZES
+    }
+
+
 def mismatched_sites(folded: str, target: str) -> list[int]:
     """The positions where two equally long structures differ (0-based, ascending)."""
     return [i for i, (a, b) in enumerate(zip(folded, target)) if a != b]

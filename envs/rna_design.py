@@ -93,6 +93,9 @@ class RnaDesignConfig:
             wait while the best design so far (the policy's, at the stage's first turn)
             is within this many sites of the target (0: never;
             :class:`envs.ensemble_search.EnsembleSearch`'s ``start_distance``).
+        ensemble_special_loops: The ensemble stage's steps may write one of the energy
+            model's special hairpins (tetraloops, hexaloops) into a hairpin of that size
+            at once (:class:`envs.ensemble_search.EnsembleSearch`'s ``special_loops``).
     """
 
     state_radius: int = 32
@@ -111,6 +114,7 @@ class RnaDesignConfig:
     ensemble_sites: str = "defect"
     ensemble_repair: float = 1.0
     ensemble_start_distance: int = 0
+    ensemble_special_loops: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -139,8 +143,9 @@ class RnaDesignConfig:
         starts = self.ensemble_starts
         if isinstance(starts, bool) or not isinstance(starts, int) or not 0 <= starts <= 64:
             raise ValueError(f"ensemble_starts must be an integer in [0, 64], got {starts!r}")
-        if not isinstance(self.ensemble_gu, bool):
-            raise ValueError(f"ensemble_gu must be true or false, got {self.ensemble_gu!r}")
+        for name in ("ensemble_gu", "ensemble_special_loops"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         repair = self.ensemble_repair
         number = isinstance(repair, int | float) and not isinstance(repair, bool)
         if not number or not 0 <= repair <= 100:
