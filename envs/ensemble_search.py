@@ -58,6 +58,7 @@ from envs.constraints import (
     violations,
 )
 from envs.decomposition import MIN_LENGTH, Decomposition, subproblems
+from envs.dot_bracket import pair_table
 from envs.execution import Executor, Unit, run_until
 from envs.folding import (
     EnergyModel,
@@ -569,10 +570,7 @@ class EnsembleSearch:
     ) -> list[tuple[list[int], list[tuple[str, ...]]]]:
         """The target's hairpins that can take a special hairpin, and the values allowed."""
         specials = special_hairpins(energy)
-        partners = [-1] * len(self.target)
-        for site, partner in self.units:
-            if partner >= 0:
-                partners[site], partners[partner] = partner, site
+        partners = pair_table(self.target)
         moves = []
         for site, partner in self.units:
             size = partner - site - 1

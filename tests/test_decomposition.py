@@ -338,3 +338,16 @@ def test_config_carries_the_start_distance_to_the_stage(stage_spy):
         short, method="meta-learna", time_limit=20, ensemble_share=0.5, config=chosen
     )
     assert stage_spy[-1][0]["start_distance"] == 7 and stage_spy[-1][1].start_distance == 7
+
+
+def test_the_pieces_get_the_special_loops_and_the_step_hint():
+    stage = EnsembleSearch(
+        TARGET, np.random.default_rng(2), special_loops=True, decompose_seconds=2.0
+    )
+    work = stage.decomposition
+    assert work.special_loops
+    work.begin(START, 0.25)
+    sub = work._open(*work.nodes[0])
+    assert sub.special_loops and sub._hairpins and sub._step_seconds == 0.25
+    with pytest.raises(ValueError, match="step_seconds"):
+        EnsembleSearch(TARGET, np.random.default_rng(0), step_seconds=-1.0)

@@ -530,3 +530,82 @@ def test_the_stage_objective_and_site_choice_come_from_the_config(stage_spy):
     for bad in ({"ensemble_objective": "energy"}, {"ensemble_sites": "worst"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             base.updated(bad)
+
+
+def test_special_hairpins_come_from_the_energy_model():
+    from envs.folding import EnergyModel, special_hairpins
+
+    turner = special_hairpins()
+    assert set(turner) == {4, 6} and "CUUCGG" in turner[4] and len(turner[4]) == 16
+    for size, entries in turner.items():
+        assert entries and all(len(e) == size + 2 for e in entries)
+        assert all(e[0] + e[-1] in ("CG", "GC", "AU", "UA", "GU", "UG") for e in entries)
+    other = special_hairpins(EnergyModel(params="andronescu2007"))
+    assert other[4] != turner[4] and other[6] == ()  # that set has no hexaloop table
+
+
+#: A tetraloop hairpin, a hexaloop hairpin, a pentaloop and a multiloop closing pair.
+SPECIAL = "((((....))))..((((......))))..((((.....))))..((((((....))))((((....))))))"
+
+
+def test_special_loop_moves_cover_the_hairpins_of_special_sizes_only():
+    from envs.folding import special_hairpins
+
+    assert EnsembleSearch(SPECIAL, np.random.default_rng(0))._hairpins == []  # off
+    search = EnsembleSearch(SPECIAL, np.random.default_rng(0), special_loops=True)
+    closing = sorted(search.units[units[0]] for units, _ in search._hairpins)
+    assert closing == [(3, 8), (17, 24), (50, 55), (62, 67)]  # no pentaloop, no multiloop
+    tetraloops = {e[0] + e[-1] + "," + e[1:-1] for e in special_hairpins()[4]}
+    units, allowed = search._hairpins[0]
+    assert {v[0] + "," + "".join(v[1:]) for v in allowed} == tetraloops  # no code: all
+    assert all(search._hairpin_of[u] == 0 for u in units)
+    # A code fixing the loop's first site keeps the specials that have its letter there.
+    code = "N" * 4 + "U" + "N" * (len(SPECIAL) - 5)
+    coded = EnsembleSearch(
+        SPECIAL, np.random.default_rng(0), DesignConstraints(sequence=code), special_loops=True
+    )
+    first = coded._hairpins[0][1]
+    assert first and all(v[1] == "U" for v in first)
+    assert len(first) == sum(e[1] == "U" for e in special_hairpins()[4])
+    # A closing pair fixed to A-U leaves no Turner 2004 tetraloop (all are closed by C-G).
+    code = "N" * 3 + "A" + "N" * 4 + "U" + "N" * (len(SPECIAL) - 9)
+    fixed = EnsembleSearch(
+        SPECIAL, np.random.default_rng(0), DesignConstraints(sequence=code), special_loops=True
+    )
+    assert (3, 8) not in [fixed.units[u[0]] for u, _ in fixed._hairpins]
+
+
+def test_a_special_loop_move_writes_a_whole_special_hairpin(monkeypatch):
+    from envs.folding import special_hairpins
+
+    monkeypatch.setattr(ensemble_search, "SPECIAL_SHARE", 1.0)
+    search = EnsembleSearch(SPECIAL, np.random.default_rng(3), special_loops=True)
+    parent = search.offer(search.targeted_start())
+    loop_site = np.zeros(len(SPECIAL))
+    loop_site[5] = 1.0  # every draw: a site of the first tetraloop
+    monkeypatch.setattr(search, "_site_weights", lambda defects: loop_site)
+    written = set()
+    for _ in range(50):
+        mutant = search._mutate(parent)
+        written.add(mutant[3:9])
+        outside = [k for k in range(len(SPECIAL)) if not 3 <= k <= 8]
+        changed = [k for k in outside if mutant[k] != parent.sequence[k]]
+        assert not changed  # the drawn unit and its neighbours are all in the hairpin
+    assert written <= set(special_hairpins()[4]) and len(written) > 5
+    assert parent.sequence[3:9] not in written  # never the hairpin it had
+
+
+def test_the_config_turns_the_special_loops_on(stage_spy):
+    from meta import design as design_module
+
+    base = design_module.load_checkpoint(None).config
+    assert base.env.ensemble_special_loops is False
+    for bad in (1, "true", None):
+        with pytest.raises(ValueError, match="ensemble_special_loops"):
+            base.updated({"ensemble_special_loops": bad})
+    target = Target("t", "((((((((....))))))))" + "." * 20 + "((((((((....))))))))")
+    chosen = base.updated({"ensemble_special_loops": True})
+    design_module.design(
+        target, method="meta-learna", time_limit=20, ensemble_share=0.5, config=chosen
+    )
+    assert stage_spy[-1][0]["special_loops"] is True and stage_spy[-1][1]._hairpins
