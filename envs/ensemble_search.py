@@ -67,6 +67,7 @@ from envs.folding import (
     mismatched_sites,
     positional_defects,
     special_hairpins,
+    structure_energies,
 )
 
 #: Objectives the pool ranks by.
@@ -86,6 +87,19 @@ _MAX_REDRAWS = 50
 #: Whole-target steps between two focused repairs (each repair gets ``repair`` times the
 #: time these steps take).
 REPAIR_EVERY = 10
+
+#: Competitor structures a search remembers for its competitor steps (the most recent
+#: distinct MFE structures of its evaluations that were not the target).
+RIVALS_KEPT = 64
+
+#: Mutations a competitor step proposes per mutable unit of the target at most (one
+#: proposal costs an evaluation-only energy per remembered competitor: the whole walk
+#: costs about one fold of the target at any length).
+RIVAL_PROPOSALS_PER_UNIT = 4
+
+#: A competitor step ends its walk once the target's free energy is this far (kcal/mol)
+#: below every remembered competitor's.
+RIVAL_MARGIN = 0.5
 
 #: Largest share of the target a repaired substructure spans (its evaluations are then at
 #: least ~8 times cheaper than the whole target's: folding is cubic in the length).
@@ -163,6 +177,25 @@ class EnsembleSearch:
             mismatched site, the piece is the smallest one that holds a mismatched site
             drawn at random (and is wrong alone), so a far design is repaired region by
             region.
+        start_distance: The targeted and hierarchical starts wait while the best design
+            offered is within this many sites (0: never wait).
+        step_seconds: A first guess of one evaluation's time (0: learnt from the first).
+        special_loops: Half of the steps that draw a site in a hairpin of a special size
+            write one of the energy model's special hairpins there.
+        rivals: Share of the whole-target steps that are competitor steps (0: none).
+            Every evaluation whose MFE structure is not the target reveals a competitor;
+            the search remembers the last :data:`RIVALS_KEPT` of them. A competitor step
+            walks from the best design by mutations (at a site where the tightest
+            competitor differs from the target, or anywhere, with a structural
+            neighbour half of the time), keeping a mutation when the gap between the
+            target's free energy and the lowest competitor's does not grow, until the
+            target is :data:`RIVAL_MARGIN` below all of them or
+            :data:`RIVAL_PROPOSALS_PER_UNIT` proposals per mutable unit are spent. The
+            energies are evaluation-only (microseconds at any length), so the walk
+            weighs hundreds of mutants for the price of about one fold; only its end
+            is evaluated. This is negative design against an explicit, growing set of
+            competitors: each evaluation the walk earns either solves the target or adds
+            the structure that beat it.
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -186,6 +219,7 @@ class EnsembleSearch:
         start_distance: int = 0,
         step_seconds: float = 0.0,
         special_loops: bool = False,
+        rivals: float = 0.0,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -196,6 +230,8 @@ class EnsembleSearch:
                 "pool_size must be >= 1, temperature > 0 and uniform_share in [0, 1], got "
                 f"{pool_size}, {temperature} and {uniform_share}"
             )
+        if not 0.0 <= rivals <= 1.0:
+            raise ValueError(f"rivals must be a share in [0, 1], got {rivals}")
         if starts < 0 or not repair >= 0 or start_distance < 0 or not step_seconds >= 0:
             raise ValueError(
                 "starts, repair, start_distance and step_seconds must be >= 0, got "
@@ -217,6 +253,7 @@ class EnsembleSearch:
         self.unit_of = unit_index(self.units, len(target))
         mutable = np.array([len(self.options[self.unit_of[i]]) > 1 for i in range(len(target))])
         self._mutable = mutable
+        self._uniform = mutable / max(1, mutable.sum())
         self._mutable_units = sum(len(options) > 1 for options in self.options)
         self._neighbours = [self._unit_neighbours(k) for k in range(len(self.units))]
         #: Per hairpin of a special size: its units (closing pair first) and the values
@@ -226,6 +263,9 @@ class EnsembleSearch:
         self._hairpin_of = {
             unit: h for h, (units, _) in enumerate(self._hairpins) for unit in units
         }
+        self.rival_share = rivals
+        #: Competitor structures seen (an ordered set: the oldest is dropped first).
+        self.rivals: dict[str, None] = {}
         self.pool: list[Candidate] = []
         self.best: Candidate | None = None
         self.seen: set[str] = set()
@@ -307,7 +347,9 @@ class EnsembleSearch:
                 if self.repair is not None:  # the deadline came first: go on next call
                     break
                 continue
-            mutant = self._draw_mutant()
+            mutant = self._rival_mutant() if self._rival_turn() else None
+            if mutant is None:
+                mutant = self._draw_mutant()
             if mutant is None:  # every mutant drawn was seen: change more units per mutant
                 if self.exhausted:
                     break
@@ -346,6 +388,7 @@ class EnsembleSearch:
         island.rng = rng
         island.pool = list(self.pool)
         island.seen = set(self.seen)
+        island.rivals = dict(self.rivals)
         island.evaluations = 0
         island._starts_left = 0
         island.decomposition = None
@@ -367,6 +410,8 @@ class EnsembleSearch:
         self.pool = sorted(designs.values(), key=lambda c: c.objective)[: self.pool_size]
         for island in islands:
             self.seen |= island.seen
+            for structure in island.rivals:
+                self._remember_rival(structure)
             self.evaluations += island.evaluations
             if island.best is not None and (self.best is None or island.best.rank < self.best.rank):
                 self.best = island.best
@@ -496,6 +541,8 @@ class EnsembleSearch:
         )
         self.seen.add(sequence)
         self.evaluations += 1
+        if candidate.distance > 0:
+            self._remember_rival(structure)
         if self.best is None or candidate.rank < self.best.rank:
             self.best = candidate
         if len(self.pool) < self.pool_size:
@@ -512,6 +559,76 @@ class EnsembleSearch:
             seconds if self.evaluations == 1 else (0.8 * self._step_seconds + 0.2 * seconds)
         )
         return candidate
+
+    def _remember_rival(self, structure: str) -> None:
+        """Remember a competitor structure (as the newest; the oldest goes past the cap)."""
+        self.rivals.pop(structure, None)
+        self.rivals[structure] = None
+        if len(self.rivals) > RIVALS_KEPT:
+            del self.rivals[next(iter(self.rivals))]
+
+    def _rival_turn(self) -> bool:
+        """Whether this step is a competitor step (``rivals`` of them, with a competitor)."""
+        if not self.rival_share or not self.rivals or self.best is None:
+            return False
+        return bool(self.rng.random() < self.rival_share)
+
+    def _rival_mutant(self) -> str | None:
+        """A competitor step's walk from the best design (see ``rivals``).
+
+        Returns:
+            The walk's end, or None when it is the start, was seen before or breaks a
+            constraint.
+        """
+        assert self.best is not None
+        rivals = list(self.rivals)
+        wrong = [
+            [k for k in mismatched_sites(rival, self.target) if self._mutable[k]]
+            for rival in rivals
+        ]
+        chars = list(self.best.sequence)
+        gap, tight = self._rival_gap(chars, rivals)
+        for _ in range(RIVAL_PROPOSALS_PER_UNIT * self._mutable_units):
+            if gap < -RIVAL_MARGIN:
+                break
+            trial = self._rival_move(chars, wrong[tight])
+            trial_gap, trial_tight = self._rival_gap(trial, rivals)
+            if trial_gap < gap:
+                chars, gap, tight = trial, trial_gap, trial_tight
+        mutant = "".join(chars)
+        if mutant == self.best.sequence or mutant in self.seen:
+            return None
+        if self.rules.needs_repair and violations(mutant, self.rules):
+            self.seen.add(mutant)
+            return None
+        return mutant
+
+    def _rival_gap(self, chars: list[str], rivals: list[str]) -> tuple[float, int]:
+        """The target's free energy minus the lowest competitor's, and that competitor."""
+        energies = structure_energies("".join(chars), [self.target, *rivals], self.energy)
+        tight = int(np.argmin(energies[1:]))
+        return energies[0] - energies[1 + tight], tight
+
+    def _rival_move(self, chars: list[str], wrong: list[int]) -> list[str]:
+        """``chars`` with one unit changed and, half of the time, a structural neighbour.
+
+        The unit is that of a site in ``wrong`` half of the time, of any mutable site
+        otherwise.
+        """
+        if wrong and self.rng.random() < 0.5:
+            site = wrong[int(self.rng.integers(len(wrong)))]
+        else:
+            site = int(self.rng.choice(len(self._mutable), p=self._uniform))
+        chosen = [int(self.unit_of[site])]
+        neighbours = self._neighbours[chosen[0]]
+        if neighbours and self.rng.random() < 0.5:
+            chosen.append(neighbours[int(self.rng.integers(len(neighbours)))])
+        trial = list(chars)
+        for k in chosen:
+            value = unit_value(trial, self.units[k])
+            others = [option for option in self.options[k] if option != value]
+            assign(trial, self.units[k], others[int(self.rng.integers(len(others)))])
+        return trial
 
     def _draw_mutant(self) -> str | None:
         for _ in range(_MAX_REDRAWS):
