@@ -98,9 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--objective", choices=OBJECTIVES, default="defect")
     parser.add_argument("--sites", choices=SITE_CHOICES, default="defect", help="site draw")
     parser.add_argument("--special-loops", action="store_true", help="special hairpin moves (off)")
-    parser.add_argument(
-        "--rivals", type=float, default=0.0, help="share of competitor steps (0)"
-    )
+    parser.add_argument("--rivals", type=float, default=0.0, help="share of competitor steps (0)")
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

@@ -25,7 +25,8 @@ when the pool accepts it (:meth:`EnsembleSearch.offer` checks every constraint).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -82,13 +83,13 @@ class Decomposition:
         constraints: The design's constraints (their slices apply to the subproblems).
         gu_pairs: Allow GU and UG on target pairs.
         energy: The energy model.
-        objective: The sub-searches' objective (as :class:`EnsembleSearch`).
         min_length: Fewest sites a subproblem spans.
-        sites: The sub-searches' site draw (as :class:`EnsembleSearch`).
         nodes: The subproblems to search, in order (pairs ``(i, j)`` closing a substructure;
             default: every one of :func:`subproblems`). The ensemble stage's focused repair
             passes the one substructure holding a design's mismatched sites.
-        special_loops: The sub-searches' special hairpin moves (as :class:`EnsembleSearch`).
+        search_options: Keyword arguments of every sub-search's :class:`EnsembleSearch`
+            beyond its target, draws, constraints, pairs and energy model (the stage's
+            own settings: ``objective``, ``sites``, ``special_loops``, ``rivals``).
 
     Raises:
         ValueError: a negative time or a minimum length below 2.
@@ -102,11 +103,9 @@ class Decomposition:
         constraints: DesignConstraints | None = None,
         gu_pairs: bool = False,
         energy: EnergyModel | None = None,
-        objective: str = "defect",
         min_length: int = MIN_LENGTH,
-        sites: str = "defect",
         nodes: list[tuple[int, int]] | None = None,
-        special_loops: bool = False,
+        search_options: Mapping[str, Any] | None = None,
     ):
         if not seconds >= 0 or min_length < 2:
             raise ValueError(
@@ -117,9 +116,7 @@ class Decomposition:
         self.rules = constraints or DesignConstraints()
         self.gu_pairs = gu_pairs
         self.energy = energy
-        self.objective = objective
-        self.sites = sites
-        self.special_loops = special_loops
+        self.search_options = dict(search_options or {})
         if nodes is None:
             nodes = subproblems(target, min_length) if seconds > 0 else []
         partners = pair_table(target)
@@ -201,10 +198,8 @@ class Decomposition:
             DesignConstraints(code, None, self.rules.forbid),
             self.gu_pairs,
             self.energy,
-            self.objective,
-            sites=self.sites,
             step_seconds=self._step_hint,
-            special_loops=self.special_loops,
+            **self.search_options,
         )
         self._search = search
         self._spent = 0.0

@@ -470,10 +470,13 @@ class EnsembleSearch:
             self.rules,
             self.gu_pairs,
             self.energy,
-            self.objective,
-            sites=self.sites,
             nodes=nodes,
-            special_loops=self.special_loops,
+            search_options={
+                "objective": self.objective,
+                "sites": self.sites,
+                "special_loops": self.special_loops,
+                "rivals": self.rival_share,
+            },
         )
 
     def _repair_piece(self) -> tuple[int, int] | None:

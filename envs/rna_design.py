@@ -96,6 +96,11 @@ class RnaDesignConfig:
         ensemble_special_loops: The ensemble stage's steps may write one of the energy
             model's special hairpins (tetraloops, hexaloops) into a hairpin of that size
             at once (:class:`envs.ensemble_search.EnsembleSearch`'s ``special_loops``).
+        ensemble_rivals: Share, in [0, 1], of the ensemble stage's steps that are
+            competitor steps (:class:`envs.ensemble_search.EnsembleSearch`'s ``rivals``:
+            a walk from the best design that lowers the target's free energy below every
+            MFE structure the search has met, ranked by evaluation-only energies, so
+            hundreds of mutants cost about one fold); 0 turns them off.
     """
 
     state_radius: int = 32
@@ -115,6 +120,7 @@ class RnaDesignConfig:
     ensemble_repair: float = 1.0
     ensemble_start_distance: int = 0
     ensemble_special_loops: bool = False
+    ensemble_rivals: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -153,6 +159,10 @@ class RnaDesignConfig:
         distance = self.ensemble_start_distance
         if isinstance(distance, bool) or not isinstance(distance, int) or distance < 0:
             raise ValueError(f"ensemble_start_distance must be an integer >= 0, got {distance!r}")
+        rivals = self.ensemble_rivals
+        number = isinstance(rivals, int | float) and not isinstance(rivals, bool)
+        if not number or not 0 <= rivals <= 1:
+            raise ValueError(f"ensemble_rivals must be in [0, 1], got {rivals!r}")
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -885,6 +885,7 @@ def design(
             starts=config.env.ensemble_starts,
             start_distance=config.env.ensemble_start_distance,
             special_loops=config.env.ensemble_special_loops,
+            rivals=config.env.ensemble_rivals,
             decompose_seconds=(
                 config.env.ensemble_decompose * config.env.ensemble_share * time_limit
                 if math.isfinite(time_limit)

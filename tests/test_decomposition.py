@@ -161,7 +161,8 @@ def test_the_pieces_are_searched_with_the_stage_settings(monkeypatch):
         decompose_seconds=2.0,
     )
     work = stage.decomposition
-    assert (work.objective, work.sites) == ("probability", "softmax")
+    assert work.search_options["objective"] == "probability"
+    assert work.search_options["sites"] == "softmax"
     opened = _record_built(monkeypatch, "EnsembleSearch")
     work.begin(START)
     work.run(time.monotonic() + 30)
@@ -345,7 +346,7 @@ def test_the_pieces_get_the_special_loops_and_the_step_hint():
         TARGET, np.random.default_rng(2), special_loops=True, decompose_seconds=2.0
     )
     work = stage.decomposition
-    assert work.special_loops
+    assert work.search_options["special_loops"]
     work.begin(START, 0.25)
     sub = work._open(*work.nodes[0])
     assert sub.special_loops and sub._hairpins and sub._step_seconds == 0.25

@@ -1,0 +1,128 @@
+"""The ensemble stage's competitor steps (EnsembleSearch's ``rivals``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs import ensemble_search
+from envs.constraints import DesignConstraints, violations
+from envs.dot_bracket import Target
+from envs.ensemble_search import RIVALS_KEPT, EnsembleSearch
+from envs.folding import EnergyModel, energy_of_structure, mfe_structure, structure_energies
+
+#: A target with a lonely pair (positions 23 and 28) and a bulge.
+LONELY = "((((((((....))))..((((.(....).))))))))"
+
+
+def _near_miss(search: EnsembleSearch, seed: int = 0) -> str:
+    """A design of ``search``'s target whose MFE structure is not the target (offered)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        sequence = "".join(rng.choice(list("ACGU"), len(search.target)))
+        sequence = search.targeted_start() if rng.random() < 0.5 else sequence
+        if mfe_structure(sequence) != search.target and sequence not in search.seen:
+            search.offer(sequence)
+            return sequence
+    raise AssertionError("no near-miss found")
+
+
+def test_structure_energies_match_a_full_evaluation():
+    sequence = "GGGGAAACCCCAGGCGAAAGCCUAAAUGGG"
+    structures = [mfe_structure(sequence), "." * len(sequence), "((((...))))" + "." * 19]
+    model = EnergyModel(temperature=50.0, dangles=0)
+    for energy in (None, model):
+        expected = [energy_of_structure(sequence, s, energy) for s in structures]
+        assert structure_energies(sequence, structures, energy) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="differ in length"):
+        structure_energies(sequence, ["..."])
+
+
+def test_every_wrong_mfe_structure_becomes_a_rival_and_the_memory_is_capped(monkeypatch):
+    search = EnsembleSearch(LONELY, np.random.default_rng(0))
+    sequence = _near_miss(search)
+    assert list(search.rivals) == [mfe_structure(sequence)]
+    monkeypatch.setattr(ensemble_search, "RIVALS_KEPT", 3)
+    for structure in ("(" + "." * 36 + ")", "." * 38, "((" + "." * 34 + "))", "." * 38):
+        search._remember_rival(structure)
+    # The cap drops the oldest; meeting a rival again makes it the newest.
+    assert list(search.rivals) == ["(" + "." * 36 + ")", "((" + "." * 34 + "))", "." * 38]
+    assert RIVALS_KEPT == 64
+
+
+def test_a_competitor_walk_lowers_the_target_below_its_rivals():
+    search = EnsembleSearch(LONELY, np.random.default_rng(1), gu_pairs=True, rivals=1.0)
+    for seed in range(4):
+        _near_miss(search, seed)
+    rivals = list(search.rivals)
+    start = search.best.sequence
+
+    def gap(sequence: str) -> float:
+        energies = structure_energies(sequence, [LONELY, *rivals])
+        return energies[0] - min(energies[1:])
+
+    assert gap(start) >= 0  # the best design's own MFE structure is a rival
+    for _ in range(5):
+        mutant = search._rival_mutant()
+        assert mutant is not None and mutant != start
+        assert gap(mutant) < gap(start)  # only strict improvements are kept
+        assert len(mutant) == len(LONELY) and set(mutant) <= set("ACGU")
+
+
+def test_competitor_walks_keep_the_constraints():
+    code = "NNNNNNNNNNNNNNNNNNNNNNNGNNNNCNNNNNNNNN"  # the lonely pair fixed to G-C
+    rules = DesignConstraints(sequence=code, gc=(0.3, 0.7))
+    search = EnsembleSearch(LONELY, np.random.default_rng(2), rules, rivals=1.0)
+    _near_miss(search, 3)
+    for _ in range(20):
+        mutant = search._rival_mutant()
+        if mutant is not None:
+            assert mutant[23] == "G" and mutant[28] == "C"
+            assert not violations(mutant, rules)
+
+
+def test_no_competitor_step_without_the_share(monkeypatch):
+    def forbidden(self):
+        raise AssertionError("a competitor step was taken")
+
+    monkeypatch.setattr(EnsembleSearch, "_rival_mutant", forbidden)
+    search = EnsembleSearch(LONELY, np.random.default_rng(4), starts=2)
+    search.run(float("inf"), max_steps=40)
+    assert search.evaluations >= 40 and search.rivals  # rivals are remembered all the same
+    with pytest.raises(ValueError, match="rivals"):
+        EnsembleSearch(LONELY, np.random.default_rng(0), rivals=1.5)
+
+
+def test_islands_carry_their_rivals_back():
+    search = EnsembleSearch(LONELY, np.random.default_rng(5), rivals=0.5)
+    _near_miss(search)
+    island = search.fork(np.random.default_rng(6))
+    island._remember_rival("." * len(LONELY))
+    assert "." * len(LONELY) not in search.rivals
+    search.merge([island])
+    assert "." * len(LONELY) in search.rivals
+
+
+def test_the_pieces_get_the_rivals_share():
+    target = "." * 30 + "((((((((" + "." * 20 + "))))))))" + "." * 30
+    stage = EnsembleSearch(target, np.random.default_rng(2), rivals=0.7, decompose_seconds=2.0)
+    assert stage.decomposition is not None
+    stage.decomposition.begin(stage.targeted_start(), 0.1)
+    node = stage.decomposition.nodes[0]
+    assert stage.decomposition._open(*node).rival_share == 0.7
+
+
+def test_the_config_carries_the_rivals_share(stage_spy):
+    from meta import design as design_module
+
+    base = design_module.load_checkpoint(None).config
+    assert base.env.ensemble_rivals == 0.0
+    for bad in (-0.1, 1.5, True, "half", None):
+        with pytest.raises(ValueError, match="ensemble_rivals"):
+            base.updated({"ensemble_rivals": bad})
+    target = Target("t", "((((((((....))))))))" + "." * 20 + "((((((((....))))))))")
+    chosen = base.updated({"ensemble_rivals": 0.5})
+    design_module.design(
+        target, method="meta-learna", time_limit=20, ensemble_share=0.5, config=chosen
+    )
+    assert stage_spy[-1][0]["rivals"] == 0.5 and stage_spy[-1][1].rival_share == 0.5
