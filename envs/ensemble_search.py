@@ -187,8 +187,8 @@ class EnsembleSearch:
             the search remembers the last :data:`RIVALS_KEPT` of them. A competitor step
             walks from the best design by mutations (at a site where the tightest
             competitor differs from the target, or anywhere, with a structural
-            neighbour half of the time), keeping a mutation when the gap between the
-            target's free energy and the lowest competitor's does not grow, until the
+            neighbour half of the time), keeping a mutation only when it shrinks the gap
+            between the target's free energy and the lowest competitor's, until the
             target is :data:`RIVAL_MARGIN` below all of them or
             :data:`RIVAL_PROPOSALS_PER_UNIT` proposals per mutable unit are spent. The
             energies are evaluation-only (microseconds at any length), so the walk
@@ -622,15 +622,8 @@ class EnsembleSearch:
             site = wrong[int(self.rng.integers(len(wrong)))]
         else:
             site = int(self.rng.choice(len(self._mutable), p=self._uniform))
-        chosen = [int(self.unit_of[site])]
-        neighbours = self._neighbours[chosen[0]]
-        if neighbours and self.rng.random() < 0.5:
-            chosen.append(neighbours[int(self.rng.integers(len(neighbours)))])
         trial = list(chars)
-        for k in chosen:
-            value = unit_value(trial, self.units[k])
-            others = [option for option in self.options[k] if option != value]
-            assign(trial, self.units[k], others[int(self.rng.integers(len(others)))])
+        self._change_units(trial, self._with_neighbour([int(self.unit_of[site])]))
         return trial
 
     def _draw_mutant(self) -> str | None:
@@ -657,21 +650,29 @@ class EnsembleSearch:
             return None
         weights = self._site_weights(parent.defects)
         sites = self.rng.choice(len(weights), size=1 + self.kick, p=weights)
-        chosen = [int(self.unit_of[site]) for site in sites]
-        neighbours = self._neighbours[chosen[0]]
-        if neighbours and self.rng.random() < 0.5:
-            chosen.append(neighbours[int(self.rng.integers(len(neighbours)))])
+        chosen = self._with_neighbour([int(self.unit_of[site]) for site in sites])
         chosen = list(dict.fromkeys(chosen))  # a unit drawn twice changes once
         chars = list(parent.sequence)
         hairpin = self._hairpin_of.get(chosen[0])
         if hairpin is not None and self.rng.random() < SPECIAL_SHARE:
             units = self._special_hairpin(chars, hairpin)
             chosen = [k for k in chosen if k not in units]
-        for k in chosen:
+        self._change_units(chars, chosen)
+        return "".join(chars)
+
+    def _with_neighbour(self, chosen: list[int]) -> list[int]:
+        """``chosen`` units and, half of the time, a structural neighbour of the first."""
+        neighbours = self._neighbours[chosen[0]]
+        if neighbours and self.rng.random() < 0.5:
+            chosen.append(neighbours[int(self.rng.integers(len(neighbours)))])
+        return chosen
+
+    def _change_units(self, chars: list[str], units: list[int]) -> None:
+        """Give each of ``units`` another of its options, drawn at random (in place)."""
+        for k in units:
             value = unit_value(chars, self.units[k])
             others = [option for option in self.options[k] if option != value]
             assign(chars, self.units[k], others[int(self.rng.integers(len(others)))])
-        return "".join(chars)
 
     def _site_weights(self, defects: np.ndarray) -> np.ndarray:
         """The probability of drawing each site (0 for sites without options)."""

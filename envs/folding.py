@@ -271,12 +271,7 @@ def energy_of_structure(sequence: str, structure: str, energy: EnergyModel | Non
     Raises:
         ValueError: sequence and structure differ in length.
     """
-    if len(sequence) != len(structure):
-        raise ValueError(
-            f"sequence ({len(sequence)} nt) and structure ({len(structure)}) differ in length"
-        )
-    _activate(energy)
-    return float(RNA.fold_compound(sequence).eval_structure(structure))
+    return structure_energies(sequence, [structure], energy)[0]
 
 
 def structure_energies(

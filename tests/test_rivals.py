@@ -50,7 +50,7 @@ def test_every_wrong_mfe_structure_becomes_a_rival_and_the_memory_is_capped(monk
     assert RIVALS_KEPT == 64
 
 
-def test_a_competitor_walk_lowers_the_target_below_its_rivals():
+def test_a_competitor_walk_lowers_the_target_below_its_rivals(monkeypatch):
     search = EnsembleSearch(LONELY, np.random.default_rng(1), gu_pairs=True, rivals=1.0)
     for seed in range(4):
         _near_miss(search, seed)
@@ -62,10 +62,25 @@ def test_a_competitor_walk_lowers_the_target_below_its_rivals():
         return energies[0] - min(energies[1:])
 
     assert gap(start) >= 0  # the best design's own MFE structure is a rival
+    weighed: list[tuple[str, float]] = []
+    real = search._rival_gap
+
+    def spy(chars, rivals_now):
+        result = real(chars, rivals_now)
+        weighed.append(("".join(chars), result[0]))
+        return result
+
+    search._rival_gap = spy
+    monkeypatch.setattr(ensemble_search, "RIVAL_MARGIN", 1e9)  # walk the whole budget
     for _ in range(5):
+        weighed.clear()
         mutant = search._rival_mutant()
         assert mutant is not None and mutant != start
-        assert gap(mutant) < gap(start)  # only strict improvements are kept
+        assert gap(mutant) < gap(start)
+        # Only strict improvements are kept: the walk ends on the first design with the
+        # lowest gap it weighed, not on its last proposal.
+        lowest = min(g for _, g in weighed)
+        assert mutant == next(seq for seq, g in weighed if g == lowest)
         assert len(mutant) == len(LONELY) and set(mutant) <= set("ACGU")
 
 
@@ -74,11 +89,11 @@ def test_competitor_walks_keep_the_constraints():
     rules = DesignConstraints(sequence=code, gc=(0.3, 0.7))
     search = EnsembleSearch(LONELY, np.random.default_rng(2), rules, rivals=1.0)
     _near_miss(search, 3)
-    for _ in range(20):
-        mutant = search._rival_mutant()
-        if mutant is not None:
-            assert mutant[23] == "G" and mutant[28] == "C"
-            assert not violations(mutant, rules)
+    walked = [m for m in (search._rival_mutant() for _ in range(20)) if m is not None]
+    assert walked
+    for mutant in walked:
+        assert mutant[23] == "G" and mutant[28] == "C"
+        assert not violations(mutant, rules)
 
 
 def test_no_competitor_step_without_the_share(monkeypatch):
