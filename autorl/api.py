@@ -158,6 +158,7 @@ def design(
     refinement: int | None = None,
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
+    ensemble_rivals: float | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -191,6 +192,9 @@ def design(
             :data:`meta.design.DEFAULT_ENSEMBLE_SHARE`, 0: off.
         ensemble_starts: SAMFEO's targeted starts the ensemble stage evaluates at its first
             turn (0-64); None: :data:`meta.design.DEFAULT_ENSEMBLE_STARTS`.
+        ensemble_rivals: Share, in [0, 1], of the ensemble stage's steps that are
+            competitor steps (walks on folding energies against the wrong structures the
+            run has met); None: :data:`meta.design.DEFAULT_ENSEMBLE_RIVALS`, 0: none.
         device: Torch device of the policy: ``auto`` (CUDA when available), ``cpu``,
             ``cuda`` or ``cuda:N``. Folding always runs on the CPU.
         workers: Processes that fold designs in parallel.
@@ -229,6 +233,7 @@ def design(
         refinement=refinement,
         ensemble_share=ensemble_share,
         ensemble_starts=ensemble_starts,
+        ensemble_rivals=ensemble_rivals,
         device=device,
         workers=workers,
         on_progress=on_progress,
@@ -248,6 +253,7 @@ def run(
     refinement: int | None = None,
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
+    ensemble_rivals: float | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -261,6 +267,7 @@ def run(
     from meta.checkpoints import Checkpoint, load_checkpoint
     from meta.config import LEARNA, LearnaConfig
     from meta.design import (
+        DEFAULT_ENSEMBLE_RIVALS,
         DEFAULT_ENSEMBLE_SHARE,
         DEFAULT_ENSEMBLE_STARTS,
         DEFAULT_REFINEMENT,
@@ -288,6 +295,9 @@ def run(
         raise ValueError(f"ensemble_starts must be an integer, got {ensemble_starts!r}")
     if not 0 <= ensemble_starts <= 64:
         raise ValueError(f"ensemble_starts must be in [0, 64], got {ensemble_starts}")
+    ensemble_rivals = DEFAULT_ENSEMBLE_RIVALS if ensemble_rivals is None else ensemble_rivals
+    if isinstance(ensemble_rivals, bool) or not 0.0 <= ensemble_rivals <= 1.0:
+        raise ValueError(f"ensemble_rivals must be in [0, 1], got {ensemble_rivals!r}")
     device = resolve_device(device)  # a bad or unavailable device is refused before any work
     checkpoint = None
     if method in META_METHODS:
@@ -322,6 +332,7 @@ def run(
             refinement=refinement,
             ensemble_share=ensemble_share,
             ensemble_starts=ensemble_starts,
+            ensemble_rivals=ensemble_rivals,
         )
         results.append(result)
         if on_result is not None:

@@ -33,6 +33,25 @@ PAD_TOKEN = 3
 ENCODINGS = ("tokens", "binary")
 
 
+def _check_number(
+    name: str, value: object, low: float, high: float, *, open_above: bool = False
+) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is a real number in its range.
+
+    Args:
+        name: The configuration key, for the message.
+        value: The value to check; booleans are not numbers here.
+        low: The smallest value allowed.
+        high: The upper bound, allowed unless ``open_above``.
+        open_above: Exclude ``high`` itself.
+    """
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    inside = number and low <= value and (value < high if open_above else value <= high)
+    if not inside:
+        bracket = ")" if open_above else "]"
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class RnaDesignConfig:
     """Settings of the RNA design MDP.
@@ -100,7 +119,9 @@ class RnaDesignConfig:
             competitor steps (:class:`envs.ensemble_search.EnsembleSearch`'s ``rivals``:
             a walk from the best design that lowers the target's free energy below every
             MFE structure the search has met, ranked by evaluation-only energies, so
-            hundreds of mutants cost about one fold); 0 turns them off.
+            hundreds of mutants cost about one fold); 0 turns them off (the published
+            configurations; ``autorl design``, ``autorl.api`` and the benchmark runner
+            set it from ``--ensemble-rivals``, :data:`meta.design.DEFAULT_ENSEMBLE_RIVALS`).
     """
 
     state_radius: int = 32
@@ -143,26 +164,18 @@ class RnaDesignConfig:
                 f"{self.refinement_budget} and {self.refinement_distance}"
             )
         for name in ("ensemble_share", "ensemble_decompose"):
-            share = getattr(self, name)
-            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {share!r}")
+            _check_number(name, getattr(self, name), 0, 1, open_above=True)
         starts = self.ensemble_starts
         if isinstance(starts, bool) or not isinstance(starts, int) or not 0 <= starts <= 64:
             raise ValueError(f"ensemble_starts must be an integer in [0, 64], got {starts!r}")
         for name in ("ensemble_gu", "ensemble_special_loops"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        repair = self.ensemble_repair
-        number = isinstance(repair, int | float) and not isinstance(repair, bool)
-        if not number or not 0 <= repair <= 100:
-            raise ValueError(f"ensemble_repair must be in [0, 100], got {repair!r}")
+        _check_number("ensemble_repair", self.ensemble_repair, 0, 100)
         distance = self.ensemble_start_distance
         if isinstance(distance, bool) or not isinstance(distance, int) or distance < 0:
             raise ValueError(f"ensemble_start_distance must be an integer >= 0, got {distance!r}")
-        rivals = self.ensemble_rivals
-        number = isinstance(rivals, int | float) and not isinstance(rivals, bool)
-        if not number or not 0 <= rivals <= 1:
-            raise ValueError(f"ensemble_rivals must be in [0, 1], got {rivals!r}")
+        _check_number("ensemble_rivals", self.ensemble_rivals, 0, 1)
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -76,6 +76,11 @@ DEFAULT_ENSEMBLE_SHARE = 0.5
 #: and the benchmark runner add to the ensemble stage's pool at its first turn; this
 #: module's :func:`design` keeps the configuration's (0 in the published configurations).
 DEFAULT_ENSEMBLE_STARTS = 10
+#: Share of the ensemble stage's steps that are competitor steps (walks on folding
+#: energies against the wrong structures met) when a design is run from ``autorl design``,
+#: ``autorl.api`` or the benchmark runner; this module's :func:`design` keeps the
+#: configuration's (0 in the published configurations).
+DEFAULT_ENSEMBLE_RIVALS = 0.5
 #: Designs of one rollout (the closest) offered to the ensemble search at its next turn.
 _OFFERS_PER_TURN = 3
 
@@ -766,6 +771,7 @@ def design(
     max_episodes: int | None = None,
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
+    ensemble_rivals: float | None = None,
 ) -> DesignResult:
     """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of budget.
 
@@ -808,6 +814,8 @@ def design(
             Overrides the configuration's ``ensemble_share``; None keeps it.
         ensemble_starts: SAMFEO's targeted starts the stage evaluates at its first turn
             (0-64). Overrides the configuration's ``ensemble_starts``; None keeps it.
+        ensemble_rivals: Share, in [0, 1], of the stage's steps that are competitor steps.
+            Overrides the configuration's ``ensemble_rivals``; None keeps it.
 
     Returns:
         The best design; ``solutions`` lists every distinct solution found and ``designs``
@@ -850,6 +858,8 @@ def design(
         config = config.updated({"ensemble_share": ensemble_share}, source="ensemble_share")
     if ensemble_starts is not None:
         config = config.updated({"ensemble_starts": ensemble_starts}, source="ensemble_starts")
+    if ensemble_rivals is not None:
+        config = config.updated({"ensemble_rivals": ensemble_rivals}, source="ensemble_rivals")
     constraints = (constraints or DesignConstraints()).with_sequence(target.constraint)
     energy = energy or EnergyModel()
     result = DesignResult(

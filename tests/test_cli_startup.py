@@ -104,7 +104,12 @@ def _defaults(cls: type) -> dict[str, object]:
 def test_energy_and_refinement_copies_match():
     from autorl.commands import options
     from envs.folding import DEFAULT_ENERGY, ENERGY_PARAMETER_SETS
-    from meta.design import DEFAULT_ENSEMBLE_SHARE, DEFAULT_REFINEMENT
+    from meta.design import (
+        DEFAULT_ENSEMBLE_RIVALS,
+        DEFAULT_ENSEMBLE_SHARE,
+        DEFAULT_ENSEMBLE_STARTS,
+        DEFAULT_REFINEMENT,
+    )
 
     assert DEFAULT_ENERGY.temperature == options.DEFAULT_TEMPERATURE
     assert DEFAULT_ENERGY.params == options.DEFAULT_ENERGY_PARAMS
@@ -112,6 +117,8 @@ def test_energy_and_refinement_copies_match():
     assert tuple(ENERGY_PARAMETER_SETS) == options.ENERGY_PARAMETER_SETS
     assert options.DEFAULT_REFINEMENT == DEFAULT_REFINEMENT
     assert options.DEFAULT_ENSEMBLE_SHARE == DEFAULT_ENSEMBLE_SHARE
+    assert options.DEFAULT_ENSEMBLE_STARTS == DEFAULT_ENSEMBLE_STARTS
+    assert options.DEFAULT_ENSEMBLE_RIVALS == DEFAULT_ENSEMBLE_RIVALS
 
 
 def test_design_copies_match():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -141,3 +144,40 @@ def test_the_config_carries_the_rivals_share(stage_spy):
         target, method="meta-learna", time_limit=20, ensemble_share=0.5, config=chosen
     )
     assert stage_spy[-1][0]["rivals"] == 0.5 and stage_spy[-1][1].rival_share == 0.5
+
+
+def test_cli_refuses_a_bad_rivals_share():
+    for value in ("1.5", "-0.1", "half"):
+        completed = subprocess.run(
+            [sys.executable, "-m", "autorl.cli", "design", "--target", LONELY]
+            + ["--ensemble-rivals", value],
+            capture_output=True,
+            text=True,
+        )
+        assert completed.returncode == 2
+        assert "--ensemble-rivals" in completed.stderr
+
+
+def test_rivals_reach_the_stage_from_the_cli_the_api_and_the_benchmark(stage_spy):
+    """autorl design / the API default to DEFAULT_ENSEMBLE_RIVALS; 0 and F are passed on."""
+    from autorl import api
+    from autorl.cli import main
+    from autorl.commands import benchmark
+    from meta import design as design_module
+
+    assert design_module.DEFAULT_ENSEMBLE_RIVALS > 0
+    short = "((((((....))))))...((((((....))))))"  # solved at once: the test is the wiring
+    args = ["design", "--target", short, "--time-limit", "20", "--quiet", "--format", "json"]
+    assert main(args) == 0
+    assert main([*args, "--ensemble-rivals", "0.25"]) == 0
+    api.design(short, time_limit=20, ensemble_rivals=0)
+    api.design(short, time_limit=20, ensemble_rivals=1)
+    seen = [kwargs["rivals"] for kwargs, _ in stage_spy]
+    assert seen == [design_module.DEFAULT_ENSEMBLE_RIVALS, 0.25, 0, 1]
+    for bad in (1.5, -0.1, True):
+        with pytest.raises(ValueError, match="ensemble_rivals"):
+            api.design(short, time_limit=2, ensemble_rivals=bad)
+    # The benchmark runner records the setting in each row's config column.
+    base = benchmark._base_config("meta-learna-adapt", None)
+    assert dict(benchmark._settings(None, base, 200, 0.5, 10, 0.5))["ensemble_rivals"] == 0.5
+    assert "ensemble_rivals" not in dict(benchmark._settings(None, base, 200, 0.5, 10, 0.0))

@@ -30,6 +30,7 @@ from autorl.commands.options import (
     DEFAULT_REFINEMENT,
     add_backend_options,
     add_energy_options,
+    add_ensemble_rivals_option,
     add_ensemble_share_option,
     add_ensemble_starts_option,
     add_rule_options,
@@ -140,6 +141,9 @@ def register(subparsers: Any) -> None:
     add_ensemble_starts_option(
         parser, "LEARNA methods (recorded as ensemble_starts in the config column): "
     )
+    add_ensemble_rivals_option(
+        parser, "LEARNA methods (recorded as ensemble_rivals in the config column): "
+    )
     rules = add_rule_options(parser)
     rules.add_argument(
         "--constraint-fraction",
@@ -181,6 +185,7 @@ def _settings(
     refinement: int | None = None,
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
+    ensemble_rivals: float | None = None,
 ) -> tuple[tuple[str, object], ...]:
     """The ``--config`` file's settings (and the stage options) that differ from ``base``."""
     from meta.config import LearnaConfig
@@ -192,6 +197,8 @@ def _settings(
         config = config.updated({"ensemble_share": ensemble_share}, source="--ensemble-share")
     if ensemble_starts is not None:
         config = config.updated({"ensemble_starts": ensemble_starts}, source="--ensemble-starts")
+    if ensemble_rivals is not None:
+        config = config.updated({"ensemble_rivals": ensemble_rivals}, source="--ensemble-rivals")
     flat = config.to_flat()
     changed = {key: value for key, value in flat.items() if base.to_flat()[key] != value}
     return tuple(sorted(changed.items()))
@@ -233,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
             args.refine if args.method != "rnainverse" else None,
             args.ensemble_share if args.method != "rnainverse" else None,
             args.ensemble_starts if args.method != "rnainverse" else None,
+            args.ensemble_rivals if args.method != "rnainverse" else None,
         ),
         model=args.model or "",
         constraint_fraction=args.constraint_fraction,

@@ -11,6 +11,7 @@ from autorl.commands.options import (
     DEFAULT_REFINEMENT,
     add_device_option,
     add_energy_options,
+    add_ensemble_rivals_option,
     add_ensemble_share_option,
     add_ensemble_starts_option,
     add_rule_options,
@@ -106,6 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_ensemble_share_option(parser)
     add_ensemble_starts_option(parser)
+    add_ensemble_rivals_option(parser)
     parser.add_argument(
         "--rank-by",
         choices=RANKINGS,
@@ -188,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
             refinement=args.refine,
             ensemble_share=args.ensemble_share,
             ensemble_starts=args.ensemble_starts,
+            ensemble_rivals=args.ensemble_rivals,
             device=args.device,
             workers=args.workers,
             on_progress=show,

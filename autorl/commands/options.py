@@ -31,6 +31,8 @@ DEFAULT_REFINEMENT = 200
 DEFAULT_ENSEMBLE_SHARE = 0.5
 #: ``meta.design.DEFAULT_ENSEMBLE_STARTS``: the default of ``--ensemble-starts``.
 DEFAULT_ENSEMBLE_STARTS = 10
+#: ``meta.design.DEFAULT_ENSEMBLE_RIVALS``: the default of ``--ensemble-rivals``.
+DEFAULT_ENSEMBLE_RIVALS = 0.5
 
 
 def _parsed(text: str, convert: Callable[[str], Any], kind: str) -> Any:
@@ -80,6 +82,27 @@ def add_ensemble_starts_option(parser: argparse.ArgumentParser, scope: str = "")
         help=f"{scope}targeted designs (G-C/C-G pairs, A in loops, within the IUPAC codes) "
         "the ensemble stage evaluates at its first turn beside the policy's designs "
         "(default: %(default)d; 0: none)",
+    )
+
+
+def fraction(text: str) -> float:
+    """An ``argparse`` type: a share in [0, 1]."""
+    value = _parsed(text, float, "a number")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def add_ensemble_rivals_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
+    """Add ``--ensemble-rivals`` (the ensemble stage's share of competitor steps)."""
+    parser.add_argument(
+        "--ensemble-rivals",
+        type=fraction,
+        default=DEFAULT_ENSEMBLE_RIVALS,
+        metavar="F",
+        help=f"{scope}share of the ensemble stage's steps that are competitor steps: walks "
+        "on folding energies that push the target's energy below the wrong structures the "
+        "run has folded into (default: %(default)g; 0: none)",
     )
 
 
