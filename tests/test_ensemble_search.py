@@ -322,36 +322,23 @@ def test_the_stage_runs_on_a_long_target_with_a_short_limit(stage_spy):
     assert result.sequence and result.distance <= search.best.distance
 
 
-def test_cli_refuses_a_bad_share():
-    for value in ("1", "-0.5", "half"):
+@pytest.mark.parametrize(
+    ("flag", "values"),
+    [
+        ("--ensemble-share", ("1", "-0.5", "half")),
+        ("--ensemble-starts", ("65", "-1", "ten")),
+        ("--ensemble-rivals", ("1.5", "-0.1", "half")),
+    ],
+)
+def test_cli_refuses_a_bad_stage_option(flag, values):
+    for value in values:
         completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "autorl.cli",
-                "design",
-                "--target",
-                LONELY,
-                "--ensemble-share",
-                value,
-            ],
+            [sys.executable, "-m", "autorl.cli", "design", "--target", LONELY, flag, value],
             capture_output=True,
             text=True,
         )
         assert completed.returncode == 2
-        assert "--ensemble-share" in completed.stderr
-
-
-def test_cli_refuses_bad_starts():
-    for value in ("65", "-1", "ten"):
-        completed = subprocess.run(
-            [sys.executable, "-m", "autorl.cli", "design", "--target", LONELY]
-            + ["--ensemble-starts", value],
-            capture_output=True,
-            text=True,
-        )
-        assert completed.returncode == 2
-        assert "--ensemble-starts" in completed.stderr
+        assert flag in completed.stderr
 
 
 def test_starts_reach_the_stage_from_the_cli_the_api_and_the_benchmark(stage_spy):

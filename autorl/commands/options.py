@@ -43,67 +43,75 @@ def _parsed(text: str, convert: Callable[[str], Any], kind: str) -> Any:
         raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
 
 
-def share(text: str) -> float:
-    """An ``argparse`` type: a share of the time in [0, 1)."""
-    value = _parsed(text, float, "a number")
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
+def _bounded(
+    convert: Callable[[str], Any], kind: str, low: float, high: float, open_above: bool = False
+) -> Callable[[str], Any]:
+    """An ``argparse`` type: ``convert(text)`` in ``[low, high]`` (``[low, high)``)."""
+    bracket = ")" if open_above else "]"
+
+    def parse(text: str) -> Any:
+        value = _parsed(text, convert, kind)
+        if not (low <= value < high if open_above else low <= value <= high):
+            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}{bracket}, got {text}")
+        return value
+
+    return parse
+
+
+#: ``argparse`` types: a share of the time in [0, 1), a number of starts in [0, 64], a
+#: share of steps in [0, 1].
+share = _bounded(float, "a number", 0.0, 1.0, open_above=True)
+starts = _bounded(int, "an integer", 0, 64)
+fraction = _bounded(float, "a number", 0.0, 1.0)
+
+#: The ensemble stage's options: flag -> (type, default, metavar, help after the scope).
+_STAGE_OPTIONS: dict[str, tuple[Callable[[str], Any], float, str, str]] = {
+    "--ensemble-share": (
+        share,
+        DEFAULT_ENSEMBLE_SHARE,
+        "F",
+        "share of each target's time given to the ensemble refinement stage, a search on "
+        "the ensemble defect from the policy's closest designs, interleaved with the policy "
+        "(default: %(default)g; 0: off)",
+    ),
+    "--ensemble-starts": (
+        starts,
+        DEFAULT_ENSEMBLE_STARTS,
+        "N",
+        "targeted designs (G-C/C-G pairs, A in loops, within the IUPAC codes) the ensemble "
+        "stage evaluates at its first turn beside the policy's designs "
+        "(default: %(default)d; 0: none)",
+    ),
+    "--ensemble-rivals": (
+        fraction,
+        DEFAULT_ENSEMBLE_RIVALS,
+        "F",
+        "share of the ensemble stage's steps that are competitor steps: walks on folding "
+        "energies that push the target's energy below the wrong structures the run has "
+        "folded into (default: %(default)g; 0: none)",
+    ),
+}
+
+
+def _add_stage_option(parser: argparse.ArgumentParser, flag: str, scope: str) -> None:
+    """Add one of :data:`_STAGE_OPTIONS`, its help prefixed with ``scope``."""
+    convert, default, metavar, text = _STAGE_OPTIONS[flag]
+    parser.add_argument(flag, type=convert, default=default, metavar=metavar, help=scope + text)
 
 
 def add_ensemble_share_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
     """Add ``--ensemble-share`` (the ensemble refinement stage's share of each run's time)."""
-    parser.add_argument(
-        "--ensemble-share",
-        type=share,
-        default=DEFAULT_ENSEMBLE_SHARE,
-        metavar="F",
-        help=f"{scope}share of each target's time given to the ensemble refinement stage, a "
-        "search on the ensemble defect from the policy's closest designs, interleaved with "
-        "the policy (default: %(default)g; 0: off)",
-    )
-
-
-def starts(text: str) -> int:
-    """An ``argparse`` type: a number of targeted starts in [0, 64]."""
-    value = _parsed(text, int, "an integer")
-    if not 0 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be in [0, 64], got {text}")
-    return value
+    _add_stage_option(parser, "--ensemble-share", scope)
 
 
 def add_ensemble_starts_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
     """Add ``--ensemble-starts`` (SAMFEO's targeted starts in the ensemble stage's pool)."""
-    parser.add_argument(
-        "--ensemble-starts",
-        type=starts,
-        default=DEFAULT_ENSEMBLE_STARTS,
-        metavar="N",
-        help=f"{scope}targeted designs (G-C/C-G pairs, A in loops, within the IUPAC codes) "
-        "the ensemble stage evaluates at its first turn beside the policy's designs "
-        "(default: %(default)d; 0: none)",
-    )
-
-
-def fraction(text: str) -> float:
-    """An ``argparse`` type: a share in [0, 1]."""
-    value = _parsed(text, float, "a number")
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
+    _add_stage_option(parser, "--ensemble-starts", scope)
 
 
 def add_ensemble_rivals_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
     """Add ``--ensemble-rivals`` (the ensemble stage's share of competitor steps)."""
-    parser.add_argument(
-        "--ensemble-rivals",
-        type=fraction,
-        default=DEFAULT_ENSEMBLE_RIVALS,
-        metavar="F",
-        help=f"{scope}share of the ensemble stage's steps that are competitor steps: walks "
-        "on folding energies that push the target's energy below the wrong structures the "
-        "run has folded into (default: %(default)g; 0: none)",
-    )
+    _add_stage_option(parser, "--ensemble-rivals", scope)
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
