@@ -264,6 +264,7 @@ def run(
     ``on_result`` is called with each target's result as soon as it is done (the CLI
     prints it then).
     """
+    from envs.rna_design import check_number
     from meta.checkpoints import Checkpoint, load_checkpoint
     from meta.config import LEARNA, LearnaConfig
     from meta.design import (
@@ -288,16 +289,14 @@ def run(
     if refinement < 0:
         raise ValueError(f"refinement must be >= 0 folds, got {refinement}")
     ensemble_share = DEFAULT_ENSEMBLE_SHARE if ensemble_share is None else ensemble_share
-    if not 0.0 <= ensemble_share < 1.0:
-        raise ValueError(f"ensemble_share must be in [0, 1), got {ensemble_share}")
+    check_number("ensemble_share", ensemble_share, 0, 1, open_above=True)
     ensemble_starts = DEFAULT_ENSEMBLE_STARTS if ensemble_starts is None else ensemble_starts
     if isinstance(ensemble_starts, bool) or not isinstance(ensemble_starts, int):
         raise ValueError(f"ensemble_starts must be an integer, got {ensemble_starts!r}")
     if not 0 <= ensemble_starts <= 64:
         raise ValueError(f"ensemble_starts must be in [0, 64], got {ensemble_starts}")
     ensemble_rivals = DEFAULT_ENSEMBLE_RIVALS if ensemble_rivals is None else ensemble_rivals
-    if isinstance(ensemble_rivals, bool) or not 0.0 <= ensemble_rivals <= 1.0:
-        raise ValueError(f"ensemble_rivals must be in [0, 1], got {ensemble_rivals!r}")
+    check_number("ensemble_rivals", ensemble_rivals, 0, 1)
     device = resolve_device(device)  # a bad or unavailable device is refused before any work
     checkpoint = None
     if method in META_METHODS:

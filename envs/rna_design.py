@@ -33,7 +33,7 @@ PAD_TOKEN = 3
 ENCODINGS = ("tokens", "binary")
 
 
-def _check_number(
+def check_number(
     name: str, value: object, low: float, high: float, *, open_above: bool = False
 ) -> None:
     """Raise a ValueError naming ``name`` unless ``value`` is a real number in its range.
@@ -164,18 +164,18 @@ class RnaDesignConfig:
                 f"{self.refinement_budget} and {self.refinement_distance}"
             )
         for name in ("ensemble_share", "ensemble_decompose"):
-            _check_number(name, getattr(self, name), 0, 1, open_above=True)
+            check_number(name, getattr(self, name), 0, 1, open_above=True)
         starts = self.ensemble_starts
         if isinstance(starts, bool) or not isinstance(starts, int) or not 0 <= starts <= 64:
             raise ValueError(f"ensemble_starts must be an integer in [0, 64], got {starts!r}")
         for name in ("ensemble_gu", "ensemble_special_loops"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        _check_number("ensemble_repair", self.ensemble_repair, 0, 100)
+        check_number("ensemble_repair", self.ensemble_repair, 0, 100)
         distance = self.ensemble_start_distance
         if isinstance(distance, bool) or not isinstance(distance, int) or distance < 0:
             raise ValueError(f"ensemble_start_distance must be an integer >= 0, got {distance!r}")
-        _check_number("ensemble_rivals", self.ensemble_rivals, 0, 1)
+        check_number("ensemble_rivals", self.ensemble_rivals, 0, 1)
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -159,7 +159,7 @@ def test_rivals_reach_the_stage_from_the_cli_the_api_and_the_benchmark(stage_spy
     api.design(short, time_limit=20, ensemble_rivals=1)
     seen = [kwargs["rivals"] for kwargs, _ in stage_spy]
     assert seen == [design_module.DEFAULT_ENSEMBLE_RIVALS, 0.25, 0, 1]
-    for bad in (1.5, -0.1, True):
+    for bad in (1.5, -0.1, True, "half", float("nan")):
         with pytest.raises(ValueError, match="ensemble_rivals"):
             api.design(short, time_limit=2, ensemble_rivals=bad)
     # The benchmark runner records the setting in each row's config column.
