@@ -122,6 +122,15 @@ class RnaDesignConfig:
             hundreds of mutants cost about one fold); 0 turns them off (the published
             configurations; ``autorl design``, ``autorl.api`` and the benchmark runner
             set it from ``--ensemble-rivals``, :data:`meta.design.DEFAULT_ENSEMBLE_RIVALS`).
+        ensemble_horizon: Seconds, in [0, 86400]: with the ensemble stage on, the design
+            loop plans its schedule as if the run had at most ``max(horizon, seconds
+            elapsed)`` left. A policy batch may then use at most ``1 - ensemble_share`` of
+            that, the stage's turn the rest, and the hierarchical starts get
+            ``ensemble_decompose * ensemble_share * min(limit, horizon)``. The schedule
+            doubles from the horizon on, so the first ``horizon`` seconds of a long run
+            are a run of ``horizon`` seconds. 0 plans with the whole limit (the schedule
+            before session 16, in which a 60-s run's first policy batch could take 30 s
+            and its hierarchical starts 9 s of the stage's time).
     """
 
     state_radius: int = 32
@@ -142,6 +151,7 @@ class RnaDesignConfig:
     ensemble_start_distance: int = 0
     ensemble_special_loops: bool = False
     ensemble_rivals: float = 0.0
+    ensemble_horizon: float = 10.0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -176,6 +186,7 @@ class RnaDesignConfig:
         if isinstance(distance, bool) or not isinstance(distance, int) or distance < 0:
             raise ValueError(f"ensemble_start_distance must be an integer >= 0, got {distance!r}")
         check_number("ensemble_rivals", self.ensemble_rivals, 0, 1)
+        check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -46,7 +46,7 @@ from envs.constraints import DesignConstraints
 from envs.dot_bracket import Target
 from envs.ensemble_search import EnsembleSearch, run_islands
 from envs.folding import EnergyModel, hamming
-from envs.rna_design import TargetEncoding
+from envs.rna_design import RnaDesignConfig, TargetEncoding
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
 from meta.config import LEARNA, LearnaConfig
@@ -263,20 +263,29 @@ class _DesignState:
         #: The ensemble refinement stage (None: off) and its share of the run's time.
         self.search: EnsembleSearch | None = None
         self.share = 0.0
+        #: Seconds the schedule plans ahead at least (inf: the whole run; see add_search).
+        self.horizon = math.inf
         #: The closest valid designs since the stage's last turn, and when that turn ended.
         self._offers: list[tuple[int, str]] = []
         self._turn_end = start
 
-    def add_search(self, search: EnsembleSearch, share: float) -> None:
+    def add_search(self, search: EnsembleSearch, share: float, horizon: float = 0.0) -> None:
         """Interleave ``search`` with the policy, giving it ``share`` of the time.
 
         Each turn (after a PPO update, or after a sampled batch) the search gets the
         closest designs made since its last turn and runs for ``share / (1 - share)``
-        times the time the policy took since then, never past the deadline.
+        times the time the policy took since then, never past the deadline. A policy batch
+        may use at most ``1 - share`` of the time the schedule plans for: what is left of
+        the run, or with a ``horizon`` (seconds; 0: none) at most ``max(horizon, time
+        elapsed)``, so that the turns double in length from the horizon on and the
+        run's first ``horizon`` seconds do not depend on its limit.
         """
         if not 0.0 < share < 1.0:
             raise ValueError(f"the ensemble refinement share must be in (0, 1), got {share}")
+        if not horizon >= 0:
+            raise ValueError(f"the schedule's horizon must be >= 0 seconds, got {horizon}")
         self.search, self.share = search, share
+        self.horizon = horizon if horizon > 0 else math.inf
         self._bound_batches()
 
     def bind(self, env: RnaDesignVecEnv) -> None:
@@ -312,13 +321,15 @@ class _DesignState:
         policy (64 folds, local improvement, the refinement walk) would otherwise fill the
         whole run, and the stage would never get its turn. Designs whose folds would end
         past that are skipped (and the rollout then makes no PPO update, see
-        :class:`_Tracker`).
+        :class:`_Tracker`). The time left counts up to the schedule's horizon only (see
+        :meth:`add_search`): otherwise the first batch of a 60-s run could take 30 s.
         """
         deadline = self.deadline
         if self.search is not None and not self.search.solved and math.isfinite(deadline):
-            deadline = min(
-                deadline, self._turn_end + (1 - self.share) * (deadline - self._turn_end)
+            planned = min(
+                deadline - self._turn_end, max(self.horizon, self._turn_end - self.start)
             )
+            deadline = min(deadline, self._turn_end + (1 - self.share) * planned)
         for env in self._envs:
             env.deadline = deadline
 
@@ -741,6 +752,19 @@ def warm_up(device: str = "cpu") -> None:
         env.close()
 
 
+def _decompose_seconds(env: RnaDesignConfig, time_limit: float) -> float:
+    """The ensemble stage's time for hierarchical starts: its share of the planned time.
+
+    That is ``ensemble_decompose`` of the stage's share of the run, or of the schedule's
+    horizon when the run is longer (``ensemble_horizon``; 0: the whole run); none without
+    a finite limit.
+    """
+    if not math.isfinite(time_limit):
+        return 0.0
+    planned = min(time_limit, env.ensemble_horizon) if env.ensemble_horizon > 0 else time_limit
+    return env.ensemble_decompose * env.ensemble_share * planned
+
+
 def _whole_number(value: Any) -> bool:
     """Whether ``value`` is an integer >= 1 (an integral float counts)."""
     try:
@@ -896,13 +920,9 @@ def design(
             start_distance=config.env.ensemble_start_distance,
             special_loops=config.env.ensemble_special_loops,
             rivals=config.env.ensemble_rivals,
-            decompose_seconds=(
-                config.env.ensemble_decompose * config.env.ensemble_share * time_limit
-                if math.isfinite(time_limit)
-                else 0.0
-            ),
+            decompose_seconds=_decompose_seconds(config.env, time_limit),
         )
-        state.add_search(search, config.env.ensemble_share)
+        state.add_search(search, config.env.ensemble_share, config.env.ensemble_horizon)
     previous_threads = torch.get_num_threads()
     try:
         if method == "meta-learna":
