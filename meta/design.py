@@ -326,9 +326,7 @@ class _DesignState:
         """
         deadline = self.deadline
         if self.search is not None and not self.search.solved and math.isfinite(deadline):
-            planned = min(
-                deadline - self._turn_end, max(self.horizon, self._turn_end - self.start)
-            )
+            planned = min(deadline - self._turn_end, max(self.horizon, self._turn_end - self.start))
             deadline = min(deadline, self._turn_end + (1 - self.share) * planned)
         for env in self._envs:
             env.deadline = deadline
@@ -920,6 +918,7 @@ def design(
             start_distance=config.env.ensemble_start_distance,
             special_loops=config.env.ensemble_special_loops,
             rivals=config.env.ensemble_rivals,
+            rival_samples=config.env.ensemble_rival_samples,
             decompose_seconds=_decompose_seconds(config.env, time_limit),
         )
         state.add_search(search, config.env.ensemble_share, config.env.ensemble_horizon)

@@ -166,3 +166,90 @@ def test_rivals_reach_the_stage_from_the_cli_the_api_and_the_benchmark(stage_spy
     base = benchmark._base_config("meta-learna-adapt", None)
     assert dict(benchmark._settings(None, base, 200, 0.5, 10, 0.5))["ensemble_rivals"] == 0.5
     assert "ensemble_rivals" not in dict(benchmark._settings(None, base, 200, 0.5, 10, 0.0))
+
+
+def test_ensemble_profile_samples_after_the_same_partition_function():
+    from envs.folding import ensemble_profile, positional_defects
+
+    sequence = "GGGGAAACCCCAGGCGAAAGCCUAAAUGGGCCAUAGCGGAAACGCUAUGG"
+    target = "((((...))))" + "." * 39
+    structure, defects, log_probability, sampled = ensemble_profile(
+        sequence, target, samples=6, rng_seed=11
+    )
+    plain = positional_defects(sequence, target)
+    assert structure == plain[0] and log_probability == pytest.approx(plain[2])
+    assert np.allclose(defects, plain[1])
+    assert len(sampled) == 6 and all(len(s) == len(sequence) for s in sampled)
+    assert ensemble_profile(sequence, target, samples=6, rng_seed=11)[3] == sampled
+    assert ensemble_profile(sequence, target)[3] == []
+    for bad in ({"samples": -1}, {"samples": 2, "rng_seed": -1}):
+        with pytest.raises(ValueError, match="samples"):
+            ensemble_profile(sequence, target, **bad)
+
+
+def test_sampled_competitors_join_the_walks(monkeypatch):
+    from envs import ensemble_search as stage
+
+    search = EnsembleSearch(LONELY, np.random.default_rng(7), rivals=1.0, rival_samples=8)
+    _near_miss(search)
+    assert search.sampled_rivals and LONELY not in search.sampled_rivals
+    mfe_rivals = list(search.rivals)
+    competitors = search._competitors()
+    assert competitors[: len(mfe_rivals)] == mfe_rivals
+    assert set(competitors) == set(mfe_rivals) | set(search.sampled_rivals)
+    assert len(competitors) == len(set(competitors))
+    weighed: list[list[str]] = []
+    real = search._rival_gap
+
+    def spy(chars, rivals_now):
+        weighed.append(list(rivals_now))
+        return real(chars, rivals_now)
+
+    search._rival_gap = spy
+    search._rival_mutant()
+    assert weighed and weighed[0] == competitors
+    # The memory of samples is capped, oldest first out.
+    monkeypatch.setattr(stage, "SAMPLED_RIVALS_KEPT", 2)
+    for structure in ("." * 38, "(" + "." * 36 + ")", "((" + "." * 34 + "))"):
+        search._remember_sample(structure)
+    assert list(search.sampled_rivals) == ["(" + "." * 36 + ")", "((" + "." * 34 + "))"]
+
+
+def test_no_samples_without_competitor_steps_and_islands_carry_them_back():
+    quiet = EnsembleSearch(LONELY, np.random.default_rng(8), rival_samples=8)
+    _near_miss(quiet)
+    assert quiet.rival_samples == 0 and not quiet.sampled_rivals
+    with pytest.raises(ValueError, match="rival_samples"):
+        EnsembleSearch(LONELY, np.random.default_rng(0), rivals=0.5, rival_samples=65)
+    search = EnsembleSearch(LONELY, np.random.default_rng(9), rivals=0.5, rival_samples=4)
+    _near_miss(search)
+    island = search.fork(np.random.default_rng(10))
+    island._remember_sample("." * len(LONELY))
+    search.sampled_rivals.pop("." * len(LONELY), None)
+    search.merge([island])
+    assert "." * len(LONELY) in search.sampled_rivals
+
+
+def test_the_config_carries_the_rival_samples(stage_spy):
+    from meta import design as design_module
+
+    base = design_module.load_checkpoint(None).config
+    for bad in (-1, 65, True, 2.5, "4"):
+        with pytest.raises(ValueError, match="ensemble_rival_samples"):
+            base.updated({"ensemble_rival_samples": bad})
+    target = Target("t", "((((((((....))))))))" + "." * 20 + "((((((((....))))))))")
+    chosen = base.updated({"ensemble_rivals": 0.5, "ensemble_rival_samples": 6})
+    design_module.design(
+        target, method="meta-learna", time_limit=20, ensemble_share=0.5, config=chosen
+    )
+    kwargs, search = stage_spy[-1]
+    assert kwargs["rival_samples"] == 6 and search.rival_samples == 6
+    stage = EnsembleSearch(
+        "." * 30 + "((((((((" + "." * 20 + "))))))))" + "." * 30,
+        np.random.default_rng(2),
+        rivals=0.7,
+        rival_samples=3,
+        decompose_seconds=2.0,
+    )
+    stage.decomposition.begin(stage.targeted_start(), 0.1)
+    assert stage.decomposition._open(*stage.decomposition.nodes[0]).rival_samples == 3

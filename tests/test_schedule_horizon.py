@@ -1,0 +1,97 @@
+"""The design loop's schedule horizon (``ensemble_horizon``): a run's first seconds do not
+depend on its limit."""
+
+from __future__ import annotations
+
+import math
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from envs.dot_bracket import Target
+from envs.ensemble_search import EnsembleSearch
+from meta import design as design_module
+from meta.config import LEARNA
+from meta.design import DesignResult, _decompose_seconds, _DesignState
+
+LONELY = "((((((((....))))..((((.(....).))))))))"
+
+
+def _state(limit: float, share: float, horizon: float) -> tuple[_DesignState, SimpleNamespace]:
+    began = time.monotonic()
+    state = _DesignState(DesignResult("t", LONELY), began, limit, 1, None, None)
+    env = SimpleNamespace(deadline=None, fold_time=lambda: 0.0, fold_seconds=None)
+    state.bind(env)
+    state.add_search(EnsembleSearch(LONELY, np.random.default_rng(0)), share, horizon)
+    return state, env
+
+
+def test_a_batch_plans_with_the_horizon_then_with_the_time_elapsed():
+    state, env = _state(60.0, 0.5, 10.0)
+    began = state.start
+    # The first batch: half of the 10-s horizon, not half of the 60-s run.
+    assert env.deadline == pytest.approx(began + 5.0)
+    # After 10 s the horizon still rules (max(10, 10)); after 20 s the time elapsed does,
+    # so the turns double: 0-10, 10-20, 20-40, 40-60.
+    for elapsed, end in ((10.0, 15.0), (20.0, 30.0), (40.0, 50.0)):
+        state._turn_end = began + elapsed
+        state._bound_batches()
+        assert env.deadline == pytest.approx(began + end)
+    # Near the end, the time left rules.
+    state._turn_end = began + 56.0
+    state._bound_batches()
+    assert env.deadline == pytest.approx(began + 56.0 + 0.5 * (state.deadline - began - 56.0))
+
+
+def test_without_a_horizon_a_batch_plans_with_the_whole_run():
+    state, env = _state(60.0, 0.5, 0.0)
+    assert state.horizon == math.inf
+    assert env.deadline == pytest.approx(state.start + 30.0)
+
+
+def test_a_run_no_longer_than_its_horizon_keeps_the_old_schedule():
+    short, short_env = _state(10.0, 0.25, 10.0)
+    old, old_env = _state(10.0, 0.25, 0.0)
+    assert short_env.deadline - short.start == pytest.approx(old_env.deadline - old.start)
+    assert short_env.deadline == pytest.approx(short.start + 7.5)
+
+
+def test_a_negative_horizon_is_refused():
+    state = _DesignState(DesignResult("t", LONELY), time.monotonic(), 10.0, 1, None, None)
+    with pytest.raises(ValueError, match="horizon"):
+        state.add_search(EnsembleSearch(LONELY, np.random.default_rng(0)), 0.5, -1.0)
+
+
+def test_the_hierarchical_starts_get_their_share_of_the_horizon():
+    env = LEARNA.updated({"ensemble_share": 0.5, "ensemble_decompose": 0.3}).env
+    assert _decompose_seconds(env, 60.0) == pytest.approx(1.5)  # 0.3 x 0.5 x 10
+    assert _decompose_seconds(env, 4.0) == pytest.approx(0.6)  # shorter than the horizon
+    assert _decompose_seconds(env, math.inf) == 0.0
+    whole = LEARNA.updated({"ensemble_share": 0.5, "ensemble_horizon": 0}).env
+    assert _decompose_seconds(whole, 60.0) == pytest.approx(9.0)  # the old schedule
+
+
+@pytest.mark.parametrize("value", [-1.0, 86401.0, True, "10", float("nan")])
+def test_the_configuration_refuses_a_bad_horizon(value):
+    with pytest.raises(ValueError, match="ensemble_horizon"):
+        LEARNA.updated({"ensemble_horizon": value})
+
+
+def test_the_configured_horizon_reaches_the_design_loop(monkeypatch):
+    seen: dict[str, float] = {}
+
+    def spy(self, search, share, horizon=0.0):
+        seen["horizon"] = horizon
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(_DesignState, "add_search", spy)
+    target = Target("t", LONELY)
+    config = LEARNA.updated({"ensemble_horizon": 3.5})
+    with pytest.raises(RuntimeError, match="stop here"):
+        design_module.design(target, config=config, time_limit=60, ensemble_share=0.5)
+    assert seen["horizon"] == 3.5
+    with pytest.raises(RuntimeError, match="stop here"):
+        design_module.design(target, time_limit=60, ensemble_share=0.5)
+    assert seen["horizon"] == LEARNA.env.ensemble_horizon == 10.0
