@@ -58,7 +58,6 @@ class StageSettings:
     repair: float = 0.0
     special_loops: bool = False
     rivals: float = 0.0
-    rival_samples: int = 0
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
@@ -74,7 +73,6 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         repair=settings.repair,
         special_loops=settings.special_loops,
         rivals=settings.rivals,
-        rival_samples=settings.rival_samples,
     )
     began = time.monotonic()
     search.run(began + settings.seconds)
@@ -101,9 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sites", choices=SITE_CHOICES, default="defect", help="site draw")
     parser.add_argument("--special-loops", action="store_true", help="special hairpin moves (off)")
     parser.add_argument("--rivals", type=float, default=0.0, help="share of competitor steps (0)")
-    parser.add_argument(
-        "--rival-samples", type=int, default=0, help="competitors sampled per evaluation (0)"
-    )
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -112,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.seconds > 0 or not 0 <= args.decompose < 1 or args.workers < 1:
         parser.error("--seconds must be > 0, --decompose in [0, 1) and --workers >= 1")
-    if not args.repair >= 0 or not 0 <= args.rivals <= 1 or not 0 <= args.rival_samples <= 64:
-        parser.error("--repair must be >= 0, --rivals in [0, 1] and --rival-samples in [0, 64]")
+    if not args.repair >= 0 or not 0 <= args.rivals <= 1:
+        parser.error("--repair must be >= 0 and --rivals in [0, 1]")
     try:
         targets = [(t.id, t.structure) for t in read_targets(args.targets)]
     except (OSError, ValueError) as error:
@@ -129,7 +124,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.repair,
         args.special_loops,
         args.rivals,
-        args.rival_samples,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

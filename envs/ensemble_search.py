@@ -62,10 +62,10 @@ from envs.dot_bracket import pair_table
 from envs.execution import Executor, Unit, run_until
 from envs.folding import (
     EnergyModel,
-    ensemble_profile,
     hamming,
     mfe_structure,
     mismatched_sites,
+    positional_defects,
     special_hairpins,
     structure_energies,
 )
@@ -91,10 +91,6 @@ REPAIR_EVERY = 10
 #: Competitor structures a search remembers for its competitor steps (the most recent
 #: distinct MFE structures of its evaluations that were not the target).
 RIVALS_KEPT = 64
-
-#: Structures sampled from the ensembles of the evaluated designs that a search keeps as
-#: competitors beside :data:`RIVALS_KEPT` (with ``rival_samples``; the most recent).
-SAMPLED_RIVALS_KEPT = 16
 
 #: Mutations a competitor step proposes per mutable unit of the target at most (one
 #: proposal costs an evaluation-only energy per remembered competitor: the whole walk
@@ -200,12 +196,6 @@ class EnsembleSearch:
             is evaluated. This is negative design against an explicit, growing set of
             competitors: each evaluation the walk earns either solves the target or adds
             the structure that beat it.
-        rival_samples: With competitor steps, structures each evaluation also draws from
-            its design's Boltzmann ensemble (stochastic backtracking after the same
-            partition function); those that are not the target join the competitors
-            (the last :data:`SAMPLED_RIVALS_KEPT` distinct ones), so a walk also pushes
-            the target below alternatives that are likely without being the MFE
-            structure yet (0: only the MFE structures).
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -230,7 +220,6 @@ class EnsembleSearch:
         step_seconds: float = 0.0,
         special_loops: bool = False,
         rivals: float = 0.0,
-        rival_samples: int = 0,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -243,8 +232,6 @@ class EnsembleSearch:
             )
         if not 0.0 <= rivals <= 1.0:
             raise ValueError(f"rivals must be a share in [0, 1], got {rivals}")
-        if not 0 <= rival_samples <= 64:
-            raise ValueError(f"rival_samples must be in [0, 64], got {rival_samples}")
         if starts < 0 or not repair >= 0 or start_distance < 0 or not step_seconds >= 0:
             raise ValueError(
                 "starts, repair, start_distance and step_seconds must be >= 0, got "
@@ -279,9 +266,6 @@ class EnsembleSearch:
         self.rival_share = rivals
         #: Competitor structures seen (an ordered set: the oldest is dropped first).
         self.rivals: dict[str, None] = {}
-        self.rival_samples = rival_samples if rivals > 0 else 0
-        #: Competitors sampled from the evaluated designs' ensembles (an ordered set).
-        self.sampled_rivals: dict[str, None] = {}
         self.pool: list[Candidate] = []
         self.best: Candidate | None = None
         self.seen: set[str] = set()
@@ -405,7 +389,6 @@ class EnsembleSearch:
         island.pool = list(self.pool)
         island.seen = set(self.seen)
         island.rivals = dict(self.rivals)
-        island.sampled_rivals = dict(self.sampled_rivals)
         island.evaluations = 0
         island._starts_left = 0
         island.decomposition = None
@@ -429,8 +412,6 @@ class EnsembleSearch:
             self.seen |= island.seen
             for structure in island.rivals:
                 self._remember_rival(structure)
-            for structure in island.sampled_rivals:
-                self._remember_sample(structure)
             self.evaluations += island.evaluations
             if island.best is not None and (self.best is None or island.best.rank < self.best.rank):
                 self.best = island.best
@@ -495,7 +476,6 @@ class EnsembleSearch:
                 "sites": self.sites,
                 "special_loops": self.special_loops,
                 "rivals": self.rival_share,
-                "rival_samples": self.rival_samples,
             },
         )
 
@@ -554,10 +534,7 @@ class EnsembleSearch:
 
     def _evaluate(self, sequence: str) -> Candidate:
         began = time.monotonic()
-        seed = int(self.rng.integers(2**32)) if self.rival_samples else 0
-        structure, defects, log_probability, sampled = ensemble_profile(
-            sequence, self.target, self.energy, self.rival_samples, seed
-        )
+        structure, defects, log_probability = positional_defects(sequence, self.target, self.energy)
         if self.objective == "defect":
             objective = float(defects.mean())
         else:
@@ -567,9 +544,6 @@ class EnsembleSearch:
         )
         self.seen.add(sequence)
         self.evaluations += 1
-        for sample in sampled:
-            if sample != self.target:
-                self._remember_sample(sample)
         if candidate.distance > 0:
             self._remember_rival(structure)
         if self.best is None or candidate.rank < self.best.rank:
@@ -593,23 +567,12 @@ class EnsembleSearch:
         """Remember a competitor structure (as the newest; the oldest goes past the cap)."""
         self.rivals.pop(structure, None)
         self.rivals[structure] = None
-        while len(self.rivals) > RIVALS_KEPT:
+        if len(self.rivals) > RIVALS_KEPT:
             del self.rivals[next(iter(self.rivals))]
-
-    def _remember_sample(self, structure: str) -> None:
-        """Remember a sampled competitor (as the newest; the oldest goes past the cap)."""
-        self.sampled_rivals.pop(structure, None)
-        self.sampled_rivals[structure] = None
-        while len(self.sampled_rivals) > SAMPLED_RIVALS_KEPT:
-            del self.sampled_rivals[next(iter(self.sampled_rivals))]
-
-    def _competitors(self) -> list[str]:
-        """The competitors a walk weighs: the MFE ones, then the sampled ones."""
-        return [*self.rivals, *(s for s in self.sampled_rivals if s not in self.rivals)]
 
     def _rival_turn(self) -> bool:
         """Whether this step is a competitor step (``rivals`` of them, with a competitor)."""
-        if not self.rival_share or not (self.rivals or self.sampled_rivals) or self.best is None:
+        if not self.rival_share or not self.rivals or self.best is None:
             return False
         return bool(self.rng.random() < self.rival_share)
 
@@ -621,7 +584,7 @@ class EnsembleSearch:
             constraint.
         """
         assert self.best is not None
-        rivals = self._competitors()
+        rivals = list(self.rivals)
         wrong = [
             [k for k in mismatched_sites(rival, self.target) if self._mutable[k]]
             for rival in rivals

@@ -297,16 +297,9 @@ def structure_energies(
 
 
 def _partition(
-    sequence: str, target_length: int, energy: EnergyModel | None, sampling: bool = False
+    sequence: str, target_length: int, energy: EnergyModel | None
 ) -> tuple[Any, str, float, float]:
     """A fold compound after its MFE and (rescaled) partition function.
-
-    Args:
-        sequence: The design.
-        target_length: The target's length (the design must match it).
-        energy: The energy model.
-        sampling: Prepare the compound for stochastic backtracking (ViennaRNA's unique
-            multiloop decomposition).
 
     Returns:
         ``(compound, mfe_structure, mfe, ensemble_energy)``.
@@ -317,12 +310,7 @@ def _partition(
     if len(sequence) != target_length:
         raise ValueError(f"sequence ({len(sequence)} nt) and target ({target_length}) differ")
     _activate(energy)
-    if sampling:
-        details = RNA.md()  # takes the active model's globals
-        details.uniq_ML = 1
-        compound = RNA.fold_compound(sequence, details)
-    else:
-        compound = RNA.fold_compound(sequence)
+    compound = RNA.fold_compound(sequence)
     structure, mfe = compound.mfe()
     compound.exp_params_rescale(mfe)
     _, ensemble_energy = compound.pf()
@@ -375,21 +363,6 @@ def positional_defects(
 ) -> tuple[str, Any, float]:
     """MFE structure, positional ensemble defects and target probability of a design.
 
-    :func:`ensemble_profile` without samples.
-    """
-    structure, defects, log_probability, _ = ensemble_profile(sequence, target, energy)
-    return structure, defects, log_probability
-
-
-def ensemble_profile(
-    sequence: str,
-    target: str,
-    energy: EnergyModel | None = None,
-    samples: int = 0,
-    rng_seed: int = 0,
-) -> tuple[str, Any, float, list[str]]:
-    """MFE structure, positional ensemble defects, target probability and samples.
-
     One MFE fold and one partition function (about 3 folds' time). The positional defect
     of site i is the probability that i is not paired as the target says: ``1 - p(i, j)``
     when the target pairs i with j, ``sum_k p(i, k)`` when it leaves i unpaired. Their mean
@@ -399,31 +372,17 @@ def ensemble_profile(
         sequence: The design (ACGU).
         target: The target structure (its pair table is computed once per target).
         energy: The energy model.
-        samples: Structures to draw from the design's Boltzmann ensemble (stochastic
-            backtracking after the same partition function; 0: none).
-        rng_seed: Seed of ViennaRNA's random generator for the samples (0 <= seed < 2**32).
 
     Returns:
-        ``(mfe_structure, defects, log_probability, sampled)``: ``defects`` a float array,
-        one per site, in [0, 1]; ``log_probability`` the natural log of the target
-        structure's probability in the ensemble, ``-(E(target) - G) / kT`` (computed from
-        the energies, so it stays finite on long targets whose probability underflows);
-        ``sampled`` the ``samples`` structures drawn (with replacement).
-
-    Raises:
-        ValueError: the design and the target differ in length, ``samples < 0`` or a
-            seed out of range.
+        ``(mfe_structure, defects, log_probability)``: ``defects`` a float array, one per
+        site, in [0, 1]; ``log_probability`` the natural log of the target structure's
+        probability in the ensemble, ``-(E(target) - G) / kT`` (computed from the energies,
+        so it stays finite on long targets whose probability underflows).
     """
     import numpy as np
 
-    if samples < 0 or not 0 <= rng_seed < 2**32:
-        raise ValueError(
-            f"samples must be >= 0 and rng_seed in [0, 2**32), got {samples}, {rng_seed}"
-        )
     partners = _partners(target)
-    compound, structure, _, ensemble_energy = _partition(
-        sequence, len(target), energy, sampling=samples > 0
-    )
+    compound, structure, _, ensemble_energy = _partition(sequence, len(target), energy)
     entries = [
         (e.i - 1, e.j - 1, e.p)
         for e in compound.plist_from_probs(PAIR_PROBABILITY_CUTOFF)
@@ -442,11 +401,7 @@ def ensemble_profile(
     defects = np.where(partners >= 0, 1.0 - correct, paired)
     k_t = compound.exp_params.kT / 1000.0  # kcal/mol
     log_probability = -(compound.eval_structure(target) - ensemble_energy) / k_t
-    sampled: list[str] = []
-    if samples:
-        RNA.init_rand(int(rng_seed))
-        sampled = [str(s) for s in compound.pbacktrack(int(samples))]
-    return structure, np.clip(defects, 0.0, 1.0), min(0.0, float(log_probability)), sampled
+    return structure, np.clip(defects, 0.0, 1.0), min(0.0, float(log_probability))
 
 
 def vienna_version() -> str:

@@ -122,10 +122,6 @@ class RnaDesignConfig:
             hundreds of mutants cost about one fold); 0 turns them off (the published
             configurations; ``autorl design``, ``autorl.api`` and the benchmark runner
             set it from ``--ensemble-rivals``, :data:`meta.design.DEFAULT_ENSEMBLE_RIVALS`).
-        ensemble_rival_samples: Structures each evaluation of the ensemble stage draws
-            from its design's Boltzmann ensemble as further competitors of the competitor
-            steps (:class:`envs.ensemble_search.EnsembleSearch`'s ``rival_samples``), in
-            [0, 64]; 0: only the MFE structures. Used only with ``ensemble_rivals`` > 0.
         ensemble_horizon: Seconds, in [0, 86400]: with the ensemble stage on, the design
             loop plans its schedule as if the run had at most ``max(horizon, seconds
             elapsed)`` left. A policy batch may then use at most ``1 - ensemble_share`` of
@@ -155,7 +151,6 @@ class RnaDesignConfig:
     ensemble_start_distance: int = 0
     ensemble_special_loops: bool = False
     ensemble_rivals: float = 0.0
-    ensemble_rival_samples: int = 0
     ensemble_horizon: float = 10.0
 
     def __post_init__(self) -> None:
@@ -192,11 +187,6 @@ class RnaDesignConfig:
             raise ValueError(f"ensemble_start_distance must be an integer >= 0, got {distance!r}")
         check_number("ensemble_rivals", self.ensemble_rivals, 0, 1)
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
-        samples = self.ensemble_rival_samples
-        if isinstance(samples, bool) or not isinstance(samples, int) or not 0 <= samples <= 64:
-            raise ValueError(
-                f"ensemble_rival_samples must be an integer in [0, 64], got {samples!r}"
-            )
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -918,7 +918,6 @@ def design(
             start_distance=config.env.ensemble_start_distance,
             special_loops=config.env.ensemble_special_loops,
             rivals=config.env.ensemble_rivals,
-            rival_samples=config.env.ensemble_rival_samples,
             decompose_seconds=_decompose_seconds(config.env, time_limit),
         )
         state.add_search(search, config.env.ensemble_share, config.env.ensemble_horizon)

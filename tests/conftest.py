@@ -73,14 +73,14 @@ def slow_evaluations(monkeypatch):
 
     def install(seconds: float, start: float = 1000.0) -> dict:
         clock = {"now": start}
-        original = ensemble_search.ensemble_profile
+        original = ensemble_search.positional_defects
 
-        def slow(sequence, target, energy=None, samples=0, rng_seed=0):
+        def slow(sequence, target, energy=None):
             clock["now"] += seconds
-            return original(sequence, target, energy, samples, rng_seed)
+            return original(sequence, target, energy)
 
         monkeypatch.setattr(ensemble_search.time, "monotonic", lambda: clock["now"])
-        monkeypatch.setattr(ensemble_search, "ensemble_profile", slow)
+        monkeypatch.setattr(ensemble_search, "positional_defects", slow)
         return clock
 
     return install

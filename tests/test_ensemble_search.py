@@ -118,13 +118,13 @@ def test_every_evaluated_design_keeps_the_constraints(monkeypatch):
     code = "NNNNNNGAAANNNNNNNNNNNNNNNNNNNNNNNNNNN"
     rules = DesignConstraints(sequence=code, gc=(0.4, 0.6), forbid=("GGGG", "CCCC"))
     evaluated = []
-    original = ensemble_search.ensemble_profile
+    original = ensemble_search.positional_defects
 
-    def spy(sequence, target, energy=None, samples=0, rng_seed=0):
+    def spy(sequence, target, energy=None):
         evaluated.append(sequence)
-        return original(sequence, target, energy, samples, rng_seed)
+        return original(sequence, target, energy)
 
-    monkeypatch.setattr(ensemble_search, "ensemble_profile", spy)
+    monkeypatch.setattr(ensemble_search, "positional_defects", spy)
     search = EnsembleSearch(target, np.random.default_rng(0), constraints=rules)
     start = "GCAGCAGAAAUGCUGCAAAAAGCAGCAAAAUGCUGCA"
     assert not violations(start, rules)
