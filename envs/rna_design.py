@@ -131,6 +131,9 @@ class RnaDesignConfig:
             are a run of ``horizon`` seconds. 0 plans with the whole limit (the schedule
             before session 16, in which a 60-s run's first policy batch could take 30 s
             and its hierarchical starts 9 s of the stage's time).
+        ensemble_late_share: The ensemble stage's share of the time once
+            ``ensemble_horizon`` seconds have passed, in [0, 1) (0: ``ensemble_share``
+            throughout; no effect without a horizon).
     """
 
     state_radius: int = 32
@@ -152,6 +155,7 @@ class RnaDesignConfig:
     ensemble_special_loops: bool = False
     ensemble_rivals: float = 0.0
     ensemble_horizon: float = 10.0
+    ensemble_late_share: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -187,6 +191,7 @@ class RnaDesignConfig:
             raise ValueError(f"ensemble_start_distance must be an integer >= 0, got {distance!r}")
         check_number("ensemble_rivals", self.ensemble_rivals, 0, 1)
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
+        check_number("ensemble_late_share", self.ensemble_late_share, 0, 1, open_above=True)
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -263,13 +263,17 @@ class _DesignState:
         #: The ensemble refinement stage (None: off) and its share of the run's time.
         self.search: EnsembleSearch | None = None
         self.share = 0.0
+        #: The stage's share once the horizon has passed (0: ``share`` throughout).
+        self.late_share = 0.0
         #: Seconds the schedule plans ahead at least (inf: the whole run; see add_search).
         self.horizon = math.inf
         #: The closest valid designs since the stage's last turn, and when that turn ended.
         self._offers: list[tuple[int, str]] = []
         self._turn_end = start
 
-    def add_search(self, search: EnsembleSearch, share: float, horizon: float = 0.0) -> None:
+    def add_search(
+        self, search: EnsembleSearch, share: float, horizon: float = 0.0, late_share: float = 0.0
+    ) -> None:
         """Interleave ``search`` with the policy, giving it ``share`` of the time.
 
         Each turn (after a PPO update, or after a sampled batch) the search gets the
@@ -278,13 +282,17 @@ class _DesignState:
         may use at most ``1 - share`` of the time the schedule plans for: what is left of
         the run, or with a ``horizon`` (seconds; 0: none) at most ``max(horizon, time
         elapsed)``, so that the turns double in length from the horizon on and the
-        run's first ``horizon`` seconds do not depend on its limit.
+        run's first ``horizon`` seconds do not depend on its limit. With a ``late_share``
+        in (0, 1) (and a horizon), the stage's share becomes that once the horizon has
+        passed (0: ``share`` throughout).
         """
         if not 0.0 < share < 1.0:
             raise ValueError(f"the ensemble refinement share must be in (0, 1), got {share}")
         if not horizon >= 0:
             raise ValueError(f"the schedule's horizon must be >= 0 seconds, got {horizon}")
-        self.search, self.share = search, share
+        if not 0.0 <= late_share < 1.0:
+            raise ValueError(f"the late share must be in [0, 1), got {late_share}")
+        self.search, self.share, self.late_share = search, share, late_share
         self.horizon = horizon if horizon > 0 else math.inf
         self._bound_batches()
 
@@ -327,9 +335,15 @@ class _DesignState:
         deadline = self.deadline
         if self.search is not None and not self.search.solved and math.isfinite(deadline):
             planned = min(deadline - self._turn_end, max(self.horizon, self._turn_end - self.start))
-            deadline = min(deadline, self._turn_end + (1 - self.share) * planned)
+            deadline = min(deadline, self._turn_end + (1 - self._share()) * planned)
         for env in self._envs:
             env.deadline = deadline
+
+    def _share(self) -> float:
+        """The stage's share of the policy's batch that began when its last turn ended."""
+        if self.late_share and self._turn_end - self.start >= self.horizon:
+            return self.late_share
+        return self.share
 
     def update_took(self, seconds: float) -> None:
         """The last PPO update took ``seconds``: allow the slowest recent one, with a margin."""
@@ -386,7 +400,8 @@ class _DesignState:
             self._turn_end = now
             self._bound_batches()
             return
-        until = min(self.deadline, now + (now - self._turn_end) * self.share / (1 - self.share))
+        share = self._share()
+        until = min(self.deadline, now + (now - self._turn_end) * share / (1 - share))
         before = search.evaluations
         for _, sequence in self._offers:
             search.offer(sequence, until)
@@ -920,7 +935,12 @@ def design(
             rivals=config.env.ensemble_rivals,
             decompose_seconds=_decompose_seconds(config.env, time_limit),
         )
-        state.add_search(search, config.env.ensemble_share, config.env.ensemble_horizon)
+        state.add_search(
+            search,
+            config.env.ensemble_share,
+            config.env.ensemble_horizon,
+            config.env.ensemble_late_share,
+        )
     previous_threads = torch.get_num_threads()
     try:
         if method == "meta-learna":

@@ -82,16 +82,48 @@ def test_the_configuration_refuses_a_bad_horizon(value):
 def test_the_configured_horizon_reaches_the_design_loop(monkeypatch):
     seen: dict[str, float] = {}
 
-    def spy(self, search, share, horizon=0.0):
-        seen["horizon"] = horizon
+    def spy(self, search, share, horizon=0.0, late_share=0.0):
+        seen["horizon"], seen["late"] = horizon, late_share
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(_DesignState, "add_search", spy)
     target = Target("t", LONELY)
-    config = LEARNA.updated({"ensemble_horizon": 3.5})
+    config = LEARNA.updated({"ensemble_horizon": 3.5, "ensemble_late_share": 0.75})
     with pytest.raises(RuntimeError, match="stop here"):
         design_module.design(target, config=config, time_limit=60, ensemble_share=0.5)
-    assert seen["horizon"] == 3.5
+    assert seen["horizon"] == 3.5 and seen["late"] == 0.75
     with pytest.raises(RuntimeError, match="stop here"):
         design_module.design(target, time_limit=60, ensemble_share=0.5)
     assert seen["horizon"] == LEARNA.env.ensemble_horizon == 10.0
+    assert seen["late"] == LEARNA.env.ensemble_late_share == 0.0
+
+
+def test_the_late_share_takes_over_after_the_horizon():
+    began = time.monotonic()
+    state = _DesignState(DesignResult("t", LONELY), began, 60.0, 1, None, None)
+    env = SimpleNamespace(deadline=None, fold_time=lambda: 0.0, fold_seconds=None)
+    state.bind(env)
+    state.add_search(EnsembleSearch(LONELY, np.random.default_rng(0)), 0.5, 10.0, 0.8)
+    assert env.deadline == pytest.approx(began + 5.0)  # before the horizon: the share
+    state._turn_end = began + 10.0
+    state._bound_batches()
+    assert env.deadline == pytest.approx(began + 10.0 + 0.2 * 10.0)  # then the late share
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="late share"):
+            state.add_search(EnsembleSearch(LONELY, np.random.default_rng(0)), 0.5, 10.0, bad)
+    with pytest.raises(ValueError, match="ensemble_late_share"):
+        LEARNA.updated({"ensemble_late_share": 1.0})
+
+
+def test_the_stage_turn_follows_the_late_share(monkeypatch):
+    """After the horizon a turn runs late_share / (1 - late_share) times the policy's time."""
+    began = time.monotonic() - 14.0  # the policy's batch ran from 10 s to 14 s
+    state = _DesignState(DesignResult("t", LONELY), began, 60.0, 1, None, None)
+    search = EnsembleSearch(LONELY, np.random.default_rng(0))
+    state.add_search(search, 0.5, 10.0, 0.8)
+    state._turn_end = began + 10.0
+    deadlines: list[float] = []
+    monkeypatch.setattr(search, "run", lambda until, max_steps=None: deadlines.append(until))
+    now = time.monotonic()
+    state.refine_turn()
+    assert deadlines[0] - now == pytest.approx(4.0 * 0.8 / 0.2, abs=0.5)
