@@ -129,6 +129,13 @@ def test_the_design_loop_gives_the_decomposition_its_share_of_the_stage(stage_sp
     short = Target("t", "((((((....))))))...((((((....))))))")  # solved at once: the wiring
     assert LEARNA.env.ensemble_decompose == 0.3
     design_module.design(short, method="meta-learna", time_limit=20, ensemble_share=0.5)
+    # Its share of the schedule's 10-s horizon (ensemble_horizon), not of the 20-s limit;
+    # without a horizon, of the limit.
+    assert stage_spy[-1][0]["decompose_seconds"] == pytest.approx(0.3 * 0.5 * 10)
+    whole = design_module.load_checkpoint(None).config.updated({"ensemble_horizon": 0})
+    design_module.design(
+        short, method="meta-learna", time_limit=20, ensemble_share=0.5, config=whole
+    )
     assert stage_spy[-1][0]["decompose_seconds"] == pytest.approx(0.3 * 0.5 * 20)
     design_module.design(
         short, method="meta-learna", time_limit=float("inf"), max_episodes=50, ensemble_share=0.5
