@@ -186,6 +186,38 @@ class LearnaConfig:
         write_json_atomic(payload, path)
 
 
+#: The design loop's stage options (arguments of :func:`meta.design.design`, the API and
+#: the CLI) and the configuration keys they override.
+STAGE_OPTION_KEYS = {
+    "refinement": "refinement_budget",
+    "ensemble_share": "ensemble_share",
+    "ensemble_starts": "ensemble_starts",
+    "ensemble_rivals": "ensemble_rivals",
+}
+
+
+def with_stage_options(
+    config: LearnaConfig,
+    options: Mapping[str, Any],
+    sources: Mapping[str, str] | None = None,
+) -> LearnaConfig:
+    """``config`` with the stage options given (None keeps the configuration's value).
+
+    Args:
+        config: The configuration to override.
+        options: Option name (a key of :data:`STAGE_OPTION_KEYS`) to value or None.
+        sources: The name each option's error message gives (default: the option's).
+
+    Raises:
+        ValueError: a value the configuration refuses, named by its source.
+    """
+    for name, value in options.items():
+        if value is not None:
+            source = (sources or {}).get(name, name)
+            config = config.updated({STAGE_OPTION_KEYS[name]: value}, source=source)
+    return config
+
+
 def _coerce(component: Any, key: str, value: Any, source: str) -> Any:
     current = getattr(component, key)
     if isinstance(current, bool):

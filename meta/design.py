@@ -49,7 +49,7 @@ from envs.folding import EnergyModel, hamming
 from envs.rna_design import RnaDesignConfig, TargetEncoding
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
-from meta.config import LEARNA, LearnaConfig
+from meta.config import LEARNA, LearnaConfig, with_stage_options
 from meta.quality import RANKINGS, DesignedSequence, rank_designs
 from meta.rna_agent import RNA_AGENT
 from policies.device import resolve_device
@@ -888,15 +888,15 @@ def design(
                 "RNA design policy"
             )
         config = config or checkpoint.config
-    config = config or LEARNA
-    if refinement is not None:
-        config = config.updated({"refinement_budget": refinement}, source="refinement")
-    if ensemble_share is not None:
-        config = config.updated({"ensemble_share": ensemble_share}, source="ensemble_share")
-    if ensemble_starts is not None:
-        config = config.updated({"ensemble_starts": ensemble_starts}, source="ensemble_starts")
-    if ensemble_rivals is not None:
-        config = config.updated({"ensemble_rivals": ensemble_rivals}, source="ensemble_rivals")
+    config = with_stage_options(
+        config or LEARNA,
+        {
+            "refinement": refinement,
+            "ensemble_share": ensemble_share,
+            "ensemble_starts": ensemble_starts,
+            "ensemble_rivals": ensemble_rivals,
+        },
+    )
     constraints = (constraints or DesignConstraints()).with_sequence(target.constraint)
     energy = energy or EnergyModel()
     result = DesignResult(

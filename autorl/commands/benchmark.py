@@ -179,6 +179,15 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The flag that sets each stage option (named in the configuration's error messages).
+_STAGE_FLAGS = {
+    "refinement": "--refine",
+    "ensemble_share": "--ensemble-share",
+    "ensemble_starts": "--ensemble-starts",
+    "ensemble_rivals": "--ensemble-rivals",
+}
+
+
 def _settings(
     path: str | None,
     base: LearnaConfig,
@@ -188,17 +197,18 @@ def _settings(
     ensemble_rivals: float | None = None,
 ) -> tuple[tuple[str, object], ...]:
     """The ``--config`` file's settings (and the stage options) that differ from ``base``."""
-    from meta.config import LearnaConfig
+    from meta.config import LearnaConfig, with_stage_options
 
-    config = LearnaConfig.load(path, base=base) if path else base
-    if refinement is not None:
-        config = config.updated({"refinement_budget": refinement}, source="--refine")
-    if ensemble_share is not None:
-        config = config.updated({"ensemble_share": ensemble_share}, source="--ensemble-share")
-    if ensemble_starts is not None:
-        config = config.updated({"ensemble_starts": ensemble_starts}, source="--ensemble-starts")
-    if ensemble_rivals is not None:
-        config = config.updated({"ensemble_rivals": ensemble_rivals}, source="--ensemble-rivals")
+    config = with_stage_options(
+        LearnaConfig.load(path, base=base) if path else base,
+        {
+            "refinement": refinement,
+            "ensemble_share": ensemble_share,
+            "ensemble_starts": ensemble_starts,
+            "ensemble_rivals": ensemble_rivals,
+        },
+        _STAGE_FLAGS,
+    )
     flat = config.to_flat()
     changed = {key: value for key, value in flat.items() if base.to_flat()[key] != value}
     return tuple(sorted(changed.items()))
