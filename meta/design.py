@@ -293,7 +293,7 @@ class _DesignState:
         if not 0.0 <= late_share < 1.0:
             raise ValueError(f"the late share must be in [0, 1), got {late_share}")
         self.search, self.share, self.late_share = search, share, late_share
-        self.horizon = horizon if horizon > 0 else math.inf
+        self.horizon = horizon or math.inf
         self._bound_batches()
 
     def bind(self, env: RnaDesignVecEnv) -> None:
@@ -774,7 +774,7 @@ def _decompose_seconds(env: RnaDesignConfig, time_limit: float) -> float:
     """
     if not math.isfinite(time_limit):
         return 0.0
-    planned = min(time_limit, env.ensemble_horizon) if env.ensemble_horizon > 0 else time_limit
+    planned = min(time_limit, env.ensemble_horizon or math.inf)
     return env.ensemble_decompose * env.ensemble_share * planned
 
 
