@@ -117,13 +117,14 @@ def test_the_late_share_takes_over_after_the_horizon():
 
 def test_the_stage_turn_follows_the_late_share(monkeypatch):
     """After the horizon a turn runs late_share / (1 - late_share) times the policy's time."""
-    began = time.monotonic() - 14.0  # the policy's batch ran from 10 s to 14 s
-    state = _DesignState(DesignResult("t", LONELY), began, 60.0, 1, None, None)
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(design_module.time, "monotonic", lambda: clock["now"])
+    state = _DesignState(DesignResult("t", LONELY), 1000.0, 60.0, 1, None, None)
     search = EnsembleSearch(LONELY, np.random.default_rng(0))
     state.add_search(search, 0.5, 10.0, 0.8)
-    state._turn_end = began + 10.0
+    state._turn_end = 1010.0
+    clock["now"] = 1014.0  # the policy's batch ran from 10 s to 14 s
     deadlines: list[float] = []
     monkeypatch.setattr(search, "run", lambda until, max_steps=None: deadlines.append(until))
-    now = time.monotonic()
     state.refine_turn()
-    assert deadlines[0] - now == pytest.approx(4.0 * 0.8 / 0.2, abs=0.5)
+    assert deadlines == [pytest.approx(1014.0 + 4.0 * 0.8 / 0.2)]
