@@ -24,6 +24,8 @@ import RNA
 __all__ = [
     "DEFAULT_ENERGY",
     "ENERGY_PARAMETER_SETS",
+    "MAX_INTERIOR_LOOP",
+    "MIN_HAIRPIN",
     "EnergyModel",
     "check_energy_model",
     "design_metrics",
@@ -43,6 +45,12 @@ ENERGY_PARAMETER_SETS = {
     "andronescu2007": "params_load_RNA_Andronescu2007",
     "langdon2018": "params_load_RNA_Langdon2018",
 }
+
+#: The most unpaired bases of an interior loop or bulge the MFE algorithm considers
+#: (ViennaRNA's compile-time ``MAXLOOP``); longer loops are never in an MFE structure.
+MAX_INTERIOR_LOOP = int(RNA.MAXLOOP)
+#: The fewest unpaired bases of a hairpin loop ViennaRNA folds.
+MIN_HAIRPIN = int(RNA.md().min_loop_size)
 
 
 @dataclass(frozen=True)

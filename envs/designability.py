@@ -1,0 +1,515 @@
+"""Proofs that a target structure cannot be the MFE structure of any sequence.
+
+Some targets cannot be designed at all under the energy model, and no designer, however
+long it runs, will solve them. This module finds such targets and says why, with a proof
+that holds for every sequence (within the IUPAC constraint, when one is given):
+
+- **Outside the folding algorithm's search space**: a hairpin of fewer than 3 unpaired
+  bases, an interior loop or bulge of more than ViennaRNA's ``MAXLOOP`` (30) unpaired
+  bases, or a lonely pair when lonely pairs are forbidden. ViennaRNA's MFE algorithm never
+  returns such a structure (Rfam-Taneda's targets 16 and 23).
+- **A competitor that always wins**: a structure C, inside the search space, with
+  E(C) < E(target) for every sequence. The free energy is a sum of loop terms, and each
+  term depends only on a few sites (a hairpin's closing pair and its loop, an exterior or
+  multiloop branch's pair and its two neighbours, ...). Terms the two structures share
+  cancel, so E(target) - E(C) depends only on the sites of the terms they do not share;
+  enumerating those sites' letters (canonical pairs on the target's pairs) proves or
+  refutes the claim exactly. The competitors tried are the target with one pair opened
+  and with one pair end slid by one site (Rfam-Taneda's target 20: its 3'-terminal pair
+  over a one-base bulge loses at least 0.6 kcal/mol to its opening, whatever the
+  sequence), plus any structures the caller gives (e.g. the MFE structures of the best
+  designs found).
+
+A target without a proof may still be undesignable: the check is sound, not complete.
+It does not know the GC-content and motif rules, which only shrink the set of sequences
+(so a proof stays valid under them). The term decomposition follows ViennaRNA's loop
+energy model with dangles 0 or 2 (the only settings :class:`envs.folding.EnergyModel`
+allows); ``tests/test_designability.py`` checks it against ViennaRNA's own evaluation on
+random structures.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from envs.constraints import IUPAC
+from envs.dot_bracket import pair_table
+from envs.folding import (
+    MAX_INTERIOR_LOOP,
+    MIN_HAIRPIN,
+    EnergyModel,
+    structure_energies,
+)
+
+__all__ = [
+    "CANONICAL_PAIRS",
+    "DEFAULT_MAX_ASSIGNMENTS",
+    "CompetitorResult",
+    "DesignabilityReport",
+    "Obstacle",
+    "check_designability",
+    "competitor_margin",
+    "loop_terms",
+    "search_space_obstacles",
+    "term_sites",
+]
+
+#: The base pairs ViennaRNA folds (a target pair must be one of them in any design).
+CANONICAL_PAIRS = ("GC", "CG", "AU", "UA", "GU", "UG")
+_PAIRS = frozenset(CANONICAL_PAIRS)
+#: A partner for a letter whose pair is outside the enumerated sites (any would do).
+_COMPLEMENT = {"A": "U", "C": "G", "G": "C", "U": "A"}
+#: Letter assignments enumerated per competitor at most (about 20 us each).
+DEFAULT_MAX_ASSIGNMENTS = 20_000
+#: Free energies are integers in dcal/mol: a margin above this is a strict win.
+_STRICT = 0.005
+#: Hairpin sizes whose energy depends on every loop letter (special triloops, tetraloops
+#: and hexaloops); other hairpins depend on the closing pair and its mismatch only.
+_SPECIAL_HAIRPIN_SIZES = frozenset({3, 4, 6})
+#: Interior loops (5' side, 3' side unpaired) tabulated by their whole sequence.
+_TABULATED_INTERIOR = frozenset({(1, 1), (1, 2), (2, 1), (2, 2)})
+
+
+def _loop_contents(partners: list[int], i: int, j: int) -> tuple[list[tuple[int, int]], int]:
+    """Branches (pairs) and unpaired count of the loop closed by (i, j) (i = -1: exterior)."""
+    branches: list[tuple[int, int]] = []
+    unpaired = 0
+    k = i + 1
+    while k < j:
+        if partners[k] > k:
+            branches.append((k, partners[k]))
+            k = partners[k] + 1
+        else:
+            unpaired += 1
+            k += 1
+    return branches, unpaired
+
+
+def _inside(sites: Iterable[int], length: int) -> frozenset[int]:
+    return frozenset(s for s in sites if 0 <= s < length)
+
+
+def _hairpin_sites(i: int, j: int) -> frozenset[int]:
+    if j - i - 1 in _SPECIAL_HAIRPIN_SIZES:
+        return frozenset(range(i, j + 1))
+    return frozenset({i, j, i + 1, j - 1})
+
+
+def _interior_sites(i: int, j: int, k: int, q: int) -> frozenset[int]:
+    sizes = (k - i - 1, j - q - 1)
+    if sizes in _TABULATED_INTERIOR:
+        return frozenset(range(i, k + 1)) | frozenset(range(q, j + 1))
+    return frozenset({i, j, k, q, i + 1, j - 1, k - 1, q + 1})
+
+
+def loop_terms(structure: str) -> dict[tuple, frozenset[int]]:
+    """The sequence-dependent terms of a structure's free energy and the sites of each.
+
+    A term is keyed by its kind and its pairs, so two structures share a term exactly when
+    both have it: ``("hairpin", i, j)``, ``("interior", i, j, k, q)``, ``("multi", i, j,
+    branches, unpaired)`` (its closing pair; the loop's size penalties depend on the
+    counts only), ``("multi-branch", k, q)`` (a multiloop branch with its neighbours) and
+    ``("exterior", k, q)`` (an exterior branch with its neighbours). Sites are 0-based.
+    """
+    partners = [int(p) for p in pair_table(structure)]
+    n = len(partners)
+    terms: dict[tuple, frozenset[int]] = {}
+    for k, q in _loop_contents(partners, -1, n)[0]:
+        terms[("exterior", k, q)] = _inside((k, q, k - 1, q + 1), n)
+    for i, j in ((i, j) for i, j in enumerate(partners) if j > i):
+        branches, unpaired = _loop_contents(partners, i, j)
+        if not branches:
+            terms[("hairpin", i, j)] = _hairpin_sites(i, j)
+        elif len(branches) == 1:
+            k, q = branches[0]
+            terms[("interior", i, j, k, q)] = _interior_sites(i, j, k, q)
+        else:
+            terms[("multi", i, j, len(branches), unpaired)] = frozenset({i, j, i + 1, j - 1})
+            for k, q in branches:
+                terms[("multi-branch", k, q)] = frozenset({k, q, k - 1, q + 1})
+    return terms
+
+
+def term_sites(target: str, competitor: str) -> list[int]:
+    """The sites E(target) - E(competitor) depends on: those of the unshared terms."""
+    ours, theirs = loop_terms(target), loop_terms(competitor)
+    sites: set[int] = set()
+    for key in ours.keys() ^ theirs.keys():
+        sites |= ours.get(key, frozenset()) | theirs.get(key, frozenset())
+    return sorted(sites)
+
+
+@dataclass(frozen=True)
+class Obstacle:
+    """Why a target cannot be designed.
+
+    Attributes:
+        kind: ``"hairpin-too-short"``, ``"loop-too-long"``, ``"lonely-pair"`` (lonely
+            pairs forbidden) or ``"competitor"``.
+        pair: The target's base pair at fault (1-based), or None.
+        message: The reason in words, 1-based positions.
+        competitor: The competitor structure (``"competitor"`` only).
+        margin: Minimum of E(target) - E(competitor) over every sequence, kcal/mol.
+    """
+
+    kind: str
+    pair: tuple[int, int] | None
+    message: str
+    competitor: str | None = None
+    margin: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "kind": self.kind,
+            "pair": list(self.pair) if self.pair else None,
+            "message": self.message,
+            "competitor": self.competitor,
+            "margin": None if self.margin is None else round(self.margin, 2),
+        }
+
+
+def search_space_obstacles(structure: str, energy: EnergyModel | None = None) -> list[Obstacle]:
+    """Loops and pairs no MFE structure has under ``energy`` (empty: inside the space).
+
+    Hairpins need at least 3 unpaired bases, interior loops and bulges at most 30
+    (ViennaRNA's ``MAXLOOP``), and with lonely pairs forbidden every pair a stacked
+    neighbour.
+    """
+    partners = [int(p) for p in pair_table(structure)]
+    n = len(partners)
+    found = []
+    for i, j in ((i, j) for i, j in enumerate(partners) if j > i):
+        branches, unpaired = _loop_contents(partners, i, j)
+        where = (i + 1, j + 1)
+        if not branches and unpaired < MIN_HAIRPIN:
+            found.append(
+                Obstacle(
+                    "hairpin-too-short",
+                    where,
+                    f"pair {i + 1}-{j + 1} closes a hairpin of {unpaired} unpaired bases "
+                    f"(at least {MIN_HAIRPIN} fold)",
+                )
+            )
+        elif len(branches) == 1 and unpaired > MAX_INTERIOR_LOOP:
+            k, q = branches[0]
+            found.append(
+                Obstacle(
+                    "loop-too-long",
+                    where,
+                    f"pair {i + 1}-{j + 1} and pair {k + 1}-{q + 1} enclose an interior loop "
+                    f"of {unpaired} unpaired bases (ViennaRNA folds at most "
+                    f"{MAX_INTERIOR_LOOP})",
+                )
+            )
+        stacked = (i > 0 and j + 1 < n and partners[i - 1] == j + 1) or partners[i + 1] == j - 1
+        if energy is not None and energy.no_lonely_pairs and not stacked:
+            found.append(
+                Obstacle(
+                    "lonely-pair",
+                    where,
+                    f"pair {i + 1}-{j + 1} is lonely, and lonely pairs are forbidden",
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class CompetitorResult:
+    """The outcome of testing one competitor against the target.
+
+    Attributes:
+        proved: E(competitor) < E(target) for every allowed sequence.
+        margin: The smallest E(target) - E(competitor) seen, kcal/mol (over every
+            assignment when ``proved``; up to the first escape otherwise), or None when
+            nothing was evaluated.
+        sites: The 0-based sites the difference depends on.
+        assignments: How many letter assignments were evaluated.
+        escape: An assignment the competitor does not beat (a full sequence), or None.
+        skipped: Too many assignments to enumerate (nothing was evaluated).
+    """
+
+    proved: bool
+    margin: float | None
+    sites: tuple[int, ...]
+    assignments: int
+    escape: str | None = None
+    skipped: bool = False
+
+
+def _letters(constraint: str | None, site: int) -> frozenset[str]:
+    return IUPAC[constraint[site]] if constraint else IUPAC["N"]
+
+
+def _site_groups(
+    sites: list[int], partners: list[int], constraint: str | None
+) -> list[tuple[tuple[int, ...], list[str]]]:
+    """The enumerated units and their options.
+
+    A target pair with both sites listed takes the canonical pairs the constraint allows,
+    a single site its letters; a single site's partner outside the list is filled in when
+    the assignment is written.
+    """
+    listed = set(sites)
+    groups: list[tuple[tuple[int, ...], list[str]]] = []
+    for site in sites:
+        partner = partners[site]
+        if partner in listed and partner < site:
+            continue
+        if partner in listed:
+            options = [
+                p
+                for p in CANONICAL_PAIRS
+                if p[0] in _letters(constraint, site) and p[1] in _letters(constraint, partner)
+            ]
+            groups.append(((site, partner), options))
+        else:
+            groups.append(((site,), sorted(_letters(constraint, site))))
+    return groups
+
+
+def _filler(target: str, constraint: str | None) -> list[str]:
+    """A sequence whose target pairs are canonical, following the constraint where it can.
+
+    The letters of sites outside the enumerated ones do not matter to the difference.
+    """
+    partners = [int(p) for p in pair_table(target)]
+    letters = []
+    for site, partner in enumerate(partners):
+        allowed = sorted(_letters(constraint, site))
+        if partner < 0:
+            letters.append("A" if "A" in allowed else allowed[0])
+        elif partner > site:
+            options = [
+                p
+                for p in CANONICAL_PAIRS
+                if p[0] in allowed and p[1] in _letters(constraint, partner)
+            ]
+            letters.append((options or ["GC"])[0][0])
+        else:
+            letters.append("")
+    for site, partner in enumerate(partners):
+        if 0 <= partner < site:
+            options = [p for p in CANONICAL_PAIRS if p[0] == letters[partner]]
+            allowed = _letters(constraint, site)
+            pick = [p for p in options if p[1] in allowed] or options
+            letters[site] = pick[0][1]
+    return letters
+
+
+def _assignments(groups: list[tuple[tuple[int, ...], list[str]]]) -> Iterator[tuple[str, ...]]:
+    return itertools.product(*(options for _, options in groups))
+
+
+def _write(
+    letters: list[str], groups: list[tuple[tuple[int, ...], list[str]]], combo: tuple[str, ...]
+) -> None:
+    for (group, _), choice in zip(groups, combo):
+        if len(group) == 2:
+            letters[group[0]], letters[group[1]] = choice[0], choice[1]
+        else:
+            letters[group[0]] = choice
+
+
+def _pairs_canonical(letters: list[str], partners: list[int]) -> bool:
+    return all(letters[i] + letters[j] in _PAIRS for i, j in enumerate(partners) if j > i)
+
+
+def competitor_margin(
+    target: str,
+    competitor: str,
+    energy: EnergyModel | None = None,
+    constraint: str | None = None,
+    max_assignments: int = DEFAULT_MAX_ASSIGNMENTS,
+) -> CompetitorResult:
+    """Test whether ``competitor`` has a lower free energy than ``target`` for every sequence.
+
+    Args:
+        target: The target structure.
+        competitor: Another structure of the same length, inside the folding algorithm's
+            search space (see :func:`search_space_obstacles`; outside it, it proves
+            nothing, and the caller must not pass it).
+        energy: The energy model.
+        constraint: IUPAC codes the sequences must follow (None: any sequence).
+        max_assignments: Enumerate at most this many letter assignments; more: skipped.
+
+    Returns:
+        The outcome; ``proved`` only when every allowed assignment was evaluated and the
+        competitor won each strictly (a tie leaves the target a possible MFE structure).
+
+    Raises:
+        ValueError: the structures differ in length or the constraint in length.
+    """
+    if len(target) != len(competitor):
+        raise ValueError(
+            f"target ({len(target)} nt) and competitor ({len(competitor)}) differ in length"
+        )
+    if constraint is not None and len(constraint) != len(target):
+        raise ValueError(
+            f"constraint ({len(constraint)} codes) and target ({len(target)} nt) differ"
+        )
+    sites = term_sites(target, competitor)
+    target_partners = [int(p) for p in pair_table(target)]
+    rival_partners = [int(p) for p in pair_table(competitor)]
+    groups = _site_groups(sites, target_partners, constraint)
+    count = 1
+    for _, options in groups:
+        count *= len(options)
+    if count > max_assignments:
+        return CompetitorResult(False, None, tuple(sites), 0, skipped=True)
+    letters = _filler(target, constraint)
+    margin: float | None = None
+    evaluated = 0
+    for combo in _assignments(groups):
+        _write(letters, groups, combo)
+        for site in sites:  # a listed site whose target partner is not listed
+            partner = target_partners[site]
+            if partner >= 0 and letters[site] + letters[partner] not in _PAIRS:
+                letters[partner] = _COMPLEMENT[letters[site]]
+        sequence = "".join(letters)
+        evaluated += 1
+        if not _pairs_canonical(letters, rival_partners):
+            return CompetitorResult(False, margin, tuple(sites), evaluated, escape=sequence)
+        ours, theirs = structure_energies(sequence, [target, competitor], energy)
+        difference = ours - theirs
+        margin = difference if margin is None else min(margin, difference)
+        if difference <= _STRICT:
+            return CompetitorResult(False, margin, tuple(sites), evaluated, escape=sequence)
+    return CompetitorResult(evaluated > 0, margin, tuple(sites), evaluated)
+
+
+def _with_pairs(structure: str, removed: Iterable[int], added: Iterable[tuple[int, int]]) -> str:
+    letters = list(structure)
+    for site in removed:
+        letters[site] = "."
+    for i, j in added:
+        letters[i], letters[j] = "(", ")"
+    return "".join(letters)
+
+
+def _local_competitors(target: str) -> Iterator[tuple[tuple[int, int], str]]:
+    """The target with one pair opened, and with one end of a pair slid by one site.
+
+    A pair end slides onto an unpaired neighbour only, which keeps the structure nested.
+    """
+    partners = [int(p) for p in pair_table(target)]
+    n = len(partners)
+    for i, j in ((i, j) for i, j in enumerate(partners) if j > i):
+        yield (i, j), _with_pairs(target, (i, j), ())
+        for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
+            moved = a if a != i else b
+            if not (0 <= moved < n and partners[moved] < 0 and a < b):
+                continue
+            # sliding onto an unpaired neighbour keeps the structure nested
+            yield (i, j), _with_pairs(target, (i, j), ((a, b),))
+
+
+@dataclass(frozen=True)
+class DesignabilityReport:
+    """What :func:`check_designability` found.
+
+    Attributes:
+        target: The target structure.
+        obstacles: The proofs found (empty: no proof; the target may still be
+            undesignable).
+        competitors: How many competitors were tested.
+        skipped: How many had too many assignments to enumerate.
+    """
+
+    target: str
+    obstacles: tuple[Obstacle, ...] = field(default_factory=tuple)
+    competitors: int = 0
+    skipped: int = 0
+
+    @property
+    def undesignable(self) -> bool:
+        """A proof was found: no sequence (within the constraint) has the target as MFE."""
+        return bool(self.obstacles)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "undesignable": self.undesignable,
+            "obstacles": [o.to_dict() for o in self.obstacles],
+            "competitors_tested": self.competitors,
+            "competitors_skipped": self.skipped,
+        }
+
+
+def check_designability(
+    target: str,
+    energy: EnergyModel | None = None,
+    constraint: str | None = None,
+    competitors: Iterable[str] = (),
+    max_assignments: int = DEFAULT_MAX_ASSIGNMENTS,
+    first_only: bool = False,
+) -> DesignabilityReport:
+    """Look for proofs that ``target`` is the MFE structure of no (allowed) sequence.
+
+    Args:
+        target: A valid dot-bracket structure.
+        energy: The energy model (None: ViennaRNA's default).
+        constraint: IUPAC codes the sequences must follow (None: any sequence).
+        competitors: Further structures to test (e.g. the MFE structures of the best
+            designs a search found); those outside the search space are ignored.
+        max_assignments: Per competitor (see :func:`competitor_margin`).
+        first_only: Stop at the first proof.
+
+    Returns:
+        The report; one obstacle per pair at fault at most (its largest margin).
+    """
+    obstacles = search_space_obstacles(target, energy)
+    if obstacles and first_only:
+        return DesignabilityReport(target, tuple(obstacles[:1]))
+    tested = skipped = 0
+    best: dict[tuple[int, int] | None, Obstacle] = {}
+    candidates: list[tuple[tuple[int, int] | None, str]] = list(_local_competitors(target))
+    candidates += [(None, c) for c in competitors if c != target]
+    for pair, rival in candidates:
+        if search_space_obstacles(rival, energy):
+            continue
+        tested += 1
+        result = competitor_margin(target, rival, energy, constraint, max_assignments)
+        skipped += result.skipped
+        if not result.proved or result.margin is None:
+            continue
+        where = None if pair is None else (pair[0] + 1, pair[1] + 1)
+        if where in best and (best[where].margin or 0.0) >= result.margin:
+            continue
+        what = (
+            f"pair {where[0]}-{where[1]} cannot be an MFE pair"
+            if where
+            else "the target cannot be an MFE structure"
+        )
+        best[where] = Obstacle(
+            "competitor",
+            where,
+            f"{what}: the structure with {_describe_move(target, rival)} has a free energy "
+            f"at least {result.margin:.2f} kcal/mol lower for every sequence",
+            competitor=rival,
+            margin=result.margin,
+        )
+        if first_only:
+            break
+    return DesignabilityReport(target, tuple(obstacles) + tuple(best.values()), tested, skipped)
+
+
+def _describe_move(target: str, rival: str) -> str:
+    ours = {(i, j) for i, j in enumerate(pair_table(target)) if j > i}
+    theirs = {(i, j) for i, j in enumerate(pair_table(rival)) if j > i}
+    parts = []
+    gone = sorted(ours - theirs)
+    new = sorted(theirs - ours)
+    if gone:
+        parts.append("pair" + ("s " if len(gone) > 1 else " ") + _pairs_text(gone) + " open")
+    if new:
+        parts.append("pair" + ("s " if len(new) > 1 else " ") + _pairs_text(new) + " formed")
+    return " and ".join(parts) or "the same pairs"
+
+
+def _pairs_text(pairs: list[tuple[int, int]]) -> str:
+    shown = ", ".join(f"{i + 1}-{j + 1}" for i, j in pairs[:5])
+    return shown + (f" (+{len(pairs) - 5})" if len(pairs) > 5 else "")

@@ -1,0 +1,207 @@
+"""Proofs of undesignability (envs/designability.py): sound against ViennaRNA's evaluation."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from envs.designability import (
+    CANONICAL_PAIRS,
+    check_designability,
+    competitor_margin,
+    loop_terms,
+    search_space_obstacles,
+    term_sites,
+)
+from envs.dot_bracket import pair_table
+from envs.folding import (
+    EnergyModel,
+    fold,
+    sample_structures,
+    special_hairpins,
+    structure_energies,
+)
+
+#: Rfam-Taneda target 20's 3' end: a terminal pair over a one-base bulge.
+BULGED_END = "....(.((((((......)))))))"
+
+
+def _random_sequence(rng: random.Random, length: int) -> str:
+    return "".join(rng.choice("ACGU") for _ in range(length))
+
+
+def _pairs(structure: str) -> set[tuple[int, int]]:
+    return {(i, int(j)) for i, j in enumerate(pair_table(structure)) if j > i}
+
+
+def _rewrite_outside(rng: random.Random, sequence: str, target: str, keep: set[int]) -> str:
+    """New random letters on every site not in ``keep``, the target's pairs kept canonical."""
+    letters = list(sequence)
+    for i, j in enumerate(pair_table(target)):
+        if j > i and i not in keep and j not in keep:
+            letters[i], letters[j] = rng.choice(CANONICAL_PAIRS)
+        elif j < 0 and i not in keep:
+            letters[i] = rng.choice("ACGU")
+    return "".join(letters)
+
+
+def _structure_pairs(rng: random.Random, length: int) -> tuple[str, str, str]:
+    """A sequence, its MFE structure and a competitor: a Boltzmann sample or a local move."""
+    sequence = _random_sequence(rng, length)
+    target = fold(sequence)[0]
+    if rng.random() < 0.5 or not _pairs(target):
+        competitor = sample_structures(sequence, 1, rng.randrange(2**31), beta_scale=1.5)[0]
+    else:
+        i, j = rng.choice(sorted(_pairs(target)))
+        letters = list(target)
+        letters[i] = letters[j] = "."
+        competitor = "".join(letters)
+    return sequence, target, competitor
+
+
+@pytest.mark.parametrize("dangles", [2, 0])
+def test_difference_depends_only_on_the_unshared_terms_sites(dangles: int) -> None:
+    # The soundness of every proof: E(target) - E(competitor) must not change when any
+    # site outside term_sites changes (with both structures' pairs canonical).
+    energy = EnergyModel(dangles=dangles)
+    rng = random.Random(dangles)
+    checked = 0
+    for _ in range(60):
+        sequence, target, competitor = _structure_pairs(rng, rng.randrange(40, 140))
+        if target == competitor or search_space_obstacles(competitor):
+            continue  # the proofs never use a competitor the MFE algorithm cannot return
+        sites = set(term_sites(target, competitor))
+        assert sites, "structures that differ must differ in some term"
+        before = structure_energies(sequence, [target, competitor], energy)
+        for _ in range(5):
+            changed = _rewrite_outside(rng, sequence, target, sites)
+            after = structure_energies(changed, [target, competitor], energy)
+            assert after[0] - after[1] == pytest.approx(before[0] - before[1], abs=0.004), (
+                target,
+                competitor,
+                sequence,
+                changed,
+            )
+        checked += 1
+    assert checked >= 40
+
+
+def test_every_loop_is_a_term_and_sites_lie_within_the_loop() -> None:
+    structure = "((((...((...))..((....))..))))..((.(.....).))"
+    terms = loop_terms(structure)
+    kinds = sorted(key[0] for key in terms)
+    assert kinds.count("hairpin") == 3
+    assert kinds.count("multi") == 1 and kinds.count("multi-branch") == 2
+    assert kinds.count("exterior") == 2
+    # a hairpin of 3 (special triloops) depends on all its sites, one of 5 only on its
+    # closing pair and first mismatch; a 1x1 interior loop on all its sites
+    assert terms[("hairpin", 8, 12)] == frozenset(range(8, 13))
+    assert terms[("hairpin", 35, 41)] == frozenset({35, 41, 36, 40})
+    assert terms[("interior", 33, 43, 35, 41)] == frozenset(range(33, 36)) | frozenset(
+        range(41, 44)
+    )
+
+
+def test_special_hairpins_make_every_loop_letter_count() -> None:
+    # Random letters rarely spell a special tetraloop, so the random check above would not
+    # notice a decomposition that left a tetraloop's letters out.
+    target, opened = "((((....))))", "(((......)))"
+    assert set(range(3, 9)) <= set(term_sites(target, opened))
+    loop = special_hairpins()[4][0]  # closing pair and four loop letters
+    plain = "GGG" + loop[0] + "AAAA" + loop[-1] + "CCC"
+    special = "GGG" + loop + "CCC"
+    differences = set()
+    for sequence in (plain, special):
+        ours, theirs = structure_energies(sequence, [target, opened])
+        differences.add(round(ours - theirs, 2))
+    assert len(differences) == 2
+
+
+def test_taneda_20s_bulged_terminal_pair_is_proved_undesignable() -> None:
+    report = check_designability(BULGED_END)
+    assert report.undesignable
+    obstacle = report.obstacles[0]
+    assert obstacle.kind == "competitor" and obstacle.pair == (5, 25)
+    assert obstacle.margin == pytest.approx(0.6, abs=1e-6)
+    assert "pair 5-25" in obstacle.message and "0.60 kcal/mol" in obstacle.message
+    # the proof is checkable: the competitor wins on random designs too
+    rng = random.Random(3)
+    for _ in range(50):
+        sequence = _rewrite_outside(rng, "A" * len(BULGED_END), BULGED_END, set())
+        ours, theirs = structure_energies(sequence, [BULGED_END, obstacle.competitor])
+        assert ours - theirs >= obstacle.margin - 1e-6
+
+
+def test_designable_targets_never_get_a_proof() -> None:
+    # MFE structures of random sequences are designable: a proof here would be a bug.
+    rng = random.Random(11)
+    for _ in range(25):
+        sequence = _random_sequence(rng, rng.randrange(30, 120))
+        target = fold(sequence)[0]
+        report = check_designability(target)
+        assert not report.undesignable, (sequence, target, report.obstacles)
+        assert report.competitors > 0 or "(" not in target
+
+
+def test_search_space_obstacles() -> None:
+    assert search_space_obstacles("((((....))))") == []
+    short = search_space_obstacles("((..))")
+    assert [o.kind for o in short] == ["hairpin-too-short"] and short[0].pair == (2, 5)
+    long_loop = "(" + "." * 31 + "((....))" + ")"
+    found = search_space_obstacles(long_loop)
+    assert [o.kind for o in found] == ["loop-too-long"]
+    assert "31 unpaired" in found[0].message
+    assert search_space_obstacles("(" + "." * 30 + "((....))" + ")") == []
+    lonely = "..(....).."
+    assert search_space_obstacles(lonely) == []
+    found = search_space_obstacles(lonely, EnergyModel(no_lonely_pairs=True))
+    assert [o.kind for o in found] == ["lonely-pair"] and found[0].pair == (3, 8)
+    assert check_designability(long_loop).undesignable
+
+
+def test_a_constraint_can_make_a_target_undesignable() -> None:
+    # A 3-pair stem that may only use A-U pairs never beats the open chain.
+    target, open_chain = "(((....)))", "." * 10
+    free = competitor_margin(target, open_chain, max_assignments=6**3 * 4**4)
+    assert not free.proved and free.escape is not None
+    ours, theirs = structure_energies(free.escape, [target, open_chain])
+    assert ours - theirs <= 0.005
+    weak = competitor_margin(target, open_chain, constraint="WWWNNNNWWW")
+    assert weak.proved and weak.margin is not None and weak.margin > 0
+    assert weak.assignments == 2**3 * 4**4
+    report = check_designability(target, constraint="WWWNNNNWWW", competitors=[open_chain])
+    assert report.undesignable
+    assert any(o.competitor == open_chain and o.pair is None for o in report.obstacles)
+
+
+def test_ties_and_oversized_enumerations_prove_nothing() -> None:
+    tie = competitor_margin(BULGED_END, BULGED_END)
+    assert not tie.proved and tie.margin == 0
+    too_big = competitor_margin(BULGED_END, "." * len(BULGED_END), max_assignments=10)
+    assert too_big.skipped and not too_big.proved and too_big.assignments == 0
+    report = check_designability(BULGED_END, max_assignments=10)
+    assert not report.undesignable and report.skipped > 0
+
+
+def test_competitors_outside_the_search_space_are_not_used() -> None:
+    # the open chain beats the weak stem, but a competitor with a 2-base hairpin is not
+    # something the MFE algorithm can return, so it proves nothing
+    target = "((((....))))"
+    report = check_designability(target, competitors=["(((((..)))))"])
+    assert not report.undesignable
+
+
+def test_bad_lengths_are_refused() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        competitor_margin("((....))", "......")
+    with pytest.raises(ValueError, match="constraint"):
+        competitor_margin("((....))", "........", constraint="NN")
+
+
+def test_report_serializes() -> None:
+    data = check_designability(BULGED_END).to_dict()
+    assert data["undesignable"] is True
+    assert data["obstacles"][0]["pair"] == [5, 25]
+    assert data["obstacles"][0]["margin"] == 0.6
+    assert data["competitors_tested"] > 0
