@@ -467,10 +467,12 @@ def check_designability(
     tested = skipped = 0
     best: dict[tuple[int, int] | None, Obstacle] = {}
     candidates: list[tuple[tuple[int, int] | None, str]] = list(_local_competitors(target))
-    candidates += [(None, c) for c in competitors if c != target]
+    candidates += [(None, c) for c in competitors]
+    seen = {target}
     for pair, rival in candidates:
-        if search_space_obstacles(rival, energy):
+        if rival in seen or search_space_obstacles(rival, energy):
             continue
+        seen.add(rival)
         tested += 1
         result = competitor_margin(target, rival, energy, constraint, max_assignments)
         skipped += result.skipped

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,57 @@ def test_generate_grammar_and_weighted_mixture(tmp_path, capsys, shared_data):
     weights = ["--source", "mixture", "--mixture-weights", "grammar:1,mfe:1"]
     assert generate(mixed, *weights) == 0
     assert "mixture_weights=grammar:0.5,mfe:0.5" in mixed.read_text()
+
+
+def test_designable_lists_proofs_and_summarises_each_set(tmp_path, capsys):
+    targets = tmp_path / "t.txt"
+    targets.write_text(
+        "fine\t((((....))))\nbulged\t....(.((((((......)))))))\nlong\t(" + "." * 31 + "((....)))\n"
+    )
+    assert main(["data", "designable", str(targets), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    # one line per obstacle found (the long loop also loses to its opening)
+    assert [line.split("\t")[1] for line in lines] == ["bulged", "long", "long"]
+    assert "pair 5-25 cannot be an MFE pair" in lines[0] and "0.60 kcal/mol" in lines[0]
+    assert "31 unpaired" in lines[1] and "pair 1-41 open" in lines[2]
+    assert "3 targets, 2 proved undesignable (bulged, long), so at most 1 can be solved" in (
+        captured.err
+    )
+
+
+def test_designable_json_has_every_report_and_the_settings(tmp_path, capsys):
+    targets = tmp_path / "t.txt"
+    targets.write_text("a\t((((....))))\nb\t..(....)..\n")
+    code = main(["data", "designable", str(targets), "--json", "--no-lonely-pairs", "--quiet"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    [entry] = payload["datasets"].values()
+    assert entry["targets"] == 2 and entry["undesignable"] == ["b"] and entry["ceiling"] == 1
+    assert entry["reports"]["a"]["undesignable"] is False and entry["reports"]["a"]["length"] == 12
+    assert entry["reports"]["b"]["obstacles"][0]["kind"] == "lonely-pair"
+    assert payload["energy"]["no_lonely_pairs"] is True
+    assert payload["max_assignments"] == 20000 and "viennarna" in payload["versions"]
+
+
+def test_designable_proves_rfam_taneda_ceiling(capsys, shared_data):
+    assert main(["data", "designable", "rfam-taneda", "--data-dir", str(shared_data)]) == 0
+    captured = capsys.readouterr()
+    assert [line.split("\t")[1] for line in captured.out.splitlines()] == ["16", "20", "23"]
+    assert "so at most 26 can be solved" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.txt"], "unknown dataset"),
+        (["x.txt", "--max-assignments", "0"], "--max-assignments"),
+        (["x.txt", "--dangles", "1"], "invalid choice"),
+    ],
+)
+def test_designable_bad_input_exits_2(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.txt").write_text("((((....))))\n")
+    assert main(["data", "designable", *args, "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and message in captured.err

@@ -33,6 +33,7 @@ def test_design_in_process_solves_and_prints_json(capsys, tmp_path):
     assert result["solved"] and result["distance"] == 0
     assert mfe_structure(result["sequence"]) == "((((((....))))))"
     assert {"target_id", "structure", "seconds", "episodes", "seed", "versions"} <= set(result)
+    assert result["designability"] is None  # checked for unsolved targets only
 
 
 def test_design_as_subprocess_reads_a_file_and_prints_fasta(tmp_path):
@@ -96,8 +97,15 @@ def test_unsolved_target_exits_1_and_prints_the_best_design(capsys):
             "--quiet",
         ]
     )
-    [result] = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    [result] = json.loads(captured.out)
     assert code == 1 and not result["solved"] and result["sequence"]
+    # an unsolved target is checked: a 2-base hairpin is never an MFE structure
+    report = result["designability"]
+    assert report["undesignable"] is True
+    assert report["obstacles"][0]["kind"] == "hairpin-too-short"
+    assert report["obstacles"][0]["pair"] == [10, 13]
+    assert "target 1 cannot be designed" in captured.err and "pair 10-13" in captured.err
 
 
 @pytest.mark.parametrize(

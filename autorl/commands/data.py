@@ -5,7 +5,8 @@ structures of random sequences (see :mod:`meta.training_data` for the sampling a
 :mod:`meta.structure_sources` for the sources); ``autorl data check`` tests a target file
 against the benchmark sets. Both refuse (exit 2) a file that contains a benchmark target:
 never train on what you evaluate on. ``autorl data stats`` prints the loop statistics of
-target files as JSON.
+target files as JSON. ``autorl data designable`` proves targets undesignable where it can
+(:mod:`envs.designability`): what no designer can solve, and so a benchmark's ceiling.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autorl.commands.options import add_energy_options, energy_from_args
 from autorl.progress import Progress
 
 if TYPE_CHECKING:
@@ -61,18 +63,20 @@ def generate_structures(
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``data`` subcommand with its actions ``generate``, ``check`` and ``stats``."""
+    """Add ``data`` with its actions ``generate``, ``check``, ``stats`` and ``designable``."""
     parser = subparsers.add_parser(
         "data",
-        help="generate or check training targets for meta-training",
+        help="generate or check training targets; find undesignable targets",
         description="Training targets for `autorl meta-train`: generate them, check a "
-        "target file against the benchmark sets, or print a file's loop statistics.",
+        "target file against the benchmark sets, or print a file's loop statistics. Also: "
+        "prove targets undesignable (designable).",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     _register_generate(actions)
     _register_check(actions)
     _register_stats(actions)
+    _register_designable(actions)
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -186,6 +190,38 @@ def _register_stats(actions: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_stats)
 
 
+def _register_designable(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser(
+        "designable",
+        help="prove targets undesignable (the ceiling of a benchmark)",
+        description="For every target, look for a proof that no sequence (within its IUPAC "
+        "constraint) folds into it: a loop ViennaRNA's MFE algorithm never forms (hairpin "
+        "< 3, interior loop > 30, a lonely pair with --no-lonely-pairs), or a nearby "
+        "structure (one pair opened or slid) whose free energy is lower for every "
+        "sequence. Undesignable targets are listed on stdout (or all reports with --json), "
+        "a summary per set on stderr. A target without a proof may still be undesignable: "
+        "the check is sound, not complete. Exit 0 (also when some are undesignable).",
+    )
+    parser.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGETS",
+        help="a registered dataset name (e.g. rfam-taneda) or a target file",
+    )
+    parser.add_argument(
+        "--max-assignments",
+        type=int,
+        default=20000,
+        metavar="N",
+        help="letter assignments enumerated per competitor at most (%(default)s; ~20 us each)",
+    )
+    parser.add_argument("--json", action="store_true", help="every target's report as JSON")
+    _add_data_dir(parser)
+    add_energy_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(run=run_designable)
+
+
 def _settings(args: argparse.Namespace) -> GeneratorSettings:
     from meta.training_data import GeneratorSettings
 
@@ -282,4 +318,63 @@ def run_stats(args: argparse.Namespace) -> int:
         for name in args.files
     }
     print(json.dumps(stats, indent=2))
+    return 0
+
+
+def run_designable(args: argparse.Namespace) -> int:
+    """Print the targets proved undesignable (or every report, ``--json``)."""
+    from benchmarks.datasets import load_dataset
+    from envs.designability import check_designability
+    from envs.folding import check_energy_model
+    from meta.provenance import package_versions
+
+    if args.max_assignments < 1:
+        raise ValueError(f"--max-assignments must be >= 1, got {args.max_assignments}")
+    energy = energy_from_args(args)
+    check_energy_model(energy)
+    datasets = [load_dataset(spec, args.data_dir) for spec in args.targets]
+    payload: dict[str, object] = {}
+    with Progress(args.quiet) as progress:
+        for dataset in datasets:
+            started = time.monotonic()
+            reports = {}
+            for number, target in enumerate(dataset.targets, start=1):
+                progress.update(f"{dataset.name}: target {number}/{len(dataset.targets)}")
+                report = check_designability(
+                    target.structure,
+                    energy,
+                    target.constraint,
+                    max_assignments=args.max_assignments,
+                )
+                reports[target.id] = (target, report)
+                if report.undesignable and not args.json:
+                    progress.clear()
+                    for obstacle in report.obstacles:
+                        print(f"{dataset.name}\t{target.id}\t{len(target)} nt\t{obstacle.message}")
+            undesignable = [i for i, (_, r) in reports.items() if r.undesignable]
+            progress.clear()
+            print(
+                f"autorl data designable: {dataset.name}: {len(reports)} targets, "
+                f"{len(undesignable)} proved undesignable"
+                + (f" ({', '.join(undesignable)})" if undesignable else "")
+                + f", so at most {len(reports) - len(undesignable)} can be solved; "
+                f"{time.monotonic() - started:.1f} s",
+                file=sys.stderr,
+            )
+            payload[dataset.name] = {
+                "path": str(dataset.path),
+                "targets": len(reports),
+                "undesignable": undesignable,
+                "ceiling": len(reports) - len(undesignable),
+                "reports": {i: dict(r.to_dict(), length=len(t)) for i, (t, r) in reports.items()},
+            }
+    if args.json:
+        result = {
+            "datasets": payload,
+            "energy": energy.to_dict(),
+            "max_assignments": args.max_assignments,
+            "versions": package_versions(),
+        }
+        json.dump(result, sys.stdout, indent=2)
+        sys.stdout.write("\n")
     return 0

@@ -23,6 +23,8 @@ from policies.device import resolve_device
 
 if TYPE_CHECKING:
     from autorl.api import DesignRequest
+    from envs.designability import DesignabilityReport
+    from envs.folding import EnergyModel
     from meta.checkpoints import Checkpoint
     from meta.config import LearnaConfig
     from meta.design import DesignProgress, DesignResult
@@ -46,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Design a sequence whose MFE structure (ViennaRNA) is the target. "
         "The default method, meta-learna-adapt, continues PPO from the pretrained "
         "Meta-LEARNA policy shipped with autorl. "
+        "An unsolved target is checked for a proof that no sequence can fold into it "
+        "(as `autorl data designable`); a proof is reported on stderr and in the JSON. "
         "Exit code 0: every target solved; 1: some target unsolved (best design printed); "
         "2: bad input.",
     )
@@ -162,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     targets = request.targets
     with Progress(args.quiet) as progress:
         position = {"index": 0}
+        checks: dict[int, DesignabilityReport] = {}
 
         def show(p: DesignProgress) -> None:
             index = position["index"]
@@ -173,10 +178,17 @@ def run(args: argparse.Namespace) -> int:
             )
 
         def done(result: DesignResult) -> None:
+            index = position["index"]
             position["index"] += 1
+            if not result.solved:
+                progress.update(f"target {index + 1}/{len(targets)}: checking designability")
+                checks[index] = _designability(result, request.energy)
             if args.format != "json":
                 progress.clear()
                 _print_one(result, args.format, sys.stdout)
+            if index in checks and checks[index].undesignable:
+                progress.clear()
+                _print_undesignable(result.target_id, checks[index])
 
         results = run_request(
             request,
@@ -198,10 +210,43 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.format == "json":
         versions = package_versions()
-        payload = [dict(r.to_dict(), versions=versions) for r in results]
+        payload = [
+            dict(
+                r.to_dict(),
+                designability=checks[i].to_dict() if i in checks else None,
+                versions=versions,
+            )
+            for i, r in enumerate(results)
+        ]
         json.dump(payload, sys.stdout, indent=2)
         sys.stdout.write("\n")
     return 0 if all(r.solved for r in results) else 1
+
+
+def _designability(result: DesignResult, energy: EnergyModel) -> DesignabilityReport:
+    """Look for a proof that the unsolved target cannot be designed.
+
+    The MFE structures of its best designs join the local competitors: what beat the
+    designs may beat every sequence.
+    """
+    from envs.designability import check_designability
+
+    return check_designability(
+        result.target,
+        energy,
+        result.constraints.sequence,
+        competitors=[d.mfe_structure for d in result.designs if d.mfe_structure],
+    )
+
+
+def _print_undesignable(target_id: str, report: DesignabilityReport) -> None:
+    print(
+        f"autorl design: target {target_id} cannot be designed under this energy model "
+        "(no sequence folds into it):",
+        file=sys.stderr,
+    )
+    for obstacle in report.obstacles:
+        print(f"  {obstacle.message}", file=sys.stderr)
 
 
 def _fasta_header(result: DesignResult, number: int, design: DesignedSequence) -> str:
