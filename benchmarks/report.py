@@ -14,7 +14,10 @@ that must be 0.
 Figures per group, as LEARNA's tables give them: targets solved by any run, the mean (and
 standard deviation) over runs of the targets solved in that run, targets solved (by any
 run) within 10 s, 60 s, 10 min, 1 h and 24 h where within the time limit, and the median
-over solved targets of the earliest time any run solved it.
+over solved targets of the earliest time any run solved it. Targets no run solved are
+checked for a proof that no sequence folds into them (:mod:`envs.designability`, with the
+rows' MFE structures as extra competitors): the group's ``undesignable`` targets and its
+``ceiling``, the most any designer can solve.
 """
 
 from __future__ import annotations
@@ -28,8 +31,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import read_results, row_constraints, row_evaluation, row_target
+from benchmarks.results import (
+    read_results,
+    row_constraints,
+    row_energy,
+    row_evaluation,
+    row_target,
+)
 from envs.constraints import violations
+from envs.designability import check_designability
+from envs.dot_bracket import parse_structure
 from meta.files import write_json_atomic
 
 #: Time points (seconds) of the solved-within columns, and their labels.
@@ -134,6 +145,54 @@ def constraint_violations(row: dict[str, str]) -> list[str]:
     return violations(sequence, row_constraints(row))
 
 
+def _competitors(rows: Sequence[dict[str, str]], length: int) -> list[str]:
+    """The rows' MFE structures that are well formed and as long as the target."""
+    found = []
+    for row in rows:
+        text = row.get("mfe_structure", "").strip()
+        try:
+            if len(text) == length and parse_structure(text) not in found:
+                found.append(text)
+        except ValueError:
+            continue
+    return found
+
+
+def undesignable_targets(rows: Sequence[dict[str, str]], solved: Iterable[str]) -> dict[str, str]:
+    """The targets no run solved that are proved undesignable, with the proof's reason.
+
+    Args:
+        rows: One group's rows.
+        solved: The ids of the targets some run solved (not checked).
+
+    Returns:
+        ``{target_id: reason}`` in the rows' order.
+    """
+    by_target: dict[str, list[dict[str, str]]] = defaultdict(list)
+    skip = set(solved)
+    for row in rows:
+        if row["target_id"] not in skip:
+            by_target[row["target_id"]].append(row)
+    found = {}
+    for target_id, target_rows in by_target.items():
+        try:
+            target = row_target(target_rows[0])
+            parse_structure(target.structure)
+            energy = row_energy(target_rows[0])
+        except ValueError:
+            continue  # a malformed row proves nothing
+        proof = check_designability(
+            target.structure,
+            energy,
+            target.constraint,
+            competitors=_competitors(target_rows, len(target.structure)),
+            first_only=True,
+        )
+        if proof.undesignable:
+            found[target_id] = proof.obstacles[0].message
+    return found
+
+
 def latest_rows(rows: Iterable[dict[str, str]]) -> list[dict[str, str]]:
     """The last row of every job (dataset, target, method, run), in first-seen order."""
     latest: dict[tuple[str, str, str, str], dict[str, str]] = {}
@@ -173,6 +232,7 @@ def summarize_group(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     times = sorted(first_solve.values())
     constrained = [row for row in rows if not row_constraints(row).empty]
     broken = [row for row in constrained if constraint_violations(row)]
+    undesignable = undesignable_targets(rows, first_solve)
     return {
         "dataset": rows[0]["dataset"],
         "method": rows[0]["method"],
@@ -195,6 +255,8 @@ def summarize_group(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
         "timeouts": sum(row["status"] == "timeout" for row in rows),
         "errors": sum(row["status"] == "error" for row in rows),
         "rejected": rejected,
+        "undesignable": undesignable,
+        "ceiling": len(targets) - len(undesignable),
         "constrained_jobs": len(constrained),
         "constraint_violations": len(broken),
         "versions": _versions(rows),
@@ -297,6 +359,13 @@ def format_report(summary: dict[str, Any]) -> str:
             notes.append(
                 f"{name}: {group['constrained_jobs']} jobs under constraints; reported designs "
                 f"that break a constraint: {group['constraint_violations']}"
+            )
+        if group.get("undesignable"):
+            ids = ", ".join(group["undesignable"])
+            notes.append(
+                f"{name}: {len(group['undesignable'])} unsolved targets are proved undesignable "
+                f"({ids}): at most {group['ceiling']}/{group['targets']} can be solved "
+                "(autorl data designable says why)"
             )
         for item in group["rejected"]:
             notes.append(

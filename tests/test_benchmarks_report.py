@@ -115,6 +115,26 @@ def test_report_writes_summary_plot_and_published_figures(results, capsys):
     assert {item["dataset"] for item in summary["published"]} == {"rfam-taneda"}
 
 
+def test_unsolved_undesignable_targets_lower_the_ceiling(tmp_path, capsys):
+    bulged = ("....(.((((((......)))))))", "")  # Rfam-Taneda 20's 3' end: never an MFE
+    rows = [
+        _row("1", HAIRPIN, "learna", 0, seconds=1.0),
+        _row("2", STEM6, "learna", 0),  # unsolved but designable: no proof
+        _row("3", bulged, "learna", 0),
+        _row("4", ("((((((((((..))))))))))", ""), "learna", 0),  # a 2-base hairpin
+    ]
+    rows[3]["mfe_structure"] = "(" * 11 + "." * 11  # malformed: ignored, not a crash
+    for row in rows:
+        append_result(tmp_path / "results.csv", row)
+    (group,) = summarize(read_results(tmp_path / "results.csv"))["groups"]
+    assert list(group["undesignable"]) == ["3", "4"] and group["ceiling"] == 2
+    assert "pair 5-25 cannot be an MFE pair" in group["undesignable"]["3"]
+    assert "hairpin of 2 unpaired bases" in group["undesignable"]["4"]
+    assert main(["benchmark", "report", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "2 unsolved targets are proved undesignable (3, 4): at most 2/4 can be solved" in text
+
+
 def test_published_figures_are_the_issues():
     figures = {(f.dataset, f.method): f.solved for f in PUBLISHED}
     assert figures[("eterna100-v1", "Meta-LEARNA")] == 68
