@@ -62,8 +62,11 @@ CANONICAL_PAIRS = ("GC", "CG", "AU", "UA", "GU", "UG")
 _PAIRS = frozenset(CANONICAL_PAIRS)
 #: A partner for a letter whose pair is outside the enumerated sites (any would do).
 _COMPLEMENT = {"A": "U", "C": "G", "G": "C", "U": "A"}
-#: Letter assignments enumerated per competitor at most (about 20 us each).
-DEFAULT_MAX_ASSIGNMENTS = 20_000
+#: Letter assignments enumerated per competitor at most (about 20 us each; the slowest
+#: benchmark target, Eterna100-V2 puzzle 72, takes 4 s in all).
+DEFAULT_MAX_ASSIGNMENTS = 300_000
+#: The longest helix (stacked pairs) a competitor opens whole.
+MAX_OPENED_HELIX = 3
 #: Free energies are integers in dcal/mol: a margin above this is a strict win.
 _STRICT = 0.005
 #: Hairpin sizes whose energy depends on every loop letter (special triloops, tetraloops
@@ -391,14 +394,23 @@ def _with_pairs(structure: str, removed: Iterable[int], added: Iterable[tuple[in
 
 
 def _local_competitors(target: str) -> Iterator[tuple[tuple[int, int], str]]:
-    """The target with one pair opened, and with one end of a pair slid by one site.
+    """The target with one pair opened, a short helix opened, or one pair end slid.
 
-    A pair end slides onto an unpaired neighbour only, which keeps the structure nested.
+    A helix of up to :data:`MAX_OPENED_HELIX` stacked pairs is opened whole; a pair end
+    slides by one site onto an unpaired neighbour only, which keeps the structure nested.
     """
     partners = [int(p) for p in pair_table(target)]
     n = len(partners)
     for i, j in ((i, j) for i, j in enumerate(partners) if j > i):
         yield (i, j), _with_pairs(target, (i, j), ())
+        stacked = 0  # the short helix starting here, opened whole
+        while stacked + 1 < MAX_OPENED_HELIX and partners[i + stacked + 1] == j - stacked - 1:
+            stacked += 1
+            opened = [s for k in range(stacked + 1) for s in (i + k, j - k)]
+            outer = i == 0 or j + 1 >= n or partners[i - 1] != j + 1
+            inner = partners[i + stacked + 1] != j - stacked - 1
+            if outer and inner:
+                yield (i, j), _with_pairs(target, opened, ())
         for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
             moved = a if a != i else b
             if not (0 <= moved < n and partners[moved] < 0 and a < b):

@@ -121,6 +121,13 @@ def test_energy_and_refinement_copies_match():
     assert options.DEFAULT_ENSEMBLE_RIVALS == DEFAULT_ENSEMBLE_RIVALS
 
 
+def test_designable_copy_matches():
+    from autorl.commands import data
+    from envs.designability import DEFAULT_MAX_ASSIGNMENTS
+
+    assert data.MAX_ASSIGNMENTS == DEFAULT_MAX_ASSIGNMENTS
+
+
 def test_design_copies_match():
     from autorl.commands import design
     from meta.design import METHODS

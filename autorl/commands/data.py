@@ -44,6 +44,9 @@ _DEFAULTS = {
     "mixture_weights": "",
 }
 
+#: ``envs.designability.DEFAULT_MAX_ASSIGNMENTS`` (a literal copy, as :data:`_DEFAULTS`).
+MAX_ASSIGNMENTS = 300_000
+
 #: ``meta.structure_sources.SOURCES`` (a literal copy, as :data:`_DEFAULTS`).
 SOURCES = ("mfe", "ensemble", "grammar", "mixture")
 
@@ -211,7 +214,7 @@ def _register_designable(actions: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-assignments",
         type=int,
-        default=20000,
+        default=MAX_ASSIGNMENTS,
         metavar="N",
         help="letter assignments enumerated per competitor at most (%(default)s; ~20 us each)",
     )
