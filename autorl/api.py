@@ -34,11 +34,12 @@ from envs.dot_bracket import Target, pair_table, parse_structure
 from envs.folding import EnergyModel, check_energy_model
 
 if TYPE_CHECKING:
+    from envs.designability import DesignabilityReport
     from meta.checkpoints import Checkpoint
     from meta.config import LearnaConfig
     from meta.design import DesignProgress, DesignResult
 
-__all__ = ["DesignRequest", "design", "prepare"]
+__all__ = ["DesignRequest", "design", "designability", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -337,3 +338,53 @@ def run(
         if on_result is not None:
             on_result(result)
     return results
+
+
+def designability(
+    targets: str | Target | Iterable[str | Target],
+    *,
+    sequence_constraint: str | None = None,
+    temperature: float = 37.0,
+    energy_params: str = "turner2004",
+    dangles: int = 2,
+    no_lonely_pairs: bool = False,
+    max_assignments: int | None = None,
+) -> list[DesignabilityReport]:
+    """Look for proofs that no sequence folds into each target (``autorl data designable``).
+
+    Args:
+        targets: As :func:`design`.
+        sequence_constraint: As :func:`design`; a proof then covers the sequences the
+            IUPAC codes allow.
+        temperature: Degrees Celsius.
+        energy_params: As :func:`design`.
+        dangles: 0 or 2.
+        no_lonely_pairs: Fold without lonely pairs (a target with one is refused, as by
+            :func:`design`).
+        max_assignments: Letter assignments enumerated per competitor at most; None:
+            :data:`envs.designability.DEFAULT_MAX_ASSIGNMENTS`.
+
+    Returns:
+        One :class:`envs.designability.DesignabilityReport` per target, in order; its
+        ``undesignable`` is True when a proof was found, and ``obstacles`` say why.
+
+    Raises:
+        ValueError: bad input (see :func:`prepare`), or ``max_assignments < 1``.
+    """
+    from envs.designability import DEFAULT_MAX_ASSIGNMENTS, check_designability
+
+    limit = DEFAULT_MAX_ASSIGNMENTS if max_assignments is None else int(max_assignments)
+    if limit < 1:
+        raise ValueError(f"max_assignments must be >= 1, got {max_assignments}")
+    request = prepare(
+        targets,
+        sequence_constraint=sequence_constraint,
+        temperature=temperature,
+        energy_params=energy_params,
+        dangles=dangles,
+        no_lonely_pairs=no_lonely_pairs,
+    )
+    return [
+        check_designability(t.structure, request.energy, t.constraint, max_assignments=limit)
+        for t in request.targets
+    ]

@@ -194,3 +194,21 @@ def test_a_design_that_breaks_a_constraint_is_never_reported(capsys):
     captured = capsys.readouterr()
     assert code == 1 and captured.out == ""
     assert "no design met the constraints" in captured.err
+
+
+def test_designability_api_checks_input_and_follows_the_constraint():
+    from autorl import designability
+
+    [weak] = designability("(((....)))", sequence_constraint="WWWNNNNWWW")
+    assert weak.undesignable  # three A-U (or U-A) pairs never beat the open chain
+    [report] = designability("(((....)))")
+    assert not report.undesignable  # G-C pairs do
+    [bulged, fine] = designability(["....(.((((((......)))))))", "((((....))))"])
+    assert bulged.undesignable and bulged.obstacles[0].pair == (5, 25)
+    assert not fine.undesignable and fine.competitors > 0
+    with pytest.raises(ValueError, match="max_assignments"):
+        designability("((((....))))", max_assignments=0)
+    with pytest.raises(ValueError, match="lonely"):
+        designability("..(....)..", no_lonely_pairs=True)
+    with pytest.raises(ValueError, match="position"):
+        designability("((((....)))")
