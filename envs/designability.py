@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envs.constraints import IUPAC
-from envs.dot_bracket import pair_table
+from envs.dot_bracket import pair_table, parse_structure
 from envs.folding import (
     MAX_INTERIOR_LOOP,
     MIN_HAIRPIN,
@@ -333,8 +333,8 @@ def competitor_margin(
     Args:
         target: The target structure.
         competitor: Another structure of the same length, inside the folding algorithm's
-            search space (see :func:`search_space_obstacles`; outside it, it proves
-            nothing, and the caller must not pass it).
+            search space (see :func:`search_space_obstacles`; outside it, it would prove
+            nothing).
         energy: The energy model.
         constraint: IUPAC codes the sequences must follow (None: any sequence).
         max_assignments: Enumerate at most this many letter assignments; more: skipped.
@@ -344,7 +344,8 @@ def competitor_margin(
         competitor won each strictly (a tie leaves the target a possible MFE structure).
 
     Raises:
-        ValueError: the structures differ in length or the constraint in length.
+        ValueError: a malformed structure, the structures or the constraint differ in
+            length, or the competitor lies outside the search space.
     """
     if len(target) != len(competitor):
         raise ValueError(
@@ -353,6 +354,14 @@ def competitor_margin(
     if constraint is not None and len(constraint) != len(target):
         raise ValueError(
             f"constraint ({len(constraint)} codes) and target ({len(target)} nt) differ"
+        )
+    parse_structure(target, source="target")
+    parse_structure(competitor, source="competitor")
+    outside = search_space_obstacles(competitor, energy)
+    if outside:
+        raise ValueError(
+            f"the competitor is no structure the MFE algorithm can return, so it proves "
+            f"nothing: {outside[0].message}"
         )
     sites = term_sites(target, competitor)
     target_partners = [int(p) for p in pair_table(target)]
@@ -465,13 +474,18 @@ def check_designability(
         target: A valid dot-bracket structure.
         energy: The energy model (None: ViennaRNA's default).
         constraint: IUPAC codes the sequences must follow (None: any sequence).
-        competitors: Further structures to test (e.g. the MFE structures of the best
-            designs a search found); those outside the search space are ignored.
+        competitors: Further structures of the target's length to test (e.g. the MFE
+            structures of the best designs a search found); those outside the search
+            space are ignored.
         max_assignments: Per competitor (see :func:`competitor_margin`).
         first_only: Stop at the first proof.
 
     Returns:
         The report; one obstacle per pair at fault at most (its largest margin).
+
+    Raises:
+        ValueError: a malformed structure, or a competitor or the constraint of another
+            length.
     """
     obstacles = search_space_obstacles(target, energy)
     if obstacles and first_only:

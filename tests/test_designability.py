@@ -204,11 +204,17 @@ def test_competitors_outside_the_search_space_are_not_used() -> None:
     assert not report.undesignable
 
 
-def test_bad_lengths_are_refused() -> None:
+def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="differ in length"):
         competitor_margin("((....))", "......")
     with pytest.raises(ValueError, match="constraint"):
         competitor_margin("((....))", "........", constraint="NN")
+    with pytest.raises(ValueError, match="competitor: position 1: .* never closed"):
+        competitor_margin("((....))", "((.....)")
+    with pytest.raises(ValueError, match="proves nothing: pair 2-5 closes a hairpin of 2"):
+        competitor_margin("((....))", ".(..)...")
+    with pytest.raises(ValueError, match="lonely"):
+        competitor_margin("((....))", ".(....).", EnergyModel(no_lonely_pairs=True))
 
 
 def test_report_serializes() -> None:
