@@ -30,7 +30,7 @@ from envs.constraints import (
     parse_iupac,
     parse_motifs,
 )
-from envs.dot_bracket import Target, pair_table, parse_structure
+from envs.dot_bracket import Target, is_lonely, pair_table, parse_structure
 from envs.folding import EnergyModel, check_energy_model
 
 if TYPE_CHECKING:
@@ -76,15 +76,7 @@ def _as_targets(targets: str | Target | Iterable[str | Target]) -> list[Target]:
 def _lonely_pairs(structure: str) -> list[int]:
     """1-based opening positions of base pairs with no stacked neighbour pair."""
     pairs = pair_table(structure)
-    lonely = []
-    for i, j in enumerate(pairs):
-        if j <= i:
-            continue
-        outer = i > 0 and j + 1 < len(pairs) and pairs[i - 1] == j + 1
-        inner = pairs[i + 1] == j - 1
-        if not (outer or inner):
-            lonely.append(i + 1)
-    return lonely
+    return [i + 1 for i, j in enumerate(pairs) if j > i and is_lonely(pairs, i, int(j))]
 
 
 def prepare(

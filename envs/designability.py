@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envs.constraints import IUPAC
-from envs.dot_bracket import pair_table, parse_structure
+from envs.dot_bracket import is_lonely, loop_contents, pair_table, parse_structure
 from envs.folding import (
     MAX_INTERIOR_LOOP,
     MIN_HAIRPIN,
@@ -76,21 +76,6 @@ _SPECIAL_HAIRPIN_SIZES = frozenset({3, 4, 6})
 _TABULATED_INTERIOR = frozenset({(1, 1), (1, 2), (2, 1), (2, 2)})
 
 
-def _loop_contents(partners: list[int], i: int, j: int) -> tuple[list[tuple[int, int]], int]:
-    """Branches (pairs) and unpaired count of the loop closed by (i, j) (i = -1: exterior)."""
-    branches: list[tuple[int, int]] = []
-    unpaired = 0
-    k = i + 1
-    while k < j:
-        if partners[k] > k:
-            branches.append((k, partners[k]))
-            k = partners[k] + 1
-        else:
-            unpaired += 1
-            k += 1
-    return branches, unpaired
-
-
 def _inside(sites: Iterable[int], length: int) -> frozenset[int]:
     return frozenset(s for s in sites if 0 <= s < length)
 
@@ -120,10 +105,10 @@ def loop_terms(structure: str) -> dict[tuple, frozenset[int]]:
     partners = [int(p) for p in pair_table(structure)]
     n = len(partners)
     terms: dict[tuple, frozenset[int]] = {}
-    for k, q in _loop_contents(partners, -1, n)[0]:
+    for k, q in loop_contents(partners, -1, n)[0]:
         terms[("exterior", k, q)] = _inside((k, q, k - 1, q + 1), n)
     for i, j in ((i, j) for i, j in enumerate(partners) if j > i):
-        branches, unpaired = _loop_contents(partners, i, j)
+        branches, unpaired = loop_contents(partners, i, j)
         if not branches:
             terms[("hairpin", i, j)] = _hairpin_sites(i, j)
         elif len(branches) == 1:
@@ -183,10 +168,9 @@ def search_space_obstacles(structure: str, energy: EnergyModel | None = None) ->
     neighbour.
     """
     partners = [int(p) for p in pair_table(structure)]
-    n = len(partners)
     found = []
     for i, j in ((i, j) for i, j in enumerate(partners) if j > i):
-        branches, unpaired = _loop_contents(partners, i, j)
+        branches, unpaired = loop_contents(partners, i, j)
         where = (i + 1, j + 1)
         if not branches and unpaired < MIN_HAIRPIN:
             found.append(
@@ -208,8 +192,7 @@ def search_space_obstacles(structure: str, energy: EnergyModel | None = None) ->
                     f"{MAX_INTERIOR_LOOP})",
                 )
             )
-        stacked = (i > 0 and j + 1 < n and partners[i - 1] == j + 1) or partners[i + 1] == j - 1
-        if energy is not None and energy.no_lonely_pairs and not stacked:
+        if energy is not None and energy.no_lonely_pairs and is_lonely(partners, i, j):
             found.append(
                 Obstacle(
                     "lonely-pair",

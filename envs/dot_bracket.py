@@ -10,7 +10,7 @@ file and line) of the problem.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +106,38 @@ def pair_table(structure: str) -> np.ndarray:
             pairs[opening] = index
             pairs[index] = opening
     return pairs
+
+
+def loop_contents(partners: Sequence[int], i: int, j: int) -> tuple[list[tuple[int, int]], int]:
+    """The branches and the unpaired count of the loop a pair closes.
+
+    Args:
+        partners: A pair table (:func:`pair_table`, or a list of the same values).
+        i: The closing pair's 5' site, or -1 for the exterior loop.
+        j: Its 3' site, or the structure's length for the exterior loop.
+
+    Returns:
+        ``(branches, unpaired)``: the pairs ``(k, l)`` directly inside, 5' to 3', and the
+        number of unpaired sites of the loop.
+    """
+    branches: list[tuple[int, int]] = []
+    unpaired = 0
+    k = i + 1
+    while k < j:
+        if partners[k] > k:
+            branches.append((k, int(partners[k])))
+            k = int(partners[k]) + 1
+        else:
+            unpaired += 1
+            k += 1
+    return branches, unpaired
+
+
+def is_lonely(partners: Sequence[int], i: int, j: int) -> bool:
+    """Whether the pair (i, j) has no stacked neighbour pair, (i-1, j+1) or (i+1, j-1)."""
+    outer = i > 0 and j + 1 < len(partners) and partners[i - 1] == j + 1
+    inner = partners[i + 1] == j - 1
+    return not (outer or inner)
 
 
 @dataclass(frozen=True)

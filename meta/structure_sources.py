@@ -76,6 +76,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from envs.dot_bracket import is_lonely, loop_contents
 from envs.folding import EnergyModel, mfe_structure, sample_structures
 from meta.structure_grammar import grammar_structure
 
@@ -273,17 +274,8 @@ def structure_stats(structures: Sequence[str]) -> dict[str, float | int | None]:
             if j < i:
                 continue
             own_pairs += 1
-            outer = i > 0 and j + 1 < n and partner[i - 1] == j + 1
-            inner = partner[i + 1] == j - 1
-            own_lonely += not (outer or inner)
-            inside: list[tuple[int, int]] = []
-            k = i + 1
-            while k < j:
-                if partner[k] > k:
-                    inside.append((k, partner[k]))
-                    k = partner[k] + 1
-                else:
-                    k += 1
+            own_lonely += is_lonely(partner, i, j)
+            inside, _ = loop_contents(partner, i, j)
             if not inside:
                 hairpins.append(j - i - 1)
             elif len(inside) == 1:

@@ -118,3 +118,15 @@ def test_shared_benchmark_files_parse(shared_data):
         targets = read_targets(shared_data / name)
         assert len(targets) == count
         assert targets[0].id == "1"
+
+
+def test_loop_contents_and_lonely_pairs():
+    from envs.dot_bracket import is_lonely, loop_contents
+
+    structure = "((.((...)).(....).))..(...)"
+    partners = pair_table(structure)
+    assert loop_contents(partners, -1, len(structure)) == ([(0, 19), (22, 26)], 2)
+    assert loop_contents(partners, 1, 18) == ([(3, 9), (11, 16)], 3)  # a multiloop
+    assert loop_contents(partners, 4, 8) == ([], 3)  # a hairpin
+    lonely = [(i, int(j)) for i, j in enumerate(partners) if j > i and is_lonely(partners, i, j)]
+    assert lonely == [(11, 16), (22, 26)]
