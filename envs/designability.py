@@ -63,7 +63,7 @@ _PAIRS = frozenset(CANONICAL_PAIRS)
 #: A partner for a letter whose pair is outside the enumerated sites (any would do).
 _COMPLEMENT = {"A": "U", "C": "G", "G": "C", "U": "A"}
 #: Letter assignments enumerated per competitor at most (about 20 us each; the slowest
-#: benchmark target, Eterna100-V2 puzzle 72, takes 4 s in all).
+#: benchmark target, Eterna100-V2 puzzle 72, takes 3.7 s in all).
 DEFAULT_MAX_ASSIGNMENTS = 300_000
 #: The longest helix (stacked pairs) a competitor opens whole.
 MAX_OPENED_HELIX = 3
@@ -123,7 +123,12 @@ def loop_terms(structure: str) -> dict[tuple, frozenset[int]]:
 
 def term_sites(target: str, competitor: str) -> list[int]:
     """The sites E(target) - E(competitor) depends on: those of the unshared terms."""
-    ours, theirs = loop_terms(target), loop_terms(competitor)
+    return _unshared_sites(loop_terms(target), loop_terms(competitor))
+
+
+def _unshared_sites(
+    ours: dict[tuple, frozenset[int]], theirs: dict[tuple, frozenset[int]]
+) -> list[int]:
     sites: set[int] = set()
     for key in ours.keys() ^ theirs.keys():
         sites |= ours.get(key, frozenset()) | theirs.get(key, frozenset())
@@ -257,12 +262,11 @@ def _site_groups(
     return groups
 
 
-def _filler(target: str, constraint: str | None) -> list[str]:
+def _filler(partners: list[int], constraint: str | None) -> tuple[str, ...]:
     """A sequence whose target pairs are canonical, following the constraint where it can.
 
     The letters of sites outside the enumerated ones do not matter to the difference.
     """
-    partners = [int(p) for p in pair_table(target)]
     letters = []
     for site, partner in enumerate(partners):
         allowed = sorted(_letters(constraint, site))
@@ -283,7 +287,34 @@ def _filler(target: str, constraint: str | None) -> list[str]:
             allowed = _letters(constraint, site)
             pick = [p for p in options if p[1] in allowed] or options
             letters[site] = pick[0][1]
-    return letters
+    return tuple(letters)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What every competitor of one target needs: computed once per target."""
+
+    structure: str
+    partners: list[int]
+    terms: dict[tuple, frozenset[int]]
+    filler: tuple[str, ...]
+    constraint: str | None
+
+
+def _prepare(target: str, constraint: str | None) -> _Prepared:
+    """Check the target and its constraint, and compute what every competitor needs.
+
+    Raises:
+        ValueError: a malformed target, or a constraint of another length.
+    """
+    parse_structure(target, source="target")
+    if constraint is not None and len(constraint) != len(target):
+        raise ValueError(
+            f"constraint ({len(constraint)} codes) and target ({len(target)} nt) differ"
+        )
+    partners = [int(p) for p in pair_table(target)]
+    filler = _filler(partners, constraint)
+    return _Prepared(target, partners, loop_terms(target), filler, constraint)
 
 
 def _assignments(groups: list[tuple[tuple[int, ...], list[str]]]) -> Iterator[tuple[str, ...]]:
@@ -291,13 +322,21 @@ def _assignments(groups: list[tuple[tuple[int, ...], list[str]]]) -> Iterator[tu
 
 
 def _write(
-    letters: list[str], groups: list[tuple[tuple[int, ...], list[str]]], combo: tuple[str, ...]
+    letters: list[str],
+    groups: list[tuple[tuple[int, ...], list[str]]],
+    combo: tuple[str, ...],
+    partners: list[int],
 ) -> None:
+    """Write one assignment; a single site's target partner is made to pair with it."""
     for (group, _), choice in zip(groups, combo):
         if len(group) == 2:
             letters[group[0]], letters[group[1]] = choice[0], choice[1]
-        else:
-            letters[group[0]] = choice
+            continue
+        site = group[0]
+        letters[site] = choice
+        partner = partners[site]
+        if partner >= 0 and letters[site] + letters[partner] not in _PAIRS:
+            letters[partner] = _COMPLEMENT[choice]
 
 
 def _pairs_canonical(letters: list[str], partners: list[int]) -> bool:
@@ -330,45 +369,48 @@ def competitor_margin(
         ValueError: a malformed structure, the structures or the constraint differ in
             length, or the competitor lies outside the search space.
     """
-    if len(target) != len(competitor):
-        raise ValueError(
-            f"target ({len(target)} nt) and competitor ({len(competitor)}) differ in length"
-        )
-    if constraint is not None and len(constraint) != len(target):
-        raise ValueError(
-            f"constraint ({len(constraint)} codes) and target ({len(target)} nt) differ"
-        )
-    parse_structure(target, source="target")
-    parse_structure(competitor, source="competitor")
+    prepared = _prepare(target, constraint)
+    _check_competitor(competitor, len(target))
     outside = search_space_obstacles(competitor, energy)
     if outside:
         raise ValueError(
             f"the competitor is no structure the MFE algorithm can return, so it proves "
             f"nothing: {outside[0].message}"
         )
-    sites = term_sites(target, competitor)
-    target_partners = [int(p) for p in pair_table(target)]
+    return _margin(prepared, competitor, energy, max_assignments)
+
+
+def _check_competitor(competitor: str, length: int) -> None:
+    """Refuse a competitor of another length than the target's, or a malformed one."""
+    if len(competitor) != length:
+        raise ValueError(
+            f"target ({length} nt) and competitor ({len(competitor)}) differ in length"
+        )
+    parse_structure(competitor, source="competitor")
+
+
+def _margin(
+    target: _Prepared, competitor: str, energy: EnergyModel | None, max_assignments: int
+) -> CompetitorResult:
+    """:func:`competitor_margin` for a prepared target and a checked competitor."""
+    sites = _unshared_sites(target.terms, loop_terms(competitor))
     rival_partners = [int(p) for p in pair_table(competitor)]
-    groups = _site_groups(sites, target_partners, constraint)
+    groups = _site_groups(sites, target.partners, target.constraint)
     count = 1
     for _, options in groups:
         count *= len(options)
     if count > max_assignments:
         return CompetitorResult(False, None, tuple(sites), 0, skipped=True)
-    letters = _filler(target, constraint)
+    letters = list(target.filler)
     margin: float | None = None
     evaluated = 0
     for combo in _assignments(groups):
-        _write(letters, groups, combo)
-        for site in sites:  # a listed site whose target partner is not listed
-            partner = target_partners[site]
-            if partner >= 0 and letters[site] + letters[partner] not in _PAIRS:
-                letters[partner] = _COMPLEMENT[letters[site]]
+        _write(letters, groups, combo, target.partners)
         sequence = "".join(letters)
         evaluated += 1
         if not _pairs_canonical(letters, rival_partners):
             return CompetitorResult(False, margin, tuple(sites), evaluated, escape=sequence)
-        ours, theirs = structure_energies(sequence, [target, competitor], energy)
+        ours, theirs = structure_energies(sequence, [target.structure, competitor], energy)
         difference = ours - theirs
         margin = difference if margin is None else min(margin, difference)
         if difference <= _STRICT:
@@ -395,13 +437,13 @@ def _local_competitors(target: str) -> Iterator[tuple[tuple[int, int], str]]:
     n = len(partners)
     for i, j in ((i, j) for i, j in enumerate(partners) if j > i):
         yield (i, j), _with_pairs(target, (i, j), ())
-        stacked = 0  # the short helix starting here, opened whole
+        helix_starts = i == 0 or j + 1 >= n or partners[i - 1] != j + 1
+        stacked = 0  # a short helix starting here, opened whole
         while stacked + 1 < MAX_OPENED_HELIX and partners[i + stacked + 1] == j - stacked - 1:
             stacked += 1
-            opened = [s for k in range(stacked + 1) for s in (i + k, j - k)]
-            outer = i == 0 or j + 1 >= n or partners[i - 1] != j + 1
-            inner = partners[i + stacked + 1] != j - stacked - 1
-            if outer and inner:
+            helix_ends = partners[i + stacked + 1] != j - stacked - 1
+            if helix_starts and helix_ends:
+                opened = [s for k in range(stacked + 1) for s in (i + k, j - k)]
                 yield (i, j), _with_pairs(target, opened, ())
         for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
             moved = a if a != i else b
@@ -473,17 +515,21 @@ def check_designability(
     obstacles = search_space_obstacles(target, energy)
     if obstacles and first_only:
         return DesignabilityReport(target, tuple(obstacles[:1]))
+    prepared = _prepare(target, constraint)
+    given = list(competitors)
+    for rival in given:  # the caller's: malformed or of another length is an error
+        _check_competitor(rival, len(target))
     tested = skipped = 0
     best: dict[tuple[int, int] | None, Obstacle] = {}
     candidates: list[tuple[tuple[int, int] | None, str]] = list(_local_competitors(target))
-    candidates += [(None, c) for c in competitors]
+    candidates += [(None, c) for c in given]
     seen = {target}
     for pair, rival in candidates:
         if rival in seen or search_space_obstacles(rival, energy):
             continue
         seen.add(rival)
         tested += 1
-        result = competitor_margin(target, rival, energy, constraint, max_assignments)
+        result = _margin(prepared, rival, energy, max_assignments)
         skipped += result.skipped
         if not result.proved or result.margin is None:
             continue

@@ -215,6 +215,13 @@ def test_bad_input_is_refused() -> None:
         competitor_margin("((....))", ".(..)...")
     with pytest.raises(ValueError, match="lonely"):
         competitor_margin("((....))", ".(....).", EnergyModel(no_lonely_pairs=True))
+    # the caller's competitors of check_designability: wrong length or malformed
+    with pytest.raises(ValueError, match="differ in length"):
+        check_designability("((....))", competitors=["...."])
+    with pytest.raises(ValueError, match="competitor: position 1: .* never closed"):
+        check_designability("((....))", competitors=["((.....)"])
+    with pytest.raises(ValueError, match="competitor: position 5"):
+        check_designability("((....))", competitors=["(..))..."])
 
 
 def test_report_serializes() -> None:
