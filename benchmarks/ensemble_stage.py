@@ -6,7 +6,8 @@ file for ``--seconds`` each, one process per target and ``--workers`` at a time,
 its time spent on hierarchical starts, the objective, the site draw). Target ``k`` gets
 the seed ``--seed + k``. Use it to judge a change of the stage on generated targets
 (``autorl data generate``) before any benchmark. Prints one JSON object: the settings, the
-solved count, the sum of the best distances, and per target the distance and evaluations;
+solved count, the sum of the best distances, and per target the distance, the evaluations
+and the seconds spent in competitor walks;
 ``--unsolved FILE`` also writes the targets left unsolved, as a target file, which is how
 a hard dev set is drawn from a large generated one (second example: MFE structures of
 random sequences are designable, so every target of it has a solution).
@@ -83,6 +84,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         "distance": None if best is None else best.distance,
         "evaluations": search.evaluations,
         "seconds": round(time.monotonic() - began, 2),
+        "walk_seconds": round(search.walk_seconds, 2),
     }
 
 

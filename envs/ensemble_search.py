@@ -92,9 +92,12 @@ REPAIR_EVERY = 10
 #: distinct MFE structures of its evaluations that were not the target).
 RIVALS_KEPT = 64
 
-#: Mutations a competitor step proposes per mutable unit of the target at most (one
-#: proposal costs an evaluation-only energy per remembered competitor: the whole walk
-#: costs about one fold of the target at any length).
+#: Mutations a competitor step proposes per mutable unit of the target at most. One
+#: proposal costs an evaluation-only energy per remembered competitor, so a walk that runs
+#: to this cap with 64 competitors remembered costs more than an evaluation (MFE fold and
+#: partition function): about 20 evaluations' time at 38 nt, 8 at 100 nt, 5 at 200 nt and
+#: 2.6 at 400 nt on this project's machine. :attr:`EnsembleSearch.walk_seconds` and
+#: ``benchmarks.ensemble_stage`` report the share of a search's time the walks take.
 RIVAL_PROPOSALS_PER_UNIT = 4
 
 #: A competitor step ends its walk once the target's free energy is this far (kcal/mol)
@@ -191,9 +194,10 @@ class EnsembleSearch:
             between the target's free energy and the lowest competitor's, until the
             target is :data:`RIVAL_MARGIN` below all of them or
             :data:`RIVAL_PROPOSALS_PER_UNIT` proposals per mutable unit are spent. The
-            energies are evaluation-only (microseconds at any length), so the walk
-            weighs hundreds of mutants for the price of about one fold; only its end
-            is evaluated. This is negative design against an explicit, growing set of
+            energies are evaluation-only (microseconds each), so the walk weighs
+            hundreds of mutants for the price of a few folds (more on short targets,
+            see :data:`RIVAL_PROPOSALS_PER_UNIT`); only its end is evaluated. This is
+            negative design against an explicit, growing set of
             competitors: each evaluation the walk earns either solves the target or adds
             the structure that beat it.
 
@@ -271,6 +275,8 @@ class EnsembleSearch:
         self.seen: set[str] = set()
         #: Evaluations (MFE fold + partition function) spent.
         self.evaluations = 0
+        #: Seconds spent in competitor steps' walks (their evaluations not included).
+        self.walk_seconds = 0.0
         #: Units changed per mutant beyond the first (and its neighbour): raised when every
         #: mutant drawn was seen before (the pool is a local optimum), reset when a mutant
         #: enters the pool.
@@ -390,6 +396,7 @@ class EnsembleSearch:
         island.seen = set(self.seen)
         island.rivals = dict(self.rivals)
         island.evaluations = 0
+        island.walk_seconds = 0.0
         island._starts_left = 0
         island.decomposition = None
         island.repair = self.repair if carry_repair else None
@@ -413,6 +420,7 @@ class EnsembleSearch:
             for structure in island.rivals:
                 self._remember_rival(structure)
             self.evaluations += island.evaluations
+            self.walk_seconds += island.walk_seconds
             if island.best is not None and (self.best is None or island.best.rank < self.best.rank):
                 self.best = island.best
             if island.evaluations:
@@ -577,12 +585,19 @@ class EnsembleSearch:
         return bool(self.rng.random() < self.rival_share)
 
     def _rival_mutant(self) -> str | None:
-        """A competitor step's walk from the best design (see ``rivals``).
+        """A competitor step's walk from the best design (see ``rivals``), timed.
 
         Returns:
             The walk's end, or None when it is the start, was seen before or breaks a
             constraint.
         """
+        began = time.monotonic()
+        try:
+            return self._rival_walk()
+        finally:
+            self.walk_seconds += time.monotonic() - began
+
+    def _rival_walk(self) -> str | None:
         assert self.best is not None
         rivals = list(self.rivals)
         wrong = [

@@ -24,6 +24,7 @@ def test_main_reports_every_target(tmp_path, capsys):
     easy, blocked = report["per_target"]["easy"], report["per_target"]["blocked"]
     assert easy["solved"] and easy["distance"] == 0
     assert not blocked["solved"] and blocked["distance"] > 0 and blocked["evaluations"] > 1
+    assert blocked["walk_seconds"] == 0.0  # no competitor steps without --rivals
     assert report["distance_sum"] == blocked["distance"]
     assert report["settings"]["sites"] == "softmax"
     assert unsolved.read_text(encoding="utf-8") == f"blocked\t{BLOCKED}\n"
@@ -35,6 +36,10 @@ def test_the_stage_runs_with_the_settings_given():
         EASY, ensemble_stage.StageSettings(2.0, gu_pairs=False, starts=1), seed=0
     )
     assert row["solved"] and row["evaluations"] >= 1 and row["length"] == len(EASY)
+    blocked = ensemble_stage.run_target(
+        BLOCKED, ensemble_stage.StageSettings(1.0, starts=1, rivals=1.0), seed=0
+    )
+    assert not blocked["solved"] and 0 < blocked["walk_seconds"] <= blocked["seconds"]
 
 
 def test_a_bad_file_exits_2(tmp_path, capsys):

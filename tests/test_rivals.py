@@ -108,6 +108,28 @@ def test_no_competitor_step_without_the_share(monkeypatch):
         EnsembleSearch(LONELY, np.random.default_rng(0), rivals=1.5)
 
 
+def test_the_time_of_the_walks_is_counted_and_merged(monkeypatch):
+    search = EnsembleSearch(LONELY, np.random.default_rng(7), gu_pairs=True, rivals=1.0)
+    _near_miss(search)
+    assert search.walk_seconds == 0.0  # an evaluation is no walk
+    island = search.fork(np.random.default_rng(8))
+    ticks = iter(range(100))
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return 0.25 * next(ticks)
+
+    monkeypatch.setattr(ensemble_search, "time", Clock)
+    island._rival_mutant()
+    island._rival_mutant()
+    assert island.walk_seconds == 0.5  # two walks, each read the clock twice
+    search.walk_seconds = 1.0
+    assert island.fork(np.random.default_rng(9)).walk_seconds == 0.0
+    search.merge([island])
+    assert search.walk_seconds == 1.5
+
+
 def test_islands_carry_their_rivals_back():
     search = EnsembleSearch(LONELY, np.random.default_rng(5), rivals=0.5)
     _near_miss(search)
