@@ -32,30 +32,37 @@ def test_a_batch_plans_with_the_horizon_then_with_the_time_elapsed():
     state, env = _state(60.0, 0.5, 10.0)
     began = state.start
     # The first batch: half of the 10-s horizon, not half of the 60-s run.
-    assert env.deadline == pytest.approx(began + 5.0)
+    assert env.deadline - began == pytest.approx(5.0)
     # After 10 s the horizon still rules (max(10, 10)); after 20 s the time elapsed does,
-    # so the turns double: 0-10, 10-20, 20-40, 40-60.
-    for elapsed, end in ((10.0, 15.0), (20.0, 30.0), (40.0, 50.0)):
+    # so the turns double: 0-10, 10-20, 20-40, 40 to the end.
+    for elapsed, end in ((10.0, 15.0), (20.0, 30.0)):
         state._turn_end = began + elapsed
         state._bound_batches()
-        assert env.deadline == pytest.approx(began + end)
+        assert env.deadline - began == pytest.approx(end)
+    # From 40 s the time left (the deadline, short of 60 s by the run's tail) rules.
+    state._turn_end = began + 40.0
+    state._bound_batches()
+    assert env.deadline - began == pytest.approx(40.0 + 0.5 * (state.deadline - began - 40.0))
     # Near the end, the time left rules.
     state._turn_end = began + 56.0
     state._bound_batches()
-    assert env.deadline == pytest.approx(began + 56.0 + 0.5 * (state.deadline - began - 56.0))
+    assert env.deadline - began == pytest.approx(56.0 + 0.5 * (state.deadline - began - 56.0))
 
 
 def test_without_a_horizon_a_batch_plans_with_the_whole_run():
     state, env = _state(60.0, 0.5, 0.0)
     assert state.horizon == math.inf
-    assert env.deadline == pytest.approx(state.start + 30.0)
+    # Half of the whole run: its deadline, short of the limit by the run's tail.
+    assert env.deadline - state.start == pytest.approx(0.5 * (state.deadline - state.start))
+    assert 59.9 < state.deadline - state.start < 60.0
 
 
 def test_a_run_no_longer_than_its_horizon_keeps_the_old_schedule():
     short, short_env = _state(10.0, 0.25, 10.0)
     old, old_env = _state(10.0, 0.25, 0.0)
     assert short_env.deadline - short.start == pytest.approx(old_env.deadline - old.start)
-    assert short_env.deadline == pytest.approx(short.start + 7.5)
+    assert short_env.deadline - short.start == pytest.approx(0.75 * (short.deadline - short.start))
+    assert 9.9 < short.deadline - short.start < 10.0
 
 
 def test_a_negative_horizon_is_refused():
@@ -104,10 +111,10 @@ def test_the_late_share_takes_over_after_the_horizon():
     env = SimpleNamespace(deadline=None, fold_time=lambda: 0.0, fold_seconds=None)
     state.bind(env)
     state.add_search(EnsembleSearch(LONELY, np.random.default_rng(0)), 0.5, 10.0, 0.8)
-    assert env.deadline == pytest.approx(began + 5.0)  # before the horizon: the share
+    assert env.deadline - began == pytest.approx(5.0)  # before the horizon: the share
     state._turn_end = began + 10.0
     state._bound_batches()
-    assert env.deadline == pytest.approx(began + 10.0 + 0.2 * 10.0)  # then the late share
+    assert env.deadline - began == pytest.approx(10.0 + 0.2 * 10.0)  # then the late share
     for bad in (1.0, -0.1):
         with pytest.raises(ValueError, match="late share"):
             state.add_search(EnsembleSearch(LONELY, np.random.default_rng(0)), 0.5, 10.0, bad)
