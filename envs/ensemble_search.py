@@ -96,8 +96,9 @@ RIVALS_KEPT = 64
 #: proposal costs an evaluation-only energy per remembered competitor, so a walk that runs
 #: to this cap with 64 competitors remembered costs more than an evaluation (MFE fold and
 #: partition function): about 20 evaluations' time at 38 nt, 8 at 100 nt, 5 at 200 nt and
-#: 2.6 at 400 nt on this project's machine. :attr:`EnsembleSearch.walk_seconds` and
-#: ``benchmarks.ensemble_stage`` report the share of a search's time the walks take.
+#: 2.6 at 400 nt on this project's machine (measured once, session 18).
+#: :attr:`EnsembleSearch.walk_seconds` and ``benchmarks.ensemble_stage`` report the share
+#: of a search's time the walks take.
 RIVAL_PROPOSALS_PER_UNIT = 4
 
 #: A competitor step ends its walk once the target's free energy is this far (kcal/mol)
