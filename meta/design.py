@@ -30,6 +30,7 @@ of (or as well as) the time.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -52,6 +53,7 @@ from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_
 from meta.config import LEARNA, LearnaConfig, with_stage_options
 from meta.quality import RANKINGS, DesignedSequence, rank_designs
 from meta.rna_agent import RNA_AGENT
+from policies.config import PolicyConfig
 from policies.device import resolve_device
 
 if TYPE_CHECKING:
@@ -778,6 +780,35 @@ def _decompose_seconds(env: RnaDesignConfig, time_limit: float) -> float:
     return env.ensemble_decompose * env.ensemble_share * planned
 
 
+#: Configuration keys that shape the policy network or its input window: a pretrained
+#: model's weights start only a network built with the model's own values of them.
+NETWORK_KEYS = (
+    *(field.name for field in dataclasses.fields(PolicyConfig)),
+    "state_radius",
+    "encoding",
+)
+
+
+def _check_network(config: LearnaConfig, checkpoint: Checkpoint) -> None:
+    """Refuse a configuration whose network differs from the checkpoint's (a meta method).
+
+    Raises:
+        CheckpointError: naming the keys that differ and what to do instead.
+    """
+    given, own = config.to_flat(), checkpoint.config.to_flat()
+    changed = [key for key in NETWORK_KEYS if given[key] != own[key]]
+    if changed:
+        differences = ", ".join(
+            f"{key} {given[key]!r} (the model's: {own[key]!r})" for key in changed
+        )
+        raise CheckpointError(
+            f"{checkpoint.path}: the configuration changes the pretrained model's network: "
+            f"{differences}. The meta methods start from the model's weights, which fit only "
+            "its own network; leave these keys out, or design with method 'learna' (PPO from "
+            "scratch, e.g. a BOHB incumbent of the rna-learna task)"
+        )
+
+
 def _whole_number(value: Any) -> bool:
     """Whether ``value`` is an integer >= 1 (an integral float counts)."""
     try:
@@ -888,6 +919,7 @@ def design(
                 "RNA design policy"
             )
         config = config or checkpoint.config
+        _check_network(config, checkpoint)
     config = with_stage_options(
         config or LEARNA,
         {

@@ -136,6 +136,20 @@ def test_bad_file_line_is_named(tmp_path, capsys):
     assert f"{targets}:2" in capsys.readouterr().err
 
 
+def test_a_config_that_changes_the_pretrained_network_is_refused_with_the_way_out(
+    tmp_path, capsys
+):
+    """A BOHB incumbent of rna-learna has its own network: the meta methods cannot load it."""
+    config = tmp_path / "incumbent.json"
+    config.write_text(json.dumps({"fc_units": 14, "state_radius": 20, "learning_rate": 1e-3}))
+    code = main(["design", "--target", "((((....))))", "--config", str(config), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert "fc_units 14 (the model's: 52)" in captured.err
+    assert "state_radius 20" in captured.err and "learning_rate" not in captured.err
+    assert "method 'learna'" in captured.err
+
+
 def test_bad_input_subprocess_exit_code():
     proc = subprocess.run(
         [sys.executable, "-m", "autorl.cli", "design", "--target", "(((", "--quiet"],

@@ -105,6 +105,7 @@ def test_an_internal_error_is_not_reported_as_bad_input(tmp_path, monkeypatch, c
         main([*argv, "--out", str(tmp_path / "o"), "--quiet"])
 
 
+@pytest.mark.slow
 def test_counting_ones_regret_regression(tmp_path, capsys):
     """BOHB through the command users run: mean true regret over 5 seeds stays below 0.6.
 
@@ -135,6 +136,8 @@ def test_optimize_rna_learna_incumbent_is_a_design_config(tmp_path, capsys):
     assert main(
         [
             "design",
+            "--method",
+            "learna",
             "--target",
             "((((....))))",
             "--config",
@@ -146,6 +149,7 @@ def test_optimize_rna_learna_incumbent_is_a_design_config(tmp_path, capsys):
     ) in (0, 1)
 
 
+@pytest.mark.slow
 def test_warm_start_feeds_the_model_from_the_first_bracket(tmp_path, capsys):
     earlier, later = tmp_path / "earlier", tmp_path / "later"
     base = ["optimize", "--task", "mf-hartmann-3", "--quiet"]
