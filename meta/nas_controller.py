@@ -160,6 +160,7 @@ def build_controller(config: ControllerConfig, venv: Any, seed: int, device: str
         device: Where the controller runs (it is small: the CPU is the right place).
     """
     from sb3_contrib import MaskablePPO
+    from stable_baselines3.common.logger import Logger
 
     from policies.controller import TokenLstmExtractor
 
@@ -175,7 +176,7 @@ def build_controller(config: ControllerConfig, venv: Any, seed: int, device: str
         },
         "net_arch": {"pi": [], "vf": []},
     }
-    return MaskablePPO(
+    model = MaskablePPO(
         "MlpPolicy",
         venv,
         n_steps=n_steps,
@@ -193,6 +194,9 @@ def build_controller(config: ControllerConfig, venv: Any, seed: int, device: str
         device=device,
         verbose=0,
     )
+    # SB3's default logger makes an empty folder in the temp directory at every learn().
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 @dataclass(frozen=True)

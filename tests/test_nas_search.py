@@ -50,6 +50,20 @@ def test_a_search_is_deterministic_by_seed(method):
     assert first != architectures(1)
 
 
+def test_a_ppo_search_leaves_no_logger_folder_in_the_temp_directory(tmp_path, monkeypatch):
+    """SB3's default logger would make an empty SB3-<date> folder there at every learn()."""
+    import tempfile
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    settings = _settings("ppo", evaluations=2)
+    result = run_search(settings, SMALL_CONTROLLER, executor=SerialExecutor())
+    assert len(result.evaluations) == 2
+    assert [path.name for path in temp.glob("SB3-*")] == []
+
+
+@pytest.mark.slow
 def test_search_command_writes_its_files(tmp_path, capsys):
     out = tmp_path / "ppo"
     config = tmp_path / "controller.json"
@@ -117,6 +131,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         run_search(_settings("random", 3), out=out, resume=True, executor=SerialExecutor())
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_loses_no_finished_evaluation(tmp_path):
     out = tmp_path / "run"
     command = [
@@ -163,6 +178,7 @@ def test_resume_after_a_kill_loses_no_finished_evaluation(tmp_path):
     assert len(read_json_lines(out / "children.jsonl")) == 8
 
 
+@pytest.mark.slow
 def test_compare_command_reports_both_methods(tmp_path, capsys):
     out = tmp_path / "compare"
     argv = ["nas", "compare", *TINY, "--evaluations", "3", "--seeds", "2", "--workers", "1"]
