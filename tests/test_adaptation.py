@@ -166,6 +166,7 @@ def test_objective_trains_from_the_checkpoint_or_from_scratch(checkpoint: Path):
     assert scratch["zero_shot_return"] is None and scratch["returns"] != meta["returns"]
 
 
+@pytest.mark.slow
 def test_cli_writes_its_files_and_resumes(checkpoint: Path, tmp_path: Path, capsys):
     out = tmp_path / "adapt"
     argv = ["benchmark-adaptation", "--init", str(checkpoint), "--contexts", "2",

@@ -89,6 +89,7 @@ def test_rnainverse_three_targets_then_resume(tmp_path):
     assert len(read_results(tmp_path / "results.csv")) == 3
 
 
+@pytest.mark.slow
 def test_learna_three_targets(tmp_path):
     pytest.importorskip("meta.design")
     rows = run_benchmark("three", THREE, RunnerConfig("learna", time_limit=5, workers=2), tmp_path)

@@ -364,6 +364,7 @@ def test_plot_curves_writes_a_png(tmp_path):
 # 5. every optimizer through `autorl optimize` ------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [*OWN, *(_external(n) for n in EXTERNAL)])
 def test_optimize_one_iteration(name, uninterrupted):
     code, out = uninterrupted(name)
@@ -424,6 +425,7 @@ def _triples(records) -> set:
     return {(_key(r["config"]), r["budget"], r["loss"]) for r in records}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [_external("optuna"), _external("smac")])
 def test_resume_external_searcher(name, uninterrupted, tmp_path, capsys):
     full, resumed, kept, err = _resume_from_half(name, uninterrupted, tmp_path, capsys)

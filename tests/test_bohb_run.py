@@ -236,6 +236,7 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="uses /proc and SIGKILL")
 def test_resume_after_sigkill_loses_and_repeats_no_finished_trial(tmp_path):
     out, calls = tmp_path / "run", tmp_path / "calls.txt"
@@ -293,6 +294,7 @@ def _signature(out: Path) -> tuple[set, dict]:
     return trials, inc["config"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="uses SIGKILL")
 @pytest.mark.parametrize("workers", [0, 1])
 def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path, workers):
@@ -352,6 +354,7 @@ def test_max_total_budget_caps_what_a_run_starts(tmp_path):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_time_limit_stops_the_run_and_resume_finishes_it(tmp_path, workers):
     from bohb_helpers import slow, slower

@@ -89,6 +89,7 @@ def test_writes_runs_summary_table_and_plot(base_eval: Path):
     assert (base_eval / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_resume_adds_seeds_without_rerunning(
     base_eval: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):

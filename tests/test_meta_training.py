@@ -358,6 +358,7 @@ def test_deferred_folding_gives_the_same_rewards_as_synchronous(data):
     assert len(expected) > 10 and got == expected
 
 
+@pytest.mark.slow
 def test_meta_trainer_stops_on_sigint_with_a_checkpoint_and_resumes(data, tmp_path: Path):
     train, _ = data
     out = tmp_path / "run"

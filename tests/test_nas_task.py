@@ -80,6 +80,7 @@ def test_registry_budgets_seeding_timeouts_and_options(tmp_path: Path):
         nas_task(epochs=0)
 
 
+@pytest.mark.slow
 def test_objective_loss_and_a_larger_budget_continuing_the_same_search(tmp_path: Path):
     cache = str(tmp_path / CACHE_FILE)
     objective = NasObjective("digits", layers=1, epochs=1, cores=1, device="cpu", cache=cache)
@@ -97,6 +98,7 @@ def test_objective_loss_and_a_larger_budget_continuing_the_same_search(tmp_path:
     assert len(Path(cache).read_text().splitlines()) == 5
 
 
+@pytest.mark.slow
 def test_optimize_cli_writes_the_run_log_and_a_loadable_incumbent(tmp_path, monkeypatch):
     # The real factory (options, run directory) with a tiny problem: 1 layer, 1 epoch.
     monkeypatch.setattr(nas_module, "nas_task", functools.partial(nas_task, layers=1, epochs=1))

@@ -63,6 +63,7 @@ def test_two_ray_workers_run_every_trial_of_the_schedule(ray_ready, tmp_path):
     assert {r["worker"] for r in records} == {1, 2}
 
 
+@pytest.mark.slow
 def test_resume_moves_between_backends_without_repeating_trials(ray_ready, tmp_path, capsys):
     out = tmp_path / "moving"
     assert main([*ARGS, "--iterations", "1", "--out", str(out)]) == 0
@@ -94,6 +95,7 @@ def _run(objective, out, workers=2, iterations=1, timeout=None):
     )
 
 
+@pytest.mark.slow
 def test_a_killed_worker_process_makes_the_trial_run_once_more(ray_ready, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -106,6 +108,7 @@ def test_a_killed_worker_process_makes_the_trial_run_once_more(ray_ready, tmp_pa
     assert len(list(markers.iterdir())) == len(records)
 
 
+@pytest.mark.slow
 def test_a_worker_lost_twice_fails_the_trial_and_the_run_goes_on(ray_ready, tmp_path):
     summary = _run(ray_helpers.AlwaysKill(0.5), tmp_path / "run")
     records = load_trials(tmp_path / "run")

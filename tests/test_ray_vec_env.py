@@ -228,6 +228,7 @@ def test_meta_train_cli_with_ray_env_actors(ray_cluster, train_file: Path, tmp_p
     assert 0.0 <= float(last[header.index("meta/mean_normalized_distance")]) <= 1.0
 
 
+@pytest.mark.slow
 def test_meta_training_survives_a_killed_env_actor(ray_cluster, train_file: Path, tmp_path, caplog):
     settings = MetaTrainSettings(
         train_data=train_file,
@@ -308,6 +309,7 @@ def test_meta_train_cli_device_cuda_exits_2_and_cpu_works(train_file: Path, tmp_
     assert load_checkpoint(tmp_path / "cpu" / "latest.zip").timesteps >= 64
 
 
+@pytest.mark.slow
 def test_two_nodes_actors_spread_and_a_lost_node_is_survived():
     """Two Ray nodes on this machine: one actor per node; losing a node redoes the rollout."""
     pytest.importorskip("ray")

@@ -56,6 +56,7 @@ def _check_ranges(stats: dict, ranges: dict) -> None:
     assert not outside, f"statistics outside their documented ranges: {outside}"
 
 
+@pytest.mark.slow
 def test_ensemble_statistics_are_in_the_documented_ranges(ensemble_sample):
     _check_ranges(structure_stats(ensemble_sample), ENSEMBLE_RANGES)
 

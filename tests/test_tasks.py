@@ -176,6 +176,7 @@ def test_rna_learna_objective_with_an_episode_budget():
     assert 0.0 <= result.loss <= 1.0 + objective.tie_weight
 
 
+@pytest.mark.slow
 def test_rna_learna_objective_designs_targets_in_parallel_workers():
     from autorl.tasks import rna_learna
 
