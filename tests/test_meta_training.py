@@ -406,7 +406,8 @@ def test_meta_trainer_stops_on_sigint_with_a_checkpoint_and_resumes(data, tmp_pa
 def test_design_meta_methods_refuse_a_config_that_changes_the_architecture(trained: Path):
     checkpoint = load_checkpoint(trained / "latest.zip")
     other = checkpoint.config.updated({"state_radius": 20})
-    with pytest.raises(CheckpointError, match="do not match"):
+    refused = "changes the pretrained model's network: state_radius 20"
+    with pytest.raises(CheckpointError, match=refused):
         design(
             Target("t", "((((....))))"),
             method="meta-learna",
