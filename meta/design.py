@@ -892,7 +892,9 @@ def design(
     Raises:
         ValueError: unknown method, invalid arguments, infeasible constraints or a device
             this machine does not have.
-        meta.checkpoints.CheckpointError: a missing, corrupt or mismatched checkpoint.
+        meta.checkpoints.CheckpointError: a missing, corrupt or mismatched checkpoint, or
+            a ``config`` for a meta method that changes the model's network
+            (:data:`NETWORK_KEYS`).
     """
     start = time.monotonic()
     if method not in METHODS:
