@@ -267,6 +267,7 @@ def run(
         DEFAULT_REFINEMENT,
         META_METHODS,
         METHODS,
+        warm_up,
     )
     from meta.design import design as design_one
     from meta.quality import RANKINGS
@@ -304,6 +305,10 @@ def run(
 
     for target in request.targets:  # every target's constraints, before any work
         TargetEncoding.build(target, config.env, request.constraints)
+    # torch's one-time lazy imports (torch._dynamo, at the first optimizer: 1-3 s) would
+    # otherwise be spent inside the first target's time limit, as the benchmark workers'
+    # are not.
+    warm_up(device)
     results = []
     for target in request.targets:
         result = design_one(

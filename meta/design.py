@@ -852,6 +852,9 @@ def design(
         time_limit: Seconds for this target, from the call to the return, whatever the
             agent (updates, folds and scoring are timed ahead, so only the error of those
             estimates can make it run over); ``math.inf`` only with ``max_episodes``.
+            The first call in a process also spends torch's lazy imports (1-3 s) in it,
+            unless :func:`warm_up` ran first (``autorl.api`` and the benchmark workers
+            call it before any target's clock starts).
         seed: Seed of everything random in the run.
         num_solutions: Stop after this many distinct solutions.
         device: Torch device of the policy: ``auto`` (CUDA when available), ``cpu``,

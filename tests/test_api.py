@@ -169,6 +169,25 @@ def test_api_refuses_bad_input_before_any_work():
         design("((((....))))", sequence_constraint="NNNNGAAANNNN", forbid=["GAAA"])
 
 
+def test_torch_is_warmed_up_once_before_the_first_target_clock_starts(monkeypatch):
+    """torch's lazy imports at the first optimizer are not spent in a target's time."""
+    from autorl import design
+    from meta import design as design_module
+
+    calls: list[str] = []
+    real_design = design_module.design
+    monkeypatch.setattr(design_module, "warm_up", lambda device: calls.append(f"warm {device}"))
+
+    def spy(target, **kwargs):
+        calls.append(f"design {target.id}")
+        return real_design(target, **kwargs)
+
+    monkeypatch.setattr(design_module, "design", spy)
+    results = design(["((((....))))", "((((...))))"], time_limit=5, seed=0, device="cpu")
+    assert len(results) == 2
+    assert calls == ["warm cpu", "design 1", "design 2"]
+
+
 def test_readme_python_example_runs():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Python API") :]
