@@ -140,12 +140,14 @@ def test_a_config_that_changes_the_pretrained_network_is_refused_with_the_way_ou
     tmp_path, capsys
 ):
     """A BOHB incumbent of rna-learna has its own network: the meta methods cannot load it."""
+    own = json.loads((REPO / "meta" / "models" / "meta-learna.json").read_text())["fc_units"]
     config = tmp_path / "incumbent.json"
-    config.write_text(json.dumps({"fc_units": 14, "state_radius": 20, "learning_rate": 1e-3}))
+    changed = {"fc_units": own + 1, "state_radius": 20, "learning_rate": 1e-3}
+    config.write_text(json.dumps(changed))
     code = main(["design", "--target", "((((....))))", "--config", str(config), "--quiet"])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
-    assert "fc_units 14 (the model's: 52)" in captured.err
+    assert f"fc_units {own + 1} (the model's: {own})" in captured.err
     assert "state_radius 20" in captured.err and "learning_rate" not in captured.err
     assert "method 'learna'" in captured.err
 
