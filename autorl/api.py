@@ -267,6 +267,7 @@ def run(
         DEFAULT_REFINEMENT,
         META_METHODS,
         METHODS,
+        check_network,
         warm_up,
     )
     from meta.design import design as design_one
@@ -303,6 +304,8 @@ def run(
     config = config or base
     from envs.rna_design import TargetEncoding
 
+    if checkpoint is not None:  # a network the model's weights do not fit, before any work
+        check_network(config, checkpoint)
     for target in request.targets:  # every target's constraints, before any work
         TargetEncoding.build(target, config.env, request.constraints)
     # torch's one-time lazy imports (torch._dynamo, at the first optimizer: 1-3 s) would

@@ -789,7 +789,7 @@ NETWORK_KEYS = (
 )
 
 
-def _check_network(config: LearnaConfig, checkpoint: Checkpoint) -> None:
+def check_network(config: LearnaConfig, checkpoint: Checkpoint) -> None:
     """Refuse a configuration whose network differs from the checkpoint's (a meta method).
 
     Raises:
@@ -924,7 +924,7 @@ def design(
                 "RNA design policy"
             )
         config = config or checkpoint.config
-        _check_network(config, checkpoint)
+        check_network(config, checkpoint)
     config = with_stage_options(
         config or LEARNA,
         {

@@ -188,6 +188,23 @@ def test_torch_is_warmed_up_once_before_the_first_target_clock_starts(monkeypatc
     assert calls == ["warm cpu", "design 1", "design 2"]
 
 
+def test_a_config_that_changes_the_models_network_is_refused_before_the_warm_up(
+    monkeypatch, tmp_path
+):
+    from autorl import design
+    from meta import design as design_module
+    from meta.checkpoints import CheckpointError
+
+    def warm_up(device):
+        raise AssertionError("warmed up before the configuration was checked")
+
+    monkeypatch.setattr(design_module, "warm_up", warm_up)
+    config = tmp_path / "incumbent.json"
+    config.write_text('{"fc_units": 7}')
+    with pytest.raises(CheckpointError, match="network: fc_units 7"):
+        design("((((....))))", config=config, device="cpu")
+
+
 def test_readme_python_example_runs():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Python API") :]

@@ -266,3 +266,15 @@ def test_cli_benchmark_config_is_validated(tmp_path, capsys):
     ]
     assert main(argv) == 2
     assert "unknown key 'n_env'" in capsys.readouterr().err
+
+
+def test_cli_benchmark_refuses_a_config_that_changes_the_models_network(tmp_path, capsys):
+    """Refused before any job runs (each job used to fail, and the run exit 1)."""
+    changed = tmp_path / "incumbent.json"
+    changed.write_text('{"lstm_units": 3}')
+    out = tmp_path / "o"
+    argv = ["benchmark", "--dataset", "rfam-taneda", "--method", "meta-learna-adapt"]
+    argv += ["--out", str(out), "--config", str(changed), "--quiet"]
+    assert main(argv) == 2
+    assert "changes the pretrained model's network: lstm_units 3" in capsys.readouterr().err
+    assert not out.exists()

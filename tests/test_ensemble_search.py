@@ -358,7 +358,7 @@ def test_starts_reach_the_stage_from_the_cli_the_api_and_the_benchmark(stage_spy
     with pytest.raises(ValueError, match="ensemble_starts"):
         api.design(short, time_limit=2, ensemble_starts=65)
     # The benchmark runner records the setting in each row's config column.
-    base = benchmark._base_config("meta-learna-adapt", None)
+    base, _ = benchmark._base_config("meta-learna-adapt", None)
     assert dict(benchmark._settings(None, base, 200, 0.5, 10))["ensemble_starts"] == 10
     assert "ensemble_starts" not in dict(benchmark._settings(None, base, 200, 0.5, 0))
 

@@ -185,6 +185,6 @@ def test_rivals_reach_the_stage_from_the_cli_the_api_and_the_benchmark(stage_spy
         with pytest.raises(ValueError, match="ensemble_rivals"):
             api.design(short, time_limit=2, ensemble_rivals=bad)
     # The benchmark runner records the setting in each row's config column.
-    base = benchmark._base_config("meta-learna-adapt", None)
+    base, _ = benchmark._base_config("meta-learna-adapt", None)
     assert dict(benchmark._settings(None, base, 200, 0.5, 10, 0.5))["ensemble_rivals"] == 0.5
     assert "ensemble_rivals" not in dict(benchmark._settings(None, base, 200, 0.5, 10, 0.0))

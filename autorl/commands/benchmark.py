@@ -44,6 +44,7 @@ from meta.cluster import Backend, backend_session
 if TYPE_CHECKING:
     from benchmarks.runner import RunnerConfig
     from envs.dot_bracket import Target
+    from meta.checkpoints import Checkpoint
     from meta.config import LearnaConfig
 
 # Literal copies (building the parser imports neither ViennaRNA nor numpy); checked against
@@ -195,8 +196,13 @@ def _settings(
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
     ensemble_rivals: float | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[tuple[str, object], ...]:
-    """The ``--config`` file's settings (and the stage options) that differ from ``base``."""
+    """The ``--config`` file's settings (and the stage options) that differ from ``base``.
+
+    With the ``checkpoint`` of a meta method, a configuration that changes its network is
+    refused here, before any job runs (:func:`meta.design.check_network`).
+    """
     from meta.config import LearnaConfig, with_stage_options
 
     config = with_stage_options(
@@ -209,20 +215,30 @@ def _settings(
         },
         _STAGE_FLAGS,
     )
-    flat = config.to_flat()
-    changed = {key: value for key, value in flat.items() if base.to_flat()[key] != value}
+    if checkpoint is not None:
+        from meta.design import check_network
+
+        check_network(config, checkpoint)
+    flat, own = config.to_flat(), base.to_flat()
+    changed = {key: value for key, value in flat.items() if own[key] != value}
     return tuple(sorted(changed.items()))
 
 
-def _base_config(method: str, model: str | None) -> LearnaConfig:
-    """What ``--config`` applies to: the checkpoint's configuration for the meta methods."""
+def _base_config(method: str, model: str | None) -> tuple[LearnaConfig, Checkpoint | None]:
+    """What ``--config`` applies to: the checkpoint's configuration for the meta methods.
+
+    Returns:
+        That configuration (LEARNA's for ``learna``), and the checkpoint (None for
+        ``learna`` and ``rnainverse``).
+    """
     from benchmarks.runner import META_METHODS
     from meta.checkpoints import load_checkpoint
     from meta.config import LEARNA
 
     if method in META_METHODS:
-        return load_checkpoint(model).config
-    return LEARNA
+        checkpoint = load_checkpoint(model)
+        return checkpoint.config, checkpoint
+    return LEARNA, None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -237,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
         verb = "is" if len(missing) == 1 else "are"
         raise ValueError(f"{flags} {verb} required (or use 'autorl benchmark report DIR')")
     backend = backend_from_args(args, "job")
+    base, checkpoint = _base_config(args.method, args.model)
     config = RunnerConfig(
         method=args.method,
         time_limit=args.time_limit,
@@ -246,11 +263,12 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         settings=_settings(
             args.config,
-            _base_config(args.method, args.model),
+            base,
             args.refine if args.method != "rnainverse" else None,
             args.ensemble_share if args.method != "rnainverse" else None,
             args.ensemble_starts if args.method != "rnainverse" else None,
             args.ensemble_rivals if args.method != "rnainverse" else None,
+            checkpoint=checkpoint,
         ),
         model=args.model or "",
         constraint_fraction=args.constraint_fraction,
