@@ -6,8 +6,8 @@ file for ``--seconds`` each, one process per target and ``--workers`` at a time,
 its time spent on hierarchical starts, the objective, the site draw). Target ``k`` gets
 the seed ``--seed + k``. Use it to judge a change of the stage on generated targets
 (``autorl data generate``) before any benchmark. Prints one JSON object: the settings, the
-solved count, the sum of the best distances, and per target the distance, the evaluations
-and the seconds spent in competitor walks;
+solved count, the sum of the best distances, and per target the distance, the evaluations,
+the seconds spent in competitor walks and in making neighbourhoods (``--neighbourhood``);
 ``--unsolved FILE`` also writes the targets left unsolved, as a target file, which is how
 a hard dev set is drawn from a large generated one (second example: MFE structures of
 random sequences are designable, so every target of it has a solution).
@@ -59,6 +59,7 @@ class StageSettings:
     repair: float = 0.0
     special_loops: bool = False
     rivals: float = 0.0
+    neighbourhood: int = 0
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
@@ -74,6 +75,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         repair=settings.repair,
         special_loops=settings.special_loops,
         rivals=settings.rivals,
+        neighbourhood=settings.neighbourhood,
     )
     began = time.monotonic()
     search.run(began + settings.seconds)
@@ -85,6 +87,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         "evaluations": search.evaluations,
         "seconds": round(time.monotonic() - began, 2),
         "walk_seconds": round(search.walk_seconds, 2),
+        "neighbourhood_seconds": round(search.hood_seconds, 2),
     }
 
 
@@ -101,6 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sites", choices=SITE_CHOICES, default="defect", help="site draw")
     parser.add_argument("--special-loops", action="store_true", help="special hairpin moves (off)")
     parser.add_argument("--rivals", type=float, default=0.0, help="share of competitor steps (0)")
+    parser.add_argument(
+        "--neighbourhood",
+        type=int,
+        default=0,
+        metavar="N",
+        help="assignments a neighbourhood step scores at most (0: none)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -109,8 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.seconds > 0 or not 0 <= args.decompose < 1 or args.workers < 1:
         parser.error("--seconds must be > 0, --decompose in [0, 1) and --workers >= 1")
-    if not args.repair >= 0 or not 0 <= args.rivals <= 1:
-        parser.error("--repair must be >= 0 and --rivals in [0, 1]")
+    if not args.repair >= 0 or not 0 <= args.rivals <= 1 or args.neighbourhood < 0:
+        parser.error("--repair must be >= 0, --rivals in [0, 1] and --neighbourhood >= 0")
     try:
         targets = [(t.id, t.structure) for t in read_targets(args.targets)]
     except (OSError, ValueError) as error:
@@ -126,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.repair,
         args.special_loops,
         args.rivals,
+        args.neighbourhood,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from envs.constraints import (
     violations,
 )
 from envs.decomposition import MIN_LENGTH, Decomposition, subproblems
+from envs.designability import term_sites
 from envs.dot_bracket import pair_table
 from envs.execution import Executor, Unit, run_until
 from envs.folding import (
@@ -69,6 +71,7 @@ from envs.folding import (
     special_hairpins,
     structure_energies,
 )
+from envs.neighbourhood import Neighbourhood
 
 #: Objectives the pool ranks by.
 OBJECTIVES = ("defect", "probability")
@@ -104,6 +107,31 @@ RIVAL_PROPOSALS_PER_UNIT = 4
 #: A competitor step ends its walk once the target's free energy is this far (kcal/mol)
 #: below every remembered competitor's.
 RIVAL_MARGIN = 0.5
+
+#: Neighbourhood steps are made for a best design within this many sites of the target.
+NEIGHBOURHOOD_DISTANCE = 6
+
+#: Evaluations a near-miss must have stayed the best design before its neighbourhood is
+#: made (the cheaper steps had their chance: making one costs up to a few tenths of a
+#: second).
+NEIGHBOURHOOD_PATIENCE = 5
+
+#: Scoring a neighbourhood's assignments may take this many evaluations' time at most: a
+#: larger neighbourhood is sampled down to what fits (on a long target an evaluation
+#: costs tenths of a second and thousands of assignments fit; on a short one, hundreds).
+NEIGHBOURHOOD_COST = 2.0
+
+#: Fewest assignments worth scoring: a neighbourhood whose affordable sample is smaller is
+#: not made.
+NEIGHBOURHOOD_LEAST = 256
+
+#: First guess of the seconds to score one assignment (two evaluation-only energies,
+#: 35-70 us at 50-400 nt on this project's machine; measured from the first
+#: neighbourhood on).
+_ASSIGNMENT_SECONDS = 6e-5
+
+#: Candidates of one neighbourhood evaluated at most (each is one step).
+NEIGHBOURHOOD_EVALUATIONS = 8
 
 #: Largest share of the target a repaired substructure spans (its evaluations are then at
 #: least ~8 times cheaper than the whole target's: folding is cubic in the length).
@@ -201,6 +229,23 @@ class EnsembleSearch:
             negative design against an explicit, growing set of
             competitors: each evaluation the walk earns either solves the target or adds
             the structure that beat it.
+        neighbourhood: Assignments a neighbourhood scores at most (0: no neighbourhood
+            steps). Once the best design is a near-miss (within
+            :data:`NEIGHBOURHOOD_DISTANCE` sites) and has stayed the best for
+            :data:`NEIGHBOURHOOD_PATIENCE` evaluations, the design units its MFE
+            structure's energy difference from the target depends on are enumerated on its
+            other letters (:class:`envs.neighbourhood.Neighbourhood`), ranked by
+            evaluation-only energies against every competitor known, and the best
+            :data:`NEIGHBOURHOOD_EVALUATIONS` are evaluated, one per step, before any other
+            step; each evaluation's MFE structure re-ranks the rest. Then the next pool
+            member as close to the target (another background for the same sites) gets
+            its neighbourhood, each design once. Scoring may take
+            :data:`NEIGHBOURHOOD_COST` evaluations' time: a larger neighbourhood is
+            sampled down to that (and not made below :data:`NEIGHBOURHOOD_LEAST`
+            assignments), so on short targets, whose evaluations are cheap, it is small or
+            absent. It makes the joint changes of several units (a terminal lonely pair's
+            closing pair and loop letters together) that the competitor walk, one unit at
+            a time, cannot.
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -225,6 +270,7 @@ class EnsembleSearch:
         step_seconds: float = 0.0,
         special_loops: bool = False,
         rivals: float = 0.0,
+        neighbourhood: int = 0,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -237,10 +283,16 @@ class EnsembleSearch:
             )
         if not 0.0 <= rivals <= 1.0:
             raise ValueError(f"rivals must be a share in [0, 1], got {rivals}")
-        if starts < 0 or not repair >= 0 or start_distance < 0 or not step_seconds >= 0:
+        if (
+            starts < 0
+            or not repair >= 0
+            or start_distance < 0
+            or not step_seconds >= 0
+            or neighbourhood < 0
+        ):
             raise ValueError(
-                "starts, repair, start_distance and step_seconds must be >= 0, got "
-                f"{starts}, {repair}, {start_distance} and {step_seconds}"
+                "starts, repair, start_distance, step_seconds and neighbourhood must be >= 0, "
+                f"got {starts}, {repair}, {start_distance}, {step_seconds} and {neighbourhood}"
             )
         self.target = target
         self.rng = rng
@@ -271,6 +323,17 @@ class EnsembleSearch:
         self.rival_share = rivals
         #: Competitor structures seen (an ordered set: the oldest is dropped first).
         self.rivals: dict[str, None] = {}
+        self.neighbourhood = neighbourhood
+        #: The neighbourhood being evaluated (None: none), the evaluations it has left, the
+        #: near-misses whose neighbourhoods were made, and the seconds spent making them.
+        self.hood: Neighbourhood | None = None
+        self._hood_left = 0
+        self._hood_origins: set[str] = set()
+        self.hood_seconds = 0.0
+        #: Seconds to score one assignment (a first guess until one has been made).
+        self._assignment_seconds = _ASSIGNMENT_SECONDS
+        #: The evaluation count when the best design last changed.
+        self._best_since = 0
         self.pool: list[Candidate] = []
         self.best: Candidate | None = None
         self.seen: set[str] = set()
@@ -354,7 +417,10 @@ class EnsembleSearch:
                 if self.repair is not None:  # the deadline came first: go on next call
                     break
                 continue
-            mutant = self._rival_mutant() if self._rival_turn() else None
+            mutant = self._neighbourhood_mutant(deadline)
+            from_hood = mutant is not None
+            if mutant is None:
+                mutant = self._rival_mutant() if self._rival_turn() else None
             if mutant is None:
                 mutant = self._draw_mutant()
             if mutant is None:  # every mutant drawn was seen: change more units per mutant
@@ -362,7 +428,9 @@ class EnsembleSearch:
                     break
                 self.kick += 1
                 continue
-            self._evaluate(mutant)
+            candidate = self._evaluate(mutant)
+            if from_hood and self.hood is not None and candidate.distance > 0:
+                self.hood.add_competitor(candidate.structure)
             self._since_repair += 1
             steps += 1
         return steps
@@ -397,7 +465,12 @@ class EnsembleSearch:
         island.seen = set(self.seen)
         island.rivals = dict(self.rivals)
         island.evaluations = 0
+        island._best_since = self._best_since - self.evaluations  # counts go on from 0
         island.walk_seconds = 0.0
+        island.hood_seconds = 0.0
+        island._hood_origins = set(self._hood_origins)
+        if not carry_repair:  # one island goes on with the neighbourhood: no duplicates
+            island.neighbourhood, island.hood = 0, None
         island._starts_left = 0
         island.decomposition = None
         island.repair = self.repair if carry_repair else None
@@ -422,12 +495,17 @@ class EnsembleSearch:
                 self._remember_rival(structure)
             self.evaluations += island.evaluations
             self.walk_seconds += island.walk_seconds
+            self.hood_seconds += island.hood_seconds
             if island.best is not None and (self.best is None or island.best.rank < self.best.rank):
                 self.best = island.best
+                self._best_since = self.evaluations
             if island.evaluations:
                 self._step_seconds = island._step_seconds
             if island._carries_repair:
                 self.repair, self._since_repair = island.repair, island._since_repair
+                self.hood, self._hood_left = island.hood, island._hood_left
+                self._hood_origins |= island._hood_origins
+                self._assignment_seconds = island._assignment_seconds
 
     # ------------------------------------------------------------------ internals
 
@@ -485,6 +563,7 @@ class EnsembleSearch:
                 "sites": self.sites,
                 "special_loops": self.special_loops,
                 "rivals": self.rival_share,
+                "neighbourhood": self.neighbourhood,
             },
         )
 
@@ -557,6 +636,7 @@ class EnsembleSearch:
             self._remember_rival(structure)
         if self.best is None or candidate.rank < self.best.rank:
             self.best = candidate
+            self._best_since = self.evaluations
         if len(self.pool) < self.pool_size:
             self.pool.append(candidate)
             self.kick = 0
@@ -578,6 +658,93 @@ class EnsembleSearch:
         self.rivals[structure] = None
         if len(self.rivals) > RIVALS_KEPT:
             del self.rivals[next(iter(self.rivals))]
+
+    def _neighbourhood_mutant(self, deadline: float) -> str | None:
+        """The next candidate of a near-miss's neighbourhood (see ``neighbourhood``).
+
+        When none is under way and one is due (:meth:`_neighbourhood_origin`, after the
+        patience), it is made first, sampled down to what its scoring may cost, when the
+        scoring and a step fit before ``deadline``.
+
+        Returns:
+            A candidate to evaluate, or None (no neighbourhood, or its steps are spent).
+        """
+        best = self.best
+        if not self.neighbourhood or best is None or best.distance == 0:
+            return None
+        origin = self._neighbourhood_origin()
+        if (
+            self.hood is None
+            and origin is not None
+            and self.evaluations - self._best_since >= NEIGHBOURHOOD_PATIENCE
+        ):
+            affordable = NEIGHBOURHOOD_COST * self._step_seconds / self._assignment_seconds
+            size = int(min(self.neighbourhood, self._neighbourhood_size(origin), affordable))
+            if size < NEIGHBOURHOOD_LEAST:
+                self._hood_origins.add(origin.sequence)  # not worth making
+            elif time.monotonic() + size * self._assignment_seconds + self._step_seconds <= (
+                deadline
+            ):
+                self._make_neighbourhood(origin, size)
+        while self.hood is not None and self._hood_left > 0:
+            mutant = self.hood.next(self.seen)
+            if mutant is None:
+                break
+            if self.rules.needs_repair and violations(mutant, self.rules):
+                self.seen.add(mutant)
+                continue
+            self._hood_left -= 1
+            return mutant
+        self.hood = None
+        return None
+
+    def _neighbourhood_origin(self) -> Candidate | None:
+        """The near-miss whose neighbourhood comes next (None: none is due).
+
+        The best design, or a pool member as close to the target (each of them is a
+        different background for the same few sites), by the objective; none once they
+        all had theirs or when they are farther than :data:`NEIGHBOURHOOD_DISTANCE`.
+        """
+        assert self.best is not None
+        distance = self.best.distance
+        if distance > NEIGHBOURHOOD_DISTANCE:
+            return None
+        fresh = [
+            c
+            for c in (self.best, *self.pool)
+            if c.distance == distance and c.sequence not in self._hood_origins
+        ]
+        return min(fresh, key=lambda c: c.objective) if fresh else None
+
+    def _make_neighbourhood(self, best: Candidate, size: int) -> None:
+        """Make (and time) the neighbourhood of the near-miss ``best``, ``size`` at most."""
+        began = time.monotonic()
+        self._hood_origins.add(best.sequence)
+        self.hood = Neighbourhood(
+            self.target,
+            best.sequence,
+            best.structure,
+            reversed(self.rivals),  # the newest first
+            self.units,
+            self.options,
+            self.unit_of,
+            self.rng,
+            self.energy,
+            max_assignments=size,
+        )
+        self._hood_left = NEIGHBOURHOOD_EVALUATIONS
+        seconds = time.monotonic() - began
+        self.hood_seconds += seconds
+        self._assignment_seconds = seconds / max(1, self.hood.scored)
+
+    def _neighbourhood_size(self, best: Candidate) -> int:
+        """The assignments of ``best``'s neighbourhood (see :class:`Neighbourhood`)."""
+        units = {
+            int(self.unit_of[s])
+            for s in term_sites(self.target, best.structure)
+            if self._mutable[s]
+        }
+        return math.prod(len(self.options[k]) for k in units)
 
     def _rival_turn(self) -> bool:
         """Whether this step is a competitor step (``rivals`` of them, with a competitor)."""

@@ -134,6 +134,12 @@ class RnaDesignConfig:
         ensemble_late_share: The ensemble stage's share of the time once
             ``ensemble_horizon`` seconds have passed, in [0, 1) (0: ``ensemble_share``
             throughout; no effect without a horizon).
+        ensemble_neighbourhood: Assignments, in [0, 1000000], the ensemble stage's
+            neighbourhood steps score at most (0: none;
+            :class:`envs.ensemble_search.EnsembleSearch`'s ``neighbourhood``): a
+            near-miss that stays the best design has the units its competitor's energy
+            difference depends on enumerated together, ranked by evaluation-only
+            energies, and the best few evaluated. Inert while ``ensemble_share`` is 0.
     """
 
     state_radius: int = 32
@@ -156,6 +162,7 @@ class RnaDesignConfig:
     ensemble_rivals: float = 0.0
     ensemble_horizon: float = 10.0
     ensemble_late_share: float = 0.0
+    ensemble_neighbourhood: int = 16384
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -192,6 +199,11 @@ class RnaDesignConfig:
         check_number("ensemble_rivals", self.ensemble_rivals, 0, 1)
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
         check_number("ensemble_late_share", self.ensemble_late_share, 0, 1, open_above=True)
+        hood = self.ensemble_neighbourhood
+        if isinstance(hood, bool) or not isinstance(hood, int) or not 0 <= hood <= 1_000_000:
+            raise ValueError(
+                f"ensemble_neighbourhood must be an integer in [0, 1000000], got {hood!r}"
+            )
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -970,6 +970,7 @@ def design(
             start_distance=config.env.ensemble_start_distance,
             special_loops=config.env.ensemble_special_loops,
             rivals=config.env.ensemble_rivals,
+            neighbourhood=config.env.ensemble_neighbourhood,
             decompose_seconds=_decompose_seconds(config.env, time_limit),
         )
         state.add_search(

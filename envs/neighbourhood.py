@@ -1,0 +1,172 @@
+"""Every design of a near-miss's competitor neighbourhood, ranked by energies alone.
+
+A near-miss folds into a competitor C instead of the target. ``E(target) - E(C)`` depends
+only on the sites of the loop terms the two structures do not share
+(:func:`envs.designability.term_sites`): for a competitor a pair or two off, the pairs
+and mismatches of a few loops, 5-15 sites. The ensemble stage's competitor walk changes
+one design unit (and sometimes a neighbour) at a time and keeps a change only when the gap
+shrinks, so it cannot cross a change that needs two units at once, such as a terminal
+lonely pair whose closing pair and loop letters must change together.
+
+:class:`Neighbourhood` takes the joint step instead. It enumerates the design units of
+those sites (an unpaired site's letters, a pair's pairs, within the IUPAC codes and the
+wobble setting) on the near-miss's other letters: every assignment when there are at most
+``max_assignments``, otherwise that many drawn at random. Each is scored by the margin
+``E(target) - E(C)`` with evaluation-only energies (microseconds each, no folding); the
+``keep`` best are then scored against every competitor known (``E(target)`` minus the
+lowest competitor energy), and :meth:`Neighbourhood.next` hands them out best first.
+Each one the caller folds either solves the target or reveals another competitor, which
+:meth:`Neighbourhood.add_competitor` adds to every kept candidate's score, so the order
+improves as the folds come in: negative design by enumeration over a small site set,
+cutting off one competitor per fold.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from envs.constraints import assign
+from envs.designability import term_sites
+from envs.folding import EnergyModel, structure_energies
+
+#: Assignments a neighbourhood scores at most (more: drawn at random).
+DEFAULT_MAX_ASSIGNMENTS = 16384
+#: Candidates kept after the first scoring, and scored against every competitor.
+DEFAULT_KEEP = 128
+
+
+class Neighbourhood:
+    """The ranked designs of one near-miss's competitor neighbourhood (module docstring).
+
+    Args:
+        target: The target structure.
+        design: The near-miss (its letters outside the neighbourhood are kept).
+        competitor: The near-miss's MFE structure (not the target).
+        competitors: Other competitor structures known (they rank the kept candidates).
+        units: The target's design units (:func:`envs.constraints.unit_options`).
+        options: The options of each unit.
+        unit_of: The unit of each site (:func:`envs.constraints.unit_index`).
+        rng: Draws the assignments when there are more than ``max_assignments``.
+        energy: The energy model.
+        max_assignments: Most assignments scored.
+        keep: Candidates kept for the second scoring.
+
+    Raises:
+        ValueError: the competitor is the target, lengths differ, or a setting is < 1.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        design: str,
+        competitor: str,
+        competitors: Iterable[str],
+        units: list[tuple[int, int]],
+        options: list[tuple[str, ...]],
+        unit_of: np.ndarray,
+        rng: np.random.Generator,
+        energy: EnergyModel | None = None,
+        max_assignments: int = DEFAULT_MAX_ASSIGNMENTS,
+        keep: int = DEFAULT_KEEP,
+    ):
+        if competitor == target:
+            raise ValueError("the competitor is the target: the design is no near-miss")
+        if not len(design) == len(competitor) == len(target):
+            raise ValueError(
+                f"target ({len(target)} nt), design ({len(design)}) and competitor "
+                f"({len(competitor)}) differ in length"
+            )
+        if max_assignments < 1 or keep < 1:
+            raise ValueError(
+                f"max_assignments and keep must be >= 1, got {max_assignments}, {keep}"
+            )
+        self.target = target
+        self.origin = design
+        self.energy = energy
+        sites = term_sites(target, competitor)
+        self.units = sorted({int(unit_of[s]) for s in sites if len(options[int(unit_of[s])]) > 1})
+        unit_options = [options[k] for k in self.units]
+        #: Assignments the neighbourhood holds (the product of its units' options).
+        self.size = math.prod(len(o) for o in unit_options)
+        designs = _designs(
+            design, [units[k] for k in self.units], unit_options, rng, max_assignments
+        )
+        designs.discard(design)
+        self.scored = len(designs)
+        first = _margins(sorted(designs), target, [competitor], energy)
+        order = sorted(range(len(first[0])), key=lambda k: first[0][k] - first[1][k])[:keep]
+        self.candidates = [first[2][k] for k in order]
+        others = [c for c in dict.fromkeys(competitors) if c not in (competitor, target)]
+        self._target_energy = np.array([first[0][k] for k in order])
+        self._lowest = np.array([first[1][k] for k in order])
+        if others and self.candidates:  # one evaluation compound per candidate for them all
+            rival = [min(structure_energies(c, others, energy)) for c in self.candidates]
+            self._lowest = np.minimum(self._lowest, rival)
+        #: The competitor structures the candidates are scored against.
+        self.competitors = {competitor, *others}
+        self._handed = np.zeros(len(self.candidates), dtype=bool)
+
+    @property
+    def margins(self) -> np.ndarray:
+        """Each kept candidate's ``E(target)`` minus its lowest known competitor energy."""
+        return self._target_energy - self._lowest
+
+    def next(self, skip: set[str] | frozenset[str] = frozenset()) -> str | None:
+        """The best-scored candidate not handed out yet and not in ``skip`` (None: none)."""
+        margins = np.where(self._handed, np.inf, self.margins)
+        for k in np.argsort(margins, kind="stable"):
+            if self._handed[k]:
+                return None
+            self._handed[k] = True
+            if self.candidates[k] not in skip:
+                return self.candidates[k]
+        return None
+
+    def add_competitor(self, structure: str) -> None:
+        """Score every kept candidate against one more competitor (ignored if known)."""
+        if structure == self.target or structure in self.competitors or not self.candidates:
+            return
+        self.competitors.add(structure)
+        energies = np.array(
+            [structure_energies(c, [structure], self.energy)[0] for c in self.candidates]
+        )
+        self._lowest = np.minimum(self._lowest, energies)
+
+
+def _designs(
+    design: str,
+    units: list[tuple[int, int]],
+    options: list[tuple[str, ...]],
+    rng: np.random.Generator,
+    max_assignments: int,
+) -> set[str]:
+    """``design`` with every assignment of ``units`` (or ``max_assignments`` drawn)."""
+    if math.prod(len(o) for o in options) <= max_assignments:
+        assignments: Iterable[tuple[str, ...]] = itertools.product(*options)
+    else:
+        assignments = (
+            tuple(o[int(rng.integers(len(o)))] for o in options) for _ in range(max_assignments)
+        )
+    designs = set()
+    for assignment in assignments:
+        chars = list(design)
+        for unit, value in zip(units, assignment):
+            assign(chars, unit, value)
+        designs.add("".join(chars))
+    return designs
+
+
+def _margins(
+    designs: list[str], target: str, competitors: list[str], energy: EnergyModel | None
+) -> tuple[list[float], list[float], list[str]]:
+    """Per design: ``E(target)``, the lowest of ``E(competitor)``, and the design."""
+    ours, lowest = [], []
+    for design in designs:
+        energies = structure_energies(design, [target, *competitors], energy)
+        ours.append(energies[0])
+        lowest.append(min(energies[1:]))
+    return ours, lowest, designs
