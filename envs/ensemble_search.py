@@ -59,7 +59,6 @@ from envs.constraints import (
     violations,
 )
 from envs.decomposition import MIN_LENGTH, Decomposition, subproblems
-from envs.designability import term_sites
 from envs.dot_bracket import pair_table
 from envs.execution import Executor, Unit, run_until
 from envs.folding import (
@@ -71,7 +70,7 @@ from envs.folding import (
     special_hairpins,
     structure_energies,
 )
-from envs.neighbourhood import Neighbourhood
+from envs.neighbourhood import Neighbourhood, neighbourhood_units
 
 #: Objectives the pool ranks by.
 OBJECTIVES = ("defect", "probability")
@@ -429,7 +428,7 @@ class EnsembleSearch:
                 self.kick += 1
                 continue
             candidate = self._evaluate(mutant)
-            if from_hood and self.hood is not None and candidate.distance > 0:
+            if from_hood and self.hood is not None:  # (the target itself is ignored)
                 self.hood.add_competitor(candidate.structure)
             self._since_repair += 1
             steps += 1
@@ -739,11 +738,7 @@ class EnsembleSearch:
 
     def _neighbourhood_size(self, best: Candidate) -> int:
         """The assignments of ``best``'s neighbourhood (see :class:`Neighbourhood`)."""
-        units = {
-            int(self.unit_of[s])
-            for s in term_sites(self.target, best.structure)
-            if self._mutable[s]
-        }
+        units = neighbourhood_units(self.target, best.structure, self.options, self.unit_of)
         return math.prod(len(self.options[k]) for k in units)
 
     def _rival_turn(self) -> bool:

@@ -87,8 +87,8 @@ class Neighbourhood:
         self.target = target
         self.origin = design
         self.energy = energy
-        sites = term_sites(target, competitor)
-        self.units = sorted({int(unit_of[s]) for s in sites if len(options[int(unit_of[s])]) > 1})
+        #: Indices (into ``units``) of the enumerated units.
+        self.units = neighbourhood_units(target, competitor, options, unit_of)
         unit_options = [options[k] for k in self.units]
         #: Assignments the neighbourhood holds (the product of its units' options).
         self.size = math.prod(len(o) for o in unit_options)
@@ -97,12 +97,13 @@ class Neighbourhood:
         )
         designs.discard(design)
         self.scored = len(designs)
-        first = _margins(sorted(designs), target, [competitor], energy)
-        order = sorted(range(len(first[0])), key=lambda k: first[0][k] - first[1][k])[:keep]
-        self.candidates = [first[2][k] for k in order]
+        ordered = sorted(designs)
+        ours, theirs = _energies(ordered, target, competitor, energy)
+        order = sorted(range(len(ordered)), key=lambda k: ours[k] - theirs[k])[:keep]
+        self.candidates = [ordered[k] for k in order]
         others = [c for c in dict.fromkeys(competitors) if c not in (competitor, target)]
-        self._target_energy = np.array([first[0][k] for k in order])
-        self._lowest = np.array([first[1][k] for k in order])
+        self._target_energy = np.array([ours[k] for k in order])
+        self._lowest = np.array([theirs[k] for k in order])
         if others and self.candidates:  # one evaluation compound per candidate for them all
             rival = [min(structure_energies(c, others, energy)) for c in self.candidates]
             self._lowest = np.minimum(self._lowest, rival)
@@ -137,6 +138,14 @@ class Neighbourhood:
         self._lowest = np.minimum(self._lowest, energies)
 
 
+def neighbourhood_units(
+    target: str, competitor: str, options: list[tuple[str, ...]], unit_of: np.ndarray
+) -> list[int]:
+    """The units (indices) ``E(target) - E(competitor)`` depends on that have a choice."""
+    units = {int(unit_of[s]) for s in term_sites(target, competitor)}
+    return sorted(k for k in units if len(options[k]) > 1)
+
+
 def _designs(
     design: str,
     units: list[tuple[int, int]],
@@ -160,13 +169,13 @@ def _designs(
     return designs
 
 
-def _margins(
-    designs: list[str], target: str, competitors: list[str], energy: EnergyModel | None
-) -> tuple[list[float], list[float], list[str]]:
-    """Per design: ``E(target)``, the lowest of ``E(competitor)``, and the design."""
-    ours, lowest = [], []
+def _energies(
+    designs: list[str], target: str, competitor: str, energy: EnergyModel | None
+) -> tuple[list[float], list[float]]:
+    """Per design: ``E(target)`` and ``E(competitor)``."""
+    ours, theirs = [], []
     for design in designs:
-        energies = structure_energies(design, [target, *competitors], energy)
-        ours.append(energies[0])
-        lowest.append(min(energies[1:]))
-    return ours, lowest, designs
+        mine, other = structure_energies(design, [target, competitor], energy)
+        ours.append(mine)
+        theirs.append(other)
+    return ours, theirs
