@@ -1,6 +1,7 @@
 """Benchmark reports: solved counts, solved-vs-time curves and the published figures.
 
-A report is computed from ``results.csv`` alone, so it works on any results directory.
+A report is computed from ``results.csv`` alone, so it works on any results directory
+(the machine's calibrations, :mod:`benchmarks.machine`, are added when there are some).
 Rows are grouped by (dataset, method); when a job appears more than once (an error that
 was run again), its last row counts. A row counts as solved only if the report step itself
 refolds its sequence with ViennaRNA (under the row's energy model) into the row's target
@@ -31,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import describe, read_calibrations
 from benchmarks.results import (
     read_results,
     row_constraints,
@@ -374,6 +376,9 @@ def format_report(summary: dict[str, Any]) -> str:
             )
     if notes:
         parts += ["", "Notes:", *(f"  {note}" for note in notes)]
+    if summary.get("machine"):
+        parts += ["", "Machine (the budgets are wall-clock time):"]
+        parts += [f"  {describe(entry)}" for entry in summary["machine"]]
     if summary["published"]:
         published = [
             [
@@ -466,7 +471,9 @@ def plot_solved_vs_time(summary: dict[str, Any], path: str | Path) -> None:
 def report(out_dir: str | Path) -> str:
     """Compute the report of a results directory and write its files.
 
-    Writes ``summary.json`` (atomically) and ``solved_vs_time.png`` into ``out_dir``.
+    Writes ``summary.json`` (atomically; with the machine calibrations of
+    ``machine.jsonl`` under ``"machine"``, :mod:`benchmarks.machine`) and
+    ``solved_vs_time.png`` into ``out_dir``.
 
     Args:
         out_dir: A directory with ``results.csv``.
@@ -485,6 +492,7 @@ def report(out_dir: str | Path) -> str:
     if not rows:
         raise ValueError(f"{results} has no results yet")
     summary = summarize(rows)
+    summary["machine"] = read_calibrations(out)
     write_json_atomic(summary, out / "summary.json")
     plot_solved_vs_time(summary, out / "solved_vs_time.png")
     return format_report(summary)

@@ -7,7 +7,8 @@ ready (imports done), and terminates the child ``grace`` seconds after its time 
 RNAinverse cannot be interrupted in-process, and no method is trusted to stop on its own.
 A terminated job keeps the best design it reported. Every finished job is appended at
 once, as one whole line, to ``results.csv``; with ``resume`` the jobs already there are
-skipped.
+skipped. A call that runs jobs also appends how fast this machine folds, before the jobs
+and after them, to ``machine.jsonl`` (:mod:`benchmarks.machine`).
 
 Locally the units run in ``workers`` persistent worker processes
 (:class:`envs.execution.ProcessExecutor`), each supervising one job at a time, with
@@ -50,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.machine import record_calibration
 from benchmarks.results import (
     append_result,
     problem_columns,
@@ -824,6 +826,9 @@ def run_benchmark(
         upgrade_results(results_path)  # rows of an earlier version: rewritten before appending
         versions = {"model": model, **version_columns()}
         recorder = Recorder(results_path, config, versions, len(pending), on_status, on_result)
+        where = "local" if ray is None else "ray"
+        if pending:  # how fast this machine folds: the budgets are wall-clock seconds
+            record_calibration(out, "before", where)
         previous_handler = _interrupt_on_sigterm()
         try:
             if ray is not None:
@@ -835,6 +840,8 @@ def run_benchmark(
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGTERM, previous_handler)
+        if recorder.written:
+            record_calibration(out, "after", where)
     return recorder.written
 
 
