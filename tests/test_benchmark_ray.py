@@ -119,6 +119,7 @@ def _write_targets(path, targets):
 # ----------------------------------------------------------------------------- tests
 
 
+@pytest.mark.slow
 def test_an_overrunning_job_times_out_and_the_others_finish(
     tmp_path, ray_cluster, fake_methods, token
 ):
@@ -190,6 +191,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_a_wedged_task_is_cancelled_at_its_backstop(tmp_path, ray_cluster, fake_methods, token):
     frozen = f"freeze-{token}"
     config = RunnerConfig("rnainverse", time_limit=1, grace=0.2, startup_timeout=30)

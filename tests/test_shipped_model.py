@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from envs.folding import mfe_structure
 from meta.checkpoints import SHIPPED_MODEL, load_checkpoint, shipped_model_path
 from meta.config import META_LEARNA
@@ -58,6 +60,7 @@ def test_sampling_from_the_shipped_model_solves_a_short_target_quickly():
     assert mfe_structure(result.sequence) == TARGET
 
 
+@pytest.mark.slow
 def test_the_shipped_model_loads_from_a_built_wheel_and_designs(tmp_path: Path):
     """Build the wheel, install it alone into a folder, and design from there.
 

@@ -265,6 +265,7 @@ def test_an_existing_run_needs_resume(base_run: Path, capsys: pytest.CaptureFixt
 # --------------------------------------------------------------------------- signals
 
 
+@pytest.mark.slow
 def test_sigint_writes_the_checkpoint_and_exits_130(tmp_path: Path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "autorl.cli", "train", "--task", "cartpole"]
