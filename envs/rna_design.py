@@ -52,6 +52,21 @@ def check_number(
         raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
 
 
+def check_integer(name: str, value: object, low: int, high: int | None = None) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is an integer in its range.
+
+    Args:
+        name: The configuration key, for the message.
+        value: The value to check; booleans are not integers here.
+        low: The smallest value allowed.
+        high: The largest value allowed (None: no upper bound).
+    """
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    if not integer or value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class RnaDesignConfig:
     """Settings of the RNA design MDP.
@@ -186,24 +201,16 @@ class RnaDesignConfig:
             )
         for name in ("ensemble_share", "ensemble_decompose"):
             check_number(name, getattr(self, name), 0, 1, open_above=True)
-        starts = self.ensemble_starts
-        if isinstance(starts, bool) or not isinstance(starts, int) or not 0 <= starts <= 64:
-            raise ValueError(f"ensemble_starts must be an integer in [0, 64], got {starts!r}")
+        check_integer("ensemble_starts", self.ensemble_starts, 0, 64)
         for name in ("ensemble_gu", "ensemble_special_loops"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         check_number("ensemble_repair", self.ensemble_repair, 0, 100)
-        distance = self.ensemble_start_distance
-        if isinstance(distance, bool) or not isinstance(distance, int) or distance < 0:
-            raise ValueError(f"ensemble_start_distance must be an integer >= 0, got {distance!r}")
+        check_integer("ensemble_start_distance", self.ensemble_start_distance, 0)
         check_number("ensemble_rivals", self.ensemble_rivals, 0, 1)
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
         check_number("ensemble_late_share", self.ensemble_late_share, 0, 1, open_above=True)
-        hood = self.ensemble_neighbourhood
-        if isinstance(hood, bool) or not isinstance(hood, int) or not 0 <= hood <= 1_000_000:
-            raise ValueError(
-                f"ensemble_neighbourhood must be an integer in [0, 1000000], got {hood!r}"
-            )
+        check_integer("ensemble_neighbourhood", self.ensemble_neighbourhood, 0, 1_000_000)
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
