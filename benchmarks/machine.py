@@ -51,6 +51,12 @@ def cpu_model() -> str:
     return platform.processor()
 
 
+def random_sequences(length: int, count: int, rng: np.random.Generator) -> list[str]:
+    """Uniformly random RNA sequences."""
+    letters = np.frombuffer(b"ACGU", dtype=np.uint8)
+    return [letters[rng.integers(4, size=length)].tobytes().decode() for _ in range(count)]
+
+
 def calibrate(phase: str, backend: str = "local") -> dict[str, Any]:
     """Measure this process's fold rate now, with what describes the machine.
 
@@ -63,12 +69,8 @@ def calibrate(phase: str, backend: str = "local") -> dict[str, Any]:
         (None where the platform has no load average), ``backend`` and
         ``folds_per_second`` (``RNA.fold`` of :data:`CALIBRATION_LENGTH` nt, one process).
     """
-    letters = np.frombuffer(b"ACGU", dtype=np.uint8)
-    rng = np.random.default_rng(0)  # the same sequences every time: only the machine varies
-    sequences = [
-        letters[rng.integers(4, size=CALIBRATION_LENGTH)].tobytes().decode()
-        for _ in range(CALIBRATION_FOLDS)
-    ]
+    # The same sequences every time: only the machine varies.
+    sequences = random_sequences(CALIBRATION_LENGTH, CALIBRATION_FOLDS, np.random.default_rng(0))
     mfe_structure(sequences[0])  # the energy parameters are loaded outside the timing
     began = time.perf_counter()
     for sequence in sequences:

@@ -44,17 +44,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from benchmarks.machine import random_sequences
 from envs.constraints import DesignConstraints, parse_gc, random_constraint
 from envs.dot_bracket import Target
 from envs.folding import mfe_structure, vienna_version
 from meta.config import LEARNA, LearnaConfig
 from meta.design import design, warm_up
-
-
-def random_sequences(length: int, count: int, rng: np.random.Generator) -> list[str]:
-    """Uniformly random RNA sequences."""
-    letters = np.frombuffer(b"ACGU", dtype=np.uint8)
-    return [letters[rng.integers(4, size=length)].tobytes().decode() for _ in range(count)]
 
 
 def fold_rate(length: int, seconds: float, rng: np.random.Generator) -> float:
