@@ -44,6 +44,7 @@ def test_the_overhead_is_the_median_gap_between_trials_beyond_their_own_time():
     assert _cycle_overhead(records) == pytest.approx(100.0)
 
 
+@pytest.mark.slow
 def test_a_small_local_measurement_writes_its_results(tmp_path, capsys):
     out = tmp_path / "parallel"
     args = ["benchmark-parallel", "--backends", "local", "--workers", "2", "--iterations", "1"]

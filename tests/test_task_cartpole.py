@@ -134,6 +134,7 @@ def test_loss_is_the_mean_over_runs_and_seeds_follow_the_trial_seed(monkeypatch)
     assert steps(HOPELESS, 9_699, seed=2).loss == CAP
 
 
+@pytest.mark.slow
 def test_optimize_cli_writes_trials_and_a_trainable_incumbent(tmp_path: Path):
     out = tmp_path / "run"
     args = ["optimize", "--task", "cartpole", "--budget-unit", "timesteps"]
