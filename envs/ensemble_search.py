@@ -72,8 +72,9 @@ from envs.folding import (
 )
 from envs.neighbourhood import Neighbourhood, neighbourhood_units
 
-#: Objectives the pool ranks by.
-OBJECTIVES = ("defect", "probability")
+#: Objectives the pool ranks by (``"portfolio"``: two pools, one per objective, whose steps
+#: alternate; see :class:`EnsembleSearch`).
+OBJECTIVES = ("defect", "probability", "portfolio")
 
 #: How a step draws the site it mutates from the parent's positional defects.
 SITE_CHOICES = ("defect", "softmax")
@@ -145,8 +146,10 @@ class Candidate:
         sequence: The design.
         structure: Its MFE structure.
         distance: Hamming distance between ``structure`` and the target.
-        objective: Normalized ensemble defect or ``-ln p(target) / n`` (lower is better).
+        objective: What the search ranks by (lower is better): the normalized ensemble
+            defect, or ``-ln p(target) / n`` with the probability objective.
         defects: Positional defects (one per site).
+        probability: ``-ln p(target) / n`` (the probability objective's value).
     """
 
     sequence: str
@@ -154,6 +157,11 @@ class Candidate:
     distance: int
     objective: float
     defects: np.ndarray
+    probability: float = math.nan
+
+    def score(self, objective: str) -> float:
+        """The value of ``objective`` (``"defect"`` or ``"probability"``) for this design."""
+        return self.probability if objective == "probability" else float(self.defects.mean())
 
     @property
     def rank(self) -> tuple[int, float]:
@@ -176,6 +184,14 @@ class EnsembleSearch:
             probability defect). On 60 generated targets (``autorl data generate --source
             ensemble --beta-scale 1.6``, 50-200 nt, seed 8; not a benchmark) searched for
             8 s each from targeted starts, the defect solved 19 and the probability 16.
+            ``"portfolio"``: two pools, one ranked by each (a design evaluated competes
+            for both), and each mutation step draws its parent from one of them at random:
+            from the defect pool with the ``sites`` draw, from the probability pool with
+            the ``"softmax"`` draw (SAMFEO's pairing). The best design is ranked by the
+            defect. The two objectives get stuck on different targets (docs/results/i14m:
+            on ten short Eterna puzzles the defect solved one in two seeds, the
+            probability with softmax sites four; on 41 generated targets the defect did
+            better), which a portfolio covers at half the steps each.
         pool_size: Sequences the pool keeps (SAMFEO's k, 10).
         temperature: Of the Boltzmann choice among the pool (SAMFEO's t, 1).
         uniform_share: Share of the site draw that is uniform over the mutable sites
@@ -298,6 +314,8 @@ class EnsembleSearch:
         self.rules = constraints or DesignConstraints()
         self.energy = energy
         self.objective = objective
+        #: The objective of each pool (two for the portfolio, the first ranks the best).
+        self.kinds = ("defect", "probability") if objective == "portfolio" else (objective,)
         self.pool_size = pool_size
         self.temperature = temperature
         self.uniform_share = uniform_share
@@ -333,7 +351,8 @@ class EnsembleSearch:
         self._assignment_seconds = _ASSIGNMENT_SECONDS
         #: The evaluation count when the best design last changed.
         self._best_since = 0
-        self.pool: list[Candidate] = []
+        #: The pools, one per objective of :attr:`kinds`.
+        self.pools: list[list[Candidate]] = [[] for _ in self.kinds]
         self.best: Candidate | None = None
         self.seen: set[str] = set()
         #: Evaluations (MFE fold + partition function) spent.
@@ -355,6 +374,15 @@ class EnsembleSearch:
         self._carries_repair = False
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def pool(self) -> list[Candidate]:
+        """The first pool (ranked by the first objective; the only one but for the portfolio)."""
+        return self.pools[0]
+
+    @pool.setter
+    def pool(self, candidates: list[Candidate]) -> None:
+        self.pools[0] = candidates
 
     @property
     def solved(self) -> bool:
@@ -460,7 +488,7 @@ class EnsembleSearch:
         """
         island = copy.copy(self)
         island.rng = rng
-        island.pool = list(self.pool)
+        island.pools = [list(pool) for pool in self.pools]
         island.seen = set(self.seen)
         island.rivals = dict(self.rivals)
         island.evaluations = 0
@@ -479,15 +507,17 @@ class EnsembleSearch:
     def merge(self, islands: Iterable[EnsembleSearch]) -> None:
         """Take the results of islands forked from this search back.
 
-        The pool becomes the ``pool_size`` best distinct designs of all pools (by the
-        objective), the best design the best of all (by distance, then objective); the
-        evaluations and the sequences seen are added up.
+        Each pool becomes the ``pool_size`` best distinct designs of that pool in all
+        islands (by its objective), the best design the best of all (by distance, then
+        objective); the evaluations and the sequences seen are added up.
         """
         islands = list(islands)
-        designs: dict[str, Candidate] = {}
-        for candidate in itertools.chain(self.pool, *(i.pool for i in islands)):
-            designs.setdefault(candidate.sequence, candidate)
-        self.pool = sorted(designs.values(), key=lambda c: c.objective)[: self.pool_size]
+        for k, kind in enumerate(self.kinds):
+            designs: dict[str, Candidate] = {}
+            for candidate in itertools.chain(self.pools[k], *(i.pools[k] for i in islands)):
+                designs.setdefault(candidate.sequence, candidate)
+            ranked = sorted(designs.values(), key=lambda c: c.score(kind))
+            self.pools[k] = ranked[: self.pool_size]
         for island in islands:
             self.seen |= island.seen
             for structure in island.rivals:
@@ -622,12 +652,10 @@ class EnsembleSearch:
     def _evaluate(self, sequence: str) -> Candidate:
         began = time.monotonic()
         structure, defects, log_probability = positional_defects(sequence, self.target, self.energy)
-        if self.objective == "defect":
-            objective = float(defects.mean())
-        else:
-            objective = -log_probability / len(sequence)
+        probability = -log_probability / len(sequence)
+        objective = probability if self.kinds[0] == "probability" else float(defects.mean())
         candidate = Candidate(
-            sequence, structure, hamming(structure, self.target), objective, defects
+            sequence, structure, hamming(structure, self.target), objective, defects, probability
         )
         self.seen.add(sequence)
         self.evaluations += 1
@@ -636,13 +664,8 @@ class EnsembleSearch:
         if self.best is None or candidate.rank < self.best.rank:
             self.best = candidate
             self._best_since = self.evaluations
-        if len(self.pool) < self.pool_size:
-            self.pool.append(candidate)
-            self.kick = 0
-        else:
-            worst = max(range(len(self.pool)), key=lambda k: self.pool[k].objective)
-            if candidate.objective < self.pool[worst].objective:
-                self.pool[worst] = candidate
+        for pool, kind in zip(self.pools, self.kinds):
+            if self._enter(pool, candidate, kind):
                 self.kick = 0
         seconds = time.monotonic() - began
         # A running mean that follows the latest steps (lengths do not change, load does).
@@ -650,6 +673,17 @@ class EnsembleSearch:
             seconds if self.evaluations == 1 else (0.8 * self._step_seconds + 0.2 * seconds)
         )
         return candidate
+
+    def _enter(self, pool: list[Candidate], candidate: Candidate, kind: str) -> bool:
+        """Let ``candidate`` into ``pool`` (ranked by ``kind``) when it beats the worst."""
+        if len(pool) < self.pool_size:
+            pool.append(candidate)
+            return True
+        worst = max(range(len(pool)), key=lambda k: pool[k].score(kind))
+        if candidate.score(kind) < pool[worst].score(kind):
+            pool[worst] = candidate
+            return True
+        return False
 
     def _remember_rival(self, structure: str) -> None:
         """Remember a competitor structure (as the newest; the oldest goes past the cap)."""
@@ -710,7 +744,7 @@ class EnsembleSearch:
             return None
         fresh = [
             c
-            for c in (self.best, *self.pool)
+            for c in (self.best, *itertools.chain(*self.pools))
             if c.distance == distance and c.sequence not in self._hood_origins
         ]
         return min(fresh, key=lambda c: c.objective) if fresh else None
@@ -805,9 +839,12 @@ class EnsembleSearch:
         return trial
 
     def _draw_mutant(self) -> str | None:
+        turn = int(self.rng.integers(len(self.pools))) if len(self.pools) > 1 else 0
+        kind = self.kinds[turn]
+        sites = "softmax" if self.objective == "portfolio" and kind == "probability" else self.sites
         for _ in range(_MAX_REDRAWS):
-            parent = self._draw_parent()
-            mutant = self._mutate(parent)
+            parent = self._draw_parent(self.pools[turn], kind)
+            mutant = self._mutate(parent, sites)
             if mutant is None:
                 return None
             if mutant in self.seen:
@@ -818,15 +855,16 @@ class EnsembleSearch:
             return mutant
         return None
 
-    def _draw_parent(self) -> Candidate:
-        objectives = np.array([c.objective for c in self.pool])
+    def _draw_parent(self, pool: list[Candidate], kind: str) -> Candidate:
+        """A member of ``pool`` by Boltzmann weights of its objective ``kind``."""
+        objectives = np.array([c.score(kind) for c in pool])
         weights = np.exp(-2.0 * (objectives - objectives.min()) / self.temperature)
-        return self.pool[int(self.rng.choice(len(self.pool), p=weights / weights.sum()))]
+        return pool[int(self.rng.choice(len(pool), p=weights / weights.sum()))]
 
-    def _mutate(self, parent: Candidate) -> str | None:
+    def _mutate(self, parent: Candidate, sites: str) -> str | None:
         if not self._mutable.any():
             return None
-        weights = self._site_weights(parent.defects)
+        weights = self._site_weights(parent.defects, sites)
         sites = self.rng.choice(len(weights), size=1 + self.kick, p=weights)
         chosen = self._with_neighbour([int(self.unit_of[site]) for site in sites])
         chosen = list(dict.fromkeys(chosen))  # a unit drawn twice changes once
@@ -852,9 +890,9 @@ class EnsembleSearch:
             others = [option for option in self.options[k] if option != value]
             assign(chars, self.units[k], others[int(self.rng.integers(len(others)))])
 
-    def _site_weights(self, defects: np.ndarray) -> np.ndarray:
-        """The probability of drawing each site (0 for sites without options)."""
-        if self.sites == "softmax":
+    def _site_weights(self, defects: np.ndarray, sites: str) -> np.ndarray:
+        """The probability of drawing each site by the ``sites`` rule (0 without options)."""
+        if sites == "softmax":
             weights = np.where(self._mutable, np.exp(defects), 0.0)
             return weights / weights.sum()
         defects = np.where(self._mutable, defects, 0.0)

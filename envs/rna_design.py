@@ -111,8 +111,10 @@ class RnaDesignConfig:
             time on them and 11/16 without; on 40-144-nt targets 37/60 either way
             (``benchmarks.ensemble_stage``, commands in the README).
         ensemble_objective: What the ensemble stage's pool ranks by: ``"defect"`` (the
-            normalized ensemble defect) or ``"probability"`` (the target's negative
-            log-probability per site, SAMFEO's default order).
+            normalized ensemble defect), ``"probability"`` (the target's negative
+            log-probability per site, SAMFEO's default order) or ``"portfolio"`` (a pool
+            for each, steps alternating between them at random; the probability pool's
+            steps draw sites by softmax).
         ensemble_sites: How the ensemble stage draws the site it mutates: ``"defect"``
             (proportional to the positional defect, 10 % uniform) or ``"softmax"``
             (SAMFEO's, proportional to ``exp(defect)``).

@@ -171,7 +171,7 @@ def test_site_draws_follow_the_chosen_rule(sites):
     )
     defects = np.zeros(len(target))
     defects[-1] = 1.0
-    weights = search._site_weights(defects)
+    weights = search._site_weights(defects, search.sites)
     mutable = np.array([len(search.options[search.unit_of[i]]) > 1 for i in range(len(target))])
     assert mutable.sum() == 17 and weights[~mutable].sum() == 0
     expected = (
@@ -183,7 +183,7 @@ def test_site_draws_follow_the_chosen_rule(sites):
     parent = search.offer("GGGGGGAAAACCCCCC" + "A" * 24)
     parent.defects[:] = defects
     draws = 2000
-    tail = sum(search._mutate(parent)[-1] != "A" for _ in range(draws)) / draws
+    tail = sum(search._mutate(parent, search.sites)[-1] != "A" for _ in range(draws)) / draws
     # The tail changes when drawn, or as the helix end's neighbour (its unit is next to it).
     low, high = (np.e / (16 + np.e), 0.35) if sites == "softmax" else (0.9, 1.0)
     assert low - 0.03 <= tail <= high
@@ -198,6 +198,84 @@ def test_probability_objective_is_the_negative_log_probability_per_site():
     compound.pf()
     probability = compound.pr_structure(LONELY)
     assert candidate.objective == pytest.approx(-np.log(probability) / len(LONELY), rel=1e-4)
+
+
+def _random_designs(target: str, count: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    designs = []
+    for _ in range(count):
+        chars = list(rng.choice(list("ACGU"), len(target)))
+        for site, partner in enumerate(pair_table(target)):
+            if partner > site:
+                chars[site], chars[partner] = ("GC", "CG", "AU", "UA")[int(rng.integers(4))]
+        designs.append("".join(chars))
+    return designs
+
+
+def test_portfolio_keeps_the_best_designs_by_each_objective():
+    search = EnsembleSearch(LONELY, np.random.default_rng(0), objective="portfolio", pool_size=4)
+    offered = [search.offer(s) for s in _random_designs(LONELY, 30, 1)]
+    assert search.kinds == ("defect", "probability") and len(search.pools) == 2
+    for pool, kind in zip(search.pools, search.kinds):
+        expected = sorted(c.score(kind) for c in offered)[:4]
+        assert sorted(c.score(kind) for c in pool) == expected
+    assert search.pools[0] is search.pool
+    assert {c.sequence for c in search.pools[0]} != {c.sequence for c in search.pools[1]}
+    # The best design is ranked by the defect, as with the defect objective.
+    assert all(c.objective == pytest.approx(c.defects.mean()) for c in offered)
+    assert search.best.rank == min(c.rank for c in offered)
+
+
+def test_portfolio_probability_matches_the_probability_objective():
+    design = _start(LONELY)
+    portfolio = EnsembleSearch(LONELY, np.random.default_rng(0), objective="portfolio")
+    probability = EnsembleSearch(LONELY, np.random.default_rng(0), objective="probability")
+    defect = EnsembleSearch(LONELY, np.random.default_rng(0))
+    both, alone, plain = portfolio.offer(design), probability.offer(design), defect.offer(design)
+    assert both.score("probability") == pytest.approx(alone.objective)
+    assert both.score("defect") == pytest.approx(plain.objective) == both.objective
+
+
+def test_portfolio_steps_draw_from_both_pools_with_their_site_rules(monkeypatch):
+    search = EnsembleSearch(LONELY, np.random.default_rng(3), objective="portfolio", pool_size=3)
+    for design in _random_designs(LONELY, 12, 2):
+        search.offer(design)
+    drawn = []
+    mutate = search._mutate
+
+    def recording(parent, sites):
+        drawn.append((parent.sequence, sites, [c.sequence for c in search.pools[1]]))
+        return mutate(parent, sites)
+
+    monkeypatch.setattr(search, "_mutate", recording)
+    for _ in range(200):
+        assert search._draw_mutant() is not None
+    rules = [sites for _, sites, _ in drawn]
+    assert len(drawn) == 200 and 70 <= rules.count("softmax") <= 130
+    assert rules.count("defect") + rules.count("softmax") == 200
+    # A softmax step's parent is a member of the probability pool of that moment.
+    assert all(parent in pool for parent, sites, pool in drawn if sites == "softmax")
+
+
+def test_single_objective_searches_keep_one_pool():
+    for objective in ("defect", "probability"):
+        search = EnsembleSearch(LONELY, np.random.default_rng(0), objective=objective)
+        assert search.kinds == (objective,) and len(search.pools) == 1
+
+
+def test_portfolio_islands_merge_each_pool_by_its_objective():
+    search = EnsembleSearch(LONELY, np.random.default_rng(0), objective="portfolio", pool_size=5)
+    search.offer(_start(LONELY))
+    islands = [search.fork(np.random.default_rng(seed)) for seed in (1, 2)]
+    assert all(i.pools[1] == search.pools[1] and i.pools[1] is not search.pools[1] for i in islands)
+    for island in islands:
+        island.run(time.monotonic() + 60, max_steps=12)
+    members = [search.pools, *(i.pools for i in islands)]
+    search.merge(islands)
+    for k, kind in enumerate(search.kinds):
+        everything = {c.sequence: c for pools in members for c in pools[k]}
+        expected = sorted(c.score(kind) for c in everything.values())[:5]
+        assert [c.score(kind) for c in search.pools[k]] == expected
 
 
 def test_log_probability_stays_finite_on_a_long_target():
@@ -570,10 +648,10 @@ def test_a_special_loop_move_writes_a_whole_special_hairpin(monkeypatch):
     parent = search.offer(search.targeted_start())
     loop_site = np.zeros(len(SPECIAL))
     loop_site[5] = 1.0  # every draw: a site of the first tetraloop
-    monkeypatch.setattr(search, "_site_weights", lambda defects: loop_site)
+    monkeypatch.setattr(search, "_site_weights", lambda defects, sites: loop_site)
     written = set()
     for _ in range(50):
-        mutant = search._mutate(parent)
+        mutant = search._mutate(parent, search.sites)
         written.add(mutant[3:9])
         outside = [k for k in range(len(SPECIAL)) if not 3 <= k <= 8]
         changed = [k for k in outside if mutant[k] != parent.sequence[k]]
