@@ -191,8 +191,9 @@ def test_focused_repair_searches_the_substructure_holding_the_mismatch(monkeypat
 
     opened = _record_built(monkeypatch, "Decomposition")
     broken = _broken_first_piece()
-    # A generous repair time (20 whole-target steps' time per step): the piece's search
-    # ends when solved, and the cap must not depend on the machine's load.
+    # A generous repair cap (20 x REPAIR_EVERY evaluations' time, measured as the search
+    # goes): the piece's search ends once solved, and with the cap of 1 a busy machine
+    # (slower evaluations after the first was timed) left the piece unsolved.
     search = EnsembleSearch(TARGET, np.random.default_rng(4), gu_pairs=True, repair=20.0)
     first = search.offer(broken)
     wrong = [k for k, (a, b) in enumerate(zip(first.structure, TARGET)) if a != b]

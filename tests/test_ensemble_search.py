@@ -244,7 +244,8 @@ def test_portfolio_steps_draw_from_both_pools_with_their_site_rules(monkeypatch)
     mutate = search._mutate
 
     def recording(parent, sites):
-        drawn.append((parent.sequence, sites, [c.sequence for c in search.pools[1]]))
+        pools = [[c.sequence for c in pool] for pool in search.pools]
+        drawn.append((parent.sequence, sites, pools[0] if sites == "defect" else pools[1]))
         return mutate(parent, sites)
 
     monkeypatch.setattr(search, "_mutate", recording)
@@ -253,8 +254,9 @@ def test_portfolio_steps_draw_from_both_pools_with_their_site_rules(monkeypatch)
     rules = [sites for _, sites, _ in drawn]
     assert len(drawn) == 200 and 70 <= rules.count("softmax") <= 130
     assert rules.count("defect") + rules.count("softmax") == 200
-    # A softmax step's parent is a member of the probability pool of that moment.
-    assert all(parent in pool for parent, sites, pool in drawn if sites == "softmax")
+    # A step's parent is a member of its rule's pool of that moment (softmax: the
+    # probability pool; defect: the defect pool).
+    assert all(parent in pool for parent, _, pool in drawn)
 
 
 def test_single_objective_searches_keep_one_pool():
