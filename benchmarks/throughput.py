@@ -22,6 +22,18 @@ cannot do more than both, so ``ceiling = 1 / (folds_per_episode + learning_cpu x
 folds_per_s)`` is the highest ratio this configuration can reach on any number of cores of
 this kind; ``ratio / ceiling`` is how well the loop packs the work onto its cores.
 
+The ratio's denominator assumes that ``cores`` processes fold ``cores`` times as fast as
+one. They do not: processes folding side by side slow each other (shared caches and
+memory bandwidth; on the 2-core development machine two processes fold about 1.65 times
+as fast as one). ``parallel_folds_per_s`` is measured with ``cores`` processes folding at
+once, and ``parallel_share`` (that rate over ``folds_per_s x cores``) is the ratio a loop
+that did nothing but fold, one fold per episode, would reach: no loop can pass it.
+``ceiling_parallel`` bounds this configuration by the parallel rate instead,
+``parallel_share / (folds_per_episode + learning_cpu x parallel_folds_per_s / cores)``.
+``worker_cpu_ms`` is the CPU the folding processes spent per episode (0 with one worker:
+the loop folds in its own process), from the resource usage of the loop's finished child
+processes.
+
 With ``--constraint-fraction F`` (and ``--gc MIN:MAX``) the targets carry generated
 sequence constraints (:func:`envs.constraints.random_constraint`), so the loop runs with
 action masks (MaskablePPO) and repair: the cost of honouring constraints.
@@ -38,9 +50,11 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -62,6 +76,44 @@ def fold_rate(length: int, seconds: float, rng: np.random.Generator) -> float:
     return count / (time.perf_counter() - start)
 
 
+def _fold_until(length: int, start_at: float, seconds: float, seed: int) -> tuple[int, float]:
+    """Folds of random sequences from ``start_at`` (``time.time()``) for ``seconds``.
+
+    Returns:
+        The folds and the seconds they took.
+    """
+    sequences = random_sequences(length, 256, np.random.default_rng(seed))
+    time.sleep(max(0.0, start_at - time.time()))
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        mfe_structure(sequences[count % len(sequences)])
+        count += 1
+    return count, time.perf_counter() - start
+
+
+def parallel_fold_rate(length: int, seconds: float, processes: int, seed: int) -> float:
+    """``RNA.fold`` calls per second of ``processes`` processes folding at the same time.
+
+    Each process folds its own random sequences of ``length`` nt for ``seconds``; all of
+    them start together (after every process has started), so the figure is what the
+    cores fold side by side, not one process's rate times their number.
+    """
+    with ProcessPoolExecutor(processes) as pool:
+        list(pool.map(time.sleep, [0.0] * processes))  # every process up before the clock
+        start_at = time.time() + 0.5
+        futures = [
+            pool.submit(_fold_until, length, start_at, seconds, seed + index)
+            for index in range(processes)
+        ]
+        return sum(count / elapsed for count, elapsed in (f.result() for f in futures))
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished (reaped) child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def design_targets(length: int, count: int, rng: np.random.Generator) -> list[Target]:
     """Designable targets: MFE structures of random sequences that have base pairs."""
     targets: list[Target] = []
@@ -79,18 +131,20 @@ def episode_rate(
     workers: int,
     seed: int,
     constraints: DesignConstraints | None = None,
-) -> tuple[float, int, int]:
+) -> tuple[float, int, int, float, float]:
     """Design-loop episodes per second, learning included, over ``targets`` in turn.
 
     The loop is not stopped by solutions (it keeps learning), so every second counts.
 
     Returns:
-        Episodes per second, the number of episodes, the folds they spent and the CPU
-        seconds of this process (the loop's own, folding processes excluded).
+        Episodes per second, the number of episodes, the folds they spent, the CPU
+        seconds of this process (the loop's own, folding processes excluded) and those of
+        the folding processes (0 with one worker).
     """
     warm_up()  # torch's one-time lazy imports are not part of the loop's rate
     per_target = seconds / len(targets)
     episodes, folds, elapsed, cpu = 0, 0, 0.0, 0.0
+    children_start = _children_cpu()
     for index, target in enumerate(targets):
         start, cpu_start = time.perf_counter(), time.process_time()
         result = design(
@@ -109,7 +163,7 @@ def episode_rate(
         cpu += time.process_time() - cpu_start
         episodes += result.episodes
         folds += result.folds
-    return episodes / elapsed, episodes, folds, cpu
+    return episodes / elapsed, episodes, folds, cpu, _children_cpu() - children_start
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = LearnaConfig.load(args.config) if args.config else LEARNA
     rng = np.random.default_rng(args.seed)
     folds = fold_rate(args.length, args.seconds, rng)
+    cores = min(args.workers, os.cpu_count() or 1)
+    parallel = folds
+    if cores > 1:
+        parallel = parallel_fold_rate(args.length, args.seconds, cores, args.seed)
     targets = design_targets(args.length, args.targets, rng)
     if args.constraint_fraction > 0:
         targets = [
@@ -146,16 +204,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             for t in targets
         ]
     rules = DesignConstraints(gc=parse_gc(args.gc) if args.gc else None)
-    episodes_per_s, episodes, loop_folds, loop_cpu = episode_rate(
+    episodes_per_s, episodes, loop_folds, loop_cpu, worker_cpu = episode_rate(
         targets, config, args.seconds, args.workers, args.seed, rules
     )
-    cores = min(args.workers, os.cpu_count() or 1)
     folds_per_episode = loop_folds / max(episodes, 1)
     # With one worker the loop folds in its own process: that CPU is folding, not learning.
     folds_here = loop_folds if args.workers == 1 else 0
     learning_cpu = max(0.0, loop_cpu - folds_here / folds) / max(episodes, 1)
     ceiling = 1.0 / (folds_per_episode + learning_cpu * folds)
     ratio = episodes_per_s / (folds * cores)
+    parallel_share = parallel / (folds * cores)
+    ceiling_parallel = parallel_share / (folds_per_episode + learning_cpu * parallel / cores)
     figures = {
         "length": args.length,
         "seconds": args.seconds,
@@ -171,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "learning_cpu_ms": round(1000 * learning_cpu, 3),
         "ceiling": round(ceiling, 3),
         "packing": round(ratio / ceiling, 3),
+        "parallel_folds_per_s": round(parallel, 2),
+        "parallel_share": round(parallel_share, 3),
+        "ceiling_parallel": round(ceiling_parallel, 3),
+        "worker_cpu_ms": round(1000 * worker_cpu / max(episodes, 1), 3),
         "seed": args.seed,
         "constraint_fraction": args.constraint_fraction,
         "gc": args.gc or "",
@@ -192,6 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"learning CPU per episode: {figures['learning_cpu_ms']:.2f} ms; ceiling of the "
             f"ratio: {figures['ceiling']:.3f} (reached: {figures['packing']:.0%})"
         )
+        print(
+            f"RNA.fold, {cores} processes at once: {parallel:10.1f} folds/s in all "
+            f"({figures['parallel_share']:.3f} of {cores} x one process's rate: the ratio of "
+            f"a loop that only folds); ceiling by that rate: {figures['ceiling_parallel']:.3f}"
+        )
+        print(f"folding processes' CPU per episode: {figures['worker_cpu_ms']:.2f} ms")
     return 0
 
 

@@ -492,7 +492,11 @@ def _design_learna(
     current policy samples designs for the time that is left.
     """
     encoding = TargetEncoding.build(target, config.env, state.result.constraints)
-    env = _target_env(target, config, workers, seed, state)
+    # The folding processes start after the first update is timed: starting, they compete
+    # for the cores, and a first estimate timed beside them came out up to 25 times too long
+    # (a 20-s run then made no update at all).
+    env = _target_env(target, config, workers, seed, state, start=False)
+    started = False
     model: PPO | None = None
     try:
         while not state.finished:
@@ -508,6 +512,9 @@ def _design_learna(
             if not state.update_budget and math.isfinite(state.deadline):
                 estimate = estimate_update_seconds(model, encoding, threads)
                 state.update_budget = _FIRST_UPDATE_SAFETY * estimate + _UPDATE_SLACK
+            if not started:
+                env.start_workers()
+                started = True
             timeout = config.ppo.restart_timeout
             state.restart_deadline = time.monotonic() + timeout if timeout > 0 else math.inf
             model.learn(total_timesteps=2**62, callback=_Tracker(state, threads))
@@ -624,8 +631,19 @@ def _mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 
 
 def _target_env(
-    target: Target, config: LearnaConfig, workers: int, seed: int, state: _DesignState
+    target: Target,
+    config: LearnaConfig,
+    workers: int,
+    seed: int,
+    state: _DesignState,
+    start: bool = True,
 ) -> RnaDesignVecEnv:
+    """The design environment of ``target``, bound to ``state``.
+
+    With ``start`` its folding processes start now (they take a moment to start, which
+    then overlaps what comes next); otherwise the caller starts them
+    (``env.start_workers()``) once nothing it times runs beside them.
+    """
     env = RNA_AGENT.make_env(
         config.ppo.n_envs,
         seed,
@@ -636,7 +654,8 @@ def _target_env(
         energy=state.result.energy,
     )
     state.bind(env)  # times a fold: before the folding processes start and compete
-    env.start_workers()
+    if start:
+        env.start_workers()
     return env
 
 

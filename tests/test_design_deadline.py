@@ -164,3 +164,27 @@ def test_vec_env_episode_limit_cuts_a_batch():
     assert sum("distance" in info for info in infos) == 5 == env.total_episodes
     _, infos = _finish_episodes(env)
     assert not any("distance" in info for info in infos) and env.total_episodes == 5
+
+
+def test_first_update_is_timed_before_the_folding_processes_start(monkeypatch):
+    """Starting, the folding processes compete for the cores: an estimate timed beside
+    them came out up to 25 times too long, and a short run then made no update at all."""
+    import meta.design as md
+
+    events: list[str] = []
+    real_estimate, real_start = md.estimate_update_seconds, RnaDesignVecEnv.start_workers
+
+    def estimate(*args, **kwargs):
+        events.append("estimate")
+        return real_estimate(*args, **kwargs)
+
+    def start(self):
+        events.append("start")
+        return real_start(self)
+
+    monkeypatch.setattr(md, "estimate_update_seconds", estimate)
+    monkeypatch.setattr(RnaDesignVecEnv, "start_workers", start)
+    result = design(IMPOSSIBLE, config=SMALL, time_limit=3.0, seed=0, device="cpu", workers=2)
+    assert events[:2] == ["estimate", "start"]
+    assert events.count("start") == 1
+    assert result.episodes > 0

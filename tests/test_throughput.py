@@ -38,6 +38,52 @@ def test_main_prints_both_rates_and_their_ratio(capsys):
     assert figures["ceiling"] == pytest.approx(expected, rel=0.02)
     assert 0 < figures["ceiling"] <= 1 / figures["folds_per_episode"] + 0.001
     assert figures["packing"] == pytest.approx(figures["ratio"] / figures["ceiling"], rel=0.02)
+    # One core: the parallel rate is the single process's, and its ceiling the same.
+    assert figures["parallel_folds_per_s"] == figures["folds_per_s"]
+    assert figures["parallel_share"] == 1.0
+    assert figures["ceiling_parallel"] == pytest.approx(figures["ceiling"], abs=0.002)
+    assert figures["worker_cpu_ms"] == 0  # no folding processes with one worker
+
+
+def test_parallel_fold_rate_sums_processes_folding_at_once(monkeypatch):
+    calls = []
+
+    def fake(length, start_at, seconds, seed):
+        calls.append((length, seconds, seed))
+        return 30 + seed, 0.5
+
+    class InlinePool:
+        def __init__(self, processes):
+            self.processes = processes
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, fn, values):
+            return [fn(v) for v in values]
+
+        def submit(self, fn, *args):
+            from concurrent.futures import Future
+
+            future = Future()
+            future.set_result(fn(*args))
+            return future
+
+    monkeypatch.setattr(throughput, "_fold_until", fake)
+    monkeypatch.setattr(throughput, "ProcessPoolExecutor", InlinePool)
+    # Two processes, seeds 7 and 8: (37 + 38) folds per 0.5 s each.
+    assert throughput.parallel_fold_rate(40, 0.5, 2, 7) == pytest.approx(150.0)
+    assert calls == [(40, 0.5, 7), (40, 0.5, 8)]
+
+
+def test_parallel_fold_rate_really_folds_in_processes():
+    rate = throughput.parallel_fold_rate(30, 0.3, 2, 0)
+    assert rate > 10
+    count, seconds = throughput._fold_until(30, 0.0, 0.2, 0)
+    assert count > 0 and seconds >= 0.2
 
 
 def test_main_measures_the_loop_under_constraints(capsys, monkeypatch):
