@@ -23,11 +23,12 @@ folds_per_s)`` is the highest ratio this configuration can reach on any number o
 this kind; ``ratio / ceiling`` is how well the loop packs the work onto its cores.
 
 The ratio's denominator assumes that ``cores`` processes fold ``cores`` times as fast as
-one. They do not: processes folding side by side slow each other (shared caches and
-memory bandwidth; on the 2-core development machine two processes fold about 1.65 times
-as fast as one). ``parallel_folds_per_s`` is measured with ``cores`` processes folding at
-once, and ``parallel_share`` (that rate over ``folds_per_s x cores``) is the ratio a loop
-that did nothing but fold, one fold per episode, would reach: no loop can pass it.
+one. Processes folding side by side may slow each other (shared caches, memory bandwidth,
+a virtual machine's neighbours), so ``parallel_folds_per_s`` is measured with ``cores``
+processes folding at once, and ``parallel_share`` (that rate over ``folds_per_s x
+cores``) is the ratio a loop that did nothing but fold, one fold per episode, would reach:
+no loop can pass it (on the 2-core development machine it was 0.95-1.05 in session 24's
+runs: two processes fold about twice as fast as one).
 ``ceiling_parallel`` bounds this configuration by the parallel rate instead,
 ``parallel_share / (folds_per_episode + learning_cpu x parallel_folds_per_s / cores)``.
 ``worker_cpu_ms`` is the CPU the folding processes spent per episode (0 with one worker:
@@ -55,6 +56,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,7 +65,29 @@ from envs.constraints import DesignConstraints, parse_gc, random_constraint
 from envs.dot_bracket import Target
 from envs.folding import mfe_structure, vienna_version
 from meta.config import LEARNA, LearnaConfig
-from meta.design import design, warm_up
+
+if TYPE_CHECKING:
+    from meta.design import DesignResult
+
+
+def design(target: Target, **kwargs: Any) -> DesignResult:
+    """:func:`meta.design.design`, imported on first use.
+
+    This module is the ``__main__`` of ``python -m benchmarks.throughput``, and every
+    process that multiprocessing spawns (the loop's folding processes, the parallel fold
+    measurement) imports it again: importing torch and SB3 there cost each of them about
+    3 s of CPU at start-up, inside the measured loop.
+    """
+    from meta.design import design as run
+
+    return run(target, **kwargs)
+
+
+def warm_up() -> None:
+    """:func:`meta.design.warm_up`, imported on first use (see :func:`design`)."""
+    from meta.design import warm_up as run
+
+    run()
 
 
 def fold_rate(length: int, seconds: float, rng: np.random.Generator) -> float:

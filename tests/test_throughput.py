@@ -101,3 +101,17 @@ def test_main_measures_the_loop_under_constraints(capsys, monkeypatch):
     assert figures["episodes_per_s"] > 0 and figures["constraint_fraction"] == 0.5
     [(code, rules)] = seen
     assert code is not None and any(c != "N" for c in code) and rules.gc == (0.3, 0.7)
+
+
+def test_spawned_processes_import_the_benchmark_without_torch():
+    """Every process multiprocessing spawns imports ``__main__`` (this module, run with
+    ``-m``) again: the loop's folding processes must not pay torch's import there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, benchmarks.throughput; "
+        "print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
