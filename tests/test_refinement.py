@@ -14,6 +14,8 @@ from envs.rna_design import RnaDesignConfig
 # Two helices in a multiloop with a bulge: random GC designs of it often end a pair or two
 # off, which is what the walk is for.
 TARGET = ".((((...((((...((((....)))).))))....))))."
+#: A sequence that folds into TARGET (GC helices, A loops).
+TARGET_SOLUTION = "AGCGCAAACGCGAAAGCGCAAAAGCGCACGCGAAAAGCGCA"
 
 
 def _near_miss(rng):
@@ -87,3 +89,90 @@ def test_refinement_is_off_in_the_published_configuration_and_on_by_budget():
     assert on.distance <= off.distance and on.folds >= off.folds
     with pytest.raises(ValueError, match="refinement_budget"):
         RnaDesignConfig(refinement_budget=-1)
+
+
+def _near_miss_jobs(count: int, budget: int = 40) -> list[tuple]:
+    """``count`` near-miss designs of TARGET with the walk on and local improvement off."""
+    rng = np.random.default_rng(11)
+    config = RnaDesignConfig(local_improvement=0, refinement_budget=budget)
+    return [(_near_miss(rng), TARGET, config, seed) for seed in range(count)]
+
+
+def test_a_batch_folded_in_pieces_gets_one_walk_as_in_one_piece():
+    """A batch folded in pieces (the folding processes' way) gets the walk of a batch
+    folded at once: on its closest near-miss, once, not on every piece's."""
+    from envs.evaluation import refine_closest
+
+    jobs = _near_miss_jobs(12)
+    whole = evaluate_batch(jobs)
+    pieces = [o for i in range(0, 12, 3) for o in evaluate_batch(jobs[i : i + 3], refine=False)]
+    plain = [o.folds for o in pieces]
+    assert plain == [1] * 12  # no walk inside the pieces
+    assert sum(0 < o.distance <= 10 for o in pieces) >= 2  # more than one could be walked
+    assert refine_closest(jobs, pieces) == whole
+    walked = [i for i, o in enumerate(whole) if o.folds > 1]
+    assert len(walked) == 1  # one walk for the batch
+    # A skipped design (None) stays None and is never walked.
+    gaps = [None if i == walked[0] else o for i, o in enumerate(pieces)]
+    again = refine_closest(jobs, gaps)
+    assert again[walked[0]] is None and sum(o.folds > 1 for o in again if o) == 1
+    with pytest.raises(ValueError, match="12 jobs but 11 outcomes"):
+        refine_closest(jobs, pieces[:11])
+
+
+@pytest.mark.parametrize("improve", [0, 6])
+def test_folding_processes_walk_a_batch_as_this_process_does(improve):
+    """``workers=2`` folds a batch in pieces on two processes: its outcomes (local
+    improvement and walk included) are those of folding it here in one piece."""
+    from envs.vector import RnaDesignVecEnv
+
+    config = RnaDesignConfig(local_improvement=improve, refinement_budget=40)
+    outcomes = []
+    for workers in (1, 2):
+        env = RnaDesignVecEnv([TARGET], config, n_envs=16, workers=workers, seed=5)
+        try:
+            env.reset()
+            rng = np.random.default_rng(9)
+            infos: list[dict] = []
+            while not infos or "distance" not in infos[0]:
+                _, _, _, infos = env.step(rng.integers(4, size=env.num_envs))
+            outcomes.append([(i["sequence"], i["distance"], i["folds"]) for i in infos])
+        finally:
+            env.close()
+    assert outcomes[0] == outcomes[1]
+    if not improve:
+        assert sum(folds > 1 for *_, folds in outcomes[1]) == 1  # one walk, as here
+    else:
+        assert sum(folds > 1 for *_, folds in outcomes[1]) > 1  # improvement, then a walk
+
+
+def test_pieces_start_no_improvement_once_solved_or_late():
+    """With ``stop_at_solution`` a batch holding a solution gets neither local
+    improvement nor a walk; past the deadline no improvement or walk starts either."""
+    from envs.vector import RnaDesignVecEnv
+
+    jobs = [
+        (job[0], job[1], RnaDesignConfig(local_improvement=10, refinement_budget=40), job[3])
+        for job in _near_miss_jobs(6)
+    ]
+    plain = evaluate_batch(jobs, improve=False, refine=False)
+    assert any(0 < o.distance <= 10 for o in plain)
+    env = RnaDesignVecEnv([TARGET], n_envs=2, workers=2, seed=0)
+    executor = env.evaluations.executor
+    submitted = []
+    submit = executor.submit
+    executor.submit = lambda unit: (submitted.append(unit.id), submit(unit))[1]
+    try:
+        solved = list(plain)
+        solved[3] = evaluate_batch([(TARGET_SOLUTION, TARGET, jobs[3][2], 3)])[0]
+        assert solved[3].solved
+        env.stop_at_solution = True
+        assert env._finish_pieces(jobs, list(solved)) == solved
+        env.stop_at_solution, env.deadline = False, time.monotonic() - 1.0
+        assert env._finish_pieces(jobs, list(plain)) == plain
+        assert submitted == []  # no unit was started in either case
+        env.deadline = None
+        assert env._finish_pieces(jobs, list(plain)) == evaluate_batch(jobs)
+        assert len(submitted) == sum(0 < o.distance <= 10 for o in plain)  # one per design
+    finally:
+        env.close()
