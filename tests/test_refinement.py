@@ -176,3 +176,38 @@ def test_pieces_start_no_improvement_once_solved_or_late():
         assert len(submitted) == sum(0 < o.distance <= 10 for o in plain)  # one per design
     finally:
         env.close()
+
+
+def test_pieces_stop_folding_once_solved_or_late():
+    """The folding processes take one piece each at a time; with ``stop_at_solution`` no
+    piece starts after one holding a solution, and none starts past the deadline."""
+    import functools
+
+    from envs.vector import RnaDesignVecEnv
+
+    config = RnaDesignConfig(local_improvement=0)
+    jobs = [(TARGET_SOLUTION, TARGET, config, 0)] + [
+        job[:2] + (config, job[3]) for job in _near_miss_jobs(11)
+    ]
+    chunks = [jobs[i : i + 2] for i in range(0, 12, 2)]
+    plain = functools.partial(evaluate_batch, improve=False, refine=False)
+    env = RnaDesignVecEnv([TARGET], n_envs=2, workers=2, seed=0)
+    executor = env.evaluations.executor
+    submitted = []
+    submit = executor.submit
+    executor.submit = lambda unit: (submitted.append(unit.id), submit(unit))[1]
+    try:
+        every = env._fold_pieces(chunks, plain, None)
+        assert every == evaluate_batch(jobs, improve=False, refine=False)
+        assert len(submitted) == 6
+        env.stop_at_solution = True
+        submitted.clear()
+        stopped = env._fold_pieces(chunks, plain, None)
+        assert stopped[0].solved and len(submitted) <= 1 + env.workers  # not all six
+        assert stopped[: 2 * len(submitted)] == every[: 2 * len(submitted)]
+        assert stopped[2 * len(submitted) :] == [None] * (12 - 2 * len(submitted))
+        submitted.clear()
+        late = env._fold_pieces(chunks, plain, time.monotonic() - 1.0)
+        assert late == [None] * 12 and submitted == []
+    finally:
+        env.close()
