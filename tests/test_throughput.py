@@ -37,7 +37,12 @@ def test_main_prints_both_rates_and_their_ratio(capsys):
     )
     assert figures["ceiling"] == pytest.approx(expected, rel=0.02)
     assert 0 < figures["ceiling"] <= 1 / figures["folds_per_episode"] + 0.001
-    assert figures["packing"] == pytest.approx(figures["ratio"] / figures["ceiling"], rel=0.02)
+    # ratio and ceiling are printed to 3 decimals: on 20-nt targets (ratio ~0.04) that
+    # rounding alone moves their quotient by a few per cent.
+    rounding = 0.0005 * (1 + figures["packing"]) / figures["ceiling"]
+    assert figures["packing"] == pytest.approx(
+        figures["ratio"] / figures["ceiling"], rel=0.02, abs=rounding
+    )
     # One core: the parallel rate is the single process's, and its ceiling the same.
     assert figures["parallel_folds_per_s"] == figures["folds_per_s"]
     assert figures["parallel_share"] == 1.0
