@@ -146,10 +146,21 @@ def test_folding_processes_walk_a_batch_as_this_process_does(improve):
         assert sum(folds > 1 for *_, folds in outcomes[1]) > 1  # improvement, then a walk
 
 
+def _pooled_env():
+    """An environment with two folding processes, and the ids of the units it submits."""
+    from envs.vector import RnaDesignVecEnv
+
+    env = RnaDesignVecEnv([TARGET], n_envs=2, workers=2, seed=0)
+    executor = env.evaluations.executor
+    submitted: list[str] = []
+    submit = executor.submit
+    executor.submit = lambda unit: (submitted.append(unit.id), submit(unit))[1]
+    return env, submitted
+
+
 def test_pieces_start_no_improvement_once_solved_or_late():
     """With ``stop_at_solution`` a batch holding a solution gets neither local
     improvement nor a walk; past the deadline no improvement or walk starts either."""
-    from envs.vector import RnaDesignVecEnv
 
     jobs = [
         (job[0], job[1], RnaDesignConfig(local_improvement=10, refinement_budget=40), job[3])
@@ -157,11 +168,7 @@ def test_pieces_start_no_improvement_once_solved_or_late():
     ]
     plain = evaluate_batch(jobs, improve=False, refine=False)
     assert any(0 < o.distance <= 10 for o in plain)
-    env = RnaDesignVecEnv([TARGET], n_envs=2, workers=2, seed=0)
-    executor = env.evaluations.executor
-    submitted = []
-    submit = executor.submit
-    executor.submit = lambda unit: (submitted.append(unit.id), submit(unit))[1]
+    env, submitted = _pooled_env()
     try:
         solved = list(plain)
         solved[3] = evaluate_batch([(TARGET_SOLUTION, TARGET, jobs[3][2], 3)])[0]
@@ -183,19 +190,13 @@ def test_pieces_stop_folding_once_solved_or_late():
     piece starts after one holding a solution, and none starts past the deadline."""
     import functools
 
-    from envs.vector import RnaDesignVecEnv
-
     config = RnaDesignConfig(local_improvement=0)
     jobs = [(TARGET_SOLUTION, TARGET, config, 0)] + [
         job[:2] + (config, job[3]) for job in _near_miss_jobs(11)
     ]
     chunks = [jobs[i : i + 2] for i in range(0, 12, 2)]
     plain = functools.partial(evaluate_batch, improve=False, refine=False)
-    env = RnaDesignVecEnv([TARGET], n_envs=2, workers=2, seed=0)
-    executor = env.evaluations.executor
-    submitted = []
-    submit = executor.submit
-    executor.submit = lambda unit: (submitted.append(unit.id), submit(unit))[1]
+    env, submitted = _pooled_env()
     try:
         every = env._fold_pieces(chunks, plain, None)
         assert every == evaluate_batch(jobs, improve=False, refine=False)
