@@ -27,7 +27,7 @@ one. Processes folding side by side may slow each other (shared caches, memory b
 a virtual machine's neighbours), so ``parallel_folds_per_s`` is measured with ``cores``
 processes folding at once, and ``parallel_share`` (that rate over ``folds_per_s x
 cores``) is the ratio a loop that did nothing but fold, one fold per episode, would reach:
-no loop can pass it (on the 2-core development machine it was 0.95-1.05 in session 24's
+no loop can pass it (on the 2-core development machine it was 0.93-1.03 in session 24's
 runs: two processes fold about twice as fast as one).
 ``ceiling_parallel`` bounds this configuration by the parallel rate instead,
 ``parallel_share / (folds_per_episode + learning_cpu x parallel_folds_per_s / cores)``.
@@ -92,12 +92,17 @@ def warm_up() -> None:
 
 def fold_rate(length: int, seconds: float, rng: np.random.Generator) -> float:
     """Raw ``RNA.fold`` calls per second on random sequences of ``length`` nt (one process)."""
-    sequences = random_sequences(length, 256, rng)
+    count, elapsed = _fold_for(random_sequences(length, 256, rng), seconds)
+    return count / elapsed
+
+
+def _fold_for(sequences: list[str], seconds: float) -> tuple[int, float]:
+    """Fold ``sequences`` in turn for ``seconds``; the folds and the seconds they took."""
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         mfe_structure(sequences[count % len(sequences)])
         count += 1
-    return count / (time.perf_counter() - start)
+    return count, time.perf_counter() - start
 
 
 def _fold_until(length: int, start_at: float, seconds: float, seed: int) -> tuple[int, float]:
@@ -108,11 +113,7 @@ def _fold_until(length: int, start_at: float, seconds: float, seed: int) -> tupl
     """
     sequences = random_sequences(length, 256, np.random.default_rng(seed))
     time.sleep(max(0.0, start_at - time.time()))
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        mfe_structure(sequences[count % len(sequences)])
-        count += 1
-    return count, time.perf_counter() - start
+    return _fold_for(sequences, seconds)
 
 
 def parallel_fold_rate(length: int, seconds: float, processes: int, seed: int) -> float:
