@@ -255,8 +255,6 @@ def _algorithm(config: LearnaConfig, env: VecEnv) -> tuple[Any, Any]:
     Raises:
         ValueError: a recurrent policy (``lstm_mode="episode"``) where actions are masked.
     """
-    from stable_baselines3 import PPO
-
     gu_pairs = config.env.gu_pairs
     masked = gu_pairs or bool(getattr(env, "masked", False))
     if config.policy.recurrent:
@@ -272,11 +270,14 @@ def _algorithm(config: LearnaConfig, env: VecEnv) -> tuple[Any, Any]:
         from policies.recurrent import LearnaRecurrentPolicy
 
         return RecurrentPPO, LearnaRecurrentPolicy
-    if masked:
-        from sb3_contrib import MaskablePPO
+    # SB3's algorithms and actor-critic policies; with LEARNA's network without LSTM on
+    # the CPU they sample and update through its numpy mirror (meta.numpy_ppo).
+    from meta.numpy_ppo import MaskableWindowPPO, WindowPPO
+    from policies.numpy_window import MaskableWindowPolicy, WindowPolicy
 
-        return MaskablePPO, "MlpPolicy"
-    return PPO, "MlpPolicy"
+    if masked:
+        return MaskableWindowPPO, MaskableWindowPolicy
+    return WindowPPO, WindowPolicy
 
 
 def _rollout_steps(env: VecEnv, n_steps: int | None) -> int:

@@ -222,7 +222,7 @@ def test_the_design_loop_uses_maskable_ppo_and_never_a_gu_action_at_a_loop(recor
         device="cpu",
         metrics=False,
     )
-    assert recorder.models and set(recorder.models) == {MaskablePPO}
+    assert recorder.models and all(issubclass(m, MaskablePPO) for m in recorder.models)
     assert result.episodes >= 96
     _assert_masks_respected(recorder, min_steps=96 * 18)
 
@@ -239,7 +239,9 @@ def test_the_shipped_model_stays_plain_ppo_with_four_actions(recorder):
         metrics=False,
     )
     assert result.episodes >= 16
-    assert recorder.models == [PPO]  # exactly PPO, not MaskablePPO
+    assert len(recorder.models) == 1  # PPO (with the numpy update), not MaskablePPO
+    assert issubclass(recorder.models[0], PPO)
+    assert not issubclass(recorder.models[0], MaskablePPO)
     assert recorder.steps > 0 and recorder.paired_gu == 0 and recorder.masked == 0
 
 
@@ -276,7 +278,7 @@ def gu_run(tmp_path: Path, recorder: _Recorder) -> tuple[Path, _Recorder]:
 @pytest.mark.filterwarnings("ignore:You have specified a mini-batch size")
 def test_meta_training_with_gu_pairs_uses_masks_and_its_checkpoint_loads(gu_run):
     out, record = gu_run
-    assert record.models == [MaskablePPO]
+    assert len(record.models) == 1 and issubclass(record.models[0], MaskablePPO)
     _assert_masks_respected(record, min_steps=256)
     checkpoint = load_checkpoint(out / "latest.zip")
     assert checkpoint.timesteps >= 256 and checkpoint.config == SMALL_GU
@@ -294,7 +296,8 @@ def test_meta_training_with_gu_pairs_uses_masks_and_its_checkpoint_loads(gu_run)
         device="cpu",
         metrics=False,
     )
-    assert record.models == [MaskablePPO] and result.episodes >= 32
+    assert len(record.models) == 1 and issubclass(record.models[0], MaskablePPO)
+    assert result.episodes >= 32
     _assert_masks_respected(record, min_steps=32 * 15)
 
 
@@ -307,11 +310,11 @@ def test_build_model_picks_maskable_ppo_from_the_configuration():
     env = _Unmasked(["((((....))))"], SMALL_GU.env, n_envs=2, seed=0)
     try:
         model = RNA_AGENT.build_model(SMALL_GU, env, seed=0, device="cpu")
-        assert type(model) is MaskablePPO
+        assert isinstance(model, MaskablePPO)
         plain: LearnaConfig = SMALL_GU.updated({"gu_pairs": False})
         plain_env = RnaDesignVecEnv(["((((....))))"], plain.env, n_envs=2, seed=0)
         try:
-            assert type(RNA_AGENT.build_model(plain, plain_env, seed=0, device="cpu")) is PPO
+            assert isinstance(RNA_AGENT.build_model(plain, plain_env, seed=0, device="cpu"), PPO)
         finally:
             plain_env.close()
     finally:

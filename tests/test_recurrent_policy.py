@@ -122,7 +122,7 @@ def test_episode_form_is_recurrent_ppo_with_the_lstm_after_the_features(shared: 
         env.close()
     env, window = _model(SMALL["window"])
     try:
-        assert type(window) is PPO and window.policy.features_extractor.lstm is not None
+        assert isinstance(window, PPO) and window.policy.features_extractor.lstm is not None
     finally:
         env.close()
 

@@ -1,0 +1,536 @@
+"""The window policy's network in numpy: rollouts and PPO updates without torch's overhead.
+
+LEARNA's network (embedding -> Conv1d layers -> fully connected layers -> action and value
+heads, :func:`policies.extractors.window_policy_kwargs` without an LSTM) is tiny: a PPO
+minibatch of 123 windows costs ~12 ms in torch on this project's 2-core machine, almost all
+of it fixed per-call overhead (autograd, convolution dispatch, Adam's per-tensor steps), and
+one sampling step of 64 parallel episodes ~2.5 ms. The design loop spends more CPU on that
+than on folding the designs (issue 14's throughput figure). :class:`WindowNetwork` computes
+the same functions with a handful of numpy matrix products and writes out the backward pass
+by hand, about ten times cheaper on such shapes.
+
+It is a mirror, not a second model: the torch policy stays the model (saving, loading,
+GPUs). Its arrays are views of the torch parameters (CPU only), or of a flat buffer that
+:mod:`meta.numpy_ppo` copies back into them after an update. ``tests/test_numpy_window.py``
+proves it against torch's autograd and SB3's own update.
+
+:class:`WindowPolicy` and :class:`MaskableWindowPolicy` are SB3's actor-critic policies
+whose sampling (``forward`` under ``torch.no_grad``, as in SB3's rollouts, and
+``_predict``) uses the mirror when :func:`WindowNetwork.build` supports the policy, and
+torch otherwise. Actions are still drawn by ``torch.multinomial`` from the seeded torch
+generator, as SB3's categorical distribution draws them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from numpy.lib.stride_tricks import sliding_window_view
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from stable_baselines3.common.policies import ActorCriticPolicy
+from torch import nn
+
+from policies.extractors import NUM_TOKENS, LearnaExtractor
+
+#: The logit of a masked action (sb3-contrib's ``MaskableCategorical``).
+MASKED_LOGIT = np.float32(-1e8)
+
+
+@dataclass(frozen=True)
+class _Conv:
+    weight: int  # index of the (out, in, kernel) weight in the parameter list
+    bias: int
+    kernel: int
+
+
+@dataclass(frozen=True)
+class _Tower:
+    """One features extractor: optional embedding, then Conv1d + ReLU layers."""
+
+    embedding: int | None  # index of the (tokens, size) embedding, or None (binary input)
+    convs: tuple[_Conv, ...]
+
+
+@dataclass(frozen=True)
+class _Dense:
+    """Linear layers, each followed by its activation (None: none, the heads)."""
+
+    layers: tuple[tuple[int, int, str | None], ...]  # (weight index, bias index, activation)
+
+
+class WindowNetwork:
+    """The numpy form of a window policy's actor and critic.
+
+    Build it with :meth:`build`. ``params`` (see :meth:`parameters_of`) are the arrays in
+    the order of the policy optimizer's parameter list; every method takes them, so the
+    same network runs on the torch parameters' own memory or on a flat copy.
+    """
+
+    def __init__(
+        self,
+        pi_tower: _Tower,
+        vf_tower: _Tower | None,
+        pi_net: _Dense,
+        vf_net: _Dense,
+        shapes: Sequence[tuple[int, ...]],
+        num_actions: int,
+    ):
+        self.pi_tower = pi_tower
+        self.vf_tower = vf_tower  # None: the critic reads the actor's features
+        self.pi_net = pi_net
+        self.vf_net = vf_net
+        self.shapes = tuple(shapes)
+        self.num_actions = num_actions
+
+    @classmethod
+    def build(cls, policy: ActorCriticPolicy) -> WindowNetwork | None:
+        """The mirror of ``policy``, or None when it has anything this module does not do.
+
+        Supported: a discrete action space, float32 parameters on the CPU,
+        :class:`policies.extractors.LearnaExtractor` without LSTM (shared or separate for
+        the critic), fully connected layers with tanh or ReLU, linear heads and an Adam
+        optimizer without weight decay, AMSGrad or ``maximize``.
+        """
+        try:
+            return cls._build(policy)
+        except _Unsupported:
+            return None
+
+    @classmethod
+    def _build(cls, policy: ActorCriticPolicy) -> WindowNetwork:
+        if not isinstance(policy.action_space, spaces.Discrete):
+            raise _Unsupported
+        optimizer = getattr(policy, "optimizer", None)
+        if not isinstance(optimizer, torch.optim.Adam) or len(optimizer.param_groups) != 1:
+            raise _Unsupported
+        group = optimizer.param_groups[0]
+        if group.get("weight_decay") or group.get("amsgrad") or group.get("maximize"):
+            raise _Unsupported
+        params = list(group["params"])
+        for param in params:
+            if param.device.type != "cpu" or param.dtype != torch.float32:
+                raise _Unsupported
+        if {id(p) for p in params} != {id(p) for p in policy.parameters()}:
+            raise _Unsupported
+        index = {id(p): i for i, p in enumerate(params)}
+        pi_tower = _tower(policy.pi_features_extractor, index)
+        vf_tower = None
+        if policy.vf_features_extractor is not policy.pi_features_extractor:
+            vf_tower = _tower(policy.vf_features_extractor, index)
+        pi_net = _dense(list(policy.mlp_extractor.policy_net) + [policy.action_net], index)
+        vf_net = _dense(list(policy.mlp_extractor.value_net) + [policy.value_net], index)
+        shapes = [tuple(p.shape) for p in params]
+        return cls(pi_tower, vf_tower, pi_net, vf_net, shapes, int(policy.action_space.n))
+
+    @staticmethod
+    def parameters_of(policy: ActorCriticPolicy) -> list[np.ndarray]:
+        """Views (numpy) of ``policy``'s parameters, in its optimizer's order (no copy)."""
+        return [p.detach().numpy() for p in policy.optimizer.param_groups[0]["params"]]
+
+    def forward(
+        self, params: Sequence[np.ndarray], observations: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Logits (N, actions) and values (N,) of a batch of windows, and the backward cache.
+
+        Identical windows are computed once (in LEARNA all parallel episodes on one target
+        see the same window at the same step).
+        """
+        windows, inverse = Windows.of(observations)
+        return self.forward_windows(params, windows, inverse)
+
+    def forward_windows(
+        self,
+        params: Sequence[np.ndarray],
+        windows: Windows,
+        rows: np.ndarray,
+        subset: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Logits and values of ``windows.observations[rows]``, and the backward cache.
+
+        Args:
+            params: The parameters.
+            windows: Distinct windows (:meth:`Windows.of`).
+            rows: Per sample, the index of its window.
+            subset: The windows to compute (every one of ``rows`` must be among them);
+                None: all of them.
+        """
+        if subset is not None:
+            position = np.full(len(windows.observations), -1)
+            position[subset] = np.arange(len(subset))
+            rows = position[rows]
+        pi_features, pi_cache = _tower_forward(self.pi_tower, params, windows, subset)
+        vf_features, vf_cache = pi_features, None
+        if self.vf_tower is not None:
+            vf_features, vf_cache = _tower_forward(self.vf_tower, params, windows, subset)
+        logits, pi_dense = _dense_forward(self.pi_net, params, pi_features)
+        values, vf_dense = _dense_forward(self.vf_net, params, vf_features)
+        cache = (rows, len(pi_features), pi_cache, vf_cache, pi_dense, vf_dense)
+        return logits[rows], values[rows, 0], cache
+
+    def backward(
+        self,
+        params: Sequence[np.ndarray],
+        cache: Any,
+        d_logits: np.ndarray,
+        d_values: np.ndarray,
+    ) -> list[np.ndarray]:
+        """Gradients of a loss for every parameter, from its gradients for the outputs.
+
+        Args:
+            params: The parameters :meth:`forward` ran with.
+            cache: :meth:`forward`'s (or :meth:`forward_windows`') cache.
+            d_logits: d loss / d logits, (N, actions).
+            d_values: d loss / d values, (N,).
+
+        Returns:
+            One gradient per parameter, each of its parameter's shape.
+        """
+        rows, count, pi_cache, vf_cache, pi_dense, vf_dense = cache
+        grads = [np.zeros(shape, np.float32) for shape in self.shapes]
+        d_logits_u = _sum_rows(d_logits, rows, count)
+        d_values_u = _sum_rows(d_values[:, None], rows, count)
+        d_pi = _dense_backward(self.pi_net, params, pi_dense, d_logits_u, grads)
+        d_vf = _dense_backward(self.vf_net, params, vf_dense, d_values_u, grads)
+        if self.vf_tower is None:
+            _tower_backward(self.pi_tower, params, pi_cache, d_pi + d_vf, grads)
+        else:
+            _tower_backward(self.pi_tower, params, pi_cache, d_pi, grads)
+            _tower_backward(self.vf_tower, params, vf_cache, d_vf, grads)
+        return grads
+
+
+class Windows:
+    """Distinct observation windows, with what the first layer needs of them precomputed.
+
+    The embedding and the first convolution are linear in the one-hot tokens, so they are
+    computed as one convolution of the one-hot windows, whose im2col matrix does not
+    depend on the parameters: it is built once per set of windows (a PPO update reuses it
+    for every minibatch).
+    """
+
+    def __init__(self, observations: np.ndarray):
+        self.observations = observations
+        self._columns: dict[tuple[bool, int], np.ndarray] = {}
+
+    @classmethod
+    def of(cls, observations: np.ndarray) -> tuple[Windows, np.ndarray]:
+        """The distinct rows of ``observations`` and, per row, the index of its window."""
+        unique, inverse = _unique_rows(observations)
+        return cls(unique), inverse
+
+    def columns(self, tokens: bool, kernel: int) -> np.ndarray:
+        """im2col of the windows for a first convolution of ``kernel``, (D, W', X, K).
+
+        With ``tokens`` the input is one-hot (X = 4 tokens); otherwise the binary
+        encoding (X = 1). ``kernel`` 0: the input itself, (D, W, X).
+        """
+        key = (tokens, kernel)
+        if key not in self._columns:
+            if tokens:
+                values = self.observations.astype(np.int64)[:, :, None] == np.arange(NUM_TOKENS)
+                values = values.astype(np.float32)
+            else:
+                values = self.observations.astype(np.float32)[:, :, None]
+            if kernel:
+                values = np.ascontiguousarray(sliding_window_view(values, kernel, axis=1))
+            self._columns[key] = values
+        return self._columns[key]
+
+
+class _Unsupported(Exception):
+    """The policy has a part :class:`WindowNetwork` does not compute."""
+
+
+def _tower(extractor: nn.Module, index: dict[int, int]) -> _Tower:
+    if type(extractor) is not LearnaExtractor or extractor.lstm is not None:
+        raise _Unsupported
+    embedding = None
+    if extractor.embedding is not None:
+        embedding = index[id(extractor.embedding.weight)]
+        if extractor.embedding.weight.shape[0] != NUM_TOKENS:
+            raise _Unsupported
+    convs = []
+    modules = list(extractor.convs)
+    for conv, relu in zip(modules[::2], modules[1::2], strict=True):
+        if not (isinstance(conv, nn.Conv1d) and isinstance(relu, nn.ReLU)):
+            raise _Unsupported
+        if conv.stride != (1,) or conv.padding != (0,) or conv.dilation != (1,):
+            raise _Unsupported
+        if conv.groups != 1 or conv.bias is None or conv.padding_mode != "zeros":
+            raise _Unsupported
+        convs.append(_Conv(index[id(conv.weight)], index[id(conv.bias)], conv.kernel_size[0]))
+    return _Tower(embedding, tuple(convs))
+
+
+def _dense(modules: list[nn.Module], index: dict[int, int]) -> _Dense:
+    layers: list[tuple[int, int, str | None]] = []
+    for module in modules:
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            layers.append((index[id(module.weight)], index[id(module.bias)], None))
+        elif type(module) in (nn.Tanh, nn.ReLU) and layers and layers[-1][2] is None:
+            name = "tanh" if isinstance(module, nn.Tanh) else "relu"
+            layers[-1] = (*layers[-1][:2], name)
+        else:
+            raise _Unsupported
+    if not layers or layers[-1][2] is not None:
+        raise _Unsupported
+    return _Dense(tuple(layers))
+
+
+def _unique_rows(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a 2-D array and, per row, the index of its distinct row."""
+    rows = np.ascontiguousarray(observations)
+    if len(rows) <= 1 or (rows == rows[0]).all():  # e.g. parallel episodes in step
+        return rows[:1], np.zeros(len(rows), dtype=np.int64)
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return rows[first], inverse.ravel()
+
+
+def _sum_rows(values: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
+    """Rows of ``values`` summed by their window (the adjoint of ``x[rows]``)."""
+    onehot = np.zeros((count, len(rows)), np.float32)
+    onehot[rows, np.arange(len(rows))] = 1.0
+    return onehot @ values
+
+
+def _tower_forward(
+    tower: _Tower, params: Sequence[np.ndarray], windows: Windows, subset: np.ndarray | None
+) -> tuple[np.ndarray, Any]:
+    tokens = tower.embedding is not None
+    first = tower.convs[0] if tower.convs else None
+    columns = windows.columns(tokens, first.kernel if first else 0)
+    if subset is not None:
+        columns = columns[subset]
+    count = len(columns)
+    if first is None:  # no convolution: the (embedded) windows are the features
+        hidden = columns @ params[tower.embedding] if tokens else columns
+        features = hidden.transpose(0, 2, 1).reshape(count, -1)
+        return features, (columns, [], hidden.shape)
+    out_width = columns.shape[1]
+    columns = columns.reshape(count * out_width, -1)
+    hidden = columns @ _first_weight(tower, params).T
+    hidden += params[first.bias]
+    np.maximum(hidden, 0.0, out=hidden)
+    layers = [(columns, hidden, 0)]
+    hidden = hidden.reshape(count, out_width, -1)
+    for conv in tower.convs[1:]:
+        # All kernel taps in one product, P[n, t, o, k] = sum_c h[n, t, c] W[o, c, k]; then
+        # out[n, t, o] = sum_k P[n, t + k, o, k] (cheaper here than an im2col copy).
+        width, channels = hidden.shape[1:]
+        out_width = width - conv.kernel + 1
+        inputs = hidden.reshape(count * width, channels)
+        taps = inputs @ _taps(params[conv.weight])
+        taps = taps.reshape(count, width, -1, conv.kernel)
+        out = taps[:, :out_width, :, 0].copy()
+        for shift in range(1, conv.kernel):
+            out += taps[:, shift : shift + out_width, :, shift]
+        out += params[conv.bias]
+        np.maximum(out, 0.0, out=out)
+        layers.append((inputs, out, width))
+        hidden = out
+    # torch flattens (N, C, W'): channel-major
+    features = hidden.transpose(0, 2, 1).reshape(count, -1)
+    return features, (None, layers, hidden.shape)
+
+
+def _taps(weight: np.ndarray) -> np.ndarray:
+    """A (C_out, C_in, K) convolution weight as (C_in, C_out K): every tap in one product."""
+    return weight.transpose(1, 0, 2).reshape(weight.shape[1], -1)
+
+
+def _first_weight(tower: _Tower, params: Sequence[np.ndarray]) -> np.ndarray:
+    """The first convolution's weight over its im2col columns, (C_out, X K).
+
+    With an embedding: the embedding folded into the convolution over one-hot tokens,
+    ``W'[o, t, k] = sum_c W[o, c, k] E[t, c]``.
+    """
+    weight = params[tower.convs[0].weight]  # (C_out, C_in, K)
+    if tower.embedding is None:
+        return weight.reshape(len(weight), -1)
+    return np.einsum("ock,tc->otk", weight, params[tower.embedding]).reshape(len(weight), -1)
+
+
+def _tower_backward(
+    tower: _Tower,
+    params: Sequence[np.ndarray],
+    cache: Any,
+    d_features: np.ndarray,
+    grads: list[np.ndarray],
+) -> None:
+    inputs, layers, shape = cache
+    count, out_width, channels = shape
+    d_hidden = d_features.reshape(count, channels, out_width).transpose(0, 2, 1)
+    if not tower.convs:
+        if tower.embedding is not None:
+            size = d_hidden.shape[2]
+            flat = inputs.reshape(-1, NUM_TOKENS)
+            grads[tower.embedding] += flat.T @ d_hidden.reshape(-1, size)
+        return
+    for position in range(len(tower.convs) - 1, 0, -1):
+        conv = tower.convs[position]
+        inputs, out, width = layers[position]
+        d_out = d_hidden * (out > 0)  # (N, W', C_out)
+        grads[conv.bias] += d_out.sum(axis=(0, 1))
+        d_taps = np.zeros((count, width, d_out.shape[2], conv.kernel), np.float32)
+        for shift in range(conv.kernel):
+            d_taps[:, shift : shift + out_width, :, shift] = d_out
+        d_taps = d_taps.reshape(count * width, -1)
+        weight = params[conv.weight]
+        d_stack = (inputs.T @ d_taps).reshape(weight.shape[1], *weight.shape[::2])
+        grads[conv.weight] += d_stack.transpose(1, 0, 2)  # (C_in, C_out, K) -> (C_out, C_in, K)
+        d_hidden = (d_taps @ _taps(weight).T).reshape(count, width, -1)
+        out_width = width
+    first = tower.convs[0]
+    columns, out, _ = layers[0]
+    d_out = d_hidden.reshape(out.shape) * (out > 0)  # (N W', C_out)
+    grads[first.bias] += d_out.sum(axis=0)
+    d_first = d_out.T @ columns  # (C_out, X K)
+    if tower.embedding is None:
+        grads[first.weight] += d_first.reshape(grads[first.weight].shape)
+        return
+    weight = params[first.weight]
+    d_first = d_first.reshape(len(weight), NUM_TOKENS, -1)  # (C_out, tokens, K)
+    grads[first.weight] += np.einsum("otk,tc->ock", d_first, params[tower.embedding])
+    grads[tower.embedding] += np.einsum("otk,ock->tc", d_first, weight)
+
+
+def _dense_forward(
+    dense: _Dense, params: Sequence[np.ndarray], inputs: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    activations = [inputs]
+    hidden = inputs
+    for weight, bias, activation in dense.layers:
+        hidden = hidden @ params[weight].T
+        hidden += params[bias]
+        if activation == "tanh":
+            np.tanh(hidden, out=hidden)
+        elif activation == "relu":
+            np.maximum(hidden, 0.0, out=hidden)
+        activations.append(hidden)
+    return hidden, activations
+
+
+def _dense_backward(
+    dense: _Dense,
+    params: Sequence[np.ndarray],
+    activations: list[np.ndarray],
+    d_output: np.ndarray,
+    grads: list[np.ndarray],
+) -> np.ndarray:
+    d_hidden = d_output
+    for position in range(len(dense.layers) - 1, -1, -1):
+        weight, bias, activation = dense.layers[position]
+        out = activations[position + 1]
+        if activation == "tanh":
+            d_hidden = d_hidden * (1.0 - out * out)
+        elif activation == "relu":
+            d_hidden = d_hidden * (out > 0)
+        grads[weight] += d_hidden.T @ activations[position]
+        grads[bias] += d_hidden.sum(axis=0)
+        d_hidden = d_hidden @ params[weight]
+    return d_hidden
+
+
+def _pointers(tensors: Sequence[torch.Tensor]) -> tuple[int, ...]:
+    return tuple(tensor.data_ptr() for tensor in tensors)
+
+
+def log_softmax(logits: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+    """Normalized log-probabilities, masked actions at sb3-contrib's -1e8 logit."""
+    if masks is not None:
+        logits = np.where(masks, logits, MASKED_LOGIT)
+    top = logits.max(axis=1, keepdims=True)
+    shifted = logits - top
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+class _NumpySampling:
+    """Sampling through :class:`WindowNetwork` for SB3's actor-critic policies (a mixin)."""
+
+    _window_cache: tuple[Any, tuple[int, ...], WindowNetwork | None, list[np.ndarray]]
+
+    def window_network(self) -> tuple[WindowNetwork, list[np.ndarray]] | None:
+        """The mirror and the parameters' views, or None (torch samples: see the module)."""
+        if torch.is_grad_enabled():
+            return None
+        tensors = self.optimizer.param_groups[0]["params"]  # type: ignore[attr-defined]
+        cached = getattr(self, "_window_cache", None)
+        if cached is None or cached[0] is not tensors or cached[1] != _pointers(tensors):
+            network = WindowNetwork.build(self)  # type: ignore[arg-type]
+            views = WindowNetwork.parameters_of(self) if network else []  # type: ignore[arg-type]
+            cached = (tensors, _pointers(tensors), network, views)
+            self._window_cache = cached
+        if cached[2] is None:
+            return None
+        return cached[2], cached[3]
+
+    def _numpy_act(
+        self, obs: torch.Tensor, deterministic: bool, action_masks: Any
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        mirror = self.window_network()
+        if mirror is None or not isinstance(obs, torch.Tensor):
+            return None
+        network, params = mirror
+        observations = obs.detach().reshape(len(obs), -1).numpy()
+        logits, values, _ = network.forward(params, observations)
+        masks = None
+        if action_masks is not None:
+            masks = np.asarray(action_masks, dtype=bool).reshape(logits.shape)
+        log_probs = log_softmax(logits, masks)
+        if deterministic:
+            actions = torch.from_numpy(log_probs.argmax(axis=1))
+        else:
+            probs = torch.from_numpy(np.exp(log_probs))
+            actions = torch.multinomial(probs, 1, True).reshape(-1)
+        chosen = log_probs[np.arange(len(log_probs)), actions.numpy()]
+        return actions, torch.from_numpy(values[:, None]), torch.from_numpy(chosen)
+
+
+class WindowPolicy(_NumpySampling, ActorCriticPolicy):
+    """SB3's ``ActorCriticPolicy`` that samples through :class:`WindowNetwork`."""
+
+    def forward(
+        self, obs: torch.Tensor, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Actions, values and log-probabilities (numpy under ``torch.no_grad``)."""
+        outputs = self._numpy_act(obs, deterministic, None)
+        return outputs if outputs is not None else super().forward(obs, deterministic)
+
+    def _predict(self, observation: Any, deterministic: bool = False) -> torch.Tensor:
+        outputs = self._numpy_act(observation, deterministic, None)
+        if outputs is None:
+            return super()._predict(observation, deterministic)
+        return outputs[0]
+
+
+class MaskableWindowPolicy(_NumpySampling, MaskableActorCriticPolicy):
+    """sb3-contrib's ``MaskableActorCriticPolicy`` that samples through :class:`WindowNetwork`."""
+
+    def forward(
+        self,
+        obs: torch.Tensor,
+        deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Actions, values and log-probabilities (numpy under ``torch.no_grad``)."""
+        outputs = self._numpy_act(obs, deterministic, action_masks)
+        if outputs is None:
+            return super().forward(obs, deterministic, action_masks)
+        return outputs
+
+    def _predict(  # type: ignore[override]
+        self,
+        observation: Any,
+        deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
+    ) -> torch.Tensor:
+        outputs = self._numpy_act(observation, deterministic, action_masks)
+        if outputs is None:
+            return super()._predict(observation, deterministic, action_masks)
+        return outputs[0]

@@ -1,0 +1,225 @@
+"""The numpy mirror of the window policy against torch and SB3's own PPO update.
+
+Every check runs SB3's (or sb3-contrib's) code as the reference on an identical twin of
+the agent: the same weights, optimizer state, rollout buffer and numpy generator state
+(which draws the minibatches), and compares the results.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from sb3_contrib import MaskablePPO
+from stable_baselines3 import PPO
+from stable_baselines3.common.utils import obs_as_tensor
+
+from envs.dot_bracket import Target
+from meta.config import LEARNA, LearnaConfig
+from meta.numpy_ppo import MaskableWindowPPO, WindowPPO
+from meta.rna_agent import RNA_AGENT
+from policies.numpy_window import WindowNetwork
+
+TARGET = Target("t", "((((...((((....))))..))))...((((....))))")
+
+#: A small network of each form the mirror computes (the shipped one is 2 convolutions,
+#: one FC layer, tanh, shared extractor, token embedding).
+SMALL = {
+    "state_radius": 6,
+    "conv_kernel_1": 5,
+    "conv_channels_1": 4,
+    "conv_kernel_2": 3,
+    "conv_channels_2": 3,
+    "lstm_layers": 0,
+    "fc_layers": 1,
+    "fc_units": 8,
+    "n_envs": 6,
+    "batch_size": 17,
+    "n_epochs": 2,
+    "local_improvement": 0,
+    "entropy_coef": 0.05,
+    "learning_rate": 3e-3,
+}
+VARIANTS = {
+    "shipped-form": {},
+    "binary-relu-separate": {"embedding_size": 0, "activation": "relu", "shared_extractor": False},
+    "one-conv-two-fc": {"conv_kernel_2": 0, "fc_layers": 2},
+    "no-conv": {"conv_kernel_1": 0, "conv_kernel_2": 0},
+    "gu-masks": {"gu_pairs": True},
+}
+
+
+def _config(variant: str) -> LearnaConfig:
+    return LEARNA.updated({**SMALL, **VARIANTS[variant]})
+
+
+def _agent(config: LearnaConfig, seed: int = 0):
+    env = RNA_AGENT.make_env(config.ppo.n_envs, seed, targets=[TARGET], config=config)
+    return RNA_AGENT.build_model(config, env, seed, "cpu"), env
+
+
+def _twins(config: LearnaConfig):
+    """Two agents in the same state with a full rollout buffer (after one update)."""
+    model, env = _agent(config)
+    model.learn(total_timesteps=model.n_steps * model.n_envs * 2)  # two rollouts, updates
+    twin, twin_env = _agent(config, seed=1)
+    twin.policy.load_state_dict(model.policy.state_dict())
+    # a deep copy: load_state_dict keeps the very tensors of a state on the same device
+    twin.policy.optimizer.load_state_dict(copy.deepcopy(model.policy.optimizer.state_dict()))
+    twin.rollout_buffer = copy.deepcopy(model.rollout_buffer)
+    twin._current_progress_remaining = model._current_progress_remaining
+    twin._n_updates = model._n_updates
+    return model, twin, (env, twin_env)
+
+
+def _assert_same_state(reference, model) -> None:
+    for (name, expected), actual in zip(
+        reference.policy.state_dict().items(), model.policy.state_dict().values(), strict=True
+    ):
+        np.testing.assert_allclose(
+            actual.numpy(), expected.numpy(), rtol=2e-4, atol=2e-6, err_msg=name
+        )
+    expected_state = reference.policy.optimizer.state_dict()["state"]
+    actual_state = model.policy.optimizer.state_dict()["state"]
+    assert expected_state.keys() == actual_state.keys()
+    for key, expected in expected_state.items():
+        assert float(actual_state[key]["step"]) == float(expected["step"])
+        for moment in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_allclose(
+                actual_state[key][moment].numpy(),
+                expected[moment].numpy(),
+                rtol=2e-4,
+                atol=1e-7,
+                err_msg=f"{key} {moment}",
+            )
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_mirror_supports_every_window_form(variant: str) -> None:
+    model, env = _agent(_config(variant))
+    try:
+        expected = MaskableWindowPPO if variant == "gu-masks" else WindowPPO
+        assert type(model) is expected
+        assert model.numpy_update_supported()
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_numpy_update_is_sb3s_update(variant: str) -> None:
+    """Two updates in a row: parameters and Adam's moments as SB3's torch update leaves them."""
+    reference, model, envs = _twins(_config(variant))
+    reference_train = MaskablePPO.train if variant == "gu-masks" else PPO.train
+    try:
+        for round_ in range(2):
+            np.random.seed(100 + round_)
+            reference_train(reference)
+            np.random.seed(100 + round_)
+            model.train()
+            _assert_same_state(reference, model)
+        assert model._n_updates == reference._n_updates
+    finally:
+        for env in envs:
+            env.close()
+
+
+@pytest.mark.parametrize("clip_range_vf", [None, 0.05])
+def test_value_clipping_and_target_kl_follow_sb3(clip_range_vf: float | None) -> None:
+    reference, model, envs = _twins(_config("shipped-form"))
+    for agent in (reference, model):
+        agent.clip_range_vf = (lambda _: clip_range_vf) if clip_range_vf else None
+        agent.target_kl = 0.002  # stops the second epoch early
+    try:
+        np.random.seed(7)
+        PPO.train(reference)
+        np.random.seed(7)
+        model.train()
+        _assert_same_state(reference, model)
+    finally:
+        for env in envs:
+            env.close()
+
+
+def _episode_windows(model, env) -> tuple[torch.Tensor, np.ndarray]:
+    """The windows and action masks of one episode's steps, one row per step."""
+    observations, rows, masks = env.reset(), [], []
+    for _ in range(model.n_steps):
+        rows.append(observations[0])
+        masks.append(env.action_masks()[0])
+        observations, _, _, _ = env.step(np.zeros(env.num_envs, dtype=np.int64))
+    return obs_as_tensor(np.stack(rows), "cpu"), np.stack(masks)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_sampling_has_torchs_values_and_probabilities(variant: str) -> None:
+    """Windows of every step of an episode (and their masks) through numpy and torch."""
+    model, env = _agent(_config(variant))
+    try:
+        model.learn(total_timesteps=model.n_steps * model.n_envs)
+        observations, masks = _episode_windows(model, env)
+        assert len(np.unique(observations.numpy(), axis=0)) > 5
+        kwargs = {"action_masks": masks} if variant == "gu-masks" else {}
+        base = type(model.policy).__mro__[2]  # SB3's own policy class
+        assert base.__name__.endswith("ActorCriticPolicy")
+        with torch.no_grad():
+            torch.manual_seed(3)
+            actions, values, log_probs = model.policy(observations, **kwargs)
+            torch.manual_seed(3)
+            expected = base.forward(model.policy, observations, **kwargs)
+            distribution = model.policy.get_distribution(observations, **kwargs)
+            expected_log_probs = distribution.log_prob(actions).numpy()
+            greedy = model.policy._predict(observations, True, **kwargs)
+            expected_greedy = base._predict(model.policy, observations, True, **kwargs)
+        assert torch.equal(actions, expected[0])
+        assert torch.equal(greedy, expected_greedy)
+        np.testing.assert_allclose(values.numpy(), expected[1].numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(log_probs.numpy(), expected_log_probs, rtol=1e-5, atol=1e-6)
+    finally:
+        env.close()
+
+
+def test_masked_actions_are_never_sampled() -> None:
+    """Even with all the probability pushed onto GU pairs, unpaired sites never get one."""
+    model, env = _agent(_config("gu-masks"))
+    try:
+        policy = model.policy
+        with torch.no_grad():
+            policy.action_net.weight.zero_()
+            policy.action_net.bias.copy_(torch.tensor([-20.0] * 4 + [20.0, 20.0]))
+        observations = env.reset()
+        masked_steps = 0
+        for _ in range(model.n_steps):
+            masks = env.action_masks()
+            masked_steps += int((~masks).any())
+            with torch.no_grad():
+                tensor = obs_as_tensor(observations, "cpu")
+                actions, _, log_probs = policy(tensor, action_masks=masks)
+            assert masks[np.arange(len(actions)), actions.numpy()].all()
+            assert np.isfinite(log_probs.numpy()).all()
+            predicted, _ = model.predict(observations, action_masks=masks)
+            assert masks[np.arange(len(predicted)), predicted].all()
+            observations, _, _, _ = env.step(actions.numpy())
+        assert masked_steps >= 10  # the target's 14 unpaired sites
+    finally:
+        env.close()
+
+
+def test_unsupported_policies_fall_back_to_torch() -> None:
+    """An LSTM over the window, or parameters on another dtype, keep SB3's code paths."""
+    model, env = _agent(LEARNA.updated({**SMALL, "lstm_layers": 1, "lstm_units": 4}))
+    try:
+        assert WindowNetwork.build(model.policy) is None
+        assert not model.numpy_update_supported()
+        before = [p.detach().clone() for p in model.policy.parameters()]
+        model.learn(total_timesteps=model.n_steps * model.n_envs)  # torch rollouts and update
+        assert any(not torch.equal(a, b) for a, b in zip(before, model.policy.parameters()))
+    finally:
+        env.close()
+    model, env = _agent(_config("shipped-form"))
+    try:
+        model.policy.double()
+        assert WindowNetwork.build(model.policy) is None
+    finally:
+        env.close()
