@@ -33,6 +33,11 @@ from threadpoolctl import threadpool_limits
 from policies.numpy_window import WindowNetwork, Windows, log_softmax
 
 
+def _flat(tensors: list[torch.Tensor]) -> np.ndarray:
+    """The tensors' values in one new float32 array."""
+    return np.concatenate([t.detach().cpu().numpy().ravel() for t in tensors])
+
+
 class _FlatAdam:
     """The policy's parameters and Adam moments as flat float32 buffers, for one update."""
 
@@ -41,7 +46,7 @@ class _FlatAdam:
         self.tensors = list(optimizer.param_groups[0]["params"])
         sizes = [int(np.prod(shape)) for shape in shapes]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self.values = np.concatenate([p.detach().numpy().ravel() for p in self.tensors])
+        self.values = _flat(self.tensors)
         self.params = [
             self.values[start:end].reshape(shape)
             for start, end, shape in zip(self.offsets[:-1], self.offsets[1:], shapes, strict=True)
@@ -49,8 +54,8 @@ class _FlatAdam:
         states = [optimizer.state.get(p) for p in self.tensors]
         if all(states):
             self.step = float(states[0]["step"])
-            self.exp_avg = np.concatenate([s["exp_avg"].numpy().ravel() for s in states])
-            self.exp_avg_sq = np.concatenate([s["exp_avg_sq"].numpy().ravel() for s in states])
+            self.exp_avg = _flat([s["exp_avg"] for s in states])
+            self.exp_avg_sq = _flat([s["exp_avg_sq"] for s in states])
         else:
             self.step = 0.0
             self.exp_avg = np.zeros_like(self.values)

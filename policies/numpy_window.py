@@ -130,7 +130,7 @@ class WindowNetwork:
     @staticmethod
     def parameters_of(policy: ActorCriticPolicy) -> list[np.ndarray]:
         """Views (numpy) of ``policy``'s parameters, in its optimizer's order (no copy)."""
-        return [p.detach().numpy() for p in policy.optimizer.param_groups[0]["params"]]
+        return [p.detach().cpu().numpy() for p in policy.optimizer.param_groups[0]["params"]]
 
     def forward(
         self, params: Sequence[np.ndarray], observations: np.ndarray
@@ -454,6 +454,7 @@ class _NumpySampling:
     """Sampling through :class:`WindowNetwork` for SB3's actor-critic policies (a mixin)."""
 
     _window_cache: tuple[Any, tuple[int, ...], WindowNetwork | None, list[np.ndarray]]
+    _window_table: _WindowTable | None = None
 
     def window_network(self) -> tuple[WindowNetwork, list[np.ndarray]] | None:
         """The mirror and the parameters' views, or None (torch samples: see the module)."""
@@ -477,8 +478,12 @@ class _NumpySampling:
         if mirror is None or not isinstance(obs, torch.Tensor):
             return None
         network, params = mirror
-        observations = obs.detach().reshape(len(obs), -1).numpy()
-        logits, values, _ = network.forward(params, observations)
+        observations = obs.detach().reshape(len(obs), -1).cpu().numpy()
+        tensors = self.optimizer.param_groups[0]["params"]  # type: ignore[attr-defined]
+        version = tuple(tensor._version for tensor in tensors)
+        if self._window_table is None or self._window_table.version != version:
+            self._window_table = _WindowTable(network, params, version, self._window_table)
+        logits, values = self._window_table.lookup(observations)
         masks = None
         if action_masks is not None:
             masks = np.asarray(action_masks, dtype=bool).reshape(logits.shape)
@@ -488,8 +493,60 @@ class _NumpySampling:
         else:
             probs = torch.from_numpy(np.exp(log_probs))
             actions = torch.multinomial(probs, 1, True).reshape(-1)
-        chosen = log_probs[np.arange(len(log_probs)), actions.numpy()]
+        chosen = log_probs[np.arange(len(log_probs)), actions.cpu().numpy()]
         return actions, torch.from_numpy(values[:, None]), torch.from_numpy(chosen)
+
+
+class _WindowTable:
+    """Logits and values of the windows met, for one version of the parameters.
+
+    Sampling meets one new window per step (all parallel episodes on a target are at the
+    same site), so computing them one at a time costs a forward pass per step. A new
+    table (after an update) computes the previous table's windows in one batch first: on
+    one target those are the windows the next rollout meets. ``version`` is the
+    parameters' torch version counters, which every in-place change (an optimizer step,
+    ``load_state_dict``, this module's update) advances.
+    """
+
+    #: Windows carried over to a new table at most (meta-training meets many targets).
+    CARRY = 1024
+
+    def __init__(
+        self,
+        network: WindowNetwork,
+        params: list[np.ndarray],
+        version: tuple[int, ...],
+        previous: _WindowTable | None,
+    ):
+        self.network, self.params, self.version = network, params, version
+        self.rows: dict[bytes, int] = {}
+        self.logits = np.empty((0, network.num_actions), np.float32)
+        self.values = np.empty(0, np.float32)
+        self.windows: np.ndarray | None = None  # the rows of ``logits``, in order
+        if previous is not None and previous.windows is not None and self._carried(previous):
+            self._add(previous.windows)
+
+    def _carried(self, previous: _WindowTable) -> bool:
+        return previous.windows is not None and len(previous.windows) <= self.CARRY
+
+    def lookup(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (N, actions) and values (N,) of ``observations``' windows."""
+        unique, inverse = _unique_rows(observations)
+        keys = [row.tobytes() for row in unique]
+        missing = [i for i, key in enumerate(keys) if key not in self.rows]
+        if missing:
+            self._add(unique[missing])
+        index = np.array([self.rows[key] for key in keys])[inverse]
+        return self.logits[index], self.values[index]
+
+    def _add(self, windows: np.ndarray) -> None:
+        logits, values, _ = self.network.forward(self.params, windows)
+        base = len(self.logits)
+        for offset, row in enumerate(windows):
+            self.rows[row.tobytes()] = base + offset
+        self.logits = np.concatenate([self.logits, logits])
+        self.values = np.concatenate([self.values, values])
+        self.windows = windows if self.windows is None else np.concatenate([self.windows, windows])
 
 
 class WindowPolicy(_NumpySampling, ActorCriticPolicy):

@@ -180,6 +180,33 @@ def test_sampling_has_torchs_values_and_probabilities(variant: str) -> None:
         env.close()
 
 
+def test_sampling_follows_every_change_of_the_weights() -> None:
+    """Logits are kept per window between changes: an update or loaded weights renew them."""
+    model, env = _agent(_config("shipped-form"))
+    other, other_env = _agent(_config("shipped-form"), seed=5)
+    base = type(model.policy).__mro__[2]
+
+    def assert_torchs_values() -> None:
+        with torch.no_grad():
+            _, values, _ = model.policy(observations)
+            expected = base.predict_values(model.policy, observations)
+        np.testing.assert_allclose(values.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+    try:
+        observations, _ = _episode_windows(model, env)
+        assert_torchs_values()
+        model.learn(total_timesteps=model.n_steps * model.n_envs)  # a numpy update
+        assert_torchs_values()
+        model.policy.load_state_dict(other.policy.state_dict())
+        assert_torchs_values()
+        with torch.no_grad():
+            model.policy.value_net.bias.add_(1.0)
+        assert_torchs_values()
+    finally:
+        env.close()
+        other_env.close()
+
+
 def test_masked_actions_are_never_sampled() -> None:
     """Even with all the probability pushed onto GU pairs, unpaired sites never get one."""
     model, env = _agent(_config("gu-masks"))
