@@ -51,6 +51,7 @@ from envs.rna_design import RnaDesignConfig, TargetEncoding
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
 from meta.config import LEARNA, LearnaConfig, with_stage_options
+from meta.numpy_ppo import time_minibatch
 from meta.quality import RANKINGS, DesignedSequence, rank_designs
 from meta.rna_agent import RNA_AGENT
 from policies.config import PolicyConfig
@@ -546,7 +547,8 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
     synchronized before it is timed (kernels run asynchronously). For a recurrent policy
     (RecurrentPPO) the minibatch is cut into episode sequences by sb3-contrib's rollout
     buffer, as its update gets them (:func:`policies.recurrent.update_minibatch`), and
-    replayed through the LSTM from their stored states.
+    replayed through the LSTM from their stored states. When the update runs in numpy
+    (:mod:`meta.numpy_ppo`), the numpy steps are timed (:func:`meta.numpy_ppo.time_minibatch`).
 
     Args:
         model: The agent (``build_ppo``), before its first update.
@@ -561,6 +563,9 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
     minibatches = model.n_epochs * math.ceil(samples / model.batch_size)
     width = int(model.observation_space.shape[0])
     windows = np.stack([encoding.padded[site : site + width] for site in encoding.sites])
+    if getattr(model, "numpy_update_supported", lambda: False)():
+        # The update runs in numpy (meta.numpy_ppo), about 5 times faster than torch's.
+        return minibatches * time_minibatch(model, windows, _TIMED_MINIBATCHES)
     policy = copy.deepcopy(model.policy)
     device = policy.device
     cuda = device.type == "cuda"

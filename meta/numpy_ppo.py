@@ -20,6 +20,7 @@ ten times cheaper (README, "RNA design against its peers", throughput).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -329,6 +330,47 @@ def _batch(buffer: Any, indices: np.ndarray, rows: np.ndarray) -> dict[str, np.n
     if masks is not None:
         batch["action_masks"] = masks[indices].reshape(len(indices), -1) > 0
     return batch
+
+
+def time_minibatch(model: Any, windows: np.ndarray, repeats: int) -> float:
+    """Median seconds of one numpy minibatch step of ``model`` on ``windows`` (the target's).
+
+    For estimating an update before the first one: random actions and advantages on
+    ``batch_size`` of the windows, the PPO gradients and an Adam step on a flat copy of the
+    parameters (the model is untouched).
+
+    Args:
+        model: A :class:`WindowPPO` or :class:`MaskableWindowPPO` whose update runs in numpy
+            (:meth:`numpy_update_supported`).
+        windows: The target's windows, one per decision site.
+        repeats: Minibatch steps to time (the first is not counted).
+    """
+    policy = model.policy
+    network = WindowNetwork.build(policy)
+    if network is None:
+        raise ValueError("the policy's update does not run in numpy")
+    rng = np.random.default_rng(0)
+    count = min(model.batch_size, model.n_steps * model.n_envs)
+    table, rows = Windows.of(windows[rng.integers(len(windows), size=count)])
+    batch = {
+        "rows": rows,
+        "actions": rng.integers(int(model.action_space.n), size=count),
+        "old_values": np.zeros(count, np.float32),
+        "old_log_prob": np.full(count, -1.0, np.float32),
+        "advantages": rng.standard_normal(count).astype(np.float32),
+        "returns": rng.standard_normal(count).astype(np.float32),
+    }
+    flat = _FlatAdam(policy.optimizer, network.shapes)
+    times = []
+    with threadpool_limits(1, user_api="blas"):
+        for _ in range(max(2, repeats)):
+            began = time.perf_counter()
+            grads, _ = ppo_gradients(
+                network, flat.params, table, batch, 0.2, None, model.ent_coef, 0.5, True
+            )
+            flat.apply(grads, model.max_grad_norm)
+            times.append(time.perf_counter() - began)
+    return float(np.median(times[1:]))
 
 
 class WindowPPO(_NumpyTrain, PPO):

@@ -250,3 +250,35 @@ def test_unsupported_policies_fall_back_to_torch() -> None:
         assert WindowNetwork.build(model.policy) is None
     finally:
         env.close()
+
+
+def test_the_first_update_estimate_times_the_numpy_update(monkeypatch) -> None:
+    """The design loop's estimate times the update that will run, and leaves the agent be."""
+    import meta.design as md
+    import meta.numpy_ppo as numpy_ppo
+
+    calls = []
+
+    def spy(model, windows, repeats):
+        calls.append((len(windows), repeats))
+        return real(model, windows, repeats)
+
+    real = numpy_ppo.time_minibatch
+    monkeypatch.setattr(md, "time_minibatch", spy)
+    model, env = _agent(_config("shipped-form"))
+    try:
+        before = [p.detach().clone() for p in model.policy.parameters()]
+        random_state = np.random.get_state()[1].copy()
+        seconds = md.estimate_update_seconds(model, env.encodings[0], 1)
+        assert seconds > 0 and calls == [(env.encodings[0].num_steps, md._TIMED_MINIBATCHES)]
+        assert all(torch.equal(a, b) for a, b in zip(before, model.policy.parameters()))
+        assert not model.policy.optimizer.state  # no Adam state was written
+        assert (np.random.get_state()[1] == random_state).all()
+    finally:
+        env.close()
+    model, env = _agent(LEARNA.updated({**SMALL, "lstm_layers": 1, "lstm_units": 4}))
+    try:
+        assert md.estimate_update_seconds(model, env.encodings[0], 1) > 0
+        assert len(calls) == 1  # torch's minibatches were timed
+    finally:
+        env.close()
