@@ -37,6 +37,10 @@ from torch import nn
 
 from policies.extractors import NUM_TOKENS, LearnaExtractor
 
+#: Whether supported policies sample and update in numpy; False runs SB3's torch code
+#: throughout (for comparisons, e.g. ``scripts/time_policy_update.py --update torch``).
+ENABLED = True
+
 #: The logit of a masked action (sb3-contrib's ``MaskableCategorical``).
 MASKED_LOGIT = np.float32(-1e8)
 
@@ -96,6 +100,8 @@ class WindowNetwork:
         the critic), fully connected layers with tanh or ReLU, linear heads and an Adam
         optimizer without weight decay, AMSGrad or ``maximize``.
         """
+        if not ENABLED:
+            return None
         try:
             return cls._build(policy)
         except _Unsupported:
@@ -453,7 +459,7 @@ def log_softmax(logits: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
 class _NumpySampling:
     """Sampling through :class:`WindowNetwork` for SB3's actor-critic policies (a mixin)."""
 
-    _window_cache: tuple[Any, tuple[int, ...], WindowNetwork | None, list[np.ndarray]]
+    _window_cache: tuple[Any, tuple[Any, bool], WindowNetwork | None, list[np.ndarray]]
     _window_table: _WindowTable | None = None
 
     def window_network(self) -> tuple[WindowNetwork, list[np.ndarray]] | None:
@@ -462,10 +468,11 @@ class _NumpySampling:
             return None
         tensors = self.optimizer.param_groups[0]["params"]  # type: ignore[attr-defined]
         cached = getattr(self, "_window_cache", None)
-        if cached is None or cached[0] is not tensors or cached[1] != _pointers(tensors):
+        key = (_pointers(tensors), ENABLED)
+        if cached is None or cached[0] is not tensors or cached[1] != key:
             network = WindowNetwork.build(self)  # type: ignore[arg-type]
             views = WindowNetwork.parameters_of(self) if network else []  # type: ignore[arg-type]
-            cached = (tensors, _pointers(tensors), network, views)
+            cached = (tensors, key, network, views)
             self._window_cache = cached
         if cached[2] is None:
             return None

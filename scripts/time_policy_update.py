@@ -32,6 +32,7 @@ from meta.checkpoints import load_checkpoint, load_weights
 from meta.config import LEARNA
 from meta.design import build_ppo
 from meta.training_data import GeneratorSettings, generate_structures
+from policies import numpy_window
 from policies.device import resolve_device
 
 #: The design-shaped rollout's target: the MFE structure of a random 100-nt sequence.
@@ -99,11 +100,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="auto|cpu|cuda[:N] (cpu)")
     parser.add_argument("--threads", default="1,2", help="torch CPU threads to try (1,2)")
     parser.add_argument("--repeats", type=int, default=5, help="timed updates per cell (5)")
+    parser.add_argument(
+        "--update",
+        choices=("numpy", "torch"),
+        default="numpy",
+        help="numpy: the default path (meta.numpy_ppo, where the network allows it); "
+        "torch: SB3's own torch code throughout",
+    )
     args = parser.parse_args(argv)
+    numpy_window.ENABLED = args.update == "numpy"
     device = resolve_device(args.device)
     shipped = load_checkpoint(None)
     training = generate_structures(GeneratorSettings(count=200, seed=1))
-    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads max")
+    print(
+        f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads max, "
+        f"update: {args.update}"
+    )
     print("policy        rollout         samples  threads  parameters  update_s  step_ms")
     for name, config, checkpoint in (
         ("learna", LEARNA, None),

@@ -282,3 +282,25 @@ def test_the_first_update_estimate_times_the_numpy_update(monkeypatch) -> None:
         assert len(calls) == 1  # torch's minibatches were timed
     finally:
         env.close()
+
+
+def test_the_switch_runs_sb3s_torch_code(monkeypatch) -> None:
+    """``policies.numpy_window.ENABLED = False``: SB3's own sampling and update run."""
+    from policies import numpy_window
+
+    model, env = _agent(_config("shipped-form"))
+    try:
+        model.learn(total_timesteps=model.n_steps * model.n_envs)
+        observations, _ = _episode_windows(model, env)
+        with torch.no_grad():
+            assert model.policy.window_network() is not None
+        monkeypatch.setattr(numpy_window, "ENABLED", False)
+        assert not model.numpy_update_supported()
+        with torch.no_grad():
+            assert model.policy.window_network() is None
+        calls = []
+        monkeypatch.setattr(PPO, "train", lambda self: calls.append(self))
+        model.train()
+        assert calls == [model]
+    finally:
+        env.close()
