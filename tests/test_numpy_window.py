@@ -96,6 +96,15 @@ def _assert_same_state(reference, model) -> None:
             )
 
 
+def _assert_same_records(reference, model) -> None:
+    """SB3's ``train/*`` logger records (meta-training's TensorBoard curves)."""
+    expected = {k: v for k, v in reference.logger.name_to_value.items() if k.startswith("train/")}
+    actual = {k: v for k, v in model.logger.name_to_value.items() if k.startswith("train/")}
+    assert actual.keys() == expected.keys() and len(expected) >= 9
+    for key, value in expected.items():
+        np.testing.assert_allclose(actual[key], value, rtol=1e-3, atol=1e-6, err_msg=key)
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_the_mirror_supports_every_window_form(variant: str) -> None:
     model, env = _agent(_config(variant))
@@ -119,6 +128,7 @@ def test_the_numpy_update_is_sb3s_update(variant: str) -> None:
             np.random.seed(100 + round_)
             model.train()
             _assert_same_state(reference, model)
+            _assert_same_records(reference, model)
         assert model._n_updates == reference._n_updates
     finally:
         for env in envs:
