@@ -564,7 +564,7 @@ def estimate_update_seconds(model: PPO, encoding: TargetEncoding, threads: int |
     width = int(model.observation_space.shape[0])
     windows = np.stack([encoding.padded[site : site + width] for site in encoding.sites])
     if getattr(model, "numpy_update_supported", lambda: False)():
-        # The update runs in numpy (meta.numpy_ppo), about 5 times faster than torch's.
+        # The update runs in numpy (meta.numpy_ppo), 3-4 times faster than torch's.
         return minibatches * time_minibatch(model, windows, _TIMED_MINIBATCHES)
     policy = copy.deepcopy(model.policy)
     device = policy.device

@@ -42,16 +42,11 @@ def _flat(tensors: list[torch.Tensor]) -> np.ndarray:
 class _FlatAdam:
     """The policy's parameters and Adam moments as flat float32 buffers, for one update."""
 
-    def __init__(self, optimizer: torch.optim.Adam, shapes: tuple[tuple[int, ...], ...]):
+    def __init__(self, optimizer: torch.optim.Adam):
         self.optimizer = optimizer
         self.tensors = list(optimizer.param_groups[0]["params"])
-        sizes = [int(np.prod(shape)) for shape in shapes]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self.values = _flat(self.tensors)
-        self.params = [
-            self.values[start:end].reshape(shape)
-            for start, end, shape in zip(self.offsets[:-1], self.offsets[1:], shapes, strict=True)
-        ]
+        self.params = self._split(self.values)  # views: one per parameter, in its shape
         states = [optimizer.state.get(p) for p in self.tensors]
         if all(states):
             self.step = float(states[0]["step"])
@@ -62,6 +57,15 @@ class _FlatAdam:
             self.exp_avg = np.zeros_like(self.values)
             self.exp_avg_sq = np.zeros_like(self.values)
         self.gradient = np.empty_like(self.values)
+        self._gradients = self._split(self.gradient)
+
+    def _split(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Views of a flat buffer, one per parameter, each in its parameter's shape."""
+        views, start = [], 0
+        for tensor in self.tensors:
+            views.append(flat[start : start + tensor.numel()].reshape(tensor.shape))
+            start += tensor.numel()
+        return views
 
     @staticmethod
     def usable(optimizer: torch.optim.Adam) -> bool:
@@ -79,8 +83,8 @@ class _FlatAdam:
 
     def apply(self, grads: list[np.ndarray], max_grad_norm: float) -> None:
         """Clip the gradients' global norm as torch does, then take torch's Adam step."""
-        for start, end, grad in zip(self.offsets[:-1], self.offsets[1:], grads, strict=True):
-            self.gradient[start:end] = grad.ravel()
+        for view, grad in zip(self._gradients, grads, strict=True):
+            view[...] = grad
         gradient = self.gradient
         norm = float(np.sqrt(np.dot(gradient, gradient)))
         gradient *= np.float32(min(max_grad_norm / (norm + 1e-6), 1.0))
@@ -97,17 +101,16 @@ class _FlatAdam:
 
     def write_back(self) -> None:
         """Copy the parameters and Adam's state into the torch policy and optimizer."""
-        bounds = zip(self.tensors, self.offsets[:-1], self.offsets[1:], strict=True)
-        for tensor, start, end in bounds:
-            shape = tensor.shape
+        moments = zip(self._split(self.exp_avg), self._split(self.exp_avg_sq), strict=True)
+        for tensor, value, (exp_avg, exp_avg_sq) in zip(
+            self.tensors, self.params, moments, strict=True
+        ):
             with torch.no_grad():
-                tensor.copy_(torch.from_numpy(self.values[start:end].reshape(shape)))
+                tensor.copy_(torch.from_numpy(value))
             state = self.optimizer.state[tensor]
             state["step"] = torch.tensor(self.step, dtype=torch.float32)
-            state["exp_avg"] = torch.from_numpy(self.exp_avg[start:end].reshape(shape).copy())
-            state["exp_avg_sq"] = torch.from_numpy(
-                self.exp_avg_sq[start:end].reshape(shape).copy()
-            )
+            state["exp_avg"] = torch.from_numpy(exp_avg.copy())
+            state["exp_avg_sq"] = torch.from_numpy(exp_avg_sq.copy())
 
 
 def ppo_gradients(
@@ -229,7 +232,7 @@ class _NumpyTrain:
         clip_range_vf = None
         if self.clip_range_vf is not None:
             clip_range_vf = self.clip_range_vf(self._current_progress_remaining)
-        flat = _FlatAdam(self.policy.optimizer, network.shapes)
+        flat = _FlatAdam(self.policy.optimizer)
         logged: dict[str, list[float]] = {}
         approx_kl_divs: list[float] = []
         figures: dict[str, float] = {}
@@ -360,7 +363,7 @@ def time_minibatch(model: Any, windows: np.ndarray, repeats: int) -> float:
         "advantages": rng.standard_normal(count).astype(np.float32),
         "returns": rng.standard_normal(count).astype(np.float32),
     }
-    flat = _FlatAdam(policy.optimizer, network.shapes)
+    flat = _FlatAdam(policy.optimizer)
     times = []
     with threadpool_limits(1, user_api="blas"):
         for _ in range(max(2, repeats)):

@@ -138,17 +138,6 @@ class WindowNetwork:
         """Views (numpy) of ``policy``'s parameters, in its optimizer's order (no copy)."""
         return [p.detach().cpu().numpy() for p in policy.optimizer.param_groups[0]["params"]]
 
-    def forward(
-        self, params: Sequence[np.ndarray], observations: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, Any]:
-        """Logits (N, actions) and values (N,) of a batch of windows, and the backward cache.
-
-        Identical windows are computed once (in LEARNA all parallel episodes on one target
-        see the same window at the same step).
-        """
-        windows, inverse = Windows.of(observations)
-        return self.forward_windows(params, windows, inverse)
-
     def forward_windows(
         self,
         params: Sequence[np.ndarray],
@@ -188,8 +177,8 @@ class WindowNetwork:
         """Gradients of a loss for every parameter, from its gradients for the outputs.
 
         Args:
-            params: The parameters :meth:`forward` ran with.
-            cache: :meth:`forward`'s (or :meth:`forward_windows`') cache.
+            params: The parameters :meth:`forward_windows` ran with.
+            cache: :meth:`forward_windows`' cache.
             d_logits: d loss / d logits, (N, actions).
             d_values: d loss / d values, (N,).
 
@@ -262,6 +251,8 @@ def _tower(extractor: nn.Module, index: dict[int, int]) -> _Tower:
             raise _Unsupported
     convs = []
     modules = list(extractor.convs)
+    if len(modules) % 2:  # every convolution is followed by its ReLU
+        raise _Unsupported
     for conv, relu in zip(modules[::2], modules[1::2], strict=True):
         if not (isinstance(conv, nn.Conv1d) and isinstance(relu, nn.ReLU)):
             raise _Unsupported
@@ -530,11 +521,9 @@ class _WindowTable:
         self.logits = np.empty((0, network.num_actions), np.float32)
         self.values = np.empty(0, np.float32)
         self.windows: np.ndarray | None = None  # the rows of ``logits``, in order
-        if previous is not None and previous.windows is not None and self._carried(previous):
-            self._add(previous.windows)
-
-    def _carried(self, previous: _WindowTable) -> bool:
-        return previous.windows is not None and len(previous.windows) <= self.CARRY
+        carried = previous.windows if previous is not None else None
+        if carried is not None and len(carried) <= self.CARRY:
+            self._add(carried)
 
     def lookup(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits (N, actions) and values (N,) of ``observations``' windows."""
@@ -547,7 +536,9 @@ class _WindowTable:
         return self.logits[index], self.values[index]
 
     def _add(self, windows: np.ndarray) -> None:
-        logits, values, _ = self.network.forward(self.params, windows)
+        """Compute distinct windows, none of them in the table yet."""
+        everyone = np.arange(len(windows))
+        logits, values, _ = self.network.forward_windows(self.params, Windows(windows), everyone)
         base = len(self.logits)
         for offset, row in enumerate(windows):
             self.rows[row.tobytes()] = base + offset
