@@ -135,9 +135,14 @@ class RnaDesignVecEnv(VecEnv):
         self.workers = executor.slots
         self._units = itertools.count()
         self._rng = np.random.default_rng(seed)
+        self._table = _EncodingTable(self.encodings, self.config.window, self.config.num_actions)
         self._current = [self.encodings[0]] * n_envs
-        self._actions = [np.zeros(e.num_steps, dtype=np.int64) for e in self._current]
+        #: Index into ``encodings`` of each environment's target (``_current`` as an array).
+        self._which = np.zeros(n_envs, dtype=np.int64)
+        #: The actions taken so far, one row per environment (as long as the longest target).
+        self._actions = np.zeros((n_envs, self._table.longest), dtype=np.int64)
         self._steps = np.zeros(n_envs, dtype=np.int64)
+        self._rows = np.arange(n_envs)
         self._pending: np.ndarray | None = None
         self.total_folds = 0
         self.total_episodes = 0
@@ -188,11 +193,9 @@ class RnaDesignVecEnv(VecEnv):
                 refusal = encoding.refusal(int(self._steps[index]), int(actions[index]))
                 raise ValueError(f"environment {index}: {refusal}")
         step, self.step_count = self.step_count, self.step_count + 1
-        done = np.zeros(self.num_envs, dtype=bool)
-        for index, action in enumerate(actions):
-            self._actions[index][self._steps[index]] = action
-            self._steps[index] += 1
-            done[index] = self._steps[index] == self._current[index].num_steps
+        self._actions[self._rows, self._steps] = actions
+        self._steps += 1
+        done = self._steps == self._table.num_steps[self._which]
         rewards = np.zeros(self.num_envs, dtype=np.float32)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         finished = np.flatnonzero(done)
@@ -246,10 +249,7 @@ class RnaDesignVecEnv(VecEnv):
 
     def action_masks(self) -> np.ndarray:
         """Allowed actions of every environment at its current site, ``(n_envs, n_actions)``."""
-        masks = np.empty((self.num_envs, self.action_space.n), dtype=bool)
-        for index, encoding in enumerate(self._current):
-            masks[index] = encoding.masks[min(int(self._steps[index]), encoding.num_steps - 1)]
-        return masks
+        return self._table.masks(self._which, self._steps)
 
     @property
     def pending(self) -> int:
@@ -299,22 +299,17 @@ class RnaDesignVecEnv(VecEnv):
 
     # -- internals ------------------------------------------------------------
     def _start_episode(self, index: int) -> None:
-        encoding = self.encodings[int(self._rng.integers(len(self.encodings)))]
-        self._current[index] = encoding
-        if len(self._actions[index]) != encoding.num_steps:
-            self._actions[index] = np.zeros(encoding.num_steps, dtype=np.int64)
+        which = int(self._rng.integers(len(self.encodings)))
+        self._current[index] = self.encodings[which]
+        self._which[index] = which
         self._steps[index] = 0
 
     def _observations(self, indices: np.ndarray | None = None) -> np.ndarray:
-        indices = np.arange(self.num_envs) if indices is None else indices
-        width = self.config.window
-        obs = np.empty((len(indices), width), dtype=self.observation_space.dtype)
-        for row, index in enumerate(indices):
-            encoding = self._current[index]
-            step = min(int(self._steps[index]), encoding.num_steps - 1)
-            start = encoding.sites[step]
-            obs[row] = encoding.padded[start : start + width]
-        return obs
+        if indices is None:
+            windows = self._table.windows(self._which, self._steps)
+        else:
+            windows = self._table.windows(self._which[indices], self._steps[indices])
+        return windows.astype(self.observation_space.dtype, copy=False)
 
     def fold_time(self) -> float:
         """Seconds one fold of a design takes (:attr:`fold_seconds`; timed once if unknown).
@@ -539,11 +534,56 @@ class RnaDesignVecEnv(VecEnv):
         jobs = []
         for index in indices:
             encoding = self._current[index]
-            sequence = actions_to_sequence(encoding, self._actions[index])
+            sequence = actions_to_sequence(encoding, self._actions[index, : encoding.num_steps])
             seed = int(self._rng.integers(2**63))
             structure = encoding.target.structure
             jobs.append((sequence, structure, self.config, seed, encoding.constraints, self.energy))
         return jobs
+
+
+class _EncodingTable:
+    """Every target's windows and masks in flat arrays, so that a step is array operations.
+
+    A window starts at a decision site of the padded target codes: the codes of all
+    targets are concatenated, and an episode at ``step`` of target ``which`` reads the
+    ``width`` codes from ``starts[offsets[which] + step]``. Masks are stacked the same way
+    (all True for a target without any).
+
+    Args:
+        encodings: The targets' encodings.
+        width: Observation window width.
+        num_actions: Size of the action space.
+    """
+
+    def __init__(self, encodings: Sequence[TargetEncoding], width: int, num_actions: int):
+        self.num_steps = np.array([e.num_steps for e in encodings], dtype=np.int64)
+        #: Steps of the longest target (the width of an action buffer).
+        self.longest = int(self.num_steps.max())
+        self.offsets = np.concatenate(([0], np.cumsum(self.num_steps)[:-1]))
+        padded_offsets = np.concatenate(([0], np.cumsum([len(e.padded) for e in encodings])))
+        self.codes = np.concatenate([e.padded for e in encodings])
+        self.starts = np.concatenate(
+            [e.sites + padded_offsets[i] for i, e in enumerate(encodings)]
+        ).astype(np.int64)
+        self.span = np.arange(width, dtype=np.int64)
+        self.allowed = np.concatenate(
+            [
+                e.masks if e.masks is not None else np.ones((e.num_steps, num_actions), bool)
+                for e in encodings
+            ]
+        )
+
+    def rows(self, which: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Flat step indices of episodes of targets ``which`` at ``steps`` (clipped to the end)."""
+        return self.offsets[which] + np.minimum(steps, self.num_steps[which] - 1)
+
+    def windows(self, which: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Observation windows, ``(len(which), width)`` target codes."""
+        return self.codes[self.starts[self.rows(which, steps)][:, None] + self.span]
+
+    def masks(self, which: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Allowed actions, ``(len(which), num_actions)`` (a fresh array)."""
+        return self.allowed[self.rows(which, steps)]
 
 
 def _default_executor(workers: int, deferred: bool) -> Executor:

@@ -155,6 +155,45 @@ def test_vec_env_steps_many_episodes_and_reports_designs():
     assert env.total_episodes == len(finished)
 
 
+@pytest.mark.parametrize("encoding", ["tokens", "binary"])
+@pytest.mark.parametrize("gu_pairs", [False, True])
+def test_vec_env_steps_agree_with_each_targets_encoding(encoding, gu_pairs):
+    """Observations, masks and designs of the array-stepped episodes, checked per episode
+    against the target's own encoding (its window, its mask rows, actions_to_sequence),
+    over targets of different lengths drawn at random, terminal windows included."""
+    config = RnaDesignConfig(
+        state_radius=3, encoding=encoding, gu_pairs=gu_pairs, local_improvement=0
+    )  # the design as the actions set it, not improved
+    env = RnaDesignVecEnv(TARGETS, config, n_envs=6, seed=2)
+    rng = np.random.default_rng(4)
+    obs = env.reset()
+    taken: list[list[int]] = [[] for _ in range(env.num_envs)]
+    lengths, finished = set(), 0
+    for _ in range(80):
+        masks = env.action_masks()
+        for index in range(env.num_envs):
+            encoding_ = env._current[index]
+            step = len(taken[index])
+            assert obs[index].tolist() == encoding_.window(step, config.window).tolist()
+            assert obs.dtype == env.observation_space.dtype
+            assert masks[index].tolist() == encoding_.masks[step].tolist()
+        actions = np.array([rng.choice(np.flatnonzero(row)) for row in masks])
+        before = list(env._current)
+        obs, _, dones, infos = env.step(actions)
+        for index, action in enumerate(actions):
+            taken[index].append(int(action))
+            if dones[index]:
+                encoding_ = before[index]
+                assert len(taken[index]) == encoding_.num_steps
+                expected = actions_to_sequence(encoding_, np.array(taken[index]))
+                assert infos[index]["sequence"] == expected
+                last = encoding_.window(encoding_.num_steps - 1, config.window)
+                assert infos[index]["terminal_observation"].tolist() == last.tolist()
+                lengths.add(len(expected))
+                taken[index], finished = [], finished + 1
+    assert finished >= 20 and len(lengths) == len(TARGETS)
+
+
 def test_vec_env_with_worker_processes_matches_in_process():
     def designs(workers):
         env = RnaDesignVecEnv(
