@@ -6,13 +6,15 @@
 # Environment (defaults in brackets):
 #   TRAIN_SECONDS [4200]  meta-training wall time (70 minutes)
 #   WORKERS [2]           folding processes
-#   SOURCE [mfe]          training structures: mfe, ensemble, grammar or mixture
+#   SOURCE [mixture]      training structures: mfe, ensemble, grammar or mixture
 #   MIXTURE [mfe:0.4,ensemble:0.3,grammar:0.3]   the mixture's sources and weights
 #   INIT []               a checkpoint to continue (its weights start the run), or none
 #
 # Everything is seeded; the budget is wall-clock time, so the step count depends on the
-# machine. The shipped model was made by the defaults on 2 cores (AMD EPYC, no GPU).
-# Session 10 continued it with
+# machine. The shipped model was made by the defaults on 2 cores (AMD EPYC, no GPU) in
+# session 26 (OUT_DIR was /work/exp/shipped-v3; the best validation came at 5.9 M of
+# 10.6 M timesteps). The model before it (session 2) was made with SOURCE=mfe; session 10
+# continued that one with
 #   SOURCE=mixture INIT=meta/models/meta-learna.zip bash scripts/train_shipped_model.sh runs/shipped-model-v2
 # and kept the old model: the continued one validated no better (README, "The shipped model").
 # The benchmark files are looked up as usual (AUTORL_DATA, default ../shared/data beside
@@ -23,7 +25,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/shipped-model}
 TRAIN_SECONDS=${TRAIN_SECONDS:-4200}
 WORKERS=${WORKERS:-2}
-SOURCE=${SOURCE:-mfe}
+SOURCE=${SOURCE:-mixture}
 MIXTURE=${MIXTURE:-mfe:0.4,ensemble:0.3,grammar:0.3}
 INIT=${INIT:-}
 if [ -z "${AUTORL_DATA:-}" ] && [ -d ../shared/data ]; then
