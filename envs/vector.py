@@ -136,8 +136,7 @@ class RnaDesignVecEnv(VecEnv):
         self._units = itertools.count()
         self._rng = np.random.default_rng(seed)
         self._table = _EncodingTable(self.encodings, self.config.window, self.config.num_actions)
-        self._current = [self.encodings[0]] * n_envs
-        #: Index into ``encodings`` of each environment's target (``_current`` as an array).
+        #: Index into ``encodings`` of each environment's target (see :meth:`_encoding`).
         self._which = np.zeros(n_envs, dtype=np.int64)
         #: The actions taken so far, one row per environment (as long as the longest target).
         self._actions = np.zeros((n_envs, self._table.longest), dtype=np.int64)
@@ -171,7 +170,7 @@ class RnaDesignVecEnv(VecEnv):
             self._reset_seeds()
         for index in range(self.num_envs):
             self._start_episode(index)
-        self.reset_infos = [{"target_id": e.target.id} for e in self._current]
+        self.reset_infos = [{"target_id": self.encodings[w].target.id} for w in self._which]
         return self._observations()
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -189,7 +188,7 @@ class RnaDesignVecEnv(VecEnv):
             allowed = self.action_masks()[np.arange(self.num_envs), actions]
             if not allowed.all():
                 index = int(np.flatnonzero(~allowed)[0])
-                encoding = self._current[index]
+                encoding = self._encoding(index)
                 refusal = encoding.refusal(int(self._steps[index]), int(actions[index]))
                 raise ValueError(f"environment {index}: {refusal}")
         step, self.step_count = self.step_count, self.step_count + 1
@@ -205,7 +204,7 @@ class RnaDesignVecEnv(VecEnv):
             for slot, (index, ticket) in enumerate(zip(finished, tickets)):
                 infos[index] = {
                     "pending": ticket,
-                    "target_id": self._current[index].target.id,
+                    "target_id": self._encoding(index).target.id,
                     "terminal_observation": terminal[slot],
                     "TimeLimit.truncated": False,
                 }
@@ -213,7 +212,7 @@ class RnaDesignVecEnv(VecEnv):
         elif len(finished):
             terminal = self._observations(finished)
             for slot, (index, outcome) in enumerate(zip(finished, self._evaluate(finished))):
-                target = self._current[index].target
+                target = self._encoding(index).target
                 if outcome is None:  # skipped (deadline or episode limit): not evaluated
                     infos[index] = {"target_id": target.id, "skipped": True}
                 else:
@@ -298,9 +297,12 @@ class RnaDesignVecEnv(VecEnv):
         return [False] * len(self._get_indices(indices))
 
     # -- internals ------------------------------------------------------------
+    def _encoding(self, index: int) -> TargetEncoding:
+        """The encoding of environment ``index``'s current target."""
+        return self.encodings[self._which[index]]
+
     def _start_episode(self, index: int) -> None:
         which = int(self._rng.integers(len(self.encodings)))
-        self._current[index] = self.encodings[which]
         self._which[index] = which
         self._steps[index] = 0
 
@@ -507,7 +509,7 @@ class RnaDesignVecEnv(VecEnv):
         """Hand the designs of finished episodes to the folding processes; their tickets."""
         tickets = []
         for index, job in zip(indices, self._jobs(indices)):
-            target = self._current[index].target
+            target = self._encoding(index).target
             ticket = self.evaluations.submit(
                 evaluate_batch,
                 ([job],),
@@ -533,7 +535,7 @@ class RnaDesignVecEnv(VecEnv):
         """``evaluate_batch`` jobs for the finished episodes (one local-improvement seed each)."""
         jobs = []
         for index in indices:
-            encoding = self._current[index]
+            encoding = self._encoding(index)
             sequence = actions_to_sequence(encoding, self._actions[index, : encoding.num_steps])
             seed = int(self._rng.integers(2**63))
             structure = encoding.target.structure
@@ -562,9 +564,7 @@ class _EncodingTable:
         self.offsets = np.concatenate(([0], np.cumsum(self.num_steps)[:-1]))
         padded_offsets = np.concatenate(([0], np.cumsum([len(e.padded) for e in encodings])))
         self.codes = np.concatenate([e.padded for e in encodings])
-        self.starts = np.concatenate(
-            [e.sites + padded_offsets[i] for i, e in enumerate(encodings)]
-        ).astype(np.int64)
+        self.starts = np.concatenate([e.sites + padded_offsets[i] for i, e in enumerate(encodings)])
         self.span = np.arange(width, dtype=np.int64)
         self.allowed = np.concatenate(
             [

@@ -184,7 +184,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Recorder]:
         actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
         allowed = self.action_masks()[np.arange(self.num_envs), actions]
         for index, action in enumerate(actions):
-            encoding = self._current[index]
+            encoding = self._encoding(index)
             step = min(int(self._steps[index]), encoding.num_steps - 1)
             unpaired = encoding.partners[step] < 0
             record.unpaired_gu += int(unpaired and action >= 4)

@@ -171,14 +171,14 @@ def test_vec_env_steps_agree_with_each_targets_encoding(encoding, gu_pairs):
     lengths, finished = set(), 0
     for _ in range(80):
         masks = env.action_masks()
+        assert obs.dtype == env.observation_space.dtype
         for index in range(env.num_envs):
-            encoding_ = env._current[index]
+            encoding_ = env._encoding(index)
             step = len(taken[index])
             assert obs[index].tolist() == encoding_.window(step, config.window).tolist()
-            assert obs.dtype == env.observation_space.dtype
             assert masks[index].tolist() == encoding_.masks[step].tolist()
         actions = np.array([rng.choice(np.flatnonzero(row)) for row in masks])
-        before = list(env._current)
+        before = [env._encoding(index) for index in range(env.num_envs)]
         obs, _, dones, infos = env.step(actions)
         for index, action in enumerate(actions):
             taken[index].append(int(action))
