@@ -153,16 +153,19 @@ FLAT_KEYS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(Co
 def build_controller(config: ControllerConfig, venv: Any, seed: int, device: str = "cpu") -> Any:
     """A ``MaskablePPO`` controller for NAS episodes (:class:`envs.nas_vec.NasVecEnv`).
 
+    It is :class:`policies.minibatches.GuardedMaskablePPO`: ``minibatches`` that leave a
+    last minibatch of one step give no NaN update.
+
     Args:
         config: The controller configuration.
         venv: The vectorized NAS environments (their decisions fix the rollout length).
         seed: Seeds the policy's initialization and sampling.
         device: Where the controller runs (it is small: the CPU is the right place).
     """
-    from sb3_contrib import MaskablePPO
     from stable_baselines3.common.logger import Logger
 
     from policies.controller import TokenLstmExtractor
+    from policies.minibatches import GuardedMaskablePPO
 
     steps = int(venv.observation_space.shape[0]) - 1
     n_steps = config.episodes_per_update * steps
@@ -176,7 +179,7 @@ def build_controller(config: ControllerConfig, venv: Any, seed: int, device: str
         },
         "net_arch": {"pi": [], "vf": []},
     }
-    model = MaskablePPO(
+    model = GuardedMaskablePPO(
         "MlpPolicy",
         venv,
         n_steps=n_steps,

@@ -1,7 +1,8 @@
 """SB3's PPO update, run through the window network's numpy mirror.
 
 :class:`WindowPPO` and :class:`MaskableWindowPPO` are stable-baselines3's ``PPO`` and
-sb3-contrib's ``MaskablePPO`` whose ``train`` computes the same update as theirs (the
+sb3-contrib's ``MaskablePPO`` (:class:`policies.minibatches.GuardedMaskablePPO`: without a
+minibatch of one step) whose ``train`` computes the same update as theirs (the
 clipped surrogate, value and entropy losses, advantage normalization, gradient clipping
 and Adam, minibatches drawn by the rollout buffer with numpy's global generator, SB3's
 ``target_kl`` and ``clip_range_vf``) with :class:`policies.numpy_window.WindowNetwork`'s
@@ -26,11 +27,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from sb3_contrib import MaskablePPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.utils import explained_variance
 from threadpoolctl import threadpool_limits
 
+from policies.minibatches import GuardedMaskablePPO
 from policies.numpy_window import WindowNetwork, Windows, log_softmax
 
 
@@ -248,9 +249,7 @@ class _NumpyTrain:
                 batch = _batch(self.rollout_buffer, indices, rows)
                 if len(windows.observations) > 2 * len(indices):  # many targets: only these
                     batch["subset"] = np.unique(batch["rows"])
-                normalize = self.normalize_advantage and (
-                    self._normalize_single or len(indices) > 1
-                )
+                normalize = self.normalize_advantage and len(indices) > 1
                 grads, figures = ppo_gradients(
                     network,
                     flat.params,
@@ -379,10 +378,10 @@ def time_minibatch(model: Any, windows: np.ndarray, repeats: int) -> float:
 class WindowPPO(_NumpyTrain, PPO):
     """stable-baselines3's PPO with the numpy update (see the module)."""
 
-    _normalize_single = False  # SB3 normalizes minibatches of more than one sample
 
+class MaskableWindowPPO(_NumpyTrain, GuardedMaskablePPO):
+    """sb3-contrib's MaskablePPO with the numpy update (see the module).
 
-class MaskableWindowPPO(_NumpyTrain, MaskablePPO):
-    """sb3-contrib's MaskablePPO with the numpy update (see the module)."""
-
-    _normalize_single = True  # MaskablePPO normalizes every minibatch
+    Its rollout buffer leaves out a minibatch of one step (:mod:`policies.minibatches`),
+    for the numpy update as for sb3-contrib's.
+    """

@@ -265,11 +265,10 @@ def _algorithm(config: LearnaConfig, env: VecEnv) -> tuple[Any, Any]:
                 "sb3-contrib has no masked recurrent PPO (RecurrentPPO); use lstm_mode "
                 f"'window' (MaskablePPO), or do without {reason}"
             )
-        from sb3_contrib import RecurrentPPO
-
+        from policies.minibatches import GuardedRecurrentPPO
         from policies.recurrent import LearnaRecurrentPolicy
 
-        return RecurrentPPO, LearnaRecurrentPolicy
+        return GuardedRecurrentPPO, LearnaRecurrentPolicy
     # SB3's algorithms and actor-critic policies; with LEARNA's network without LSTM on
     # the CPU they sample and update through its numpy mirror (meta.numpy_ppo).
     from meta.numpy_ppo import MaskableWindowPPO, WindowPPO

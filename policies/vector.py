@@ -230,11 +230,15 @@ def activation_class(name: str) -> type:
 
 
 def algorithm_for(config: VectorPolicyConfig) -> type:
-    """The algorithm class: SB3 ``PPO``, or sb3-contrib ``RecurrentPPO`` with an LSTM."""
-    if config.recurrent:
-        from sb3_contrib import RecurrentPPO
+    """The algorithm class: SB3 ``PPO``, or sb3-contrib ``RecurrentPPO`` with an LSTM.
 
-        return RecurrentPPO
+    The recurrent one is :class:`policies.minibatches.GuardedRecurrentPPO`: a rollout that
+    ends with a minibatch of one step gives no NaN update.
+    """
+    if config.recurrent:
+        from policies.minibatches import GuardedRecurrentPPO
+
+        return GuardedRecurrentPPO
     from stable_baselines3 import PPO
 
     return PPO

@@ -23,6 +23,7 @@ from meta.design import design, estimate_update_seconds
 from meta.rna_agent import RNA_AGENT
 from meta.training import MetaTrainer, MetaTrainSettings
 from policies.config import PolicyConfig
+from policies.minibatches import GuardedRecurrentPPO
 from policies.recurrent import EpisodeMemory, LearnaRecurrentPolicy, update_minibatch
 
 pytestmark = pytest.mark.filterwarnings("ignore:You have specified a mini-batch size")
@@ -110,7 +111,8 @@ def test_episode_form_is_recurrent_ppo_with_the_lstm_after_the_features(shared: 
     env, model = _model(config)
     try:
         policy = model.policy
-        assert type(model) is RecurrentPPO and isinstance(policy, LearnaRecurrentPolicy)
+        assert type(model) is GuardedRecurrentPPO and isinstance(model, RecurrentPPO)
+        assert isinstance(policy, LearnaRecurrentPolicy)
         assert policy.features_extractor.lstm is None  # no LSTM over the window
         conv_out = 3 * (config.env.window - config.policy.receptive_field + 1)  # 18 channels
         assert policy.features_dim == 6 * conv_out

@@ -17,6 +17,7 @@ from stable_baselines3 import PPO
 from torch import nn
 
 import envs
+from policies.minibatches import GuardedRecurrentPPO
 from policies.vector import (
     FLAT_KEYS,
     VectorPolicyConfig,
@@ -278,7 +279,8 @@ def test_activation_class_is_used(name, cls, variant):
 def test_lstm_spec_maps_shared_to_sb3_contrib_arguments():
     separate = VectorPolicyConfig(layers=2, units=32, lstm_units=24, ortho_init=False)
     name, kwargs = policy_spec(separate)
-    assert algorithm_for(separate) is RecurrentPPO
+    assert algorithm_for(separate) is GuardedRecurrentPPO
+    assert issubclass(GuardedRecurrentPPO, RecurrentPPO)
     assert name == "MlpLstmPolicy"
     assert kwargs == {
         "activation_fn": nn.Tanh,
