@@ -9,6 +9,10 @@
 #   SOURCE [mixture]      training structures: mfe, ensemble, grammar or mixture
 #   MIXTURE [mfe:0.4,ensemble:0.3,grammar:0.3]   the mixture's sources and weights
 #   INIT []               a checkpoint to continue (its weights start the run), or none
+#   VALIDATE_EVERY [20]   minutes between validations (the best validated checkpoint ships)
+#   CONFIG []             a flat agent configuration to train (e.g. an `autorl optimize
+#                         --task rna-meta-learna` incumbent.json); default: the published
+#                         Meta-LEARNA configuration
 #
 # Everything is seeded; the budget is wall-clock time, so the step count depends on the
 # machine. The shipped model was made by the defaults on 2 cores (AMD EPYC, no GPU) in
@@ -28,6 +32,8 @@ WORKERS=${WORKERS:-2}
 SOURCE=${SOURCE:-mixture}
 MIXTURE=${MIXTURE:-mfe:0.4,ensemble:0.3,grammar:0.3}
 INIT=${INIT:-}
+CONFIG=${CONFIG:-}
+VALIDATE_EVERY=${VALIDATE_EVERY:-20}
 if [ -z "${AUTORL_DATA:-}" ] && [ -d ../shared/data ]; then
   export AUTORL_DATA="$(cd ../shared/data && pwd)"
 fi
@@ -41,7 +47,8 @@ SOURCE_ARGS=(--source "$SOURCE")
 [ -f "$OUT/validation.txt" ] || autorl data generate --count 20 --min-length 50 --max-length 450 \
   --seed 2 --workers "$WORKERS" "${SOURCE_ARGS[@]}" --out "$OUT/validation.txt"
 
-# 2. Meta-training with the published Meta-LEARNA configuration; resumes if interrupted.
+# 2. Meta-training with the published Meta-LEARNA configuration (or CONFIG); resumes if
+#    interrupted.
 #    With INIT, a copy of the checkpoint (OUT/init.*) starts the run, so that the shipped
 #    file can be replaced afterwards.
 START=()
@@ -51,8 +58,9 @@ elif [ -n "$INIT" ]; then
   [ -f "$OUT/init.zip" ] || { cp "$INIT" "$OUT/init.zip" && cp "${INIT%.zip}.json" "$OUT/init.json"; }
   START=(--init "$OUT/init.zip")
 fi
+[ -n "$CONFIG" ] && START+=(--config "$CONFIG")
 autorl meta-train --train-data "$OUT/train.txt" --validation-data "$OUT/validation.txt" \
-  --validation-time 2 --validate-every 20 --checkpoint-every 5 \
+  --validation-time 2 --validate-every "$VALIDATE_EVERY" --checkpoint-every 5 \
   --time-limit "$TRAIN_SECONDS" --workers "$WORKERS" --seed 0 --out "$OUT/run" "${START[@]}"
 
 # 3. Ship the best validated checkpoint (zip + its JSON configuration).
