@@ -84,3 +84,15 @@ def slow_evaluations(monkeypatch):
         return clock
 
     return install
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (tiny networks; a shared CPU makes more threads
+    much slower); the previous count is restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -20,7 +20,10 @@ from meta.rna_agent import RNA_AGENT
 from policies.minibatches import GuardedMaskablePPO, GuardedRecurrentPPO, steps_in
 from policies.vector import VectorPolicyConfig, build_agent
 
-pytestmark = pytest.mark.filterwarnings("ignore:You have specified a mini-batch size")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:You have specified a mini-batch size"),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 STRUCTURE = "((((....))))...((((....))))"  # 19 steps (8 pairs, 11 unpaired sites)
 #: A sequence constraint that only fixes the last (unpaired) site: actions get masked.
@@ -39,15 +42,6 @@ FORMS = {
     "masked, numpy update (no LSTM)": (META_LEARNA, True, MaskablePPO),
     "unmasked, numpy update (no LSTM)": (META_LEARNA, False, PPO),
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Torch on one thread (tiny networks)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _rna_model(config: LearnaConfig, constrained: bool):

@@ -26,7 +26,10 @@ from policies.config import PolicyConfig
 from policies.minibatches import GuardedRecurrentPPO
 from policies.recurrent import EpisodeMemory, LearnaRecurrentPolicy, update_minibatch
 
-pytestmark = pytest.mark.filterwarnings("ignore:You have specified a mini-batch size")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:You have specified a mini-batch size"),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 TARGET = Target("t", "((((....))))...((((....))))")
 #: A small agent of each form (8 parallel episodes, a small LSTM).
@@ -34,15 +37,6 @@ SMALL = {
     "window": LEARNA.updated({"n_envs": 8, "lstm_units": 8}),
     "episode": LEARNA.updated({"n_envs": 8, "lstm_units": 8, "lstm_mode": "episode"}),
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Torch on one thread (tiny networks; a shared CPU makes more threads much slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(config: LearnaConfig, n_envs: int = 1, target: Target = TARGET, seed: int = 0):
