@@ -804,12 +804,14 @@ def _decompose_seconds(env: RnaDesignConfig, time_limit: float) -> float:
     return env.ensemble_decompose * env.ensemble_share * planned
 
 
-#: Configuration keys that shape the policy network or its input window: a pretrained
-#: model's weights start only a network built with the model's own values of them.
+#: Configuration keys that shape the policy network, its input window or its action head
+#: (``gu_pairs``: 6 actions instead of 4): a pretrained model's weights start only a
+#: network built with the model's own values of them.
 NETWORK_KEYS = (
     *(field.name for field in dataclasses.fields(PolicyConfig)),
     "state_radius",
     "encoding",
+    "gu_pairs",
 )
 
 
@@ -828,8 +830,9 @@ def check_network(config: LearnaConfig, checkpoint: Checkpoint) -> None:
         raise CheckpointError(
             f"{checkpoint.path}: the configuration changes the pretrained model's network: "
             f"{differences}. The meta methods start from the model's weights, which fit only "
-            "its own network; leave these keys out, or design with method 'learna' (PPO from "
-            "scratch, e.g. a BOHB incumbent of the rna-learna task)"
+            "its own network; leave these keys out, design with method 'learna' (PPO from "
+            "scratch, e.g. a BOHB incumbent of the rna-learna task), or pass a --model "
+            "meta-trained with these settings (autorl meta-train --config)"
         )
 
 

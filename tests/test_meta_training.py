@@ -403,10 +403,20 @@ def test_meta_trainer_stops_on_sigint_with_a_checkpoint_and_resumes(data, tmp_pa
     assert load_checkpoint(out / "latest.zip").timesteps >= stopped + 256
 
 
-def test_design_meta_methods_refuse_a_config_that_changes_the_architecture(trained: Path):
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        ({"state_radius": 20}, "state_radius 20"),
+        # GU pairs widen the action head from 4 actions to 6.
+        ({"gu_pairs": True}, "gu_pairs True"),
+    ],
+)
+def test_design_meta_methods_refuse_a_config_that_changes_the_architecture(
+    trained: Path, change: dict, refused: str
+):
     checkpoint = load_checkpoint(trained / "latest.zip")
-    other = checkpoint.config.updated({"state_radius": 20})
-    refused = "changes the pretrained model's network: state_radius 20"
+    other = checkpoint.config.updated(change)
+    refused = "changes the pretrained model's network: " + refused
     with pytest.raises(CheckpointError, match=refused):
         design(
             Target("t", "((((....))))"),
