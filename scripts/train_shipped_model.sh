@@ -4,22 +4,25 @@
 #   bash scripts/train_shipped_model.sh [OUT_DIR]      (default: runs/shipped-model)
 #
 # Environment (defaults in brackets):
-#   TRAIN_SECONDS [4200]  meta-training wall time (70 minutes)
+#   TRAIN_SECONDS [2700]  meta-training wall time (45 minutes)
 #   WORKERS [2]           folding processes
 #   SOURCE [mixture]      training structures: mfe, ensemble, grammar or mixture
 #   MIXTURE [mfe:0.4,ensemble:0.3,grammar:0.3]   the mixture's sources and weights
 #   INIT []               a checkpoint to continue (its weights start the run), or none
-#   VALIDATE_EVERY [20]   minutes between validations (the best validated checkpoint ships)
-#   CONFIG []             a flat agent configuration to train (e.g. an `autorl optimize
-#                         --task rna-meta-learna` incumbent.json); default: the published
-#                         Meta-LEARNA configuration
+#   VALIDATE_EVERY [10]   minutes between validations (the best validated checkpoint ships)
+#   CONFIG [docs/results/i14r/bohb/incumbent.json]
+#                         the flat agent configuration to train: session 27's incumbent of
+#                         `autorl optimize --task rna-meta-learna`; CONFIG= (empty) trains
+#                         the published Meta-LEARNA configuration
 #
 # Everything is seeded; the budget is wall-clock time, so the step count depends on the
-# machine. The shipped model was made by the defaults on 2 cores (AMD EPYC, no GPU) in
-# session 26 (OUT_DIR was /work/exp/shipped-v3; the best validation came at 5.9 M of
-# 10.6 M timesteps). The model before it (session 2) was made with SOURCE=mfe; session 10
+# machine. The shipped model was made by the defaults on 2 cores (Intel Xeon, no GPU) in
+# session 28 (OUT_DIR was /work/exp/s28/retrain; the best validation, 14/20, came at the
+# first one, 1.6 M of 5.9 M timesteps). Session 26's model was made with CONFIG= (empty)
+# TRAIN_SECONDS=4200 VALIDATE_EVERY=20 on AMD EPYC (best at 5.9 M of 10.6 M timesteps).
+# The model before it (session 2) was made with CONFIG= SOURCE=mfe; session 10
 # continued that one with
-#   SOURCE=mixture INIT=meta/models/meta-learna.zip bash scripts/train_shipped_model.sh runs/shipped-model-v2
+#   CONFIG= TRAIN_SECONDS=4200 SOURCE=mixture INIT=meta/models/meta-learna.zip bash scripts/train_shipped_model.sh runs/shipped-model-v2
 # and kept the old model: the continued one validated no better (README, "The shipped model").
 # The benchmark files are looked up as usual (AUTORL_DATA, default ../shared/data beside
 # the project) to refuse any overlap.
@@ -27,13 +30,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${1:-runs/shipped-model}
-TRAIN_SECONDS=${TRAIN_SECONDS:-4200}
+TRAIN_SECONDS=${TRAIN_SECONDS:-2700}
 WORKERS=${WORKERS:-2}
 SOURCE=${SOURCE:-mixture}
 MIXTURE=${MIXTURE:-mfe:0.4,ensemble:0.3,grammar:0.3}
 INIT=${INIT:-}
-CONFIG=${CONFIG:-}
-VALIDATE_EVERY=${VALIDATE_EVERY:-20}
+CONFIG=${CONFIG-docs/results/i14r/bohb/incumbent.json}
+VALIDATE_EVERY=${VALIDATE_EVERY:-10}
 if [ -z "${AUTORL_DATA:-}" ] && [ -d ../shared/data ]; then
   export AUTORL_DATA="$(cd ../shared/data && pwd)"
 fi
@@ -47,7 +50,7 @@ SOURCE_ARGS=(--source "$SOURCE")
 [ -f "$OUT/validation.txt" ] || autorl data generate --count 20 --min-length 50 --max-length 450 \
   --seed 2 --workers "$WORKERS" "${SOURCE_ARGS[@]}" --out "$OUT/validation.txt"
 
-# 2. Meta-training with the published Meta-LEARNA configuration (or CONFIG); resumes if
+# 2. Meta-training with CONFIG (or the published Meta-LEARNA configuration); resumes if
 #    interrupted.
 #    With INIT, a copy of the checkpoint (OUT/init.*) starts the run, so that the shipped
 #    file can be replaced afterwards.

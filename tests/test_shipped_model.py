@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from meta.config import META_LEARNA
 
 TARGET = "((((((....))))))...((((((....))))))"
 REPO = Path(__file__).resolve().parents[1]
+INCUMBENT = REPO / "docs" / "results" / "i14r" / "bohb" / "incumbent.json"
 
 
 def test_the_shipped_model_is_package_data_with_its_configuration():
@@ -26,9 +28,17 @@ def test_the_shipped_model_is_package_data_with_its_configuration():
     checkpoint = load_checkpoint()
     assert checkpoint.path == path
     assert checkpoint.timesteps > 0
-    # Trained with the published Meta-LEARNA architecture and environment.
-    assert checkpoint.config.policy == META_LEARNA.policy
-    assert checkpoint.config.env == META_LEARNA.env
+    # Trained with the incumbent of session 27's BOHB run over meta-training (README,
+    # "The shipped model"): every key of the incumbent, and the published Meta-LEARNA
+    # environment apart from the two keys BOHB's space sets.
+    incumbent = json.loads(INCUMBENT.read_text())
+    incumbent.pop("_meta")
+    assert checkpoint.config.to_flat() == incumbent
+    assert checkpoint.config.env == dataclasses.replace(
+        META_LEARNA.env,
+        state_radius=incumbent["state_radius"],
+        reward_exponent=incumbent["reward_exponent"],
+    )
     assert {"seed", "elapsed", "versions", "train_data_sha256"} <= set(checkpoint.meta)
 
 
