@@ -22,7 +22,7 @@
 # TRAIN_SECONDS=4200 VALIDATE_EVERY=20 on AMD EPYC (best at 5.9 M of 10.6 M timesteps).
 # The model before it (session 2) was made with CONFIG= SOURCE=mfe; session 10
 # continued that one with
-#   CONFIG= TRAIN_SECONDS=4200 SOURCE=mixture INIT=meta/models/meta-learna.zip bash scripts/train_shipped_model.sh runs/shipped-model-v2
+#   CONFIG= TRAIN_SECONDS=4200 VALIDATE_EVERY=20 SOURCE=mixture INIT=meta/models/meta-learna.zip bash scripts/train_shipped_model.sh runs/shipped-model-v2
 # and kept the old model: the continued one validated no better (README, "The shipped model").
 # The benchmark files are looked up as usual (AUTORL_DATA, default ../shared/data beside
 # the project) to refuse any overlap.
