@@ -416,8 +416,7 @@ def test_design_meta_methods_refuse_a_config_that_changes_the_architecture(
 ):
     checkpoint = load_checkpoint(trained / "latest.zip")
     other = checkpoint.config.updated(change)
-    refused = "changes the pretrained model's network: " + refused
-    with pytest.raises(CheckpointError, match=refused):
+    with pytest.raises(CheckpointError, match="changes the pretrained model's network: " + refused):
         design(
             Target("t", "((((....))))"),
             method="meta-learna",

@@ -14,7 +14,7 @@ import pytest
 
 from envs.folding import mfe_structure
 from meta.checkpoints import SHIPPED_MODEL, load_checkpoint, shipped_model_path
-from meta.config import META_LEARNA
+from meta.config import META_LEARNA, LearnaConfig
 
 TARGET = "((((((....))))))...((((((....))))))"
 REPO = Path(__file__).resolve().parents[1]
@@ -31,13 +31,12 @@ def test_the_shipped_model_is_package_data_with_its_configuration():
     # Trained with the incumbent of session 27's BOHB run over meta-training (README,
     # "The shipped model"): every key of the incumbent, and the published Meta-LEARNA
     # environment apart from the two keys BOHB's space sets.
-    incumbent = json.loads(INCUMBENT.read_text())
-    incumbent.pop("_meta")
-    assert checkpoint.config.to_flat() == incumbent
+    incumbent = LearnaConfig.load(INCUMBENT, base=META_LEARNA)  # as meta-train --config
+    assert checkpoint.config == incumbent
     assert checkpoint.config.env == dataclasses.replace(
         META_LEARNA.env,
-        state_radius=incumbent["state_radius"],
-        reward_exponent=incumbent["reward_exponent"],
+        state_radius=incumbent.env.state_radius,
+        reward_exponent=incumbent.env.reward_exponent,
     )
     assert {"seed", "elapsed", "versions", "train_data_sha256"} <= set(checkpoint.meta)
 
