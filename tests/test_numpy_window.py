@@ -314,3 +314,88 @@ def test_the_switch_runs_sb3s_torch_code(monkeypatch) -> None:
         assert calls == [model]
     finally:
         env.close()
+
+
+def _forward_backward(network, params, windows, seed: int):
+    """Logits, values and every parameter's gradient of a fixed random loss on ``windows``."""
+    rows = np.arange(len(windows.observations))
+    logits, values, cache = network.forward_windows(params, windows, rows)
+    rng = np.random.default_rng(seed)
+    d_logits = rng.standard_normal(logits.shape).astype(np.float32)
+    d_values = rng.standard_normal(values.shape).astype(np.float32)
+    return logits, values, network.backward(params, cache, d_logits, d_values)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_shared_receptive_fields_compute_what_every_window_computes(
+    variant: str, monkeypatch
+) -> None:
+    """The convolutions run once per distinct field: outputs and gradients are unchanged.
+
+    The windows are every step's window of two targets (they share fields within a
+    target), in a shuffled order, so a field's first occurrence is not its window's.
+    """
+    from policies import numpy_window
+
+    model, env = _agent(_config(variant))
+    other = Target("u", "..((((((....))).)))....(((...)))..((((....))))")
+    other_env = RNA_AGENT.make_env(2, 0, targets=[other], config=_config(variant))
+    try:
+        model.learn(total_timesteps=model.n_steps * model.n_envs)
+        network = WindowNetwork.build(model.policy)
+        params = WindowNetwork.parameters_of(model.policy)
+        tower = network.pi_tower
+        kernels = tuple(conv.kernel for conv in tower.convs)
+        rows = np.concatenate(
+            [_episode_windows(model, env)[0].numpy(), _all_windows(other_env, len(other.structure))]
+        )
+        rows = np.random.default_rng(4).permutation(np.unique(rows, axis=0))
+        shared = numpy_window.Windows(rows)
+        plan = shared.fields(tower.embedding is not None, kernels)
+        if not kernels:  # no convolution: nothing to share
+            assert plan is None
+            return
+        assert plan is not None and len(plan.children) == len(kernels) - 1
+        assert len(plan.columns) < len(rows) * (rows.shape[1] - kernels[0] + 1) / 2
+        monkeypatch.setattr(numpy_window, "SHARED_FIELDS", -1.0)  # every window on its own
+        alone = numpy_window.Windows(rows)
+        assert alone.fields(tower.embedding is not None, kernels) is None
+        expected_logits, expected_values, expected_grads = _forward_backward(
+            network, params, alone, 9
+        )
+        logits, values, grads = _forward_backward(network, params, shared, 9)
+        np.testing.assert_allclose(logits, expected_logits, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(values, expected_values, rtol=1e-5, atol=1e-5)
+        for index, (actual, expected) in enumerate(zip(grads, expected_grads, strict=True)):
+            assert np.abs(expected).max() > 0, index
+            np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5, err_msg=str(index))
+    finally:
+        env.close()
+        other_env.close()
+
+
+def _all_windows(env, length: int) -> np.ndarray:
+    """Every step's window of the first episode of ``env`` (one target)."""
+    observations, rows = env.reset(), []
+    for _ in range(length):
+        rows.append(observations[0])
+        observations, _, dones, _ = env.step(np.zeros(env.num_envs, dtype=np.int64))
+        if dones[0]:
+            break
+    return np.stack(rows)
+
+
+def test_fields_are_not_shared_between_unrelated_windows() -> None:
+    """Windows without common fields (or a single window) keep the per-window computation."""
+    from policies import numpy_window
+
+    rng = np.random.default_rng(0)
+    random_rows = rng.integers(0, 4, size=(50, 13)).astype(np.float32)
+    assert numpy_window.Windows(random_rows).fields(True, (5, 3)) is None
+    one_window = np.zeros((1, 13), np.float32)  # all its fields alike, but it is alone
+    assert numpy_window.Windows(one_window).fields(True, (5, 3)) is None
+    repeated = np.tile(random_rows[:1], (50, 1))
+    repeated[::2, 0] = 3.0 - repeated[::2, 0]  # two distinct windows, fields mostly shared
+    plan = numpy_window.Windows(repeated).fields(True, (5, 3))
+    assert plan is not None and plan.last.shape == (50, 13 - 7 + 1)
+    assert len(plan.columns) <= 2 * (13 - 5 + 1)
