@@ -198,8 +198,9 @@ class WindowNetwork:
         """
         rows, count, pi_cache, vf_cache, pi_dense, vf_dense = cache
         grads = [np.zeros(shape, np.float32) for shape in self.shapes]
-        d_logits_u = _sum_rows(d_logits, rows, count)
-        d_values_u = _sum_rows(d_values[:, None], rows, count)
+        windows = _Segments.of(rows, count)  # the adjoint of gathering the windows' outputs
+        d_logits_u = windows.sum(d_logits)
+        d_values_u = windows.sum(d_values[:, None])
         d_pi = _dense_backward(self.pi_net, params, pi_dense, d_logits_u, grads)
         d_vf = _dense_backward(self.vf_net, params, vf_dense, d_values_u, grads)
         if self.vf_tower is None:
@@ -311,9 +312,9 @@ class _Fields:
         """The plan for ``windows``, or None when too few fields repeat (or one window)."""
         observations = np.ascontiguousarray(windows.observations)
         count, width = observations.shape
-        if count < 2 or not kernels or sum(kernels) - len(kernels) + 1 > width:
-            return None
         span = sum(kernels) - len(kernels) + 1  # the last convolution's receptive field
+        if count < 2 or not kernels or span > width:
+            return None
         last_first, last_ids = _distinct_rows(_slices(observations, span))
         if len(last_first) > SHARED_FIELDS * count * (width - span + 1):
             return None
@@ -410,13 +411,6 @@ def _unique_rows(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return rows[:1], np.zeros(len(rows), dtype=np.int64)
     first, inverse = _distinct_rows(rows)
     return rows[first], inverse
-
-
-def _sum_rows(values: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
-    """Rows of ``values`` summed by their window (the adjoint of ``x[rows]``)."""
-    onehot = np.zeros((count, len(rows)), np.float32)
-    onehot[rows, np.arange(len(rows))] = 1.0
-    return onehot @ values
 
 
 def _tower_forward(
