@@ -14,14 +14,23 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from envs.constraints import DesignConstraints, assign, repair, unit_options, violations
+from envs.constraints import (
+    DesignConstraints,
+    assign,
+    repair,
+    unit_index,
+    unit_options,
+    violations,
+)
 from envs.dot_bracket import pair_table
 from envs.folding import EnergyModel, hamming, mfe_structure, mismatched_sites
+from envs.neighbourhood import Neighbourhood
 from envs.refinement import refine
 
 if TYPE_CHECKING:
@@ -78,6 +87,13 @@ def _site_options(
     return units, [options_of[first] for first, _ in units]
 
 
+#: Ranked local improvement scores up to this many assignments per fold of its budget.
+RANKED_POOL = 16
+
+#: The orders in which local improvement folds its candidates.
+LOCAL_IMPROVEMENT_ORDERS = ("energy", "enumeration")
+
+
 def local_improvement(
     sequence: str,
     structure: str,
@@ -88,6 +104,7 @@ def local_improvement(
     deadline: float | None = None,
     constraints: DesignConstraints | None = None,
     energy: EnergyModel | None = None,
+    order: str = "energy",
 ) -> DesignOutcome:
     """Try assignments of the mismatched sites and keep the best sequence.
 
@@ -97,41 +114,59 @@ def local_improvement(
     limit each site's options, and a candidate outside the GC range or containing a
     forbidden motif is skipped without folding.
 
+    The candidates are the assignments of the mismatched sites' units, at most ``budget``
+    of them folded, in one of two orders:
+
+    - ``"energy"``: up to ``RANKED_POOL * budget`` assignments (all when there are no
+      more) are scored with evaluation-only energies by ``E(target) - E(folded)``; the
+      ``budget`` best are folded best first, and every MFE structure a fold reveals is
+      added to the energies they are ranked by (:class:`envs.neighbourhood.Neighbourhood`
+      with the mismatched sites). A candidate that folds into the target has the lowest
+      energy of all structures, so it ranks ahead of the candidates that still prefer a
+      known competitor. When all assignments fit the budget, the candidates are those of
+      ``"enumeration"`` and the distance reached is the same; the folds spent before a
+      solution are fewer.
+    - ``"enumeration"``: every assignment in enumeration order when they fit the budget
+      (LEARNA's exhaustive search), otherwise ``budget`` drawn at random.
+
     Args:
         sequence: The designed sequence.
         structure: The target structure.
         folded: The MFE structure of ``sequence``.
-        rng: Source of randomness when the assignments exceed ``budget``.
+        rng: Source of randomness when the assignments exceed what is tried.
         budget: Most folds to spend.
         gu_pairs: Allow GU/UG when re-assigning pairs.
         deadline: ``time.monotonic()`` value after which no further fold is started.
         constraints: Constraints every candidate must keep.
         energy: The energy model to fold under.
+        order: ``"energy"`` or ``"enumeration"`` (see above).
 
     Returns:
         The best outcome found (the original one if nothing was better).
+
+    Raises:
+        ValueError: an unknown ``order``.
     """
+    if order not in LOCAL_IMPROVEMENT_ORDERS:
+        raise ValueError(f"order must be one of {LOCAL_IMPROVEMENT_ORDERS}, got {order!r}")
     rules = constraints or DesignConstraints()
     best = DesignOutcome(sequence, folded, hamming(folded, structure), 0)
+    if best.distance == 0:
+        return best
     mismatched = mismatched_sites(folded, structure)
-    units, options = _site_options(
-        structure, pair_table(structure), mismatched, gu_pairs, rules.sequence
-    )
-    total = math.prod(len(o) for o in options)  # exact: 4**32 overflows int64
-    if total <= budget:
-        candidates = itertools.product(*options)
+    if order == "energy":
+        candidates: _Candidates = _ranked(
+            sequence, structure, folded, mismatched, rng, budget, gu_pairs, rules, energy
+        )
     else:
-        candidates = (tuple(o[rng.integers(len(o))] for o in options) for _ in range(budget))
-    chars = list(sequence)
+        candidates = _Enumerated(
+            sequence, structure, mismatched, rng, budget, gu_pairs, rules.sequence
+        )
     folds = 0
-    for assignment in candidates:
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-        mutated = chars.copy()
-        for unit, choice in zip(units, assignment):
-            assign(mutated, unit, choice)
-        candidate = "".join(mutated)
-        if candidate == sequence or (rules.needs_repair and violations(candidate, rules)):
+    while (deadline is None or time.monotonic() < deadline) and (
+        candidate := candidates.next()
+    ) is not None:
+        if rules.needs_repair and violations(candidate, rules):
             continue
         new_folded = mfe_structure(candidate, energy)
         folds += 1
@@ -140,7 +175,91 @@ def local_improvement(
             best = DesignOutcome(candidate, new_folded, distance, 0)
             if distance == 0:
                 break
+        candidates.add_competitor(new_folded)
     return DesignOutcome(best.sequence, best.structure, best.distance, folds)
+
+
+class _Candidates(Protocol):
+    """Local improvement's candidates, handed out one at a time."""
+
+    def next(self) -> str | None:
+        """The next candidate to fold (never the design itself; None: no more)."""
+
+    def add_competitor(self, structure: str) -> None:
+        """Learn the MFE structure of the last candidate folded."""
+
+
+class _Enumerated:
+    """The assignments of the mismatched sites' units in enumeration order (LEARNA's).
+
+    Every assignment when they are at most ``budget``, otherwise ``budget`` drawn at
+    random (with repeats).
+    """
+
+    def __init__(
+        self,
+        sequence: str,
+        structure: str,
+        mismatched: list[int],
+        rng: np.random.Generator,
+        budget: int,
+        gu_pairs: bool,
+        constraint: str | None,
+    ):
+        self.units, options = _site_options(
+            structure, pair_table(structure), mismatched, gu_pairs, constraint
+        )
+        total = math.prod(len(o) for o in options)  # exact: 4**32 overflows int64
+        if total <= budget:
+            self._assignments: Iterator[tuple[str, ...]] = itertools.product(*options)
+        else:
+            self._assignments = (
+                tuple(o[rng.integers(len(o))] for o in options) for _ in range(budget)
+            )
+        self.sequence = sequence
+
+    def next(self) -> str | None:
+        """The next assignment's sequence (the design itself is skipped)."""
+        for assignment in self._assignments:
+            chars = list(self.sequence)
+            for unit, choice in zip(self.units, assignment):
+                assign(chars, unit, choice)
+            candidate = "".join(chars)
+            if candidate != self.sequence:
+                return candidate
+        return None
+
+    def add_competitor(self, structure: str) -> None:
+        """The enumeration's order does not depend on what the folds reveal."""
+
+
+def _ranked(
+    sequence: str,
+    structure: str,
+    folded: str,
+    mismatched: list[int],
+    rng: np.random.Generator,
+    budget: int,
+    gu_pairs: bool,
+    rules: DesignConstraints,
+    energy: EnergyModel | None,
+) -> Neighbourhood:
+    """The ``budget`` best-ranked assignments of the mismatched sites' units."""
+    units, options = unit_options(structure, rules.sequence, gu_pairs)
+    return Neighbourhood(
+        structure,
+        sequence,
+        folded,
+        (),
+        units,
+        options,
+        unit_index(units, len(structure)),
+        rng,
+        energy,
+        max_assignments=RANKED_POOL * budget,
+        keep=budget,
+        sites=mismatched,
+    )
 
 
 #: One design to evaluate: ``(sequence, structure, config, seed)``, optionally followed by
@@ -279,6 +398,7 @@ def improve_design(
         deadline,
         rules,
         energy,
+        config.local_improvement_order,
     )
     return DesignOutcome(
         improved.sequence, improved.structure, improved.distance, outcome.folds + improved.folds

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import numpy as np
 
@@ -54,6 +54,9 @@ class Neighbourhood:
         energy: The energy model.
         max_assignments: Most assignments scored.
         keep: Candidates kept for the second scoring.
+        sites: Enumerate the units of these sites instead (default: the sites of the loop
+            terms the target and the competitor do not share). Local improvement passes
+            the mismatched sites.
 
     Raises:
         ValueError: the competitor is the target, lengths differ, or a setting is < 1.
@@ -72,6 +75,7 @@ class Neighbourhood:
         energy: EnergyModel | None = None,
         max_assignments: int = DEFAULT_MAX_ASSIGNMENTS,
         keep: int = DEFAULT_KEEP,
+        sites: Collection[int] | None = None,
     ):
         if competitor == target:
             raise ValueError("the competitor is the target: the design is no near-miss")
@@ -88,7 +92,7 @@ class Neighbourhood:
         self.origin = design
         self.energy = energy
         #: Indices (into ``units``) of the enumerated units.
-        self.units = neighbourhood_units(target, competitor, options, unit_of)
+        self.units = neighbourhood_units(target, competitor, options, unit_of, sites)
         unit_options = [options[k] for k in self.units]
         #: Assignments the neighbourhood holds (the product of its units' options).
         self.size = math.prod(len(o) for o in unit_options)
@@ -139,10 +143,19 @@ class Neighbourhood:
 
 
 def neighbourhood_units(
-    target: str, competitor: str, options: list[tuple[str, ...]], unit_of: np.ndarray
+    target: str,
+    competitor: str,
+    options: list[tuple[str, ...]],
+    unit_of: np.ndarray,
+    sites: Collection[int] | None = None,
 ) -> list[int]:
-    """The units (indices) ``E(target) - E(competitor)`` depends on that have a choice."""
-    units = {int(unit_of[s]) for s in term_sites(target, competitor)}
+    """The units (indices) ``E(target) - E(competitor)`` depends on that have a choice.
+
+    With ``sites``, the units of those sites that have a choice instead.
+    """
+    if sites is None:
+        sites = term_sites(target, competitor)
+    units = {int(unit_of[s]) for s in sites}
     return sorted(k for k in units if len(options[k]) > 1)
 
 

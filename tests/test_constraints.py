@@ -465,8 +465,9 @@ def test_local_improvement_keeps_the_constraints(rules):
     assert outcome.structure == mfe_structure(outcome.sequence) == HAIRPIN
 
 
+@pytest.mark.parametrize("order", ["energy", "enumeration"])
 @pytest.mark.parametrize("seed", range(10))
-def test_local_improvement_never_breaks_random_constraints(seed):
+def test_local_improvement_never_breaks_random_constraints(seed, order):
     rng = np.random.default_rng(300 + seed)
     gu_pairs = bool(seed % 2)
     structure = random_structure(rng, int(rng.integers(20, 36)))
@@ -484,7 +485,7 @@ def test_local_improvement_never_breaks_random_constraints(seed):
     rules = DesignConstraints(code, (max(0.0, gc - 0.08), min(1.0, gc + 0.08)), (motif,))
     assert violations(design, rules) == []
     outcome = local_improvement(
-        design, structure, folded, rng, 40, gu_pairs=gu_pairs, constraints=rules
+        design, structure, folded, rng, 40, gu_pairs=gu_pairs, constraints=rules, order=order
     )
     assert violations(outcome.sequence, rules) == []
     assert_pairs_complementary(outcome.sequence, structure, gu_pairs)
