@@ -291,6 +291,12 @@ def structure_energies(
     structure, thousands of times cheaper than folding the sequence. The competitor
     search of :mod:`envs.ensemble_search` ranks its candidates by it.
 
+    A structure with a base pair the sequence cannot form (not AU, GC or GU) gets
+    ``inf``: it is never the sequence's MFE structure. (ViennaRNA's evaluation scores
+    such a pair as a "non-standard" one, often at a lower energy than the sequence's MFE,
+    which made a mutant that breaks a competitor's pair look as if the competitor still
+    beat the target.)
+
     Raises:
         ValueError: a structure is not as long as the sequence.
     """
@@ -301,7 +307,24 @@ def structure_energies(
             )
     _activate(energy)
     compound = RNA.fold_compound(sequence, RNA.md(), RNA.OPTION_EVAL_ONLY)
-    return [float(compound.eval_structure(structure)) for structure in structures]
+    letters = sequence.upper().replace("T", "U")
+    return [
+        float(compound.eval_structure(structure))
+        if all(letters[i] + letters[j] in _PAIRS for i, j in _base_pairs(structure))
+        else math.inf
+        for structure in structures
+    ]
+
+
+#: The base pairs the energy model scores: Watson-Crick and GU wobble.
+_PAIRS = frozenset({"AU", "UA", "GC", "CG", "GU", "UG"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _base_pairs(structure: str) -> tuple[tuple[int, int], ...]:
+    """The ``(i, j)`` pairs (0-based, i < j) of a dot-bracket structure."""
+    table = RNA.ptable(structure)
+    return tuple((i - 1, table[i] - 1) for i in range(1, len(table)) if table[i] > i)
 
 
 def _partition(

@@ -103,7 +103,7 @@ class Neighbourhood:
         self.scored = len(designs)
         ordered = sorted(designs)
         ours, theirs = _energies(ordered, target, competitor, energy)
-        order = sorted(range(len(ordered)), key=lambda k: ours[k] - theirs[k])[:keep]
+        order = sorted(range(len(ordered)), key=lambda k: _margin(ours[k], theirs[k]))[:keep]
         self.candidates = [ordered[k] for k in order]
         others = [c for c in dict.fromkeys(competitors) if c not in (competitor, target)]
         self._target_energy = np.array([ours[k] for k in order])
@@ -117,14 +117,31 @@ class Neighbourhood:
 
     @property
     def margins(self) -> np.ndarray:
-        """Each kept candidate's ``E(target)`` minus its lowest known competitor energy."""
-        return self._target_energy - self._lowest
+        """Each kept candidate's ``E(target)`` minus its lowest known competitor energy.
 
-    def next(self, skip: set[str] | frozenset[str] = frozenset()) -> str | None:
-        """The best-scored candidate not handed out yet and not in ``skip`` (None: none)."""
-        margins = np.where(self._handed, np.inf, self.margins)
-        for k in np.argsort(margins, kind="stable"):
-            if self._handed[k]:
+        ``inf`` when the candidate cannot form the target (a pair it cannot close, see
+        :func:`envs.folding.structure_energies`), ``-inf`` when it can form none of the
+        competitors.
+        """
+        with np.errstate(invalid="ignore"):
+            margins = self._target_energy - self._lowest
+        return np.where(np.isinf(self._target_energy), np.inf, margins)
+
+    def next(
+        self, skip: set[str] | frozenset[str] = frozenset(), max_margin: float = math.inf
+    ) -> str | None:
+        """The best-scored candidate not handed out yet and not in ``skip`` (None: none).
+
+        Args:
+            skip: Candidates not to hand out (they are passed over, and count as handed).
+            max_margin: Hand out only a candidate whose margin is at most this (None
+                when the best one's is above). A candidate whose margin is above 0 has a
+                known competitor of lower energy than the target: it cannot fold into it.
+        """
+        margins = self.margins
+        left = np.flatnonzero(~self._handed)
+        for k in left[np.argsort(margins[left], kind="stable")]:
+            if margins[k] > max_margin:
                 return None
             self._handed[k] = True
             if self.candidates[k] not in skip:
@@ -180,6 +197,11 @@ def _designs(
             assign(chars, unit, value)
         designs.add("".join(chars))
     return designs
+
+
+def _margin(ours: float, theirs: float) -> float:
+    """``ours - theirs``; ``inf`` when the target cannot form (``ours`` is ``inf``)."""
+    return math.inf if math.isinf(ours) else ours - theirs
 
 
 def _energies(

@@ -83,13 +83,18 @@ class RnaDesignConfig:
         local_improvement_budget: Most folds one local improvement may spend. When all
             assignments of the mismatched sites fit, all are tried (LEARNA's exhaustive
             search); otherwise this many are drawn at random.
-        local_improvement_order: The order local improvement folds its candidates in
-            (:func:`envs.evaluation.local_improvement`): ``"energy"`` (best first by
-            evaluation-only energies against the competitors its folds reveal; up to 16
-            times the budget scored, the budget folded) or ``"enumeration"`` (LEARNA's:
-            every assignment in turn, or the budget drawn at random when they do not
-            fit). When all assignments fit the budget both reach the same distance;
-            ``"energy"`` reaches a solution with fewer folds.
+        local_improvement_order: Which candidates local improvement folds, in what order
+            (:func:`envs.evaluation.local_improvement`). ``"energy"``: best first by
+            evaluation-only energies against the competitors its folds reveal (up to 16
+            times the budget scored, the budget folded). ``"screened"`` (the default):
+            the same order, stopping once every candidate left has a known competitor of
+            lower energy than the target (it cannot be a solution), so it finds every
+            solution ``"energy"`` finds, with the same folds, and spends fewer where there
+            is none (it may then stop short of a closer non-solution). ``"enumeration"``:
+            LEARNA's, every assignment in turn, or the budget drawn at random when they do
+            not fit. When all assignments fit the budget, ``"energy"`` and
+            ``"enumeration"`` reach the same distance, ``"energy"`` with fewer folds to a
+            solution.
         refinement_budget: Most folds the refinement stage (:mod:`envs.refinement`, an
             adaptive walk around the mismatched sites) may spend on a batch's closest
             design after local improvement; 0 (the published configurations) disables it.
@@ -172,7 +177,7 @@ class RnaDesignConfig:
     gu_pairs: bool = False
     local_improvement: int = 5
     local_improvement_budget: int = 64
-    local_improvement_order: str = "energy"
+    local_improvement_order: str = "screened"
     refinement_budget: int = 0
     refinement_distance: int = 10
     ensemble_share: float = 0.0

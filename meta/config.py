@@ -244,7 +244,10 @@ def _coerce(component: Any, key: str, value: Any, source: str) -> Any:
 #: (``internal_lstm``: state carried across the steps of an episode); this configuration
 #: keeps ``lstm_mode="window"`` (the same layer run over the positions of one observation
 #: window, no memory across steps). ``LEARNA.updated({"lstm_mode": "episode"})`` is the
-#: published form; which one is the default is decided by measurement.
+#: published form; which one is the default is decided by measurement. Local improvement
+#: folds its candidates ranked by evaluation-only energies and only while one can still be
+#: a solution (``local_improvement_order="screened"``); the published code enumerated them
+#: in turn (``"enumeration"``).
 LEARNA = LearnaConfig()
 
 #: Meta-LEARNA's published final configuration. It has no LSTM (``lstm_layers=0``), so the

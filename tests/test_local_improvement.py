@@ -1,4 +1,4 @@
-"""Local improvement's two orders: ``"energy"`` (ranked, the default) and ``"enumeration"``."""
+"""Local improvement's orders: "screened" (the default), "energy", "enumeration"."""
 
 import math
 import time
@@ -104,7 +104,7 @@ def test_the_configuration_chooses_the_order_and_refuses_unknown_ones():
         order: evaluate_design(
             design, target, RnaDesignConfig(local_improvement_order=order), seed=3
         )
-        for order in ("energy", "enumeration")
+        for order in ("energy", "screened", "enumeration")
     }
     expected = {
         order: local_improvement(
@@ -115,10 +115,32 @@ def test_the_configuration_chooses_the_order_and_refuses_unknown_ones():
     for order, outcome in seen.items():
         assert outcome.sequence == expected[order].sequence
         assert outcome.folds == 1 + expected[order].folds
-    assert RnaDesignConfig().local_improvement_order == "energy"
+    assert RnaDesignConfig().local_improvement_order == "screened"
     with pytest.raises(ValueError, match="local_improvement_order"):
         RnaDesignConfig(local_improvement_order="random")
     with pytest.raises(ValueError, match="local_improvement_order"):
         LEARNA.updated({"local_improvement_order": "best"})
     with pytest.raises(ValueError, match="order must be one of"):
         local_improvement(design, target, folded, np.random.default_rng(0), 8, order="best")
+
+
+@pytest.mark.parametrize("gu_pairs", [False, True])
+def test_screening_keeps_every_solution_and_folds_less_without_one(gu_pairs):
+    saved = unsolved = 0
+    for design, target, folded in _near_misses(40, 21 + gu_pairs, gu_pairs):
+        ranked, screened = (
+            local_improvement(
+                design, target, folded, np.random.default_rng(0), BUDGET, gu_pairs, order=order
+            )
+            for order in ("energy", "screened")
+        )
+        if ranked.distance == 0:
+            # The same order up to the solution, which no competitor can rule out.
+            assert (screened.sequence, screened.folds) == (ranked.sequence, ranked.folds)
+        else:
+            unsolved += 1
+            assert screened.folds <= ranked.folds
+            assert ranked.distance <= screened.distance <= hamming(folded, target)
+            saved += ranked.folds - screened.folds
+        assert mfe_structure(screened.sequence) == screened.structure
+    assert unsolved > 0 and saved > 0

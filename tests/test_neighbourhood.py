@@ -104,9 +104,7 @@ def test_candidates_are_ranked_by_their_margin_over_every_known_competitor():
     new = next(s for s in folds if s not in (TERMINAL, competitor))  # what a fold reveals
     fresh.add_competitor(new)
     assert np.all(fresh.margins >= before - 1e-9) and np.any(fresh.margins > before + 0.05)
-    assert fresh.margins == pytest.approx(
-        [margin(c, [competitor, new]) for c in fresh.candidates]
-    )
+    assert fresh.margins == pytest.approx([margin(c, [competitor, new]) for c in fresh.candidates])
     fresh.add_competitor(others[0])
     assert fresh.margins == pytest.approx(
         [margin(c, [competitor, new, others[0]]) for c in fresh.candidates]
@@ -321,3 +319,34 @@ def test_each_near_miss_as_close_as_the_best_gets_one_neighbourhood(monkeypatch)
     search.best = candidate("A", ensemble_search.NEIGHBOURHOOD_DISTANCE + 1, 0.1)
     search.pool = [search.best]
     assert search._neighbourhood_origin() is None
+
+
+def test_candidates_that_cannot_form_the_target_are_handed_out_after_the_rest():
+    # The target's pair 3-8 is A-C in the design and is not enumerated: no candidate can
+    # form the target, so every margin is inf (never nan), and each is still handed out.
+    target, design = "((((....))))", "GGGAAAAACCCC"
+    competitor = mfe_structure(design)
+    assert competitor != target
+    hood = _hood(target, design, competitor, sites=[0], gu_pairs=False)
+    assert len(hood.candidates) == 3 and np.all(hood.margins == np.inf)
+    assert hood.next(max_margin=0.0) is None
+    handed = [hood.next() for _ in range(3)]
+    assert sorted(handed) == sorted(hood.candidates) and hood.next() is None
+
+
+def test_a_candidate_that_breaks_its_competitors_pair_ranks_first():
+    # The near-miss folds into a competitor with an extra pair, 24-49 (A-U); the target
+    # leaves both unpaired. A letter at 24 that cannot pair with U (C, U; G wobbles)
+    # leaves no competitor: margin -inf (ViennaRNA's evaluation alone scored the broken
+    # pair as a "non-standard" one).
+    target = "...((((......))))..((((...((.((((......))))..))....))))...."
+    design = "GAUGUUCAAGACGGAACGCUCCUGACGUCUGUGGCGUAACACAUUACCAUGAGGAUUUA"
+    competitor = mfe_structure(design)
+    assert competitor == "...((((......))))..((((.(.((.((((......))))..))..).))))...."
+    assert (design[24], design[49]) == ("A", "U") and target[24] == target[49] == "."
+    hood = _hood(target, design, competitor, sites=[24], gu_pairs=False)
+    margins = dict(zip(hood.candidates, hood.margins))
+    assert sorted(c[24] for c in margins) == ["C", "G", "U"]
+    for candidate, margin in margins.items():
+        assert (margin == -np.inf) == (candidate[24] in "CU")
+    assert hood.next()[24] in "CU"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import RNA
 
 from envs import ensemble_search
 from envs.constraints import DesignConstraints, violations
@@ -188,3 +191,21 @@ def test_rivals_reach_the_stage_from_the_cli_the_api_and_the_benchmark(stage_spy
     base, _ = benchmark._base_config("meta-learna-adapt", None)
     assert dict(benchmark._settings(None, base, 200, 0.5, 10, 0.5))["ensemble_rivals"] == 0.5
     assert "ensemble_rivals" not in dict(benchmark._settings(None, base, 200, 0.5, 10, 0.0))
+
+
+def test_a_structure_with_a_pair_the_sequence_cannot_close_has_infinite_energy():
+    sequence = "GGGAAAAACCCC"  # sites 3 and 8 are A and C
+    closed, broken, open_ = structure_energies(sequence, ["(((......)))", "((((....))))", "." * 12])
+    assert math.isfinite(closed) and broken == math.inf and open_ == 0.0
+    assert energy_of_structure(sequence, "((((....))))") == math.inf
+    wobble = "GGGGAAAAUCCC"  # G-U closes sites 3 and 8
+    assert math.isfinite(structure_energies(wobble, ["((((....))))"])[0])
+    # ViennaRNA's own evaluation scores such a pair as a "non-standard" one: here the
+    # competitor whose pair 24-49 (now A-A) the solution broke scores below the MFE.
+    solution = "GAUGUUCAAGACGGAACGCUCCUGACGUCUGUGGCGUAACACAUUACCAAGAGGAUUUA"
+    target = "...((((......))))..((((...((.((((......))))..))....))))...."
+    competitor = "...((((......))))..((((.(.((.((((......))))..))..).))))...."
+    structure, mfe = RNA.fold(solution)
+    assert structure == target
+    assert RNA.fold_compound(solution).eval_structure(competitor) < mfe
+    assert structure_energies(solution, [target, competitor]) == [pytest.approx(mfe), math.inf]
