@@ -38,6 +38,7 @@ from typing import Any
 from envs.constraints import IUPAC
 from envs.dot_bracket import is_lonely, loop_contents, pair_table, parse_structure
 from envs.folding import (
+    CANONICAL_PAIRS,
     MAX_INTERIOR_LOOP,
     MIN_HAIRPIN,
     EnergyModel,
@@ -57,8 +58,6 @@ __all__ = [
     "term_sites",
 ]
 
-#: The base pairs ViennaRNA folds (a target pair must be one of them in any design).
-CANONICAL_PAIRS = ("GC", "CG", "AU", "UA", "GU", "UG")
 _PAIRS = frozenset(CANONICAL_PAIRS)
 #: A partner for a letter whose pair is outside the enumerated sites (any would do).
 _COMPLEMENT = {"A": "U", "C": "G", "G": "C", "U": "A"}

@@ -22,6 +22,7 @@ from typing import Any
 import RNA
 
 __all__ = [
+    "CANONICAL_PAIRS",
     "DEFAULT_ENERGY",
     "ENERGY_PARAMETER_SETS",
     "MAX_INTERIOR_LOOP",
@@ -316,8 +317,10 @@ def structure_energies(
     ]
 
 
-#: The base pairs the energy model scores: Watson-Crick and GU wobble.
-_PAIRS = frozenset({"AU", "UA", "GC", "CG", "GU", "UG"})
+#: The base pairs ViennaRNA folds: Watson-Crick and GU wobble (a target pair must be one
+#: of them in any design).
+CANONICAL_PAIRS = ("GC", "CG", "AU", "UA", "GU", "UG")
+_PAIRS = frozenset(CANONICAL_PAIRS)
 
 
 @functools.lru_cache(maxsize=4096)
