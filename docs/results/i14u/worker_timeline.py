@@ -1,5 +1,9 @@
 """Probe: how busy the design loop's folding processes are, and with what.
 
+Session 31 added each unit's CPU time (``time.process_time`` in the folding process)
+beside its wall time, so that time a process spent waiting for a core is not counted as
+folding.
+
 Not part of the package. Runs the shipped network's configuration from scratch on one
 random 100-nt target (``benchmarks.throughput.design_targets`` with seed 0) for
 ``SECONDS`` with 2 folding processes, as the throughput benchmark's loop does, with the
@@ -27,22 +31,22 @@ from envs import evaluation
 LOG_DIR = os.environ.get("WORKER_TIMELINE_DIR", "")
 
 
-def _log(kind: str, start: float, folds: int) -> None:
+def _log(kind: str, start: float, cpu: float, folds: int) -> None:
     with open(os.path.join(LOG_DIR, f"{os.getpid()}.txt"), "a") as log:
-        log.write(f"{kind} {start} {time.time()} {folds}\n")
+        log.write(f"{kind} {start} {time.time()} {time.process_time() - cpu} {folds}\n")
 
 
 def evaluate_batch(jobs, *args, **kwargs):  # noqa: ANN001, ANN201, D103 - a timed wrapper
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     outcomes = evaluation.evaluate_batch(jobs, *args, **kwargs)
-    _log("fold", start, sum(o.folds for o in outcomes if o is not None))
+    _log("fold", start, cpu, sum(o.folds for o in outcomes if o is not None))
     return outcomes
 
 
 def improve_design(job, outcome, deadline=None):  # noqa: ANN001, ANN201, D103
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     improved = evaluation.improve_design(job, outcome, deadline)
-    _log("improve", start, improved.folds - outcome.folds)
+    _log("improve", start, cpu, improved.folds - outcome.folds)
     return improved
 
 
@@ -72,16 +76,20 @@ def main(seconds: float, config_path: str) -> None:
     )
     for path in sorted(glob.glob(os.path.join(LOG_DIR, "*.txt"))):
         busy = {"fold": 0.0, "improve": 0.0}
+        used = {"fold": 0.0, "improve": 0.0}
         folds = {"fold": 0, "improve": 0}
         with open(path) as log:
             records = [line.split() for line in log if line.strip()]
-        for kind, began, ended, count in records:
+        for kind, began, ended, cpu, count in records:
             busy[kind] += float(ended) - float(began)
+            used[kind] += float(cpu)
             folds[kind] += int(count)
         per_fold = {k: round(1000 * busy[k] / max(folds[k], 1), 2) for k in busy}
+        cpu_per_fold = {k: round(1000 * used[k] / max(folds[k], 1), 2) for k in used}
         print(
-            f"process {os.path.basename(path)[:-4]}: seconds {busy}, folds {folds}, "
-            f"ms per fold {per_fold}, busy {sum(busy.values()) / elapsed:.3f} of the run"
+            f"process {os.path.basename(path)[:-4]}: folds {folds}, wall ms per fold "
+            f"{per_fold}, CPU ms per fold {cpu_per_fold}, busy {sum(busy.values()) / elapsed:.3f} "
+            f"and CPU {sum(used.values()) / elapsed:.3f} of the run"
         )
 
 
