@@ -5,7 +5,8 @@ beside its wall time, so that time a process spent waiting for a core is not cou
 folding.
 
 Not part of the package. Runs the shipped network's configuration from scratch on one
-random 100-nt target (``benchmarks.throughput.design_targets`` with seed 0) for
+random 100-nt target (the throughput benchmark's with ``--seed 0``; before session 31
+another one) for
 ``SECONDS`` with 2 folding processes, as the throughput benchmark's loop does, with the
 folding processes' two kinds of work timed where they run: folding a batch's pieces
 (``evaluate_batch``) and local improvement (``improve_design``). Prints the loop's
@@ -56,6 +57,7 @@ def main(seconds: float, config_path: str) -> None:
     import numpy as np
 
     import envs.vector
+    from benchmarks.machine import random_sequences
     from benchmarks.throughput import design_targets
     from meta.config import LearnaConfig
     from meta.design import design, warm_up
@@ -63,7 +65,11 @@ def main(seconds: float, config_path: str) -> None:
     envs.vector.evaluate_batch = evaluate_batch  # the units name these module functions
     envs.vector.improve_design = improve_design
     config = LearnaConfig.load(config_path)
-    target = design_targets(100, 1, np.random.default_rng(0))[0]
+    # The throughput benchmark's target: its generator first draws the 256 sequences of
+    # its fold-rate measurement (session 30's probe skipped them and ran another target).
+    rng = np.random.default_rng(0)
+    random_sequences(100, 256, rng)
+    target = design_targets(100, 1, rng)[0]
     warm_up()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
