@@ -21,6 +21,8 @@ from typing import Any
 
 import RNA
 
+from envs.dot_bracket import pair_table
+
 __all__ = [
     "CANONICAL_PAIRS",
     "DEFAULT_ENERGY",
@@ -326,8 +328,7 @@ _PAIRS = frozenset(CANONICAL_PAIRS)
 @functools.lru_cache(maxsize=4096)
 def _base_pairs(structure: str) -> tuple[tuple[int, int], ...]:
     """The ``(i, j)`` pairs (0-based, i < j) of a dot-bracket structure."""
-    table = RNA.ptable(structure)
-    return tuple((i - 1, table[i] - 1) for i in range(1, len(table)) if table[i] > i)
+    return tuple((i, int(j)) for i, j in enumerate(pair_table(structure)) if j > i)
 
 
 def _partition(
