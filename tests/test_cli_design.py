@@ -136,9 +136,7 @@ def test_bad_file_line_is_named(tmp_path, capsys):
     assert f"{targets}:2" in capsys.readouterr().err
 
 
-def test_a_config_that_changes_the_pretrained_network_is_refused_with_the_way_out(
-    tmp_path, capsys
-):
+def test_a_config_that_changes_the_pretrained_network_is_refused_with_the_way_out(tmp_path, capsys):
     """A BOHB incumbent of rna-learna has its own network: the meta methods cannot load it."""
     own = json.loads((REPO / "meta" / "models" / "meta-learna.json").read_text())["fc_units"]
     config = tmp_path / "incumbent.json"
