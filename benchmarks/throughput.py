@@ -92,8 +92,13 @@ def warm_up() -> None:
 
 def fold_rate(length: int, seconds: float, rng: np.random.Generator) -> float:
     """Raw ``RNA.fold`` calls per second on random sequences of ``length`` nt (one process)."""
-    count, elapsed = _fold_for(random_sequences(length, 256, rng), seconds)
+    count, elapsed = _fold_for(_fold_rate_sequences(length, rng), seconds)
     return count / elapsed
+
+
+def _fold_rate_sequences(length: int, rng: np.random.Generator) -> list[str]:
+    """The random sequences :func:`fold_rate` folds (they come first from ``rng``)."""
+    return random_sequences(length, 256, rng)
 
 
 def _fold_for(sequences: list[str], seconds: float) -> tuple[int, float]:
@@ -147,6 +152,17 @@ def design_targets(length: int, count: int, rng: np.random.Generator) -> list[Ta
         if "(" in structure:
             targets.append(Target(str(len(targets) + 1), structure))
     return targets
+
+
+def benchmark_targets(length: int, count: int, seed: int) -> list[Target]:
+    """The targets :func:`main` designs with ``--length length --targets count --seed seed``.
+
+    Its generator draws :func:`fold_rate`'s sequences before the targets; a probe that
+    drew the targets alone designed another one (README, session 31).
+    """
+    rng = np.random.default_rng(seed)
+    _fold_rate_sequences(length, rng)
+    return design_targets(length, count, rng)
 
 
 def episode_rate(

@@ -15,6 +15,14 @@ def test_targets_are_designable_and_seeded():
         assert len(target) == 40 and "(" in target.structure
 
 
+def test_benchmark_targets_are_the_ones_main_designs_after_the_fold_rate():
+    rng = np.random.default_rng(5)
+    throughput.fold_rate(30, 0.0, rng)  # main measures the fold rate first, from the same rng
+    expected = throughput.design_targets(30, 2, rng)
+    assert throughput.benchmark_targets(30, 2, 5) == expected
+    assert expected != throughput.design_targets(30, 2, np.random.default_rng(5))
+
+
 def test_fold_rate_counts_folds():
     assert throughput.fold_rate(30, 0.2, np.random.default_rng(0)) > 10
     sequence = throughput.random_sequences(30, 1, np.random.default_rng(0))[0]

@@ -26,8 +26,6 @@ import resource
 import sys
 import time
 
-import numpy as np
-
 # torch, SB3 and the design loop are imported inside run(): the folding processes that
 # multiprocessing spawns import this script again, and would pay ~3 s of CPU each for them.
 
@@ -75,19 +73,16 @@ def run(mode: str, seconds: float) -> None:
     import torch
     from stable_baselines3.common.utils import obs_as_tensor
 
-    from benchmarks.machine import random_sequences
-    from benchmarks.throughput import design_targets
+    from benchmarks.throughput import benchmark_targets
     from envs.rna_design import TargetEncoding
     from envs.vector import RnaDesignVecEnv
     from meta.config import LearnaConfig
     from meta.design import build_ppo, warm_up
 
     config = LearnaConfig.load("meta/models/meta-learna.json")
-    # The throughput benchmark's target: its generator first draws the 256 sequences of
-    # its fold-rate measurement (before session 31 this script skipped them).
-    rng = np.random.default_rng(0)
-    random_sequences(100, 256, rng)
-    target = design_targets(100, 1, rng)[0]
+    # The throughput benchmark's target (before session 31 this script drew another: the
+    # benchmark's generator draws the fold-rate measurement's sequences first).
+    target = benchmark_targets(100, 1, 0)[0]
     steps = TargetEncoding.build(target, config.env, None).num_steps
     warm_up()
     stale = mode == "stale"

@@ -54,22 +54,17 @@ def improve_design(job, outcome, deadline=None):  # noqa: ANN001, ANN201, D103
 
 def main(seconds: float, config_path: str) -> None:
     """Run the loop for ``seconds``; print the folding processes' busy shares."""
-    import numpy as np
-
     import envs.vector
-    from benchmarks.machine import random_sequences
-    from benchmarks.throughput import design_targets
+    from benchmarks.throughput import benchmark_targets
     from meta.config import LearnaConfig
     from meta.design import design, warm_up
 
     envs.vector.evaluate_batch = evaluate_batch  # the units name these module functions
     envs.vector.improve_design = improve_design
     config = LearnaConfig.load(config_path)
-    # The throughput benchmark's target: its generator first draws the 256 sequences of
-    # its fold-rate measurement (session 30's probe skipped them and ran another target).
-    rng = np.random.default_rng(0)
-    random_sequences(100, 256, rng)
-    target = design_targets(100, 1, rng)[0]
+    # The throughput benchmark's target (session 30's probe drew another: the benchmark's
+    # generator draws the fold-rate measurement's sequences first).
+    target = benchmark_targets(100, 1, 0)[0]
     warm_up()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
