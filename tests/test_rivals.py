@@ -209,3 +209,34 @@ def test_a_structure_with_a_pair_the_sequence_cannot_close_has_infinite_energy()
     assert structure == target
     assert RNA.fold_compound(solution).eval_structure(competitor) < mfe
     assert structure_energies(solution, [target, competitor]) == [pytest.approx(mfe), math.inf]
+
+
+def test_unclosable_pairs_are_found_in_every_structure_of_a_list():
+    # structure_energies checks the pairs of all the structures in one table lookup; it
+    # must flag exactly the structures a per-pair check flags, in any list (repeats, a
+    # structure without pairs, lower case and T in the sequence).
+    rng = np.random.default_rng(5)
+    closable = {"GC", "CG", "AU", "UA", "GU", "UG"}
+    seen = {True: 0, False: 0}
+    for _ in range(40):
+        length = int(rng.integers(12, 60))
+        sequence = "".join(rng.choice(list("ACGU"), length))
+        structures = [mfe_structure(sequence), "." * length]
+        for _ in range(6):  # the structures of mutants: some pairs the sequence cannot close
+            chars = list(sequence)
+            for site in rng.choice(length, int(rng.integers(1, 4)), replace=False):
+                chars[site] = str(rng.choice(list("ACGU")))
+            structures.append(mfe_structure("".join(chars)))
+        structures.append(structures[-1])
+        spelled = sequence.lower().replace("u", "t") if rng.random() < 0.5 else sequence
+        energies = structure_energies(spelled, structures)
+        for structure, energy in zip(structures, energies):
+            table = RNA.ptable(structure)
+            pairs = [(i - 1, table[i] - 1) for i in range(1, length + 1) if table[i] > i]
+            expected = all(sequence[i] + sequence[j] in closable for i, j in pairs)
+            seen[expected] += 1
+            assert math.isfinite(energy) == expected
+            if expected:
+                assert energy == pytest.approx(energy_of_structure(sequence, structure))
+    assert min(seen.values()) >= 20  # both kinds were checked
+    assert structure_energies("GGGAAACCC", []) == []
