@@ -17,7 +17,7 @@ import math
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import RNA
@@ -304,14 +304,13 @@ def structure_energies(
     Raises:
         ValueError: a structure is not as long as the sequence.
     """
-    for structure in structures:
-        if len(structure) != len(sequence):
-            raise ValueError(
-                f"sequence ({len(sequence)} nt) and structure ({len(structure)}) differ in length"
-            )
+    pairs = _pair_sites(tuple(structures))
+    if pairs.lengths - {len(sequence)}:
+        length = next(len(s) for s in structures if len(s) != len(sequence))
+        raise ValueError(f"sequence ({len(sequence)} nt) and structure ({length}) differ in length")
     _activate(energy)
     compound = RNA.fold_compound(sequence, RNA.md(), RNA.OPTION_EVAL_ONLY)
-    broken = _unformable(sequence, tuple(structures))
+    broken = _unformable(sequence, pairs)
     return [
         math.inf if unformable else float(compound.eval_structure(structure))
         for unformable, structure in zip(broken, structures)
@@ -327,7 +326,19 @@ for _pair in CANONICAL_PAIRS:
     _FORMS[ord(_pair[0]), ord(_pair[1])] = True
 
 
-def _unformable(sequence: str, structures: tuple[str, ...]) -> list[bool]:
+class _PairSites(NamedTuple):
+    """The pairs of a list of structures, for :func:`_unformable`."""
+
+    #: The 5' and 3' sites of every pair of every structure, and the structure of each.
+    fives: np.ndarray
+    threes: np.ndarray
+    owners: np.ndarray
+    #: How many structures there are, and their lengths.
+    count: int
+    lengths: frozenset[int]
+
+
+def _unformable(sequence: str, pairs: _PairSites) -> list[bool]:
     """Per structure, whether it has a pair ``sequence`` cannot close (not AU, GC or GU).
 
     One table lookup over the pairs of all the structures: a Python loop over them cost
@@ -336,31 +347,33 @@ def _unformable(sequence: str, structures: tuple[str, ...]) -> list[bool]:
     """
     letters = sequence.upper().replace("T", "U").encode("ascii", "replace")
     codes = np.frombuffer(letters, dtype=np.uint8)
-    fives, threes, owners = _pair_sites(structures)
-    broken = np.zeros(len(structures), dtype=bool)
-    broken[owners[~_FORMS[codes[fives], codes[threes]]]] = True
+    forms = _FORMS[codes[pairs.fives], codes[pairs.threes]]
+    if forms.all():
+        return [False] * pairs.count
+    broken = np.zeros(pairs.count, dtype=bool)
+    broken[pairs.owners[~forms]] = True
     return broken.tolist()
 
 
 @functools.lru_cache(maxsize=64)
-def _pair_sites(structures: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pairs of all ``structures``: 5' sites, 3' sites and the structure of each pair.
+def _pair_sites(structures: tuple[str, ...]) -> _PairSites:
+    """The pairs of all ``structures``.
 
     Cached: the competitor searches evaluate many sequences in one list of structures.
     """
-    fives, threes, owners = [], [], []
+    fives, threes, owners = ([np.zeros(0, np.intp)] for _ in range(3))
     for index, structure in enumerate(structures):
         table = np.asarray(pair_table(structure))
         five = np.flatnonzero(table > np.arange(len(table)))
         fives.append(five)
         threes.append(table[five])
         owners.append(np.full(len(five), index))
-    if not structures:
-        return np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0, np.intp)
-    return (
+    return _PairSites(
         np.concatenate(fives).astype(np.intp),
         np.concatenate(threes).astype(np.intp),
         np.concatenate(owners).astype(np.intp),
+        len(structures),
+        frozenset(len(structure) for structure in structures),
     )
 
 
