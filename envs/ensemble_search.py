@@ -330,7 +330,7 @@ class EnsembleSearch:
         self.unit_of = unit_index(self.units, len(target))
         mutable = np.array([len(self.options[self.unit_of[i]]) > 1 for i in range(len(target))])
         self._mutable = mutable
-        self._uniform = mutable / max(1, mutable.sum())
+        self._mutable_sites = np.flatnonzero(mutable)
         self._mutable_units = sum(len(options) > 1 for options in self.options)
         self._neighbours = [self._unit_neighbours(k) for k in range(len(self.units))]
         #: Per hairpin of a special size: its units (closing pair first) and the values
@@ -824,7 +824,7 @@ class EnsembleSearch:
     def _rival_gap(self, chars: list[str], rivals: list[str]) -> tuple[float, int]:
         """The target's free energy minus the lowest competitor's, and that competitor."""
         energies = structure_energies("".join(chars), [self.target, *rivals], self.energy)
-        tight = int(np.argmin(energies[1:]))
+        tight = min(range(len(rivals)), key=energies[1:].__getitem__)  # the first lowest
         return energies[0] - energies[1 + tight], tight
 
     def _rival_move(self, chars: list[str], wrong: list[int]) -> list[str]:
@@ -836,7 +836,7 @@ class EnsembleSearch:
         if wrong and self.rng.random() < 0.5:
             site = wrong[int(self.rng.integers(len(wrong)))]
         else:
-            site = int(self.rng.choice(len(self._mutable), p=self._uniform))
+            site = int(self._mutable_sites[self.rng.integers(len(self._mutable_sites))])
         trial = list(chars)
         self._change_units(trial, self._with_neighbour([int(self.unit_of[site])]))
         return trial

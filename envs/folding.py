@@ -324,6 +324,7 @@ CANONICAL_PAIRS = ("GC", "CG", "AU", "UA", "GU", "UG")
 _FORMS = np.zeros((256, 256), dtype=bool)
 for _pair in CANONICAL_PAIRS:
     _FORMS[ord(_pair[0]), ord(_pair[1])] = True
+_FORMS_FLAT = _FORMS.ravel()
 
 
 class _PairSites(NamedTuple):
@@ -346,8 +347,8 @@ def _unformable(sequence: str, pairs: _PairSites) -> list[bool]:
     :func:`structure_energies` for 65 structures of 100-400 nt).
     """
     letters = sequence.upper().replace("T", "U").encode("ascii", "replace")
-    codes = np.frombuffer(letters, dtype=np.uint8)
-    forms = _FORMS[codes[pairs.fives], codes[pairs.threes]]
+    codes = np.frombuffer(letters, dtype=np.uint8).astype(np.intp)
+    forms = _FORMS_FLAT.take(codes.take(pairs.fives) * 256 + codes.take(pairs.threes))
     if forms.all():
         return [False] * pairs.count
     broken = np.zeros(pairs.count, dtype=bool)
