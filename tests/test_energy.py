@@ -65,6 +65,25 @@ def test_temperature_changes_the_energy_and_switching_back_restores_the_default(
     assert fold(HAIRPIN) == first
 
 
+def test_structure_energies_follow_every_switch_of_the_model():
+    # The evaluation compound's model details are made once per model: switching back and
+    # forth must still evaluate under the model asked for (each checked against a fold's
+    # MFE energy under that model; dangles 0 and the Andronescu set change the energy too).
+    models = [
+        None,
+        HOT,
+        EnergyModel(dangles=0),
+        EnergyModel(params="andronescu2007"),
+        EnergyModel(no_lonely_pairs=True),
+    ]
+    flanked = "AA" + HAIRPIN + "AA"  # dangling ends: dangles 0 changes its energy
+    expected = {model: fold(flanked, model) for model in models}
+    assert len({round(energy, 2) for _, energy in expected.values()}) >= 4
+    for model in [*models, *reversed(models), HOT, None, HOT]:
+        structure, energy = expected[model]
+        assert energy_of_structure(flanked, structure, model) == pytest.approx(energy, abs=1e-3)
+
+
 @pytest.mark.parametrize("name", ["andronescu2007", "langdon2018"])
 def test_shipped_parameter_sets_load_and_differ_from_turner(name):
     sequence = "GCGCGCGAAAGCGCGC"
