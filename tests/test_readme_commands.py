@@ -1,5 +1,8 @@
 """Every ``autorl`` command in the README's shell blocks is one the CLI accepts.
 
+The documents the README moved its record to (``docs/issue14-history.md``,
+``docs/NOTES.md``) are checked the same way.
+
 Parsing only (nothing runs): a renamed or removed flag, subcommand or choice fails here
 instead of in a user's terminal.
 """
@@ -14,17 +17,20 @@ import pytest
 
 from autorl.cli import build_parser
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: Documents whose shell blocks hold ``autorl`` commands, relative to the project's root.
+DOCUMENTS = ("README.md", "docs/issue14-history.md", "docs/NOTES.md")
 
 
-def readme_commands() -> list[tuple[int, str]]:
-    """``(line number, command)`` of every ``autorl ...`` line in the README's bash blocks.
+def readme_commands(document: Path = README) -> list[tuple[int, str]]:
+    """``(line number, command)`` of every ``autorl ...`` line in a document's bash blocks.
 
     Lines continued with a backslash are joined; the reported line is the first one.
     """
     commands: list[tuple[int, str]] = []
     in_block, pending, first = False, "", 0
-    for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(document.read_text(encoding="utf-8").splitlines(), start=1):
         stripped = line.strip()
         if stripped.startswith("```"):
             in_block = stripped in ("```bash", "```sh")
@@ -59,16 +65,25 @@ def test_the_readme_has_commands_to_check():
     assert any(command.startswith("autorl nas ") for _, command in commands)
 
 
+def test_the_moved_documents_have_commands_to_check():
+    for name in DOCUMENTS[1:]:
+        assert readme_commands(ROOT / name), name
+
+
 @pytest.mark.parametrize(
-    ("line", "command"),
-    [pytest.param(line, command, id=f"README.md:{line}") for line, command in readme_commands()],
+    ("where", "command"),
+    [
+        pytest.param(f"{name}:{line}", command, id=f"{name}:{line}")
+        for name in DOCUMENTS
+        for line, command in readme_commands(ROOT / name)
+    ],
 )
-def test_a_readme_command_parses(line, command, capsys):
+def test_a_readme_command_parses(where, command, capsys):
     parser = build_parser()
     try:
         args = parser.parse_args(_arguments(command))
     except SystemExit:
-        pytest.fail(f"README.md:{line}: {command}\n{capsys.readouterr().err}")
+        pytest.fail(f"{where}: {command}\n{capsys.readouterr().err}")
     assert callable(args.run)
 
 
