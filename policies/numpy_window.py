@@ -708,6 +708,8 @@ class _WindowTable:
         self.logits = np.empty((0, network.num_actions), np.float32)
         self.values = np.empty(0, np.float32)
         self.windows: np.ndarray | None = None  # the rows of ``logits``, in order
+        #: The towers' outputs per receptive field (None: the network has no such form).
+        self.fields = _FieldTable.of(network, params)
         carried = previous.windows if previous is not None else None
         if carried is not None and len(carried) <= self.CARRY:
             self._add(carried)
@@ -724,14 +726,104 @@ class _WindowTable:
 
     def _add(self, windows: np.ndarray) -> None:
         """Compute distinct windows, none of them in the table yet."""
-        everyone = np.arange(len(windows))
-        logits, values, _ = self.network.forward_windows(self.params, Windows(windows), everyone)
+        if self.fields is not None:
+            logits, values = self.fields.forward(windows)
+        else:
+            everyone = np.arange(len(windows))
+            logits, values, _ = self.network.forward_windows(
+                self.params, Windows(windows), everyone
+            )
         base = len(self.logits)
         for offset, row in enumerate(windows):
             self.rows[row.tobytes()] = base + offset
         self.logits = np.concatenate([self.logits, logits])
         self.values = np.concatenate([self.values, values])
         self.windows = windows if self.windows is None else np.concatenate([self.windows, windows])
+
+
+#: ``4 ** k``: a receptive field of tokens (each < 4) is one base-4 number, exact in int64
+#: up to 31 tokens.
+_POWERS = NUM_TOKENS ** np.arange(31, dtype=np.int64)
+
+
+def _towers(network: WindowNetwork) -> list[_Tower]:
+    """The actor's tower, then the critic's if it has its own."""
+    return [network.pi_tower] if network.vf_tower is None else [network.pi_tower, network.vf_tower]
+
+
+class _FieldTable:
+    """Each tower's last-layer outputs per receptive field, for one version of the parameters.
+
+    In meta-training the parallel episodes are on different targets, so a sampling step
+    meets as many new windows as episodes and they share few receptive fields
+    (:meth:`Windows.fields` then computes every position of every window). But the window
+    of an episode's next step shares all but one or two fields with its window of this
+    step: this table keeps every field's output (a field of ``span`` tokens is one int64,
+    its base-4 number) and computes only the fields it has not met. The outputs are those
+    of :func:`_tower_forward` on each field as a window of its own (valid convolutions:
+    one output position), up to float rounding.
+    """
+
+    def __init__(self, network: WindowNetwork, params: Sequence[np.ndarray], spans: list[int]):
+        self.network, self.params = network, params
+        towers = (
+            [network.pi_tower] if network.vf_tower is None else [network.pi_tower, network.vf_tower]
+        )
+        self.towers = list(zip(towers, spans, strict=True))
+        self.keys = [np.empty(0, np.int64) for _ in towers]  # sorted field numbers
+        self.outputs: list[np.ndarray | None] = [None for _ in towers]
+
+    @classmethod
+    def of(cls, network: WindowNetwork, params: Sequence[np.ndarray]) -> _FieldTable | None:
+        """The table, or None when a tower has no embedding or convolution, or too wide a field."""
+        towers = (
+            [network.pi_tower] if network.vf_tower is None else [network.pi_tower, network.vf_tower]
+        )
+        spans = []
+        for tower in towers:
+            if tower.embedding is None or not tower.convs:
+                return None
+            spans.append(sum(conv.kernel for conv in tower.convs) - len(tower.convs) + 1)
+        if max(spans) > len(_POWERS):
+            return None
+        return cls(network, params, spans)
+
+    def forward(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (N, actions) and values (N,) of token windows (N, W)."""
+        tokens = np.asarray(observations).astype(np.int64)
+        features = [self._features(index, tokens) for index in range(len(self.towers))]
+        logits, _ = _dense_forward(self.network.pi_net, self.params, features[0])
+        values, _ = _dense_forward(self.network.vf_net, self.params, features[-1])
+        return logits, values[:, 0]
+
+    def _features(self, index: int, tokens: np.ndarray) -> np.ndarray:
+        """The tower's features (N, C W'), channel-major as torch flattens them."""
+        tower, span = self.towers[index]
+        count, width = tokens.shape
+        if width < span:  # no output position: let the window path say what is wrong
+            features, _ = _tower_forward(tower, self.params, Windows(tokens), None)
+            return features
+        numbers = sliding_window_view(tokens, span, axis=1) @ _POWERS[:span]  # (N, W')
+        unique, inverse = np.unique(numbers, return_inverse=True)
+        keys = self.keys[index]
+        where = np.searchsorted(keys, unique)
+        known = where < len(keys)
+        known[known] = keys[where[known]] == unique[known]
+        if not known.all():
+            missing = unique[~known]
+            fields = (missing[:, None] // _POWERS[:span]) % NUM_TOKENS
+            computed, _ = _tower_forward(tower, self.params, Windows(fields), None)
+            stored = self.outputs[index]
+            outputs = computed if stored is None else np.concatenate([stored, computed])
+            keys = np.concatenate([keys, missing])
+            order = np.argsort(keys, kind="stable")
+            self.keys[index], self.outputs[index] = keys[order], outputs[order]
+            keys = self.keys[index]
+            where = np.searchsorted(keys, unique)
+        outputs = self.outputs[index]
+        assert outputs is not None
+        per_field = outputs[where][inverse.reshape(numbers.shape)]  # (N, W', C)
+        return per_field.transpose(0, 2, 1).reshape(count, -1)
 
 
 class WindowPolicy(_NumpySampling, ActorCriticPolicy):

@@ -388,3 +388,66 @@ def test_fields_are_not_shared_between_unrelated_windows() -> None:
     plan = numpy_window.Windows(repeated).fields(True, (5, 3))
     assert plan is not None and plan.last.shape == (50, 13 - 7 + 1)
     assert len(plan.columns) <= 2 * (13 - 5 + 1)
+
+
+@pytest.mark.parametrize(
+    "changes", [{}, {"conv_kernel_2": 0, "fc_layers": 2}, {"shared_extractor": False}]
+)
+def test_the_field_table_samples_what_every_window_computes(changes: dict) -> None:
+    """Sampling keeps each receptive field's tower output across steps (meta-training).
+
+    Batches of windows of three targets, step after step as parallel episodes meet them,
+    through one field table: every batch's logits and values are those of the per-window
+    computation, and each distinct field is computed once (per tower).
+    """
+    from policies import numpy_window
+
+    config = LEARNA.updated({**SMALL, **changes})
+    model, env = _agent(config)
+    others = [
+        Target("u", "..((((((....))).)))....(((...)))..((((....))))"),
+        Target("v", ".((((....))))((((((...)))))).."),
+    ]
+    envs = [env] + [RNA_AGENT.make_env(2, 0, targets=[t], config=config) for t in others]
+    try:
+        model.learn(total_timesteps=model.n_steps * model.n_envs)
+        network = WindowNetwork.build(model.policy)
+        params = WindowNetwork.parameters_of(model.policy)
+        table = numpy_window._FieldTable.of(network, params)
+        assert table is not None
+        assert len(table.towers) == (1 if config.policy.shared_extractor else 2)
+        episodes = [_episode_windows(model, e)[0].numpy() for e in envs]
+        seen: list[set[bytes]] = [set() for _ in table.towers]
+        positions = 0
+        for step in range(max(len(e) for e in episodes)):
+            batch = np.stack([e[min(step, len(e) - 1)] for e in episodes])
+            logits, values = table.forward(batch)
+            expected_logits, expected_values, _ = network.forward_windows(
+                params, numpy_window.Windows(batch), np.arange(len(batch))
+            )
+            np.testing.assert_allclose(logits, expected_logits, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(values, expected_values, rtol=1e-5, atol=1e-5)
+            for fields, (_, span) in zip(seen, table.towers, strict=True):
+                for row in batch.astype(np.int64):
+                    fields.update(row[k : k + span].tobytes() for k in range(len(row) - span + 1))
+                    positions += len(row) - span + 1
+        for fields, keys in zip(seen, table.keys, strict=True):
+            assert len(keys) == len(np.unique(keys)) == len(fields)  # each computed once
+        assert sum(len(keys) for keys in table.keys) < positions / 2  # most were met before
+    finally:
+        for e in envs:
+            e.close()
+
+
+def test_the_field_table_leaves_other_networks_to_the_window_path() -> None:
+    """Binary inputs and towers without convolutions have no field table."""
+    from policies import numpy_window
+
+    for variant in ("binary-relu-separate", "no-conv"):
+        model, env = _agent(_config(variant))
+        try:
+            network = WindowNetwork.build(model.policy)
+            params = WindowNetwork.parameters_of(model.policy)
+            assert numpy_window._FieldTable.of(network, params) is None
+        finally:
+            env.close()
