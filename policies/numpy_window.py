@@ -766,9 +766,7 @@ class _FieldTable:
 
     def __init__(self, network: WindowNetwork, params: Sequence[np.ndarray], spans: list[int]):
         self.network, self.params = network, params
-        towers = (
-            [network.pi_tower] if network.vf_tower is None else [network.pi_tower, network.vf_tower]
-        )
+        towers = _towers(network)
         self.towers = list(zip(towers, spans, strict=True))
         self.keys = [np.empty(0, np.int64) for _ in towers]  # sorted field numbers
         self.outputs: list[np.ndarray | None] = [None for _ in towers]
@@ -776,9 +774,7 @@ class _FieldTable:
     @classmethod
     def of(cls, network: WindowNetwork, params: Sequence[np.ndarray]) -> _FieldTable | None:
         """The table, or None when a tower has no embedding or convolution, or too wide a field."""
-        towers = (
-            [network.pi_tower] if network.vf_tower is None else [network.pi_tower, network.vf_tower]
-        )
+        towers = _towers(network)
         spans = []
         for tower in towers:
             if tower.embedding is None or not tower.convs:
