@@ -764,25 +764,29 @@ class _FieldTable:
     one output position), up to float rounding.
     """
 
-    def __init__(self, network: WindowNetwork, params: Sequence[np.ndarray], spans: list[int]):
+    def __init__(
+        self,
+        network: WindowNetwork,
+        params: Sequence[np.ndarray],
+        towers: list[tuple[_Tower, int]],
+    ):
         self.network, self.params = network, params
-        towers = _towers(network)
-        self.towers = list(zip(towers, spans, strict=True))
+        self.towers = towers  # each tower with its receptive field's width in tokens
         self.keys = [np.empty(0, np.int64) for _ in towers]  # sorted field numbers
         self.outputs: list[np.ndarray | None] = [None for _ in towers]
 
     @classmethod
     def of(cls, network: WindowNetwork, params: Sequence[np.ndarray]) -> _FieldTable | None:
         """The table, or None when a tower has no embedding or convolution, or too wide a field."""
-        towers = _towers(network)
-        spans = []
-        for tower in towers:
+        towers = []
+        for tower in _towers(network):
             if tower.embedding is None or not tower.convs:
                 return None
-            spans.append(sum(conv.kernel for conv in tower.convs) - len(tower.convs) + 1)
-        if max(spans) > len(_POWERS):
-            return None
-        return cls(network, params, spans)
+            span = sum(conv.kernel for conv in tower.convs) - len(tower.convs) + 1
+            if span > len(_POWERS):
+                return None
+            towers.append((tower, span))
+        return cls(network, params, towers)
 
     def forward(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits (N, actions) and values (N,) of token windows (N, W)."""
