@@ -312,7 +312,7 @@ class _Fields:
         """The plan for ``windows``, or None when too few fields repeat (or one window)."""
         observations = np.ascontiguousarray(windows.observations)
         count, width = observations.shape
-        span = sum(kernels) - len(kernels) + 1  # the last convolution's receptive field
+        span = _receptive_field(kernels)  # the last convolution's
         if count < 2 or not kernels or span > width:
             return None
         last_first, last_ids = _distinct_rows(_slices(observations, span))
@@ -346,6 +346,11 @@ class _Fields:
             last,
             _Segments.of(last, len(last_first)),
         )
+
+
+def _receptive_field(kernels: Sequence[int]) -> int:
+    """Tokens one output position of valid convolutions of ``kernels``, stacked, reads."""
+    return sum(kernels) - len(kernels) + 1
 
 
 def _slices(observations: np.ndarray, width: int) -> np.ndarray:
@@ -782,7 +787,7 @@ class _FieldTable:
         for tower in _towers(network):
             if tower.embedding is None or not tower.convs:
                 return None
-            span = sum(conv.kernel for conv in tower.convs) - len(tower.convs) + 1
+            span = _receptive_field([conv.kernel for conv in tower.convs])
             if span > len(_POWERS):
                 return None
             towers.append((tower, span))
