@@ -43,7 +43,9 @@ def test_main_prints_both_rates_and_their_ratio(capsys):
     expected = 1 / (
         figures["folds_per_episode"] + figures["learning_cpu_ms"] / 1000 * figures["folds_per_s"]
     )
-    assert figures["ceiling"] == pytest.approx(expected, rel=0.02)
+    # The ceiling is printed to 3 decimals; on 20-nt targets it is ~0.02, where that
+    # rounding alone is up to 2.5 %.
+    assert figures["ceiling"] == pytest.approx(expected, rel=0.02, abs=0.0005)
     assert 0 < figures["ceiling"] <= 1 / figures["folds_per_episode"] + 0.001
     # ratio and ceiling are printed to 3 decimals: on 20-nt targets (ratio ~0.04) that
     # rounding alone moves their quotient by a few per cent.
