@@ -60,6 +60,7 @@ class StageSettings:
     special_loops: bool = False
     rivals: float = 0.0
     neighbourhood: int = 0
+    boost: bool = False
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
@@ -76,6 +77,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         special_loops=settings.special_loops,
         rivals=settings.rivals,
         neighbourhood=settings.neighbourhood,
+        boost=settings.boost,
     )
     began = time.monotonic()
     search.run(began + settings.seconds)
@@ -111,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="assignments a neighbourhood step scores at most (0: none)",
     )
+    parser.add_argument(
+        "--boost", action="store_true", help="targeted starts with loop boosts (off)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -137,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.special_loops,
         args.rivals,
         args.neighbourhood,
+        args.boost,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

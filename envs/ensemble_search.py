@@ -70,6 +70,7 @@ from envs.folding import (
     special_hairpins,
     structure_energies,
 )
+from envs.loop_boosts import boost_letters
 from envs.neighbourhood import Neighbourhood, neighbourhood_units
 
 #: Objectives the pool ranks by (``"portfolio"``: two pools, one per objective, whose steps
@@ -264,6 +265,9 @@ class EnsembleSearch:
             absent. It makes the joint changes of several units (a terminal lonely pair's
             closing pair and loop letters together) that the competitor walk, one unit at
             a time, cannot.
+        boost: Targeted starts write Eterna's loop boosts
+            (:func:`envs.loop_boosts.boost_letters`): G-A first mismatches in hairpins and
+            interior loops, G-G in 1x1 loops, where the codes allow.
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -289,6 +293,7 @@ class EnsembleSearch:
         special_loops: bool = False,
         rivals: float = 0.0,
         neighbourhood: int = 0,
+        boost: bool = False,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -340,6 +345,9 @@ class EnsembleSearch:
         self._hairpin_of = {
             unit: h for h, (units, _) in enumerate(self._hairpins) for unit in units
         }
+        self.boost = boost
+        #: The loop boosts a targeted start writes (site, letter), where the codes allow.
+        self._boosts = self._allowed_boosts() if boost else []
         self.rival_share = rivals
         #: Competitor structures seen (an ordered set: the oldest is dropped first).
         self.rivals: dict[str, None] = {}
@@ -466,11 +474,13 @@ class EnsembleSearch:
         return steps
 
     def targeted_start(self) -> str:
-        """SAMFEO's targeted initialization within the IUPAC codes.
+        """SAMFEO's targeted initialization within the IUPAC codes, boosted with ``boost``.
 
         Every pair gets G-C or C-G (at random) where its codes allow one, otherwise any
         option they allow; every unpaired site gets A where allowed, otherwise a random
-        allowed letter.
+        allowed letter. With ``boost`` the first mismatches of the hairpins and interior
+        loops then get their boosts (:func:`envs.loop_boosts.boost_letters`) where the
+        codes allow them.
         """
         chars = ["A"] * len(self.target)
         for unit, options in zip(self.units, self.options):
@@ -478,7 +488,17 @@ class EnsembleSearch:
                 ["A"] if "A" in options else list(options)
             )
             assign(chars, unit, preferred[int(self.rng.integers(len(preferred)))])
+        for site, letter in self._boosts:
+            chars[site] = letter
         return "".join(chars)
+
+    def _allowed_boosts(self) -> list[tuple[int, str]]:
+        """The target's loop boosts that the unpaired sites' codes allow."""
+        return [
+            (site, letter)
+            for site, letter in sorted(boost_letters(self.target).items())
+            if letter in self.options[self.unit_of[site]]
+        ]
 
     def fork(self, rng: np.random.Generator, carry_repair: bool = False) -> EnsembleSearch:
         """A copy to continue elsewhere (an island): the same pool and best, its own draws.

@@ -996,6 +996,7 @@ def design(
             starts=config.env.ensemble_starts,
             start_distance=config.env.ensemble_start_distance,
             special_loops=config.env.ensemble_special_loops,
+            boost=config.env.ensemble_boost,
             rivals=config.env.ensemble_rivals,
             neighbourhood=config.env.ensemble_neighbourhood,
             decompose_seconds=_decompose_seconds(config.env, time_limit),
