@@ -29,46 +29,27 @@ import sys
 from benchmarks import ensemble_stage
 from envs import ensemble_search as stage
 from envs.dot_bracket import pair_table
+from envs.loop_boosts import boost_letters
 
 
 def boost_sites(target: str, gg: bool = False) -> dict[int, str]:
     """The sites a boost writes and their letters (G 5', A 3' of each boosted mismatch).
 
-    With ``gg``, a 1x1 interior loop gets G on both sides (2.3 kcal/mol below A-A).
+    :func:`envs.loop_boosts.boost_letters` (which includes the 1x1 loops' G-G); without
+    ``gg`` the 1x1 loops' sites are dropped: they alone have paired neighbours on both
+    sides (a G-A boost's sites neighbour another unpaired site of their loop).
     """
+    letters = boost_letters(target)
+    if gg:
+        return letters
     partners = pair_table(target)
-    letters: dict[int, str] = {}
-    for i, j in enumerate(partners):
-        j = int(j)
-        if j <= i:
-            continue
-        inside = [k for k in range(i + 1, j) if partners[k] >= 0]
-        if not inside:  # hairpin
-            if j - i - 1 >= 4:
-                letters[i + 1], letters[j - 1] = "G", "A"
-            continue
-        k = inside[0]
-        l = int(partners[k])  # noqa: E741
-        if any(partners[m] >= 0 for m in range(l + 1, j)):
-            continue  # a multiloop
-        left, right = k - i - 1, j - l - 1
-        if left >= 2 and right >= 2:  # interior loop: both closing pairs' mismatches
-            letters[i + 1], letters[j - 1] = "G", "A"
-            letters[l + 1], letters[k - 1] = "G", "A"
-        elif gg and left == 1 and right == 1:
-            letters[i + 1], letters[j - 1] = "G", "G"
-    return letters
+    return {s: c for s, c in letters.items() if partners[s - 1] < 0 or partners[s + 1] < 0}
 
 
 def _boosted(search: stage.EnsembleSearch, original, gg: bool = False) -> str:
     chars = list(original(search))
-    allowed = {
-        unit[0]: options
-        for unit, options in zip(search.units, search.options)
-        if unit[1] < 0  # an unpaired site's unit is (site, -1)
-    }
     for site, letter in boost_sites(search.target, gg).items():
-        if letter in allowed.get(site, ()):
+        if letter in search.options[search.unit_of[site]]:
             chars[site] = letter
     return "".join(chars)
 
