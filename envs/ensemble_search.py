@@ -345,7 +345,6 @@ class EnsembleSearch:
         self._hairpin_of = {
             unit: h for h, (units, _) in enumerate(self._hairpins) for unit in units
         }
-        self.boost = boost
         #: The loop boosts a targeted start writes (site, letter), where the codes allow.
         self._boosts = self._allowed_boosts() if boost else []
         self.rival_share = rivals
