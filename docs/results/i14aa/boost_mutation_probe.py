@@ -1,10 +1,11 @@
 """Session 36's probe: mutations that write a loop's boost letter, stage alone.
 
 Session 35 wrote Eterna's loop boosts into the ensemble stage's targeted starts only; a
-mutation of a boosted site then drew among its other letters at random. Since session 36
-(``EnsembleSearch(boost=True)``) such a mutation writes the boost letter with probability
-:data:`envs.ensemble_search.BOOST_SHARE`, on the whole target and in the pieces searched
-on their own. ``stage --share S`` runs ``benchmarks.ensemble_stage`` with that share set
+mutation of a boosted site draws among its other letters at random. With
+``boost-mutations.patch`` applied (it was measured, not merged, so this probe fails
+without it) such a mutation writes the boost letter with probability
+``envs.ensemble_search.BOOST_SHARE``, on the whole target and in the pieces searched on
+their own. ``stage --share S`` runs ``benchmarks.ensemble_stage`` with that share set
 to ``S``; ``--share 0`` is session 35's stage (the pieces make no targeted starts, so a
 share of 0 leaves them as they were).
 

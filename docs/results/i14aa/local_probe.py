@@ -10,7 +10,7 @@ the loops the two structures do not share (:func:`envs.neighbourhood.neighbourho
 so a coordinate descent visits every unit in a random order, tries each of its options
 and keeps the one that minimizes ``sum_C exp(g_C / kT)`` over the competitors touching it
 (the target's local Boltzmann odds against them), re-evaluating only those, for
-``--sweeps`` sweeps or until no unit changes. ``stage --variant local`` runs
+:data:`SWEEPS` sweeps or until no unit changes. ``stage --variant local`` runs
 ``benchmarks.ensemble_stage`` with the starts replaced; ``base`` leaves them.
 
 Usage (from the project's root)::

@@ -2,7 +2,7 @@
 
 For one unsolved puzzle of a benchmark's results.csv (its design at distance 2: one
 target pair missing), first every pair and letter for the pair and its three flanking
-sites (``--flanks`` mode, 384 assignments) scored by ``E(target) - E(competitor)``, the
+sites (384 assignments) scored by ``E(target) - E(competitor)``, the
 competitor being the design's MFE structure; then 20 coordinate descents (the first from
 the design, the others from random letters) over the units of the loop terms the two
 structures do not share (the ensemble stage's neighbourhood), each folded at the end.

@@ -35,7 +35,7 @@ def main() -> None:
         n = len(target)
         wrong = [(a, int(theirs[a])) for a in range(n) if theirs[a] > a and ours[a] != theirs[a]]
         missing = [a for a in range(n) if ours[a] > a and theirs[a] != ours[a]]
-        pieces = subproblems(target, 30, 0.8)
+        pieces = subproblems(target)
         kinds: dict[str, int] = {}
         for a, b in wrong:
             piece = next(((i, j) for i, j in pieces if i <= a and b <= j), None)
