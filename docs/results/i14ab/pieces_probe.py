@@ -14,11 +14,18 @@ slice of the design also folds wrong alone, the innermost are kept (session 36's
   slice for 5 s (the same settings without repairs and hierarchical starts), solved
   slices are written into the design, and the whole is folded again.
 
+- ``context``: for the ids given, each piece (in order) is searched alone from the
+  design's own slice with ``SEEDS`` seeds (3 s each, the ``splice`` settings); every
+  distinct solution is written into the current design in turn and the whole folded
+  (MFE only), and the slice that leaves the whole closest is kept (the old one when
+  none is closer).
+
 Usage (from the project's root)::
 
     R=docs/results/i14z/eterna100-v2-60s-boost/results.csv
     python docs/results/i14ab/pieces_probe.py alone $R 20
     python docs/results/i14ab/pieces_probe.py splice $R 73,76,86
+    python docs/results/i14ab/pieces_probe.py context $R 73,76,86 20
 """
 
 from __future__ import annotations
@@ -36,11 +43,13 @@ from envs.ensemble_search import EnsembleSearch
 from envs.folding import hamming, mfe_structure
 
 
-def _search(target: str, repair: float = 0.0, decompose: float = 0.0) -> EnsembleSearch:
+def _search(
+    target: str, repair: float = 0.0, decompose: float = 0.0, seed: int = 11
+) -> EnsembleSearch:
     """The stage with the design loop's settings (no policy: its own targeted starts)."""
     return EnsembleSearch(
         target,
-        np.random.default_rng(11),
+        np.random.default_rng(seed),
         gu_pairs=True,
         starts=10,
         rivals=0.5,
@@ -97,15 +106,48 @@ def splice(row: dict[str, str]) -> None:
     print(row["target_id"], "distance before", before, "after", hamming(folded, target))
 
 
+def in_context(row: dict[str, str], seeds: int) -> None:
+    """Keep, piece by piece, the solution alone that leaves the whole design closest."""
+    target, sequence = row["target"], row["sequence"]
+    letters = list(sequence)
+    current = hamming(mfe_structure(sequence), target)
+    began, folds = time.monotonic(), 0
+    for i, j in wrong_pieces(row):
+        solutions = []
+        for seed in range(seeds):
+            search = _search(target[i : j + 1], seed=100 + seed)
+            search.offer(sequence[i : j + 1])
+            search.run(time.monotonic() + 3.0)
+            if search.solved:
+                solutions.append(search.best.sequence)
+        kept = letters[i : j + 1]
+        for solution in dict.fromkeys(solutions):
+            trial = letters[:i] + list(solution) + letters[j + 1 :]
+            distance = hamming(mfe_structure("".join(trial)), target)
+            folds += 1
+            if distance < current:
+                current, kept = distance, list(solution)
+        letters[i : j + 1] = kept
+        print(row["target_id"], (i, j), len(solutions), "solutions; distance", current, flush=True)
+    elapsed = round(time.monotonic() - began, 1)
+    before = hamming(row["mfe_structure"], target)
+    print(
+        row["target_id"], "distance before", before, "after", current, elapsed, "s", folds, "folds"
+    )
+
+
 def main() -> None:
     """Run the mode named on the command line (see the module docstring)."""
     mode, path, argument = sys.argv[1:4]
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    if mode == "splice":
+    if mode in ("splice", "context"):
         by_id = {row["target_id"]: row for row in rows}
         for target_id in argument.split(","):
-            splice(by_id[target_id])
+            if mode == "splice":
+                splice(by_id[target_id])
+            else:
+                in_context(by_id[target_id], int(sys.argv[4]))
         return
     jobs = [
         (row["target_id"], i, j, row["target"][i : j + 1], float(argument))
