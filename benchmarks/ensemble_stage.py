@@ -61,6 +61,7 @@ class StageSettings:
     rivals: float = 0.0
     neighbourhood: int = 0
     boost: bool = False
+    mfe_length: int = 0
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
@@ -78,6 +79,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         rivals=settings.rivals,
         neighbourhood=settings.neighbourhood,
         boost=settings.boost,
+        mfe_length=settings.mfe_length,
     )
     began = time.monotonic()
     search.run(began + settings.seconds)
@@ -116,6 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--boost", action="store_true", help="targeted starts with loop boosts (off)"
     )
+    parser.add_argument(
+        "--mfe-length",
+        type=int,
+        default=0,
+        metavar="L",
+        help="targets of at least L nt are evaluated by the MFE fold alone (0: never)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -126,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--seconds must be > 0, --decompose in [0, 1) and --workers >= 1")
     if not args.repair >= 0 or not 0 <= args.rivals <= 1 or args.neighbourhood < 0:
         parser.error("--repair must be >= 0, --rivals in [0, 1] and --neighbourhood >= 0")
+    if args.mfe_length < 0:
+        parser.error("--mfe-length must be >= 0")
     try:
         targets = [(t.id, t.structure) for t in read_targets(args.targets)]
     except (OSError, ValueError) as error:
@@ -143,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.rivals,
         args.neighbourhood,
         args.boost,
+        args.mfe_length,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

@@ -499,6 +499,58 @@ def positional_defects(
     return structure, np.clip(defects, 0.0, 1.0), min(0.0, float(log_probability))
 
 
+#: Weight of the energy gap in :func:`mfe_defects`' per-site values: a gap of
+#: :data:`MFE_GAP_CAP` kcal/mol or more adds this much to every site, so that designs at
+#: one distance are ranked by how far the target's free energy is above the MFE, and a
+#: mismatched site (1) still outweighs the gap on any target of up to 1,000 sites.
+MFE_GAP_WEIGHT = 1e-3
+
+#: Energy gap (kcal/mol) at which :func:`mfe_defects`' tie-breaker saturates.
+MFE_GAP_CAP = 20.0
+
+
+def mfe_defects(
+    sequence: str, target: str, energy: EnergyModel | None = None
+) -> tuple[str, Any, float]:
+    """MFE structure and per-site mismatches of a design: :func:`positional_defects` cheaply.
+
+    One MFE fold and one energy evaluation, no partition function: at 400 nt about 0.26 s
+    against 0.9 s for :func:`positional_defects` on this project's machine (0.06 s
+    against 0.17 s at 200 nt). The per-site value is 1 where the MFE structure pairs the
+    site unlike the target and 0 elsewhere, plus :data:`MFE_GAP_WEIGHT` times the energy
+    gap ``E(target) - E(MFE)`` (capped at :data:`MFE_GAP_CAP`, shared by every site): the
+    mean ranks designs by distance, then by the gap. The third value, ``-gap / kT``, is an
+    upper bound of ``ln p(target)`` (the MFE's own weight is below the ensemble's).
+
+    Args:
+        sequence: The design (ACGU).
+        target: The target structure.
+        energy: The energy model.
+
+    Returns:
+        ``(mfe_structure, values, log_probability_bound)`` in the shapes of
+        :func:`positional_defects`.
+
+    Raises:
+        ValueError: sequence and target differ in length.
+    """
+    import numpy as np
+
+    from envs.dot_bracket import pair_table
+
+    if len(sequence) != len(target):
+        raise ValueError(f"sequence ({len(sequence)} nt) and target ({len(target)}) differ")
+    partners = _partners(target)
+    _activate(energy)
+    compound = RNA.fold_compound(sequence)
+    structure, mfe = compound.mfe()
+    gap = max(0.0, float(compound.eval_structure(target)) - float(mfe))
+    wrong = (pair_table(structure) != partners).astype(float)
+    values = np.clip(wrong + MFE_GAP_WEIGHT * min(gap, MFE_GAP_CAP) / MFE_GAP_CAP, 0.0, 1.0)
+    k_t = (compound.params.temperature + RNA.K0) * RNA.GASCONST / 1000.0  # kcal/mol
+    return structure, values, -gap / k_t
+
+
 def vienna_version() -> str:
     """The ViennaRNA version in use."""
     return str(getattr(RNA, "__version__", "unknown"))

@@ -173,6 +173,11 @@ class RnaDesignConfig:
             near-miss that stays the best design has the units its competitor's energy
             difference depends on enumerated together, ranked by evaluation-only
             energies, and the best few evaluated. Inert while ``ensemble_share`` is 0.
+        ensemble_mfe_length: Targets of at least this many sites, in [0, 100000], have the
+            ensemble stage evaluate designs by their MFE fold alone, without the partition
+            function (0: never; :class:`envs.ensemble_search.EnsembleSearch`'s
+            ``mfe_length``). On by default from 200 nt since session 38: on generated
+            long targets the stage alone solved more with it (README).
     """
 
     state_radius: int = 32
@@ -198,6 +203,7 @@ class RnaDesignConfig:
     ensemble_horizon: float = 10.0
     ensemble_late_share: float = 0.0
     ensemble_neighbourhood: int = 16384
+    ensemble_mfe_length: int = 200
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -236,6 +242,7 @@ class RnaDesignConfig:
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
         check_number("ensemble_late_share", self.ensemble_late_share, 0, 1, open_above=True)
         check_integer("ensemble_neighbourhood", self.ensemble_neighbourhood, 0, 1_000_000)
+        check_integer("ensemble_mfe_length", self.ensemble_mfe_length, 0, 100_000)
         for name, choices in (("ensemble_objective", OBJECTIVES), ("ensemble_sites", SITE_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

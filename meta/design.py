@@ -999,6 +999,7 @@ def design(
             boost=config.env.ensemble_boost,
             rivals=config.env.ensemble_rivals,
             neighbourhood=config.env.ensemble_neighbourhood,
+            mfe_length=config.env.ensemble_mfe_length,
             decompose_seconds=_decompose_seconds(config.env, time_limit),
         )
         state.add_search(

@@ -73,14 +73,17 @@ def slow_evaluations(monkeypatch):
 
     def install(seconds: float, start: float = 1000.0) -> dict:
         clock = {"now": start}
-        original = ensemble_search.positional_defects
 
-        def slow(sequence, target, energy=None):
-            clock["now"] += seconds
-            return original(sequence, target, energy)
+        def slowed(original):
+            def slow(sequence, target, energy=None):
+                clock["now"] += seconds
+                return original(sequence, target, energy)
+
+            return slow
 
         monkeypatch.setattr(ensemble_search.time, "monotonic", lambda: clock["now"])
-        monkeypatch.setattr(ensemble_search, "positional_defects", slow)
+        for name in ("positional_defects", "mfe_defects"):  # full and MFE-only evaluations
+            monkeypatch.setattr(ensemble_search, name, slowed(getattr(ensemble_search, name)))
         return clock
 
     return install
