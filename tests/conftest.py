@@ -63,6 +63,22 @@ def stage_spy(monkeypatch) -> list:
 
 
 @pytest.fixture
+def harness_spy(monkeypatch) -> list:
+    """Every ensemble stage the stage harness (``benchmarks.ensemble_stage``) builds."""
+    from benchmarks import ensemble_stage
+
+    built: list = []
+    real = ensemble_stage.EnsembleSearch
+
+    def spy(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(ensemble_stage, "EnsembleSearch", spy)
+    return built
+
+
+@pytest.fixture
 def slow_evaluations(monkeypatch):
     """Install a fake clock on which every ensemble-stage evaluation takes ``seconds``.
 

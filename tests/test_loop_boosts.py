@@ -124,7 +124,7 @@ def test_the_config_turns_the_boosts_on(stage_spy):
     assert bool(search._boosts) is chosen.env.ensemble_boost
 
 
-def test_the_stage_benchmark_takes_the_boost_flag(tmp_path, capsys, monkeypatch):
+def test_the_stage_benchmark_takes_the_boost_flag(tmp_path, capsys, harness_spy):
     import json
 
     from benchmarks import ensemble_stage
@@ -137,13 +137,5 @@ def test_the_stage_benchmark_takes_the_boost_flag(tmp_path, capsys, monkeypatch)
     assert summary["settings"]["boost"] is True and summary["solved"] == 1
     # The flag reaches the search the harness builds (run in this process here).
     settings = ensemble_stage.StageSettings(1.0, boost=True)
-    built = []
-    real = ensemble_stage.EnsembleSearch
-
-    def spy(*args, **kwargs):
-        built.append(real(*args, **kwargs))
-        return built[-1]
-
-    monkeypatch.setattr(ensemble_stage, "EnsembleSearch", spy)
     ensemble_stage.run_target("((((((....))))))", settings, 0)
-    assert built[-1]._boosts == [(6, "G"), (9, "A")]
+    assert harness_spy[-1]._boosts == [(6, "G"), (9, "A")]

@@ -156,7 +156,7 @@ def test_the_config_carries_the_mfe_length(stage_spy):
     assert kwargs["mfe_length"] == 30 and search.mfe_only
 
 
-def test_the_stage_benchmark_takes_the_mfe_length(tmp_path, capsys, monkeypatch):
+def test_the_stage_benchmark_takes_the_mfe_length(tmp_path, capsys, harness_spy):
     from benchmarks import ensemble_stage
 
     targets = tmp_path / "t.txt"
@@ -169,13 +169,5 @@ def test_the_stage_benchmark_takes_the_mfe_length(tmp_path, capsys, monkeypatch)
         ensemble_stage.main([str(targets), "--mfe-length", "-3"])
     assert stopped.value.code == 2
     assert "--mfe-length" in capsys.readouterr().err
-    built = []
-    real = ensemble_stage.EnsembleSearch
-
-    def spy(*args, **kwargs):
-        built.append(real(*args, **kwargs))
-        return built[-1]
-
-    monkeypatch.setattr(ensemble_stage, "EnsembleSearch", spy)
     ensemble_stage.run_target(TWO_HAIRPINS, ensemble_stage.StageSettings(1.0, mfe_length=40), 0)
-    assert built[-1].mfe_only
+    assert harness_spy[-1].mfe_only
