@@ -76,6 +76,13 @@ def test_mfe_defects_rank_by_distance_then_by_the_gap():
     far = mfe_defects("AAAAAAAAAAAAAAAA", target)
     assert near[1].mean() < far[1].mean()
     assert hamming(near[0], target) < hamming(far[0], target)
+    # Two designs that both stay open (distance 12): the smaller gap ranks first.
+    small = mfe_defects("AAAUAUAAAAAUAUUU", target)  # A-U pairs on the ends: a small gap
+    large = mfe_defects("AAAAAAAAAAAUUUUU", target)
+    assert hamming(small[0], target) == hamming(large[0], target) == 12
+    assert large[2] < small[2] < 0  # -gap / kT: the second design's gap is larger
+    assert small[1].mean() < large[1].mean() < small[1].mean() + MFE_GAP_WEIGHT
+    assert small[1].mean() > 12 / 16  # the tie-breaker adds to the mismatches' share
     with pytest.raises(ValueError, match="differ"):
         mfe_defects("GGGAAACCC", target)
 
