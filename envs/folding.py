@@ -402,14 +402,26 @@ def _partition(
     Raises:
         ValueError: the sequence is not as long as the target.
     """
+    compound, structure, mfe = _mfe_compound(sequence, target_length, energy)
+    compound.exp_params_rescale(mfe)
+    _, ensemble_energy = compound.pf()
+    return compound, structure, mfe, float(ensemble_energy)
+
+
+def _mfe_compound(
+    sequence: str, target_length: int, energy: EnergyModel | None
+) -> tuple[Any, str, float]:
+    """A fold compound after its MFE fold: ``(compound, mfe_structure, mfe)``.
+
+    Raises:
+        ValueError: the sequence is not as long as the target.
+    """
     if len(sequence) != target_length:
         raise ValueError(f"sequence ({len(sequence)} nt) and target ({target_length}) differ")
     _activate(energy)
     compound = RNA.fold_compound(sequence)
     structure, mfe = compound.mfe()
-    compound.exp_params_rescale(mfe)
-    _, ensemble_energy = compound.pf()
-    return compound, structure, float(mfe), float(ensemble_energy)
+    return compound, structure, float(mfe)
 
 
 def design_metrics(sequence: str, target: str, energy: EnergyModel | None = None) -> dict[str, Any]:
@@ -446,8 +458,6 @@ PAIR_PROBABILITY_CUTOFF = 1e-6
 @functools.lru_cache(maxsize=64)
 def _partners(target: str) -> Any:
     """The pair table of ``target`` (read-only; the searches evaluate one target many times)."""
-    from envs.dot_bracket import pair_table
-
     table = pair_table(target)
     table.flags.writeable = False
     return table
@@ -474,8 +484,6 @@ def positional_defects(
         probability in the ensemble, ``-(E(target) - G) / kT`` (computed from the energies,
         so it stays finite on long targets whose probability underflows).
     """
-    import numpy as np
-
     partners = _partners(target)
     compound, structure, _, ensemble_energy = _partition(sequence, len(target), energy)
     entries = [
@@ -534,17 +542,9 @@ def mfe_defects(
     Raises:
         ValueError: sequence and target differ in length.
     """
-    import numpy as np
-
-    from envs.dot_bracket import pair_table
-
-    if len(sequence) != len(target):
-        raise ValueError(f"sequence ({len(sequence)} nt) and target ({len(target)}) differ")
     partners = _partners(target)
-    _activate(energy)
-    compound = RNA.fold_compound(sequence)
-    structure, mfe = compound.mfe()
-    gap = max(0.0, float(compound.eval_structure(target)) - float(mfe))
+    compound, structure, mfe = _mfe_compound(sequence, len(target), energy)
+    gap = max(0.0, float(compound.eval_structure(target)) - mfe)
     wrong = (pair_table(structure) != partners).astype(float)
     values = np.clip(wrong + MFE_GAP_WEIGHT * min(gap, MFE_GAP_CAP) / MFE_GAP_CAP, 0.0, 1.0)
     k_t = (compound.params.temperature + RNA.K0) * RNA.GASCONST / 1000.0  # kcal/mol
