@@ -62,6 +62,7 @@ class StageSettings:
     neighbourhood: int = 0
     boost: bool = False
     mfe_length: int = 0
+    grafts: float = 0.0
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
@@ -80,6 +81,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         neighbourhood=settings.neighbourhood,
         boost=settings.boost,
         mfe_length=settings.mfe_length,
+        grafts=settings.grafts,
     )
     began = time.monotonic()
     search.run(began + settings.seconds)
@@ -92,6 +94,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         "seconds": round(time.monotonic() - began, 2),
         "walk_seconds": round(search.walk_seconds, 2),
         "neighbourhood_seconds": round(search.hood_seconds, 2),
+        "grafts": search.grafts,
     }
 
 
@@ -125,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="L",
         help="targets of at least L nt are evaluated by the MFE fold alone (0: never)",
     )
+    parser.add_argument(
+        "--grafts", type=float, default=0.0, help="share of graft steps (0)", metavar="F"
+    )
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -135,8 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--seconds must be > 0, --decompose in [0, 1) and --workers >= 1")
     if not args.repair >= 0 or not 0 <= args.rivals <= 1 or args.neighbourhood < 0:
         parser.error("--repair must be >= 0, --rivals in [0, 1] and --neighbourhood >= 0")
-    if args.mfe_length < 0:
-        parser.error("--mfe-length must be >= 0")
+    if args.mfe_length < 0 or not 0 <= args.grafts <= 1:
+        parser.error("--mfe-length must be >= 0 and --grafts in [0, 1]")
     try:
         targets = [(t.id, t.structure) for t in read_targets(args.targets)]
     except (OSError, ValueError) as error:
@@ -155,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.neighbourhood,
         args.boost,
         args.mfe_length,
+        args.grafts,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

@@ -72,6 +72,7 @@ from envs.folding import (
     special_hairpins,
     structure_energies,
 )
+from envs.grafts import PieceArchive
 from envs.loop_boosts import boost_letters
 from envs.neighbourhood import Neighbourhood, neighbourhood_units
 
@@ -280,6 +281,11 @@ class EnsembleSearch:
             machine). Pieces the stage searches on their own (repairs, hierarchical
             starts) shorter than this keep the full evaluation. Measured on generated
             long targets (session 38, README).
+        grafts: Share of the whole-target steps that are graft steps (0: none). Every
+            evaluation's positional defects tell how well each substructure folded in
+            that design; the search keeps the best slice seen of each
+            (:class:`envs.grafts.PieceArchive`), and a graft step writes one of them into
+            a pool member (drawn as for a mutation) that folds that substructure worse.
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -307,6 +313,7 @@ class EnsembleSearch:
         neighbourhood: int = 0,
         boost: bool = False,
         mfe_length: int = 0,
+        grafts: float = 0.0,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -317,8 +324,8 @@ class EnsembleSearch:
                 "pool_size must be >= 1, temperature > 0 and uniform_share in [0, 1], got "
                 f"{pool_size}, {temperature} and {uniform_share}"
             )
-        if not 0.0 <= rivals <= 1.0:
-            raise ValueError(f"rivals must be a share in [0, 1], got {rivals}")
+        if not 0.0 <= rivals <= 1.0 or not 0.0 <= grafts <= 1.0:
+            raise ValueError(f"rivals and grafts must be shares in [0, 1], got {rivals}, {grafts}")
         if (
             starts < 0
             or not repair >= 0
@@ -363,6 +370,12 @@ class EnsembleSearch:
         #: The loop boosts a targeted start writes (site, letter), where the codes allow.
         self._boosts = self._allowed_boosts() if boost else []
         self.rival_share = rivals
+        self.graft_share = grafts
+        #: The best slice seen of each substructure (None: no graft steps).
+        self.archive = PieceArchive(target) if grafts > 0 else None
+        self._partners = pair_table(target)
+        #: Graft steps made (each one evaluation).
+        self.grafts = 0
         self.mfe_length = mfe_length
         #: Whether evaluations fold the MFE only (``mfe_length``).
         self.mfe_only = 0 < mfe_length <= len(target)
@@ -442,6 +455,21 @@ class EnsembleSearch:
             return None
         return self._evaluate(sequence)
 
+    def note(self, sequence: str, structure: str) -> bool:
+        """Let a design folded elsewhere (the policy's) feed the graft archive, unevaluated.
+
+        Only with graft steps and MFE-only evaluations, whose defects are the mismatched
+        sites, so that the design's MFE structure ranks its slices on the same scale (a
+        design that breaks a constraint must not be noted).
+
+        Returns:
+            Whether a slice of it was kept.
+        """
+        if self.archive is None or not self.mfe_only or len(structure) != len(self.target):
+            return False
+        wrong = (pair_table(structure) != self._partners).astype(float)
+        return self.archive.record(sequence, wrong) > 0
+
     def run(self, deadline: float, max_steps: int | None = None) -> int:
         """Mutate and evaluate until solved, ``max_steps`` evaluations, or ``deadline``.
 
@@ -474,6 +502,9 @@ class EnsembleSearch:
                 continue
             mutant = self._neighbourhood_mutant(deadline)
             from_hood = mutant is not None
+            if mutant is None and self._graft_turn():
+                mutant = self._graft_mutant()
+                self.grafts += mutant is not None
             if mutant is None:
                 mutant = self._rival_mutant() if self._rival_turn() else None
             if mutant is None:
@@ -535,6 +566,8 @@ class EnsembleSearch:
         island._best_since = self._best_since - self.evaluations  # counts go on from 0
         island.walk_seconds = 0.0
         island.hood_seconds = 0.0
+        island.grafts = 0
+        island.archive = self.archive.copy() if self.archive is not None else None
         island._hood_origins = set(self._hood_origins)
         if not carry_repair:  # one island goes on with the neighbourhood: no duplicates
             island.neighbourhood, island.hood = 0, None
@@ -558,6 +591,8 @@ class EnsembleSearch:
                 designs.setdefault(candidate.sequence, candidate)
             ranked = sorted(designs.values(), key=lambda c: c.score(kind))
             self.pools[k] = ranked[: self.pool_size]
+        if self.archive is not None:
+            self.archive.merge(i.archive for i in islands if i.archive is not None)
         for island in islands:
             self.seen |= island.seen
             for structure in island.rivals:
@@ -565,6 +600,7 @@ class EnsembleSearch:
             self.evaluations += island.evaluations
             self.walk_seconds += island.walk_seconds
             self.hood_seconds += island.hood_seconds
+            self.grafts += island.grafts
             if island.best is not None and (self.best is None or island.best.rank < self.best.rank):
                 self.best = island.best
                 self._best_since = self.evaluations
@@ -634,6 +670,7 @@ class EnsembleSearch:
                 "rivals": self.rival_share,
                 "neighbourhood": self.neighbourhood,
                 "mfe_length": self.mfe_length,
+                "grafts": self.graft_share,
             },
         )
 
@@ -701,6 +738,8 @@ class EnsembleSearch:
         )
         self.seen.add(sequence)
         self.evaluations += 1
+        if self.archive is not None:
+            self.archive.record(sequence, defects)
         if candidate.distance > 0:
             self._remember_rival(structure)
         if self.best is None or candidate.rank < self.best.rank:
@@ -816,6 +855,30 @@ class EnsembleSearch:
         """The assignments of ``best``'s neighbourhood (see :class:`Neighbourhood`)."""
         units = neighbourhood_units(self.target, best.structure, self.options, self.unit_of)
         return math.prod(len(self.options[k]) for k in units)
+
+    def _graft_turn(self) -> bool:
+        """Whether this step is a graft step (``grafts`` of them)."""
+        return self.archive is not None and bool(self.rng.random() < self.graft_share)
+
+    def _graft_mutant(self) -> str | None:
+        """A pool member (drawn as for a mutation) with one archived slice grafted in.
+
+        Returns:
+            The graft, or None when no substructure of that member qualifies, every graft
+            was seen before, or it breaks a constraint.
+        """
+        assert self.archive is not None
+        turn = int(self.rng.integers(len(self.pools))) if len(self.pools) > 1 else 0
+        if not self.pools[turn]:
+            return None
+        parent = self._draw_parent(self.pools[turn], self.kinds[turn])
+        mutant = self.archive.graft(
+            parent.sequence, parent.defects, self.rng, self.seen, self.rules.sequence
+        )
+        if mutant is not None and self.rules.needs_repair and violations(mutant, self.rules):
+            self.seen.add(mutant)
+            return None
+        return mutant
 
     def _rival_turn(self) -> bool:
         """Whether this step is a competitor step (``rivals`` of them, with a competitor)."""

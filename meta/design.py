@@ -369,6 +369,8 @@ class _DesignState:
         distance = int(info["distance"])
         valid = bool(info.get("valid", True))
         self._consider(info["sequence"], info["structure"], distance, valid)
+        if self.search is not None and valid:
+            self.search.note(info["sequence"], info["structure"])  # feeds its grafts
         if self.search is not None and valid and distance > 0:
             self._offers = sorted([*self._offers, (distance, info["sequence"])])
             del self._offers[_OFFERS_PER_TURN:]
@@ -1000,6 +1002,7 @@ def design(
             rivals=config.env.ensemble_rivals,
             neighbourhood=config.env.ensemble_neighbourhood,
             mfe_length=config.env.ensemble_mfe_length,
+            grafts=config.env.ensemble_grafts,
             decompose_seconds=_decompose_seconds(config.env, time_limit),
         )
         state.add_search(
