@@ -67,6 +67,7 @@ from envs.folding import (
     hamming,
     mfe_defects,
     mfe_structure,
+    mismatched_pairs,
     mismatched_sites,
     positional_defects,
     special_hairpins,
@@ -373,7 +374,6 @@ class EnsembleSearch:
         self.graft_share = grafts
         #: The best slice seen of each substructure (None: no graft steps).
         self.archive = PieceArchive(target) if grafts > 0 else None
-        self._partners = pair_table(target)
         #: Graft steps made (each one evaluation).
         self.grafts = 0
         self.mfe_length = mfe_length
@@ -467,8 +467,7 @@ class EnsembleSearch:
         """
         if self.archive is None or not self.mfe_only or len(structure) != len(self.target):
             return False
-        wrong = (pair_table(structure) != self._partners).astype(float)
-        return self.archive.record(sequence, wrong) > 0
+        return self.archive.record(sequence, mismatched_pairs(structure, self.target)) > 0
 
     def run(self, deadline: float, max_steps: int | None = None) -> int:
         """Mutate and evaluate until solved, ``max_steps`` evaluations, or ``deadline``.

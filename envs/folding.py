@@ -542,13 +542,21 @@ def mfe_defects(
     Raises:
         ValueError: sequence and target differ in length.
     """
-    partners = _partners(target)
     compound, structure, mfe = _mfe_compound(sequence, len(target), energy)
     gap = max(0.0, float(compound.eval_structure(target)) - mfe)
-    wrong = (pair_table(structure) != partners).astype(float)
+    wrong = mismatched_pairs(structure, target)
     values = np.clip(wrong + MFE_GAP_WEIGHT * min(gap, MFE_GAP_CAP) / MFE_GAP_CAP, 0.0, 1.0)
     k_t = (compound.params.temperature + RNA.K0) * RNA.GASCONST / 1000.0  # kcal/mol
     return structure, values, -gap / k_t
+
+
+def mismatched_pairs(structure: str, target: str) -> Any:
+    """1.0 at every site ``structure`` pairs unlike ``target``, 0.0 elsewhere.
+
+    Unlike means another partner, or paired where the target is unpaired and the reverse:
+    the MFE-only defect vector of :func:`mfe_defects` without its gap tie-breaker.
+    """
+    return (pair_table(structure) != _partners(target)).astype(float)
 
 
 def vienna_version() -> str:

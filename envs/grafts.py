@@ -63,9 +63,6 @@ class PieceArchive:
         #: The best slice of each shape (None: none yet).
         self.slices: list[str | None] = [None] * len(self.pieces)
 
-    def __len__(self) -> int:
-        return len(self.pieces)
-
     def piece_defects(self, defects: np.ndarray) -> np.ndarray:
         """Each substructure's summed positional defect in a design with ``defects``."""
         totals = np.concatenate(([0.0], np.cumsum(defects, dtype=np.float64)))
