@@ -803,8 +803,7 @@ class EnsembleSearch:
             mutant = self.hood.next(self.seen)
             if mutant is None:
                 break
-            if self.rules.needs_repair and violations(mutant, self.rules):
-                self.seen.add(mutant)
+            if self._refused(mutant):
                 continue
             self._hood_left -= 1
             return mutant
@@ -867,17 +866,14 @@ class EnsembleSearch:
             was seen before, or it breaks a constraint.
         """
         assert self.archive is not None
-        turn = int(self.rng.integers(len(self.pools))) if len(self.pools) > 1 else 0
+        turn = self._draw_turn()
         if not self.pools[turn]:
             return None
         parent = self._draw_parent(self.pools[turn], self.kinds[turn])
         mutant = self.archive.graft(
             parent.sequence, parent.defects, self.rng, self.seen, self.rules.sequence
         )
-        if mutant is not None and self.rules.needs_repair and violations(mutant, self.rules):
-            self.seen.add(mutant)
-            return None
-        return mutant
+        return None if mutant is None or self._refused(mutant) else mutant
 
     def _rival_turn(self) -> bool:
         """Whether this step is a competitor step (``rivals`` of them, with a competitor)."""
@@ -917,10 +913,7 @@ class EnsembleSearch:
         mutant = "".join(chars)
         if mutant == self.best.sequence or mutant in self.seen:
             return None
-        if self.rules.needs_repair and violations(mutant, self.rules):
-            self.seen.add(mutant)
-            return None
-        return mutant
+        return None if self._refused(mutant) else mutant
 
     def _rival_gap(self, chars: list[str], rivals: list[str]) -> tuple[float, int]:
         """The target's free energy minus the lowest competitor's, and that competitor."""
@@ -943,7 +936,7 @@ class EnsembleSearch:
         return trial
 
     def _draw_mutant(self) -> str | None:
-        turn = int(self.rng.integers(len(self.pools))) if len(self.pools) > 1 else 0
+        turn = self._draw_turn()
         kind = self.kinds[turn]
         rule = "softmax" if self.objective == "portfolio" and kind == "probability" else self.sites
         for _ in range(_MAX_REDRAWS):
@@ -953,11 +946,21 @@ class EnsembleSearch:
                 return None
             if mutant in self.seen:
                 continue
-            if self.rules.needs_repair and violations(mutant, self.rules):
-                self.seen.add(mutant)
+            if self._refused(mutant):
                 continue
             return mutant
         return None
+
+    def _draw_turn(self) -> int:
+        """The pool a step draws its parent from (one at random for the portfolio)."""
+        return int(self.rng.integers(len(self.pools))) if len(self.pools) > 1 else 0
+
+    def _refused(self, mutant: str) -> bool:
+        """Whether ``mutant`` breaks the GC or motif rules (it is then marked seen, unfolded)."""
+        if self.rules.needs_repair and violations(mutant, self.rules):
+            self.seen.add(mutant)
+            return True
+        return False
 
     def _draw_parent(self, pool: list[Candidate], kind: str) -> Candidate:
         """A member of ``pool`` by Boltzmann weights of its objective ``kind``."""
