@@ -18,7 +18,10 @@ run) within 10 s, 60 s, 10 min, 1 h and 24 h where within the time limit, and th
 over solved targets of the earliest time any run solved it. Targets no run solved are
 checked for a proof that no sequence folds into them (:mod:`envs.designability`, with the
 rows' MFE structures as extra competitors): the group's ``undesignable`` targets and its
-``ceiling``, the most any designer can solve.
+``ceiling``, the most any designer can solve. ``solved_by_stage`` counts the solved rows
+by the stage of the design loop that made their design (the ``found_by`` column: the
+policy, local improvement, the refinement walk or the ensemble stage; rows that do not
+record it are left out).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import math
 import os
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -217,6 +220,7 @@ def summarize_group(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     runs = sorted({int(row["run"]) for row in rows})
     first_solve: dict[str, float] = {}
     solved_per_run = dict.fromkeys(runs, 0)
+    by_stage: Counter[str] = Counter()
     rejected = []
     for row in rows:
         if row["solved"].strip() not in ("1", "True", "true"):
@@ -229,6 +233,8 @@ def summarize_group(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
             continue
         seconds = float(row["time_to_solve"])
         solved_per_run[int(row["run"])] += 1
+        if row.get("found_by"):
+            by_stage[row["found_by"]] += 1
         first_solve[row["target_id"]] = min(seconds, first_solve.get(row["target_id"], math.inf))
     counts = [solved_per_run[run] for run in runs]
     times = sorted(first_solve.values())
@@ -261,6 +267,7 @@ def summarize_group(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
         "ceiling": len(targets) - len(undesignable),
         "constrained_jobs": len(constrained),
         "constraint_violations": len(broken),
+        "solved_by_stage": dict(by_stage.most_common()),
         "versions": _versions(rows),
     }
 
@@ -369,6 +376,9 @@ def format_report(summary: dict[str, Any]) -> str:
                 f"({ids}): at most {group['ceiling']}/{group['targets']} can be solved "
                 "(autorl data designable says why)"
             )
+        if group.get("solved_by_stage"):
+            stages = ", ".join(f"{k} {v}" for k, v in group["solved_by_stage"].items())
+            notes.append(f"{name}: solved designs by the stage that made them: {stages}")
         for item in group["rejected"]:
             notes.append(
                 f"{name}: target {item['target_id']} run {item['run']} is marked solved "

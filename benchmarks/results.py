@@ -69,7 +69,13 @@ _PROBLEM = (
 #: MFE structure and quality follow it, then the constraints and the energy model the job
 #: ran under (empty = none / ViennaRNA's default). ``backend`` is where the job ran:
 #: ``local`` or ``ray:<node address>`` (empty in rows of earlier versions: local).
-RESULT_FIELDS = (*_JOB, *_PROBLEM, *_STATUS, "backend")
+#: ``found_by`` is the stage of the design loop that made the reported design
+#: (:data:`envs.evaluation.STAGES`; empty for RNAinverse, for a job without a design and
+#: in rows of earlier versions).
+RESULT_FIELDS = (*_JOB, *_PROBLEM, *_STATUS, "backend", "found_by")
+
+#: The columns of files written before the ``found_by`` column.
+_BEFORE_FOUND_BY = (*_JOB, *_PROBLEM, *_STATUS, "backend")
 
 #: The columns of files written before the ``backend`` column.
 _BEFORE_BACKEND = (*_JOB, *_PROBLEM, *_STATUS)
@@ -102,7 +108,8 @@ def read_results(path: str | Path) -> list[dict[str, str]]:
     """Read results.csv (an absent file has no rows), in the current column layout.
 
     Files of earlier versions are read too: their ``structure`` column becomes ``target``
-    and the columns they lack are empty (``backend``: they ran locally).
+    and the columns they lack are empty (``backend``: they ran locally; ``found_by``: not
+    recorded).
 
     Raises:
         ValueError: the file's header is none that autorl wrote.
@@ -117,7 +124,13 @@ def _read(path: Path) -> tuple[list[dict[str, str]], tuple[str, ...]]:
     with open(path, encoding="utf-8", newline="") as file:
         reader = csv.DictReader(file)
         columns = tuple(reader.fieldnames or ())
-        if columns not in (RESULT_FIELDS, _BEFORE_BACKEND, _OLD_FIELDS, _BEFORE_MODEL):
+        if columns not in (
+            RESULT_FIELDS,
+            _BEFORE_FOUND_BY,
+            _BEFORE_BACKEND,
+            _OLD_FIELDS,
+            _BEFORE_MODEL,
+        ):
             raise ValueError(
                 f"{path}: unexpected columns {reader.fieldnames}; expected {list(RESULT_FIELDS)}"
             )

@@ -391,7 +391,13 @@ SOLVERS: dict[str, str] = {
 
 
 def _snapshot(result: Any, seconds: float) -> dict[str, Any]:
-    return {"sequence": result.sequence, "distance": int(result.distance), "seconds": seconds}
+    """What the parent keeps of a result: design, distance, time, and the stage behind it."""
+    return {
+        "sequence": result.sequence,
+        "distance": int(result.distance),
+        "seconds": seconds,
+        "found_by": str(getattr(result, "found_by", "")),  # RNAinverse has no stages
+    }
 
 
 def _isolate(parent: int) -> None:
@@ -732,6 +738,7 @@ def _result_row(
         "error": outcome.error,
         "config": settings_json(config.settings),
         "backend": outcome.backend,
+        "found_by": best.get("found_by", "") if best else "",
         **versions,
     }
 

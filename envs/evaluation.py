@@ -36,6 +36,16 @@ from envs.refinement import refine
 if TYPE_CHECKING:
     from envs.rna_design import RnaDesignConfig
 
+#: The stages of the design loop a reported design can come from (its ``found_by``): the
+#: policy's own design (after any constraint repair), local improvement, the refinement
+#: walk (both change the policy's design in this module), and the ensemble refinement
+#: stage (:mod:`envs.ensemble_search`, run by the design loop between updates).
+POLICY = "policy"
+LOCAL_IMPROVEMENT = "local_improvement"
+REFINEMENT = "refinement"
+ENSEMBLE = "ensemble"
+STAGES = (POLICY, LOCAL_IMPROVEMENT, REFINEMENT, ENSEMBLE)
+
 
 @dataclass(frozen=True)
 class DesignOutcome:
@@ -48,6 +58,9 @@ class DesignOutcome:
         folds: Number of ``RNA.fold`` calls spent.
         valid: Whether ``sequence`` satisfies every constraint (a design that does not is
             never a solution).
+        stage: Which stage made ``sequence`` (one of :data:`STAGES`): :data:`POLICY` for
+            the episode's own design, :data:`LOCAL_IMPROVEMENT` or :data:`REFINEMENT`
+            when that stage replaced it.
     """
 
     sequence: str
@@ -55,6 +68,7 @@ class DesignOutcome:
     distance: int
     folds: int
     valid: bool = True
+    stage: str = POLICY
 
     @property
     def solved(self) -> bool:
@@ -427,8 +441,14 @@ def improve_design(
         energy,
         config.local_improvement_order,
     )
+    stage = LOCAL_IMPROVEMENT if improved.sequence != outcome.sequence else outcome.stage
     return DesignOutcome(
-        improved.sequence, improved.structure, improved.distance, outcome.folds + improved.folds
+        improved.sequence,
+        improved.structure,
+        improved.distance,
+        outcome.folds + improved.folds,
+        outcome.valid,
+        stage,
     )
 
 
@@ -509,4 +529,7 @@ def _refine_close(
             rules,
             energy,
         )
-        outcomes[index] = DesignOutcome(refined, folded, distance, outcome.folds + folds)
+        stage = REFINEMENT if refined != outcome.sequence else outcome.stage
+        outcomes[index] = DesignOutcome(
+            refined, folded, distance, outcome.folds + folds, outcome.valid, stage
+        )

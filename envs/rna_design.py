@@ -525,4 +525,5 @@ def outcome_info(target: Target, outcome: DesignOutcome) -> dict:
         "solved": outcome.solved,
         "valid": outcome.valid,
         "folds": outcome.folds,
+        "stage": outcome.stage,
     }

@@ -46,6 +46,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from envs.constraints import DesignConstraints
 from envs.dot_bracket import Target
 from envs.ensemble_search import EnsembleSearch, run_islands
+from envs.evaluation import ENSEMBLE, POLICY
 from envs.folding import EnergyModel, hamming
 from envs.rna_design import RnaDesignConfig, TargetEncoding
 from envs.vector import RnaDesignVecEnv
@@ -128,6 +129,9 @@ class DesignResult:
         time_limit: The run's time limit in seconds (None: unbounded; ``to_dict`` writes
             None for an infinite limit, which JSON cannot hold).
         max_episodes: The run's episode budget (None: unbounded).
+        found_by: The stage that made ``sequence`` (:data:`envs.evaluation.STAGES`: the
+            policy's own design, local improvement, the refinement walk or the ensemble
+            stage); empty while there is no design.
     """
 
     target_id: str
@@ -147,6 +151,7 @@ class DesignResult:
     energy: EnergyModel = field(default_factory=EnergyModel)
     time_limit: float | None = None
     max_episodes: int | None = None
+    found_by: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``length`` and normalized distance added)."""
@@ -273,6 +278,8 @@ class _DesignState:
         #: The closest valid designs since the stage's last turn, and when that turn ended.
         self._offers: list[tuple[int, str]] = []
         self._turn_end = start
+        #: The stage that made each solution (the reported one may be any of them).
+        self.solution_stages: dict[str, str] = {}
 
     def add_search(
         self, search: EnsembleSearch, share: float, horizon: float = 0.0, late_share: float = 0.0
@@ -368,26 +375,31 @@ class _DesignState:
         self.result.folds += int(info["folds"])
         distance = int(info["distance"])
         valid = bool(info.get("valid", True))
-        self._consider(info["sequence"], info["structure"], distance, valid)
+        stage = str(info.get("stage", POLICY))
+        self._consider(info["sequence"], info["structure"], distance, valid, stage)
         if self.search is not None and valid:
             self.search.note(info["sequence"], info["structure"])  # feeds its grafts
         if self.search is not None and valid and distance > 0:
             self._offers = sorted([*self._offers, (distance, info["sequence"])])
             del self._offers[_OFFERS_PER_TURN:]
 
-    def _consider(self, sequence: str, structure: str, distance: int, valid: bool) -> None:
-        """Keep ``sequence`` when it is a new solution or closer than the best so far."""
+    def _consider(
+        self, sequence: str, structure: str, distance: int, valid: bool, stage: str
+    ) -> None:
+        """Keep ``sequence`` (made by ``stage``) when it is a new solution or the closest yet."""
         result = self.result
         solved = distance == 0 and valid
         wanted = len(result.solutions) < self.num_solutions
         if solved and wanted and sequence not in result.solutions:
             result.solutions.append(sequence)
+            self.solution_stages[sequence] = stage
             if self.num_solutions > 1:
                 self._set_deadline()
         # A design that breaks a constraint (its repair failed) is never reported.
         if valid and (not result.sequence or distance < result.distance):
             result.sequence, result.structure = sequence, structure
             result.distance, result.solved = distance, solved
+            result.found_by = stage
             result.seconds = time.monotonic() - self.start
             if self.on_improvement is not None:
                 self.on_improvement(result)
@@ -418,7 +430,7 @@ class _DesignState:
         self.result.folds += search.evaluations - before  # one MFE fold each (+ a partition)
         best = search.best
         if best is not None:
-            self._consider(best.sequence, best.structure, best.distance, True)
+            self._consider(best.sequence, best.structure, best.distance, True, ENSEMBLE)
         self._turn_end = time.monotonic()
         self._bound_batches()
 
@@ -1033,4 +1045,5 @@ def design(
             result.solutions = [d.sequence for d in result.designs]
             result.sequence = result.designs[0].sequence
             result.structure = result.designs[0].mfe_structure
+            result.found_by = state.solution_stages[result.sequence]
     return result

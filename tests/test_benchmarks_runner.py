@@ -19,6 +19,7 @@ from benchmarks.runner import (
     settings_json,
 )
 from envs.dot_bracket import Target
+from envs.evaluation import STAGES
 from envs.folding import mfe_structure
 
 THREE = [
@@ -43,7 +44,9 @@ def fake_solver(method, settings, model="", constraints=None, energy=None):
             raise RuntimeError("the design loop broke")
         if target.id == "stubborn":  # finds the solution at once, then ignores SIGTERM
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            on_improvement(SimpleNamespace(sequence="GGGGAAAACCCC", distance=0))
+            on_improvement(
+                SimpleNamespace(sequence="GGGGAAAACCCC", distance=0, found_by="ensemble")
+            )
         else:  # reports one poor design, then would run forever
             on_improvement(SimpleNamespace(sequence="A" * len(target), distance=8))
         while True:
@@ -124,6 +127,7 @@ def test_terminated_jobs_keep_their_best_design(tmp_path, fake_methods):
     assert 1 <= float(forever["elapsed"]) <= 2.5
     assert stubborn["status"] == "timeout" and stubborn["solved"] == 1  # killed, solution kept
     assert stubborn["sequence"] == "GGGGAAAACCCC" and float(stubborn["time_to_solve"]) < 1
+    assert stubborn["found_by"] == "ensemble" and forever["found_by"] == ""  # as reported
 
 
 def test_a_crashed_job_is_an_error_and_runs_again_on_resume(tmp_path, fake_methods):
@@ -140,6 +144,7 @@ def test_meta_methods_run_on_the_shipped_model_and_record_it(tmp_path):
     rows = run_benchmark("two", THREE[:2], config, tmp_path)
     assert [row["solved"] for row in rows] == [1, 1]
     assert all(row["model"].startswith("shipped:") for row in rows)
+    assert all(row["found_by"] in STAGES for row in rows)
     assert all(float(row["time_to_solve"]) < 5 for row in rows)
     # A resume with another checkpoint is refused.
     other = RunnerConfig("meta-learna-adapt", time_limit=10, resume=True)

@@ -273,11 +273,13 @@ def _print_one(result: DesignResult, fmt: str, out: TextIO) -> None:
             out.write(f"{_fasta_header(result, number, design)}\n{design.sequence}\n")
     else:
         status = "solved" if result.solved else "UNSOLVED"
-        out.write(
+        header = (
             f"# {result.target_id}: {status} in {result.seconds:.2f} s, "
-            f"{result.episodes} episodes, distance {result.distance}\n"
-            f"target     {result.target}\n"
+            f"{result.episodes} episodes, distance {result.distance}"
         )
+        if result.found_by:
+            header += f", found by {result.found_by}"
+        out.write(f"{header}\ntarget     {result.target}\n")
         if result.constraints.sequence:
             out.write(f"constraint {result.constraints.sequence}\n")
         for number, design in enumerate(result.designs, start=1):
