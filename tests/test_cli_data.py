@@ -125,6 +125,7 @@ def test_designable_json_has_every_report_and_the_settings(tmp_path, capsys):
     assert payload["max_assignments"] == 300000 and "viennarna" in payload["versions"]
 
 
+@pytest.mark.slow  # 15 s; the tests above cover the command on small files
 def test_designable_proves_rfam_taneda_ceiling(capsys, shared_data):
     assert main(["data", "designable", "rfam-taneda", "--data-dir", str(shared_data)]) == 0
     captured = capsys.readouterr()
