@@ -738,7 +738,7 @@ def _result_row(
         "error": outcome.error,
         "config": settings_json(config.settings),
         "backend": outcome.backend,
-        "found_by": best.get("found_by", "") if best else "",
+        "found_by": best["found_by"] if best else "",
         **versions,
     }
 
