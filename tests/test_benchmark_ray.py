@@ -146,6 +146,8 @@ def test_an_overrunning_job_times_out_and_the_others_finish(
     assert all(row["backend"].startswith("ray:") for row in on_disk)
 
 
+# Slow (~7 s, a Ray failure like the rest of the slow tier's).
+@pytest.mark.slow
 def test_a_killed_worker_is_retried_once(tmp_path, ray_cluster, fake_methods, token):
     once, always = f"die-once-{token}", f"die-always-{token}"
     targets = [Target(once, THREE[0].structure), Target(always, THREE[1].structure)]

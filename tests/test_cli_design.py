@@ -36,6 +36,9 @@ def test_design_in_process_solves_and_prints_json(capsys, tmp_path):
     assert result["designability"] is None  # checked for unsolved targets only
 
 
+# Slow (~9 s): the default tier runs the command as a subprocess in
+# test_design_reads_stdin_and_prints_text and prints FASTA in test_api.
+@pytest.mark.slow
 def test_design_as_subprocess_reads_a_file_and_prints_fasta(tmp_path):
     targets = tmp_path / "t.txt"
     targets.write_text("a\t((((....))))\r\n# comment\r\n>b\r\n..((((....))))..\r\n")

@@ -35,7 +35,8 @@ def _settings(method: str, evaluations: int = 4, seed: int = 0) -> SearchSetting
     )
 
 
-@pytest.mark.parametrize("method", ["ppo", "random"])
+# "random" (~7 s) is slow: the same seed plumbing as "ppo", which stays by default.
+@pytest.mark.parametrize("method", ["ppo", pytest.param("random", marks=pytest.mark.slow)])
 def test_a_search_is_deterministic_by_seed(method):
     def architectures(seed: int) -> list:
         result = run_search(

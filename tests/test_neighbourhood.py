@@ -156,6 +156,8 @@ def test_bad_neighbourhoods_are_refused():
         _hood(LONELY, design, competitor, max_assignments=0)
 
 
+# Slow (~12 s): the default tier checks the stage's neighbourhood steps on the same near-miss.
+@pytest.mark.slow
 def test_the_neighbourhood_solves_a_terminal_lonely_pair_near_miss():
     solved = 0
     for seed in range(4):

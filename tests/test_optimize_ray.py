@@ -42,6 +42,9 @@ def _trials(out):
     return [(r["trial"], r["config"], r["loss"], r["seed"]) for r in load_trials(out)]
 
 
+# Slow (~12 s): the default tier runs Ray trials in
+# test_two_ray_workers_run_every_trial_of_the_schedule.
+@pytest.mark.slow
 def test_one_ray_worker_logs_the_same_trials_as_one_local_worker(ray_ready, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "ray"
     assert main([*ARGS, "--iterations", "2", "--out", str(local)]) == 0
@@ -167,7 +170,8 @@ def _cli(*args: str, timeout: float = 60, env_extra: dict | None = None):
     )
 
 
-@pytest.mark.parametrize("kind", ["refused", "silent"])
+# "silent" (~8 s, waits for a timeout) is slow; "refused" covers the path by default.
+@pytest.mark.parametrize("kind", ["refused", pytest.param("silent", marks=pytest.mark.slow)])
 def test_an_unreachable_ray_address_fails_fast_and_writes_nothing(tmp_path, kind):
     pytest.importorskip("ray")
     with socket.socket() as server:

@@ -86,6 +86,8 @@ def test_split_shares_the_environments():
         split(2, 3)
 
 
+# Slow (~13 s): the default tier runs Ray env actors in test_meta_train_cli_with_ray_env_actors.
+@pytest.mark.slow
 def test_cartpole_in_ray_actors_equals_the_same_envs_run_locally(ray_cluster):
     env = RayVecEnv(CARTPOLE, n_envs=5, n_workers=2, seed=7)
     local = CARTPOLE(5, 7)

@@ -317,6 +317,8 @@ def test_trainer_reports_progress_and_checkpoints_periodically(tmp_path: Path):
     assert saved == [64, 128, 192, 256, 256]  # after every rollout, then the final one
 
 
+# Slow (~7 s): the default tier runs Ray env actors in test_ray_vec_env.
+@pytest.mark.slow
 def test_train_on_ray_runs_the_environments_in_actors(tmp_path, ray_cluster, capsys):
     config = tmp_path / "two.json"
     config.write_text(json.dumps({"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1}))
