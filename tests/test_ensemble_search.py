@@ -46,8 +46,20 @@ def test_positional_defects_match_viennarna(seed):
     compound.pf()
     assert structure == mfe_structure(sequence)
     assert defects.shape == (120,) and ((defects >= 0) & (defects <= 1)).all()
-    assert defects.mean() == pytest.approx(compound.ensemble_defect(target), abs=1e-4)
+    # Exact: every pair probability counts (ViennaRNA's own defect reads the same matrix).
+    assert defects.mean() == pytest.approx(compound.ensemble_defect(target), abs=1e-12)
     assert np.exp(log_probability) == pytest.approx(compound.pr_structure(target), rel=1e-4)
+    # Site by site, against the definition over ViennaRNA's pair list (no cutoff; the
+    # list stores single-precision probabilities).
+    paired, correct = np.zeros(120), np.zeros(120)
+    partners = {i: j for i, j in enumerate(pair_table(target)) if j >= 0}
+    for entry in compound.plist_from_probs(0.0):
+        i, j = entry.i - 1, entry.j - 1
+        paired[[i, j]] += entry.p
+        if partners.get(i) == j:
+            correct[[i, j]] += entry.p
+    expected = [1 - correct[k] if k in partners else paired[k] for k in range(120)]
+    assert defects == pytest.approx(np.clip(expected, 0, 1), abs=1e-6)
 
 
 def test_a_design_of_its_own_mfe_structure_has_a_small_defect():
