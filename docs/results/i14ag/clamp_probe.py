@@ -12,7 +12,6 @@ stage. The replacement is made before the harness's worker processes fork.
 from __future__ import annotations
 
 import sys
-import time
 
 from benchmarks import ensemble_stage
 from envs import decomposition as dec
@@ -24,19 +23,29 @@ _COMPLEMENT = {"G": "C", "C": "G"}
 
 
 def _sides() -> tuple[str, str]:
-    left = "GC" * CLAMP
-    left = left[:CLAMP]
+    left = ("GC" * CLAMP)[:CLAMP]
     right = "".join(_COMPLEMENT[base] for base in reversed(left))
     return left, right
 
 
-def _open(self, i, j):
-    from envs.ensemble_search import EnsembleSearch
+class _ClampedSearch(stage.EnsembleSearch):
+    """A piece's search: ``Decomposition.run`` offers it the bare slice, which gets the clamp."""
 
+    piece_length = 0
+
+    def offer(self, sequence, deadline=None):
+        """Offer ``sequence``, clamped first when it is the bare slice of the piece."""
+        if len(sequence) == self.piece_length:
+            left, right = _sides()
+            sequence = left + sequence + right
+        return super().offer(sequence, deadline)
+
+
+def _open(self, i, j):
     left, right = _sides()
     piece = self.target[i : j + 1]
     code = self.rules.sequence[i : j + 1] if self.rules.sequence else "N" * len(piece)
-    search = EnsembleSearch(
+    search = _ClampedSearch(
         "(" * CLAMP + piece + ")" * CLAMP,
         self.rng,
         DesignConstraints(left + code + right, None, self.rules.forbid),
@@ -45,36 +54,10 @@ def _open(self, i, j):
         step_seconds=self._step_hint,
         **self.search_options,
     )
+    search.piece_length = len(piece)
     self._search = search
     self._spent = 0.0
     return search
-
-
-def _run(self, deadline):
-    if self.sequence is None:
-        raise RuntimeError("call begin() with a start design first")
-    left, right = _sides()
-    before = self.evaluations
-    while not self.done and time.monotonic() < deadline:
-        i, j = self.nodes[self._node]
-        search = self._search or self._open(i, j)
-        began = time.monotonic()
-        node_end = began + self.budgets[self._node] - self._spent
-        end = min(deadline, node_end)
-        counted = search.evaluations
-        if search.pool:
-            steps = search.run(end)
-        else:
-            start = left + "".join(self.sequence[i : j + 1]) + right
-            steps = int(search.offer(start, end) is not None)
-        self._spent += time.monotonic() - began
-        self.evaluations += search.evaluations - counted
-        stuck = bool(search.pool) and search.exhausted
-        if steps == 0 and not stuck and node_end > deadline and not search.solved:
-            break
-        if steps == 0 or search.solved or self._spent >= self.budgets[self._node]:
-            self._finish_node(i, j)
-    return self.evaluations - before
 
 
 def _finish_node(self, i, j):
@@ -106,7 +89,6 @@ def main(argv: list[str]) -> int:
     CLAMP = int(argv[0])
     if CLAMP:
         dec.Decomposition._open = _open
-        dec.Decomposition.run = _run
         dec.Decomposition._finish_node = _finish_node
         if "--alone" not in argv[1:split]:
             stage.EnsembleSearch._wrong_alone = _wrong_alone
