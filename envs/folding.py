@@ -459,6 +459,20 @@ def _partners(target: str) -> Any:
     return table
 
 
+def _site_defects(compound: Any, partners: Any) -> Any:
+    """Unclipped positional defects from a fold compound whose partition function is done.
+
+    The whole pair-probability matrix (1-based, upper triangle) is read as one array:
+    about a fifth of the time of reading the sparse pair list entry by entry at 100 nt,
+    and exact (no probability cutoff).
+    """
+    upper = np.array(compound.bpp())[1:, 1:]
+    both = upper + upper.T
+    paired = both.sum(axis=1)
+    correct = both[np.arange(len(partners)), np.maximum(partners, 0)]
+    return np.where(partners >= 0, 1.0 - correct, paired)
+
+
 def positional_defects(
     sequence: str, target: str, energy: EnergyModel | None = None
 ) -> tuple[str, Any, float]:
@@ -480,16 +494,8 @@ def positional_defects(
         probability in the ensemble, ``-(E(target) - G) / kT`` (computed from the energies,
         so it stays finite on long targets whose probability underflows).
     """
-    partners = _partners(target)
     compound, structure, _, ensemble_energy = _partition(sequence, len(target), energy)
-    # The whole pair-probability matrix (1-based, upper triangle) as one array: about a
-    # fifth of the time of reading the sparse pair list entry by entry at 100 nt, and
-    # exact (no probability cutoff).
-    upper = np.array(compound.bpp())[1:, 1:]
-    both = upper + upper.T
-    paired = both.sum(axis=1)
-    correct = both[np.arange(len(sequence)), np.maximum(partners, 0)]
-    defects = np.where(partners >= 0, 1.0 - correct, paired)
+    defects = _site_defects(compound, _partners(target))
     k_t = compound.exp_params.kT / 1000.0  # kcal/mol
     log_probability = -(compound.eval_structure(target) - ensemble_energy) / k_t
     return structure, np.clip(defects, 0.0, 1.0), min(0.0, float(log_probability))

@@ -49,21 +49,7 @@ def _defects(sequence: str, target: str, energy: fo.EnergyModel | None, mfe: flo
     compound = RNA.fold_compound(sequence)
     compound.exp_params_rescale(mfe)
     compound.pf()
-    entries = [
-        (e.i - 1, e.j - 1, e.p)
-        for e in compound.plist_from_probs(fo.PAIR_PROBABILITY_CUTOFF)
-        if e.type == 0
-    ]
-    paired, correct = np.zeros(len(sequence)), np.zeros(len(sequence))
-    if entries:
-        i, j, p = (np.asarray(column) for column in zip(*entries))
-        i, j = i.astype(np.int64), j.astype(np.int64)
-        np.add.at(paired, i, p)
-        np.add.at(paired, j, p)
-        hit = partners[i] == j
-        np.add.at(correct, i[hit], p[hit])
-        np.add.at(correct, j[hit], p[hit])
-    return np.clip(np.where(partners >= 0, 1.0 - correct, paired), 0.0, 1.0)
+    return np.clip(fo._site_defects(compound, partners), 0.0, 1.0)
 
 
 def _install() -> None:
