@@ -152,6 +152,7 @@ def design(
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
     ensemble_rivals: float | None = None,
+    ensemble_late_share: float | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -188,6 +189,10 @@ def design(
         ensemble_rivals: Share, in [0, 1], of the ensemble stage's steps that are
             competitor steps (walks on folding energies against the wrong structures the
             run has met); None: :data:`meta.design.DEFAULT_ENSEMBLE_RIVALS`, 0: none.
+        ensemble_late_share: The ensemble stage's share of each target's time, in
+            [0, 1), once the schedule's horizon (``ensemble_horizon``, 10 s) has passed;
+            None: :data:`meta.design.DEFAULT_ENSEMBLE_LATE_SHARE`, 0: ``ensemble_share``
+            throughout.
         device: Torch device of the policy: ``auto`` (CUDA when available), ``cpu``,
             ``cuda`` or ``cuda:N``. Folding always runs on the CPU.
         workers: Processes that fold designs in parallel.
@@ -227,6 +232,7 @@ def design(
         ensemble_share=ensemble_share,
         ensemble_starts=ensemble_starts,
         ensemble_rivals=ensemble_rivals,
+        ensemble_late_share=ensemble_late_share,
         device=device,
         workers=workers,
         on_progress=on_progress,
@@ -247,6 +253,7 @@ def run(
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
     ensemble_rivals: float | None = None,
+    ensemble_late_share: float | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -261,6 +268,7 @@ def run(
     from meta.checkpoints import Checkpoint, load_checkpoint
     from meta.config import LEARNA, LearnaConfig
     from meta.design import (
+        DEFAULT_ENSEMBLE_LATE_SHARE,
         DEFAULT_ENSEMBLE_RIVALS,
         DEFAULT_ENSEMBLE_SHARE,
         DEFAULT_ENSEMBLE_STARTS,
@@ -292,6 +300,9 @@ def run(
         raise ValueError(f"ensemble_starts must be in [0, 64], got {ensemble_starts}")
     ensemble_rivals = DEFAULT_ENSEMBLE_RIVALS if ensemble_rivals is None else ensemble_rivals
     check_number("ensemble_rivals", ensemble_rivals, 0, 1)
+    if ensemble_late_share is None:
+        ensemble_late_share = DEFAULT_ENSEMBLE_LATE_SHARE
+    check_number("ensemble_late_share", ensemble_late_share, 0, 1, open_above=True)
     device = resolve_device(device)  # a bad or unavailable device is refused before any work
     checkpoint = None
     if method in META_METHODS:
@@ -333,6 +344,7 @@ def run(
             ensemble_share=ensemble_share,
             ensemble_starts=ensemble_starts,
             ensemble_rivals=ensemble_rivals,
+            ensemble_late_share=ensemble_late_share,
         )
         results.append(result)
         if on_result is not None:

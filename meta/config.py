@@ -193,6 +193,7 @@ STAGE_OPTION_KEYS = {
     "ensemble_share": "ensemble_share",
     "ensemble_starts": "ensemble_starts",
     "ensemble_rivals": "ensemble_rivals",
+    "ensemble_late_share": "ensemble_late_share",
 }
 
 

@@ -85,6 +85,12 @@ DEFAULT_ENSEMBLE_STARTS = 10
 #: ``autorl.api`` or the benchmark runner; this module's :func:`design` keeps the
 #: configuration's (0 in the published configurations).
 DEFAULT_ENSEMBLE_RIVALS = 0.5
+#: The ensemble stage's share of a design run's time once the schedule's horizon
+#: (``ensemble_horizon``, 10 s) has passed, when a design is run from ``autorl design``,
+#: ``autorl.api`` or the benchmark runner; this module's :func:`design` keeps the
+#: configuration's (0: ``ensemble_share`` throughout). After 5 s on Eterna100-v2 every
+#: solve is the stage's (session 41's ``found_by``), so the policy keeps a tenth.
+DEFAULT_ENSEMBLE_LATE_SHARE = 0.9
 #: Designs of one rollout (the closest) offered to the ensemble search at its next turn.
 _OFFERS_PER_TURN = 3
 
@@ -881,6 +887,7 @@ def design(
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
     ensemble_rivals: float | None = None,
+    ensemble_late_share: float | None = None,
 ) -> DesignResult:
     """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of budget.
 
@@ -928,6 +935,10 @@ def design(
             (0-64). Overrides the configuration's ``ensemble_starts``; None keeps it.
         ensemble_rivals: Share, in [0, 1], of the stage's steps that are competitor steps.
             Overrides the configuration's ``ensemble_rivals``; None keeps it.
+        ensemble_late_share: The stage's share of the time, in [0, 1), once the
+            configuration's ``ensemble_horizon`` has passed (0: ``ensemble_share``
+            throughout). Overrides the configuration's ``ensemble_late_share``; None
+            keeps it.
 
     Returns:
         The best design; ``solutions`` lists every distinct solution found and ``designs``
@@ -973,6 +984,7 @@ def design(
             "ensemble_share": ensemble_share,
             "ensemble_starts": ensemble_starts,
             "ensemble_rivals": ensemble_rivals,
+            "ensemble_late_share": ensemble_late_share,
         },
     )
     constraints = (constraints or DesignConstraints()).with_sequence(target.constraint)

@@ -105,6 +105,7 @@ def test_energy_and_refinement_copies_match():
     from autorl.commands import options
     from envs.folding import DEFAULT_ENERGY, ENERGY_PARAMETER_SETS
     from meta.design import (
+        DEFAULT_ENSEMBLE_LATE_SHARE,
         DEFAULT_ENSEMBLE_RIVALS,
         DEFAULT_ENSEMBLE_SHARE,
         DEFAULT_ENSEMBLE_STARTS,
@@ -119,6 +120,7 @@ def test_energy_and_refinement_copies_match():
     assert options.DEFAULT_ENSEMBLE_SHARE == DEFAULT_ENSEMBLE_SHARE
     assert options.DEFAULT_ENSEMBLE_STARTS == DEFAULT_ENSEMBLE_STARTS
     assert options.DEFAULT_ENSEMBLE_RIVALS == DEFAULT_ENSEMBLE_RIVALS
+    assert options.DEFAULT_ENSEMBLE_LATE_SHARE == DEFAULT_ENSEMBLE_LATE_SHARE
 
 
 def test_designable_copy_matches():

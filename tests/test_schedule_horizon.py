@@ -135,3 +135,41 @@ def test_the_stage_turn_follows_the_late_share(monkeypatch):
     monkeypatch.setattr(search, "run", lambda until, max_steps=None: deadlines.append(until))
     state.refine_turn()
     assert deadlines == [pytest.approx(1014.0 + 4.0 * 0.8 / 0.2)]
+
+
+def test_the_late_share_reaches_the_schedule_from_the_cli_the_api_and_the_benchmark(
+    monkeypatch,
+):
+    """autorl design / the API default to DEFAULT_ENSEMBLE_LATE_SHARE; 0 and F are passed on."""
+    from autorl import api
+    from autorl.cli import main
+    from autorl.commands import benchmark
+
+    seen: list[float] = []
+    real = _DesignState.add_search
+
+    def spy(self, search, share, horizon=0.0, late_share=0.0):
+        seen.append(late_share)
+        real(self, search, share, horizon, late_share)
+
+    monkeypatch.setattr(_DesignState, "add_search", spy)
+    assert 0 < design_module.DEFAULT_ENSEMBLE_LATE_SHARE < 1
+    short = "((((((....))))))...((((((....))))))"  # solved at once: the test is the wiring
+    args = ["design", "--target", short, "--time-limit", "20", "--quiet", "--format", "json"]
+    assert main(args) == 0
+    assert main([*args, "--ensemble-late-share", "0"]) == 0
+    api.design(short, time_limit=20, ensemble_late_share=0.6)
+    assert seen == [design_module.DEFAULT_ENSEMBLE_LATE_SHARE, 0.0, 0.6]
+    for bad in (1.0, -0.1, True, "most", float("nan")):
+        with pytest.raises(ValueError, match="ensemble_late_share"):
+            api.design(short, time_limit=2, ensemble_late_share=bad)
+    for text in ("1", "-0.5", "most"):
+        assert main([*args, "--ensemble-late-share", text]) == 2
+    # The benchmark runner records the setting in each row's config column (the shipped
+    # model's configuration has 0, as meta-training leaves the stage off).
+    base, _ = benchmark._base_config("meta-learna-adapt", None)
+    assert base.env.ensemble_late_share == 0.0
+    recorded = dict(benchmark._settings(None, base, 200, 0.5, 10, 0.5, ensemble_late_share=0.9))
+    assert recorded["ensemble_late_share"] == 0.9
+    unset = dict(benchmark._settings(None, base, 200, 0.5, 10, 0.5, ensemble_late_share=None))
+    assert "ensemble_late_share" not in unset

@@ -30,6 +30,7 @@ from autorl.commands.options import (
     DEFAULT_REFINEMENT,
     add_backend_options,
     add_energy_options,
+    add_ensemble_late_share_option,
     add_ensemble_rivals_option,
     add_ensemble_share_option,
     add_ensemble_starts_option,
@@ -145,6 +146,9 @@ def register(subparsers: Any) -> None:
     add_ensemble_rivals_option(
         parser, "LEARNA methods (recorded as ensemble_rivals in the config column): "
     )
+    add_ensemble_late_share_option(
+        parser, "LEARNA methods (recorded as ensemble_late_share in the config column): "
+    )
     rules = add_rule_options(parser)
     rules.add_argument(
         "--constraint-fraction",
@@ -186,6 +190,7 @@ _STAGE_FLAGS = {
     "ensemble_share": "--ensemble-share",
     "ensemble_starts": "--ensemble-starts",
     "ensemble_rivals": "--ensemble-rivals",
+    "ensemble_late_share": "--ensemble-late-share",
 }
 
 
@@ -197,6 +202,7 @@ def _settings(
     ensemble_starts: int | None = None,
     ensemble_rivals: float | None = None,
     checkpoint: Checkpoint | None = None,
+    ensemble_late_share: float | None = None,
 ) -> tuple[tuple[str, object], ...]:
     """The ``--config`` file's settings (and the stage options) that differ from ``base``.
 
@@ -212,6 +218,7 @@ def _settings(
             "ensemble_share": ensemble_share,
             "ensemble_starts": ensemble_starts,
             "ensemble_rivals": ensemble_rivals,
+            "ensemble_late_share": ensemble_late_share,
         },
         _STAGE_FLAGS,
     )
@@ -269,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
             args.ensemble_starts if args.method != "rnainverse" else None,
             args.ensemble_rivals if args.method != "rnainverse" else None,
             checkpoint=checkpoint,
+            ensemble_late_share=(args.ensemble_late_share if args.method != "rnainverse" else None),
         ),
         model=args.model or "",
         constraint_fraction=args.constraint_fraction,

@@ -11,6 +11,7 @@ from autorl.commands.options import (
     DEFAULT_REFINEMENT,
     add_device_option,
     add_energy_options,
+    add_ensemble_late_share_option,
     add_ensemble_rivals_option,
     add_ensemble_share_option,
     add_ensemble_starts_option,
@@ -112,6 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_ensemble_share_option(parser)
     add_ensemble_starts_option(parser)
     add_ensemble_rivals_option(parser)
+    add_ensemble_late_share_option(parser)
     parser.add_argument(
         "--rank-by",
         choices=RANKINGS,
@@ -203,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
             ensemble_share=args.ensemble_share,
             ensemble_starts=args.ensemble_starts,
             ensemble_rivals=args.ensemble_rivals,
+            ensemble_late_share=args.ensemble_late_share,
             device=args.device,
             workers=args.workers,
             on_progress=show,

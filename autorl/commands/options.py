@@ -33,6 +33,8 @@ DEFAULT_ENSEMBLE_SHARE = 0.5
 DEFAULT_ENSEMBLE_STARTS = 10
 #: ``meta.design.DEFAULT_ENSEMBLE_RIVALS``: the default of ``--ensemble-rivals``.
 DEFAULT_ENSEMBLE_RIVALS = 0.5
+#: ``meta.design.DEFAULT_ENSEMBLE_LATE_SHARE``: the default of ``--ensemble-late-share``.
+DEFAULT_ENSEMBLE_LATE_SHARE = 0.9
 
 
 def _parsed(text: str, convert: Callable[[str], Any], kind: str) -> Any:
@@ -90,6 +92,14 @@ _STAGE_OPTIONS: dict[str, tuple[Callable[[str], Any], float, str, str]] = {
         "energies that push the target's energy below the wrong structures the run has "
         "folded into (default: %(default)g; 0: none)",
     ),
+    "--ensemble-late-share": (
+        share,
+        DEFAULT_ENSEMBLE_LATE_SHARE,
+        "F",
+        "the ensemble stage's share of each target's time once the first 10 s (the "
+        "schedule's horizon) have passed (default: %(default)g; 0: --ensemble-share "
+        "throughout)",
+    ),
 }
 
 
@@ -112,6 +122,11 @@ def add_ensemble_starts_option(parser: argparse.ArgumentParser, scope: str = "")
 def add_ensemble_rivals_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
     """Add ``--ensemble-rivals`` (the ensemble stage's share of competitor steps)."""
     _add_stage_option(parser, "--ensemble-rivals", scope)
+
+
+def add_ensemble_late_share_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
+    """Add ``--ensemble-late-share`` (the ensemble stage's share after the horizon)."""
+    _add_stage_option(parser, "--ensemble-late-share", scope)
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
