@@ -166,7 +166,9 @@ class RnaDesignConfig:
             and its hierarchical starts 9 s of the stage's time).
         ensemble_late_share: The ensemble stage's share of the time once
             ``ensemble_horizon`` seconds have passed, in [0, 1) (0: ``ensemble_share``
-            throughout; no effect without a horizon).
+            throughout; no effect without a horizon). ``autorl design``, ``autorl.api``
+            and the benchmark runner set it from ``--ensemble-late-share``
+            (:data:`meta.design.DEFAULT_ENSEMBLE_LATE_SHARE`).
         ensemble_neighbourhood: Assignments, in [0, 1000000], the ensemble stage's
             neighbourhood steps score at most (0: none;
             :class:`envs.ensemble_search.EnsembleSearch`'s ``neighbourhood``): a
