@@ -201,8 +201,8 @@ def _settings(
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
     ensemble_rivals: float | None = None,
-    checkpoint: Checkpoint | None = None,
     ensemble_late_share: float | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[tuple[str, object], ...]:
     """The ``--config`` file's settings (and the stage options) that differ from ``base``.
 
@@ -261,6 +261,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{flags} {verb} required (or use 'autorl benchmark report DIR')")
     backend = backend_from_args(args, "job")
     base, checkpoint = _base_config(args.method, args.model)
+    staged = args.method != "rnainverse"  # the stage options apply to the LEARNA methods
     config = RunnerConfig(
         method=args.method,
         time_limit=args.time_limit,
@@ -271,12 +272,12 @@ def run(args: argparse.Namespace) -> int:
         settings=_settings(
             args.config,
             base,
-            args.refine if args.method != "rnainverse" else None,
-            args.ensemble_share if args.method != "rnainverse" else None,
-            args.ensemble_starts if args.method != "rnainverse" else None,
-            args.ensemble_rivals if args.method != "rnainverse" else None,
+            args.refine if staged else None,
+            args.ensemble_share if staged else None,
+            args.ensemble_starts if staged else None,
+            args.ensemble_rivals if staged else None,
+            args.ensemble_late_share if staged else None,
             checkpoint=checkpoint,
-            ensemble_late_share=(args.ensemble_late_share if args.method != "rnainverse" else None),
         ),
         model=args.model or "",
         constraint_fraction=args.constraint_fraction,
