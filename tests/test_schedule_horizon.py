@@ -173,3 +173,15 @@ def test_the_late_share_reaches_the_schedule_from_the_cli_the_api_and_the_benchm
     assert recorded["ensemble_late_share"] == 0.9
     unset = dict(benchmark._settings(None, base, 200, 0.5, 10, 0.5, ensemble_late_share=None))
     assert "ensemble_late_share" not in unset
+    # `autorl benchmark` hands the flag (or its default) to those settings.
+    handed: list[float | None] = []
+
+    def settings_spy(*args, **kwargs):
+        handed.append(args[6])
+        raise ValueError("stop before any job")
+
+    monkeypatch.setattr(benchmark, "_settings", settings_spy)
+    run = ["benchmark", "--dataset", "rfam-taneda", "--method", "meta-learna-adapt"]
+    assert main([*run, "--out", "unused", "--quiet"]) == 2
+    assert main([*run, "--out", "unused", "--quiet", "--ensemble-late-share", "0.3"]) == 2
+    assert handed == [design_module.DEFAULT_ENSEMBLE_LATE_SHARE, 0.3]
