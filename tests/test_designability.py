@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 
 import pytest
@@ -187,6 +189,119 @@ def test_a_constraint_can_make_a_target_undesignable() -> None:
     assert report.undesignable
     # the open chain is also the target with its helix opened, so it is found as such
     assert any(o.competitor == open_chain for o in report.obstacles)
+
+
+#: A generated dev target (docs/results/i14h/dev/dev41.txt, gen-000143; no benchmark's):
+#: a lonely pair closing a multiloop whose opening changes 14 sites' terms.
+LONELY_JUNCTION = "....(.......((((((((.....))))))))...((......))...)."
+
+
+def _short_stems(rng: random.Random, length: int) -> str:
+    """A random structure of 1-3-pair stems and 3-6-site loops (often undesignable)."""
+    if length < 5:
+        return "." * length
+    stem = min(rng.randint(1, 3), (length - 3) // 2)
+    inside = length - 2 * stem
+    if inside <= 9 or rng.random() < 0.3:
+        return "(" * stem + "." * inside + ")" * stem
+    split = rng.randrange(5, inside - 4)
+    left = _short_stems(rng, split - 1)
+    right = _short_stems(rng, inside - split - 1)
+    return "(" * stem + "." + left + right + "." + ")" * stem
+
+
+def _opened(structure: str, pairs: list[tuple[int, int]]) -> str:
+    letters = list(structure)
+    for i, j in pairs:
+        letters[i] = letters[j] = "."
+    return "".join(letters)
+
+
+def _forms(sequence: str, structure: str) -> bool:
+    return all(
+        sequence[i] + sequence[j] in CANONICAL_PAIRS
+        for i, j in enumerate(pair_table(structure))
+        if j > i
+    )
+
+
+def _enumerated_minimum(target: str, competitor: str, limit: int) -> float | None:
+    """min over every joint assignment of E(target) - E(competitor), by brute force.
+
+    ``-inf`` when some assignment cannot form the competitor (then nothing is proved);
+    None when there are more than ``limit`` assignments.
+    """
+    sites = term_sites(target, competitor)
+    partners = [int(p) for p in pair_table(target)]
+    units = [s for s in sites if not (partners[s] in sites and partners[s] < s)]
+    options = [CANONICAL_PAIRS if partners[s] in sites else "ACGU" for s in units]
+    if math.prod(len(o) for o in options) > limit:
+        return None
+    filler = "".join("G" if j > i else "C" if j >= 0 else "A" for i, j in enumerate(partners))
+    lowest = math.inf
+    for combo in itertools.product(*options):
+        letters = list(filler)
+        for site, value in zip(units, combo):
+            letters[site] = value[0]
+            if len(value) == 2:
+                letters[partners[site]] = value[1]
+            elif partners[site] >= 0:
+                letters[partners[site]] = {"A": "U", "C": "G", "G": "C", "U": "A"}[value]
+        sequence = "".join(letters)
+        if not _forms(sequence, competitor):
+            return -math.inf
+        ours, theirs = structure_energies(sequence, [target, competitor])
+        lowest = min(lowest, ours - theirs)
+    return lowest
+
+
+def test_the_component_enumeration_finds_the_joint_minimum() -> None:
+    # The minimum over independent components is the minimum over the joint enumeration:
+    # checked on random targets against their local competitors small enough to enumerate.
+    rng = random.Random(5)
+    checked = proved = 0
+    while checked < 20:
+        target = _short_stems(rng, rng.randrange(24, 40))
+        pairs = _pairs(target)
+        rivals = {_opened(target, [(i, j)]) for i, j in pairs} | {
+            _opened(target, [(i, j), (i + 1, j - 1)]) for i, j in pairs if (i + 1, j - 1) in pairs
+        }
+        for rival in sorted(rivals - {target}):
+            if search_space_obstacles(rival):
+                continue
+            expected = _enumerated_minimum(target, rival, limit=6**2 * 4**4)
+            if expected is None:
+                continue
+            result = competitor_margin(target, rival)
+            checked += 1
+            assert result.proved == (expected > 0.005), (target, rival, expected, result)
+            if result.proved:
+                proved += 1
+                assert result.margin == pytest.approx(expected, abs=1e-6)
+            else:  # the escape is one: the competitor cannot form, or does not win
+                assert result.escape is not None
+                ours, theirs = structure_energies(result.escape, [target, rival])
+                assert not _forms(result.escape, rival) or ours - theirs <= 0.005
+    assert proved >= 3
+
+
+def test_a_lonely_junction_pair_is_proved_by_components() -> None:
+    # Opening pair 5-50 merges its multiloop into the exterior loop: 14 sites, 14 million
+    # joint assignments, but three independent components of 1,536, 96 and 96.
+    opened = _opened(LONELY_JUNCTION, [(4, 49)])
+    result = competitor_margin(LONELY_JUNCTION, opened)
+    assert result.proved and result.assignments == 1536 + 96 + 96
+    assert result.margin == pytest.approx(3.4, abs=1e-6)
+    report = check_designability(LONELY_JUNCTION)
+    assert report.undesignable and any(o.pair == (5, 50) for o in report.obstacles)
+    # the proof is checkable: the competitor wins on random designs by at least the margin
+    rng = random.Random(7)
+    for _ in range(200):
+        sequence = _rewrite_outside(rng, "A" * len(LONELY_JUNCTION), LONELY_JUNCTION, set())
+        ours, theirs = structure_energies(sequence, [LONELY_JUNCTION, opened])
+        assert ours - theirs >= result.margin - 1e-6
+    # a limit below the components' sum skips the competitor
+    assert competitor_margin(LONELY_JUNCTION, opened, max_assignments=1000).skipped
 
 
 def test_ties_and_oversized_enumerations_prove_nothing() -> None:
