@@ -14,14 +14,16 @@ that holds for every sequence (within the IUPAC constraint, when one is given):
   multiloop branch's pair and its two neighbours, ...). Terms the two structures share
   cancel, so E(target) - E(C) depends only on the sites of the terms they do not share;
   enumerating those sites' letters (canonical pairs on the target's pairs) proves or
-  refutes the claim exactly. Sites that no unshared term joins are enumerated apart (the
+  refutes the claim exactly. Sites that no unshared term joins are minimised apart (the
   minimum of a sum of independent parts is the sum of their minima), so opening a lonely
   pair that closes a multiloop costs the sum of its branches' assignments, not their
-  product. The competitors tried are the target with one pair opened
-  and with one pair end slid by one site (Rfam-Taneda's target 20: its 3'-terminal pair
-  over a one-base bulge loses at least 0.6 kcal/mol to its opening, whatever the
-  sequence), plus any structures the caller gives (e.g. the MFE structures of the best
-  designs found).
+  product; a part too large to enumerate is minimised by variable elimination over its
+  terms (:mod:`envs.min_sum`), which costs about the sum of its terms' assignments.
+  The competitors tried are the target with one pair opened, a helix of up to three
+  pairs opened, and one pair end slid by one site (Rfam-Taneda's target 20: its
+  3'-terminal pair over a one-base bulge loses at least 0.6 kcal/mol to its opening,
+  whatever the sequence), plus any structures the caller gives (e.g. the MFE structures
+  of the best designs found).
 
 A target without a proof may still be undesignable: the check is sound, not complete.
 It does not know the GC-content and motif rules, which only shrink the set of sequences
@@ -48,6 +50,13 @@ from envs.folding import (
     EnergyModel,
     structure_energies,
 )
+from envs.min_sum import (
+    DEFAULT_MAX_TABLE,
+    anchored_cost,
+    anchored_factors,
+    elimination_width,
+    minimise,
+)
 
 __all__ = [
     "CANONICAL_PAIRS",
@@ -65,9 +74,8 @@ __all__ = [
 _PAIRS = frozenset(CANONICAL_PAIRS)
 #: A partner for a letter whose pair is outside the enumerated sites (any would do).
 _COMPLEMENT = {"A": "U", "C": "G", "G": "C", "U": "A"}
-#: Letter assignments enumerated per competitor at most, summed over its independent
-#: components (about 20 us each; the slowest benchmark target, Eterna100-V1 puzzle 99,
-#: takes ~8 s in all).
+#: Letter assignments evaluated per competitor at most, summed over its independent
+#: components (about 20 us each, see :func:`competitor_margin`).
 DEFAULT_MAX_ASSIGNMENTS = 300_000
 #: The longest helix (stacked pairs) a competitor opens whole.
 MAX_OPENED_HELIX = 3
@@ -344,8 +352,8 @@ def _write(
             letters[partner] = _COMPLEMENT[choice]
 
 
-def _pairs_canonical(letters: list[str], partners: list[int]) -> bool:
-    return all(letters[i] + letters[j] in _PAIRS for i, j in enumerate(partners) if j > i)
+def _pairs_canonical(letters: list[str], pairs: list[tuple[int, int]]) -> bool:
+    return all(letters[i] + letters[j] in _PAIRS for i, j in pairs)
 
 
 def competitor_margin(
@@ -364,11 +372,14 @@ def competitor_margin(
             nothing).
         energy: The energy model.
         constraint: IUPAC codes the sequences must follow (None: any sequence).
-        max_assignments: Enumerate at most this many letter assignments; more: skipped.
+        max_assignments: Evaluate at most this many letter assignments (the sum over
+            the independent components of their enumerations or, where cheaper, their
+            variable eliminations); more: skipped.
 
     Returns:
-        The outcome; ``proved`` only when every allowed assignment was evaluated and the
-        competitor won each strictly (a tie leaves the target a possible MFE structure).
+        The outcome; ``proved`` only when the minimum over every allowed assignment is
+        known and the competitor wins it strictly (a tie leaves the target a possible MFE
+        structure).
 
     Raises:
         ValueError: a malformed structure, the structures or the constraint differ in
@@ -402,50 +413,158 @@ def _margin(
     ``E(target) - E(competitor)`` is a sum of the unshared terms, each a function of its
     own sites, so the sites fall into components that no term joins (e.g. the branches of
     a multiloop a lonely pair's opening merges into the loop outside it). The minimum of
-    the sum is the sum of the components' minima: each component is enumerated with the
-    others held at one assignment, and the minimum is checked on the sequence that puts
-    every component at its best (:func:`_components`).
+    the sum is the sum of the components' minima, each found with the other components
+    held at one assignment: a small component by enumeration, a large one by min-sum
+    variable elimination over its terms (:mod:`envs.min_sum`), whichever evaluates fewer
+    assignments. The minimum is then checked on the sequence that puts every component at
+    its best.
     """
     rival_terms = loop_terms(competitor)
-    sites = _unshared_sites(target.terms, rival_terms)
-    rival_partners = [int(p) for p in pair_table(competitor)]
-    groups = _site_groups(sites, target.partners, target.constraint)
-    components = _components(groups, target.terms, rival_terms)
-    sizes = [math.prod(len(groups[g][1]) for g in component) for component in components]
-    if sum(sizes) > max_assignments:
-        return CompetitorResult(False, None, tuple(sites), 0, skipped=True)
-    base = list(target.filler)
-    _write(base, groups, tuple(options[0] for _, options in groups), target.partners)
+    sites = tuple(_unshared_sites(target.terms, rival_terms))
+    groups = _site_groups(list(sites), target.partners, target.constraint)
+    plans = [
+        _plan(groups, component, target.terms, rival_terms)
+        for component in _components(groups, target.terms, rival_terms)
+    ]
+    if sum(plan.cost for plan in plans) > max_assignments:
+        return CompetitorResult(False, None, sites, 0, skipped=True)
+    search = _Differences(target, competitor, groups, energy)
+    try:
+        at_base = search.value({})
+        best, margin = list(search.base), at_base
+        for plan in plans:
+            lowest, choices = search.minimum(plan)
+            margin += lowest - at_base
+            search.write(best, plan.groups, choices)
+    except _Escape as escape:
+        return CompetitorResult(False, escape.smallest, sites, search.evaluated, escape.sequence)
+    combined = search.difference(best)
+    return _checked(margin, combined, best, sites, search.evaluated)
 
-    def difference(letters: list[str]) -> float | None:
-        """E(target) - E(competitor), or None when the competitor cannot form."""
-        if not _pairs_canonical(letters, rival_partners):
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one component is minimised.
+
+    Attributes:
+        groups: The component's groups (indices into the competitor's groups).
+        sizes: Each group's number of options.
+        supports: The unshared terms' groups (local indices into ``groups``).
+        eliminate: Variable elimination (True) or enumeration.
+        cost: Assignments evaluated.
+    """
+
+    groups: tuple[int, ...]
+    sizes: tuple[int, ...]
+    supports: tuple[tuple[int, ...], ...]
+    eliminate: bool
+    cost: int
+
+
+def _plan(
+    groups: list[tuple[tuple[int, ...], list[str]]],
+    component: list[int],
+    ours: dict[tuple, frozenset[int]],
+    theirs: dict[tuple, frozenset[int]],
+) -> _Plan:
+    """Enumerate ``component`` or eliminate its groups, whichever evaluates fewer."""
+    local = {g: k for k, g in enumerate(component)}
+    group_of = {site: g for g, (group, _) in enumerate(groups) for site in group}
+    supports = []
+    for key in ours.keys() ^ theirs.keys():
+        members = {group_of[s] for s in ours.get(key, theirs.get(key, frozenset()))}
+        if members and members <= local.keys():
+            supports.append(tuple(sorted(local[g] for g in members)))
+    sizes = tuple(len(groups[g][1]) for g in component)
+    product = math.prod(sizes)
+    cost = anchored_cost(supports, sizes)
+    if cost < product and elimination_width(supports, sizes) <= DEFAULT_MAX_TABLE:
+        return _Plan(tuple(component), sizes, tuple(supports), True, cost)
+    return _Plan(tuple(component), sizes, tuple(supports), False, product)
+
+
+class _Escape(Exception):
+    """An assignment the competitor does not beat (or cannot form on)."""
+
+    def __init__(self, sequence: str, smallest: float | None):
+        super().__init__(sequence)
+        self.sequence = sequence
+        self.smallest = smallest
+
+
+class _Differences:
+    """E(target) - E(competitor) at the base assignment with some groups changed.
+
+    The base gives every group its first option. Raises :class:`_Escape` at the first
+    assignment the competitor does not beat strictly, or cannot form.
+    """
+
+    def __init__(
+        self,
+        target: _Prepared,
+        competitor: str,
+        groups: list[tuple[tuple[int, ...], list[str]]],
+        energy: EnergyModel | None,
+    ):
+        self.target = target
+        self.competitor = competitor
+        # the target's pairs are canonical in every assignment written: only the
+        # competitor's other pairs can fail to form
+        self.new_pairs = [
+            (i, int(j))
+            for i, j in enumerate(pair_table(competitor))
+            if j > i and target.partners[i] != j
+        ]
+        self.groups = groups
+        self.energy = energy
+        self.base = list(target.filler)
+        _write(self.base, groups, tuple(options[0] for _, options in groups), target.partners)
+        self.evaluated = 0
+        self.smallest: float | None = None
+
+    def difference(self, letters: list[str]) -> float | None:
+        """E(target) - E(competitor) of ``letters``; None when the competitor cannot form."""
+        if not _pairs_canonical(letters, self.new_pairs):
             return None
-        ours, theirs = structure_energies("".join(letters), [target.structure, competitor], energy)
+        structures = [self.target.structure, self.competitor]
+        ours, theirs = structure_energies("".join(letters), structures, self.energy)
         return ours - theirs
 
-    at_base = difference(base)
-    if at_base is None or at_base <= _STRICT:
-        return CompetitorResult(False, at_base, tuple(sites), 1, escape="".join(base))
-    best = list(base)
-    margin, smallest, evaluated = at_base, at_base, 0
-    for component in components:
-        chosen = [groups[g] for g in component]
-        lowest = at_base
-        for combo in _assignments(chosen):
-            letters = list(base)
-            _write(letters, chosen, combo, target.partners)
-            evaluated += 1
-            value = difference(letters)
-            if value is None or value <= _STRICT:
-                seen = smallest if value is None else min(smallest, value)
-                return CompetitorResult(False, seen, tuple(sites), evaluated, "".join(letters))
-            smallest = min(smallest, value)
+    def write(self, letters: list[str], groups: tuple[int, ...], choices: list[int]) -> None:
+        """Give each of ``groups`` its option of index ``choices[k]`` (in place)."""
+        chosen = [self.groups[g] for g in groups]
+        combo = tuple(options[c] for (_, options), c in zip(chosen, choices))
+        _write(letters, chosen, combo, self.target.partners)
+
+    def value(self, changed: dict[int, int], groups: tuple[int, ...] = ()) -> float:
+        """The difference with ``groups[k]`` set to option ``changed[k]`` (raises the escape)."""
+        letters = list(self.base)
+        if changed:
+            keys = sorted(changed)
+            self.write(letters, tuple(groups[k] for k in keys), [changed[k] for k in keys])
+        self.evaluated += 1
+        value = self.difference(letters)
+        if value is not None:
+            self.smallest = value if self.smallest is None else min(self.smallest, value)
+        if value is None or value <= _STRICT:
+            raise _Escape("".join(letters), self.smallest)
+        return value
+
+    def minimum(self, plan: _Plan) -> tuple[float, list[int]]:
+        """The component's lowest difference (the others at the base) and its choices."""
+        if plan.eliminate:
+            factors, _ = anchored_factors(
+                lambda changed: self.value(changed, plan.groups), plan.supports, plan.sizes
+            )
+            found = minimise(factors, plan.sizes)
+            assert found is not None  # the plan checked the width
+            return found
+        lowest, best = math.inf, [0] * len(plan.sizes)
+        for index in itertools.product(*(range(n) for n in plan.sizes)):
+            value = self.value({k: c for k, c in enumerate(index) if c}, plan.groups)
             if value < lowest:
-                lowest = value
-                _write(best, chosen, combo, target.partners)
-        margin += lowest - at_base
-    return _checked(margin, difference(best), best, tuple(sites), evaluated)
+                lowest, best = value, list(index)
+        return lowest, best
 
 
 def _checked(

@@ -184,7 +184,8 @@ def test_a_constraint_can_make_a_target_undesignable() -> None:
     assert ours - theirs <= 0.005
     weak = competitor_margin(target, open_chain, constraint="WWWNNNNWWW")
     assert weak.proved and weak.margin is not None and weak.margin > 0
-    assert weak.assignments == 2**3 * 4**4
+    # eliminated term by term: fewer evaluations than the 2**3 * 4**4 joint assignments
+    assert 0 < weak.assignments < 2**3 * 4**4
     report = check_designability(target, constraint="WWWNNNNWWW", competitors=[open_chain])
     assert report.undesignable
     # the open chain is also the target with its helix opened, so it is found as such
@@ -287,10 +288,11 @@ def test_the_component_enumeration_finds_the_joint_minimum() -> None:
 
 def test_a_lonely_junction_pair_is_proved_by_components() -> None:
     # Opening pair 5-50 merges its multiloop into the exterior loop: 14 sites, 14 million
-    # joint assignments, but three independent components of 1,536, 96 and 96.
+    # joint assignments, but three independent components of 1,536, 96 and 96 (fewer
+    # still when the largest is eliminated term by term).
     opened = _opened(LONELY_JUNCTION, [(4, 49)])
     result = competitor_margin(LONELY_JUNCTION, opened)
-    assert result.proved and result.assignments == 1536 + 96 + 96
+    assert result.proved and 0 < result.assignments <= 1536 + 96 + 96
     assert result.margin == pytest.approx(3.4, abs=1e-6)
     report = check_designability(LONELY_JUNCTION)
     assert report.undesignable and any(o.pair == (5, 50) for o in report.obstacles)
@@ -300,8 +302,31 @@ def test_a_lonely_junction_pair_is_proved_by_components() -> None:
         sequence = _rewrite_outside(rng, "A" * len(LONELY_JUNCTION), LONELY_JUNCTION, set())
         ours, theirs = structure_energies(sequence, [LONELY_JUNCTION, opened])
         assert ours - theirs >= result.margin - 1e-6
-    # a limit below the components' sum skips the competitor
-    assert competitor_margin(LONELY_JUNCTION, opened, max_assignments=1000).skipped
+    # a limit below the assignments needed skips the competitor
+    limit = result.assignments - 3
+    assert competitor_margin(LONELY_JUNCTION, opened, max_assignments=limit).skipped
+
+
+#: Another generated dev target (dev41's gen-000205): a lonely outer pair whose opening
+#: joins a component of 884,736 joint assignments.
+LONELY_OUTER = (
+    ".(.((((.(((.((..((.......))..)).))).))))......((((.((.....).).))))....((.(((((.((((.."
+    "((((((((..........))).)))....))..)))).))))).)).)..."
+)
+
+
+def test_a_component_too_large_to_enumerate_is_eliminated() -> None:
+    opened = _opened(LONELY_OUTER, [(1, 132)])
+    result = competitor_margin(LONELY_OUTER, opened)
+    assert result.proved and result.margin == pytest.approx(2.5, abs=1e-6)
+    assert result.assignments < 1000  # against 884,736 (+ 96) by enumeration
+    rng = random.Random(9)
+    for _ in range(200):
+        sequence = _rewrite_outside(rng, "A" * len(LONELY_OUTER), LONELY_OUTER, set())
+        ours, theirs = structure_energies(sequence, [LONELY_OUTER, opened])
+        assert ours - theirs >= result.margin - 1e-6
+    report = check_designability(LONELY_OUTER)
+    assert report.undesignable and report.skipped == 0
 
 
 def test_ties_and_oversized_enumerations_prove_nothing() -> None:
