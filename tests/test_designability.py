@@ -226,7 +226,9 @@ def _forms(sequence: str, structure: str) -> bool:
     )
 
 
-def _enumerated_minimum(target: str, competitor: str, limit: int) -> float | None:
+def _enumerated_minimum(
+    target: str, competitor: str, limit: int, energy: EnergyModel | None = None
+) -> float | None:
     """min over every joint assignment of E(target) - E(competitor), by brute force.
 
     ``-inf`` when some assignment cannot form the competitor (then nothing is proved);
@@ -251,15 +253,18 @@ def _enumerated_minimum(target: str, competitor: str, limit: int) -> float | Non
         sequence = "".join(letters)
         if not _forms(sequence, competitor):
             return -math.inf
-        ours, theirs = structure_energies(sequence, [target, competitor])
+        ours, theirs = structure_energies(sequence, [target, competitor], energy)
         lowest = min(lowest, ours - theirs)
     return lowest
 
 
-def test_the_component_enumeration_finds_the_joint_minimum() -> None:
-    # The minimum over independent components is the minimum over the joint enumeration:
-    # checked on random targets against their local competitors small enough to enumerate.
-    rng = random.Random(5)
+@pytest.mark.parametrize("dangles", [2, 0])
+def test_the_component_minimum_is_the_joint_minimum(dangles: int) -> None:
+    # The minimum over independent components (each enumerated or eliminated) is the
+    # minimum over the joint enumeration: checked on random targets against their local
+    # competitors small enough to enumerate.
+    energy = EnergyModel(dangles=dangles)
+    rng = random.Random(5 + dangles)
     checked = proved = 0
     while checked < 20:
         target = _short_stems(rng, rng.randrange(24, 40))
@@ -270,10 +275,10 @@ def test_the_component_enumeration_finds_the_joint_minimum() -> None:
         for rival in sorted(rivals - {target}):
             if search_space_obstacles(rival):
                 continue
-            expected = _enumerated_minimum(target, rival, limit=6**2 * 4**4)
+            expected = _enumerated_minimum(target, rival, 6**2 * 4**4, energy)
             if expected is None:
                 continue
-            result = competitor_margin(target, rival)
+            result = competitor_margin(target, rival, energy)
             checked += 1
             assert result.proved == (expected > 0.005), (target, rival, expected, result)
             if result.proved:
@@ -281,7 +286,7 @@ def test_the_component_enumeration_finds_the_joint_minimum() -> None:
                 assert result.margin == pytest.approx(expected, abs=1e-6)
             else:  # the escape is one: the competitor cannot form, or does not win
                 assert result.escape is not None
-                ours, theirs = structure_energies(result.escape, [target, rival])
+                ours, theirs = structure_energies(result.escape, [target, rival], energy)
                 assert not _forms(result.escape, rival) or ours - theirs <= 0.005
     assert proved >= 3
 
