@@ -422,10 +422,8 @@ def _margin(
     rival_terms = loop_terms(competitor)
     sites = tuple(_unshared_sites(target.terms, rival_terms))
     groups = _site_groups(list(sites), target.partners, target.constraint)
-    plans = [
-        _plan(groups, component, target.terms, rival_terms)
-        for component in _components(groups, target.terms, rival_terms)
-    ]
+    terms = _term_groups(groups, target.terms, rival_terms)
+    plans = [_plan(groups, component, terms) for component in _components(len(groups), terms)]
     if sum(plan.cost for plan in plans) > max_assignments:
         return CompetitorResult(False, None, sites, 0, skipped=True)
     search = _Differences(target, competitor, groups, energy)
@@ -464,17 +462,15 @@ class _Plan:
 def _plan(
     groups: list[tuple[tuple[int, ...], list[str]]],
     component: list[int],
-    ours: dict[tuple, frozenset[int]],
-    theirs: dict[tuple, frozenset[int]],
+    terms: list[frozenset[int]],
 ) -> _Plan:
     """Enumerate ``component`` or eliminate its groups, whichever evaluates fewer."""
     local = {g: k for k, g in enumerate(component)}
-    group_of = {site: g for g, (group, _) in enumerate(groups) for site in group}
-    supports = []
-    for key in ours.keys() ^ theirs.keys():
-        members = {group_of[s] for s in ours.get(key, theirs.get(key, frozenset()))}
-        if members and members <= local.keys():
-            supports.append(tuple(sorted(local[g] for g in members)))
+    supports = [
+        tuple(sorted(local[g] for g in members))
+        for members in terms
+        if members and members <= local.keys()
+    ]
     sizes = tuple(len(groups[g][1]) for g in component)
     product = math.prod(sizes)
     cost = anchored_cost(supports, sizes)
@@ -583,14 +579,22 @@ def _checked(
     return CompetitorResult(True, combined, sites, count)
 
 
-def _components(
+def _term_groups(
     groups: list[tuple[tuple[int, ...], list[str]]],
     ours: dict[tuple, frozenset[int]],
     theirs: dict[tuple, frozenset[int]],
-) -> list[list[int]]:
-    """The groups (indices) in sets that no unshared term joins, each set sorted."""
+) -> list[frozenset[int]]:
+    """The groups (indices) each unshared term depends on."""
     group_of = {site: g for g, (group, _) in enumerate(groups) for site in group}
-    parent = list(range(len(groups)))
+    return [
+        frozenset(group_of[s] for s in ours.get(key, theirs.get(key, frozenset())))
+        for key in ours.keys() ^ theirs.keys()
+    ]
+
+
+def _components(count: int, terms: list[frozenset[int]]) -> list[list[int]]:
+    """The groups ``0 .. count - 1`` in sets that no term joins, each set sorted."""
+    parent = list(range(count))
 
     def root(g: int) -> int:
         while parent[g] != g:
@@ -598,12 +602,12 @@ def _components(
             g = parent[g]
         return g
 
-    for key in ours.keys() ^ theirs.keys():
-        members = [group_of[s] for s in ours.get(key, theirs.get(key, frozenset()))]
-        for g in members[1:]:
-            parent[root(g)] = root(members[0])
+    for members in terms:
+        ordered = sorted(members)
+        for g in ordered[1:]:
+            parent[root(g)] = root(ordered[0])
     components: dict[int, list[int]] = {}
-    for g in range(len(groups)):
+    for g in range(count):
         components.setdefault(root(g), []).append(g)
     return list(components.values())
 
