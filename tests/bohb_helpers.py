@@ -53,7 +53,7 @@ def slow(config: dict[str, Any], budget: float, seed: int) -> float:
     return quadratic(config, budget, seed)
 
 
-def slower(config: dict[str, Any], budget: float, seed: int) -> float:
-    """Takes 0.8 s per trial: 2 iterations outlast a 4 s limit even on 2 workers."""
-    time.sleep(0.8)
+def slowest(config: dict[str, Any], budget: float, seed: int) -> float:
+    """Takes 2 s per trial: 2 iterations outlast a 10 s limit even on 2 workers."""
+    time.sleep(2.0)
     return quadratic(config, budget, seed)

@@ -357,7 +357,7 @@ def test_max_total_budget_caps_what_a_run_starts(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_time_limit_stops_the_run_and_resume_finishes_it(tmp_path, workers):
-    from bohb_helpers import slow, slower
+    from bohb_helpers import slow, slowest
 
     config = BOHBConfig(1, 9, 3, seed=4)
     planned = run(
@@ -365,16 +365,18 @@ def test_a_time_limit_stops_the_run_and_resume_finishes_it(tmp_path, workers):
     ).trials
     args = dict(out_dir=tmp_path / "run", iterations=2, workers=workers)
     start = time.perf_counter()
-    # 4 s: room for spawning the workers on a busy machine; 2 iterations of 0.8 s trials
-    # (about 14 s of trials) still outlast it on 2 workers.
-    summary = run(slower, small_space(), config, time_limit=4.0, **args)
-    assert time.perf_counter() - start < 4.0 + 10  # a worker's start-up, a trial's end
+    # 10 s: room for spawning the workers on a busy machine (4 s once proved too little:
+    # no trial had finished) and for two 2-s trials after it; 2 iterations of 2-s trials
+    # still outlast it on 2 workers.
+    limit = 10.0
+    summary = run(slowest, small_space(), config, time_limit=limit, **args)
+    assert time.perf_counter() - start < limit + 10  # a worker's start-up, a trial's end
     assert summary.stopped == "time limit"
     logged = load_trials(tmp_path / "run")
     assert 0 < len(logged) < planned
     assert all(r["status"] == "ok" for r in logged)  # a trial cut at the limit is not logged
-    assert all(r["finished"] <= 4.0 + 1.0 for r in logged)
-    resumed = run(slower, small_space(), config, resume=True, **args)
+    assert all(r["finished"] <= limit + 1.0 for r in logged)
+    resumed = run(slowest, small_space(), config, resume=True, **args)
     assert resumed.stopped is None and resumed.trials == planned
     final = load_trials(tmp_path / "run")
     assert len({r["trial"] for r in final}) == planned and final[: len(logged)] == logged
