@@ -230,7 +230,7 @@ class CompetitorResult:
             assignment when ``proved``; up to the first escape otherwise), or None when
             nothing was evaluated.
         sites: The 0-based sites the difference depends on.
-        assignments: How many letter assignments were enumerated (component by
+        assignments: How many letter assignments were evaluated (component by
             component, see :func:`competitor_margin`).
         escape: An assignment the competitor does not beat (a full sequence), or None.
         skipped: Too many assignments to enumerate (nothing was evaluated).
@@ -328,10 +328,6 @@ def _prepare(target: str, constraint: str | None) -> _Prepared:
     partners = [int(p) for p in pair_table(target)]
     filler = _filler(partners, constraint)
     return _Prepared(target, partners, loop_terms(target), filler, constraint)
-
-
-def _assignments(groups: list[tuple[tuple[int, ...], list[str]]]) -> Iterator[tuple[str, ...]]:
-    return itertools.product(*(options for _, options in groups))
 
 
 def _write(
