@@ -63,6 +63,7 @@ class StageSettings:
     boost: bool = False
     mfe_length: int = 0
     grafts: float = 0.0
+    negative: float = 0.0
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
@@ -82,6 +83,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         boost=settings.boost,
         mfe_length=settings.mfe_length,
         grafts=settings.grafts,
+        negative=settings.negative,
     )
     began = time.monotonic()
     search.run(began + settings.seconds)
@@ -95,6 +97,9 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         "walk_seconds": round(search.walk_seconds, 2),
         "neighbourhood_seconds": round(search.hood_seconds, 2),
         "grafts": search.grafts,
+        "negative_bursts": search.negative_bursts,
+        "negative_folds": search.negative_folds,
+        "negative_seconds": round(search.negative_seconds, 2),
     }
 
 
@@ -131,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--grafts", type=float, default=0.0, help="share of graft steps (0)", metavar="F"
     )
+    parser.add_argument(
+        "--negative",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="evaluations' time a negative-design burst may take (0: none)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -141,8 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--seconds must be > 0, --decompose in [0, 1) and --workers >= 1")
     if not args.repair >= 0 or not 0 <= args.rivals <= 1 or args.neighbourhood < 0:
         parser.error("--repair must be >= 0, --rivals in [0, 1] and --neighbourhood >= 0")
-    if args.mfe_length < 0 or not 0 <= args.grafts <= 1:
-        parser.error("--mfe-length must be >= 0 and --grafts in [0, 1]")
+    if args.mfe_length < 0 or not 0 <= args.grafts <= 1 or not args.negative >= 0:
+        parser.error("--mfe-length and --negative must be >= 0 and --grafts in [0, 1]")
     try:
         targets = [(t.id, t.structure) for t in read_targets(args.targets)]
     except (OSError, ValueError) as error:
@@ -162,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.boost,
         args.mfe_length,
         args.grafts,
+        args.negative,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

@@ -75,6 +75,7 @@ from envs.folding import (
 )
 from envs.grafts import PieceArchive
 from envs.loop_boosts import boost_letters
+from envs.negative_design import NegativeDesign
 from envs.neighbourhood import Neighbourhood, neighbourhood_units
 
 #: Objectives the pool ranks by (``"portfolio"``: two pools, one per objective, whose steps
@@ -137,6 +138,11 @@ _ASSIGNMENT_SECONDS = 6e-5
 
 #: Candidates of one neighbourhood evaluated at most (each is one step).
 NEIGHBOURHOOD_EVALUATIONS = 8
+
+#: Evaluations a near-miss must have stayed the best design, and the last negative-design
+#: burst have ended, before a burst starts from it (the neighbourhood, due after
+#: :data:`NEIGHBOURHOOD_PATIENCE`, and the cheaper steps go first and between bursts).
+NEGATIVE_PATIENCE = 20
 
 #: Largest share of the target a repaired substructure spans (its evaluations are then at
 #: least ~8 times cheaper than the whole target's: folding is cubic in the length).
@@ -287,6 +293,15 @@ class EnsembleSearch:
             that design; the search keeps the best slice seen of each
             (:class:`envs.grafts.PieceArchive`), and a graft step writes one of them into
             a pool member (drawn as for a mutation) that folds that substructure worse.
+        negative: Evaluations' time a negative-design burst may take (0: none; at most
+            half the time left). Once the best design is a near-miss (within
+            :data:`NEIGHBOURHOOD_DISTANCE` sites) and has stayed the best for
+            :data:`NEGATIVE_PATIENCE` evaluations, with no neighbourhood under way, a
+            burst starts from it (then from each pool member as close, each once):
+            :class:`envs.negative_design.NegativeDesign` anneals the units around its
+            competitor against every competitor its own MFE folds reveal, and the design
+            it ends with (a solution, or the one that folded closest to the target) is
+            evaluated as one step.
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -315,6 +330,7 @@ class EnsembleSearch:
         boost: bool = False,
         mfe_length: int = 0,
         grafts: float = 0.0,
+        negative: float = 0.0,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -334,11 +350,12 @@ class EnsembleSearch:
             or not step_seconds >= 0
             or neighbourhood < 0
             or mfe_length < 0
+            or not negative >= 0
         ):
             raise ValueError(
-                "starts, repair, start_distance, step_seconds, neighbourhood and mfe_length "
-                f"must be >= 0, got {starts}, {repair}, {start_distance}, {step_seconds}, "
-                f"{neighbourhood} and {mfe_length}"
+                "starts, repair, start_distance, step_seconds, neighbourhood, mfe_length and "
+                f"negative must be >= 0, got {starts}, {repair}, {start_distance}, "
+                f"{step_seconds}, {neighbourhood}, {mfe_length} and {negative}"
             )
         self.target = target
         self.rng = rng
@@ -388,6 +405,15 @@ class EnsembleSearch:
         self._hood_left = 0
         self._hood_origins: set[str] = set()
         self.hood_seconds = 0.0
+        self.negative = negative
+        #: Near-misses negative-design bursts started from, the bursts, their MFE folds
+        #: and their seconds.
+        self._negative_origins: set[str] = set()
+        #: The evaluation count when the last burst ended.
+        self._negative_since = 0
+        self.negative_bursts = 0
+        self.negative_folds = 0
+        self.negative_seconds = 0.0
         #: Seconds to score one assignment (a first guess until one has been made).
         self._assignment_seconds = _ASSIGNMENT_SECONDS
         #: The evaluation count when the best design last changed.
@@ -501,6 +527,8 @@ class EnsembleSearch:
                 continue
             mutant = self._neighbourhood_mutant(deadline)
             from_hood = mutant is not None
+            if mutant is None:
+                mutant = self._negative_mutant(deadline)
             if mutant is None and self._graft_turn():
                 mutant = self._graft_mutant()
                 self.grafts += mutant is not None
@@ -563,13 +591,17 @@ class EnsembleSearch:
         island.rivals = dict(self.rivals)
         island.evaluations = 0
         island._best_since = self._best_since - self.evaluations  # counts go on from 0
+        island._negative_since = self._negative_since - self.evaluations
         island.walk_seconds = 0.0
         island.hood_seconds = 0.0
         island.grafts = 0
+        island.negative_bursts = island.negative_folds = 0
+        island.negative_seconds = 0.0
+        island._negative_origins = set(self._negative_origins)
         island.archive = self.archive.copy() if self.archive is not None else None
         island._hood_origins = set(self._hood_origins)
-        if not carry_repair:  # one island goes on with the neighbourhood: no duplicates
-            island.neighbourhood, island.hood = 0, None
+        if not carry_repair:  # one island goes on with the neighbourhood and bursts
+            island.neighbourhood, island.hood, island.negative = 0, None, 0.0
         island._starts_left = 0
         island.decomposition = None
         island.repair = self.repair if carry_repair else None
@@ -600,6 +632,11 @@ class EnsembleSearch:
             self.walk_seconds += island.walk_seconds
             self.hood_seconds += island.hood_seconds
             self.grafts += island.grafts
+            self.negative_bursts += island.negative_bursts
+            self.negative_folds += island.negative_folds
+            self.negative_seconds += island.negative_seconds
+            if island.negative_bursts:
+                self._negative_since = self.evaluations
             if island.best is not None and (self.best is None or island.best.rank < self.best.rank):
                 self.best = island.best
                 self._best_since = self.evaluations
@@ -609,6 +646,7 @@ class EnsembleSearch:
                 self.repair, self._since_repair = island.repair, island._since_repair
                 self.hood, self._hood_left = island.hood, island._hood_left
                 self._hood_origins |= island._hood_origins
+                self._negative_origins |= island._negative_origins
                 self._assignment_seconds = island._assignment_seconds
 
     # ------------------------------------------------------------------ internals
@@ -670,6 +708,7 @@ class EnsembleSearch:
                 "neighbourhood": self.neighbourhood,
                 "mfe_length": self.mfe_length,
                 "grafts": self.graft_share,
+                "negative": self.negative,
             },
         )
 
@@ -775,7 +814,7 @@ class EnsembleSearch:
     def _neighbourhood_mutant(self, deadline: float) -> str | None:
         """The next candidate of a near-miss's neighbourhood (see ``neighbourhood``).
 
-        When none is under way and one is due (:meth:`_neighbourhood_origin`, after the
+        When none is under way and one is due (:meth:`_near_miss_origin`, after the
         patience), it is made first, sampled down to what its scoring may cost, when the
         scoring and a step fit before ``deadline``.
 
@@ -785,7 +824,7 @@ class EnsembleSearch:
         best = self.best
         if not self.neighbourhood or best is None or best.distance == 0:
             return None
-        origin = self._neighbourhood_origin()
+        origin = self._near_miss_origin(self._hood_origins)
         if (
             self.hood is None
             and origin is not None
@@ -810,12 +849,12 @@ class EnsembleSearch:
         self.hood = None
         return None
 
-    def _neighbourhood_origin(self) -> Candidate | None:
-        """The near-miss whose neighbourhood comes next (None: none is due).
+    def _near_miss_origin(self, used: set[str]) -> Candidate | None:
+        """The near-miss a neighbourhood or a burst starts from next (None: none is due).
 
         The best design, or a pool member as close to the target (each of them is a
-        different background for the same few sites), by the objective; none once they
-        all had theirs or when they are farther than :data:`NEIGHBOURHOOD_DISTANCE`.
+        different background for the same few sites), by the objective, that is not in
+        ``used``; none when they all are or are farther than :data:`NEIGHBOURHOOD_DISTANCE`.
         """
         assert self.best is not None
         distance = self.best.distance
@@ -824,9 +863,48 @@ class EnsembleSearch:
         fresh = [
             c
             for c in (self.best, *itertools.chain(*self.pools))
-            if c.distance == distance and c.sequence not in self._hood_origins
+            if c.distance == distance and c.sequence not in used
         ]
         return min(fresh, key=lambda c: c.objective) if fresh else None
+
+    def _negative_mutant(self, deadline: float) -> str | None:
+        """The end of a negative-design burst from a stalled near-miss (see ``negative``).
+
+        Returns:
+            The burst's design (the solution when it found one), or None: no burst was
+            due, or its design is the near-miss, was seen before or breaks a rule.
+        """
+        best = self.best
+        if not self.negative or best is None or best.distance == 0 or self.hood is not None:
+            return None
+        if self.evaluations - max(self._best_since, self._negative_since) < NEGATIVE_PATIENCE:
+            return None
+        origin = self._near_miss_origin(self._negative_origins)
+        now = time.monotonic()
+        end = min(now + self.negative * self._step_seconds, now + (deadline - now) / 2)
+        if origin is None or end - now < 2 * self._step_seconds:
+            return None
+        self._negative_origins.add(origin.sequence)
+        burst = NegativeDesign(
+            self.target,
+            origin.sequence,
+            origin.structure,
+            self.units,
+            self.options,
+            self.unit_of,
+            self.rng,
+            self.energy,
+            allowed=lambda design: not (self.rules.needs_repair and violations(design, self.rules)),
+        )
+        result = burst.run(end)
+        self.negative_bursts += 1
+        self.negative_folds += result.folds
+        self.negative_seconds += time.monotonic() - now
+        self._negative_since = self.evaluations
+        mutant = result.sequence
+        if mutant == origin.sequence or mutant in self.seen or self._refused(mutant):
+            return None
+        return mutant
 
     def _make_neighbourhood(self, best: Candidate, size: int) -> None:
         """Make (and time) the neighbourhood of the near-miss ``best``, ``size`` at most."""

@@ -186,6 +186,11 @@ class RnaDesignConfig:
             better in another design (the policy's or the stage's). 0.2 since session 40:
             Eterna100-v2 at 60 s 81/100 against 80 back to back, the long misses' distance
             sum 122 against 194 (README).
+        ensemble_negative: Evaluations' time, in [0, 100000], a negative-design burst of the
+            ensemble stage may take (0: none; :class:`envs.ensemble_search.EnsembleSearch`'s
+            ``negative``): from a stalled near-miss, annealing around its competitor
+            against every competitor its MFE folds reveal
+            (:mod:`envs.negative_design`).
     """
 
     state_radius: int = 32
@@ -213,6 +218,7 @@ class RnaDesignConfig:
     ensemble_neighbourhood: int = 16384
     ensemble_mfe_length: int = 200
     ensemble_grafts: float = 0.2
+    ensemble_negative: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -249,6 +255,7 @@ class RnaDesignConfig:
         check_integer("ensemble_start_distance", self.ensemble_start_distance, 0)
         check_number("ensemble_rivals", self.ensemble_rivals, 0, 1)
         check_number("ensemble_grafts", self.ensemble_grafts, 0, 1)
+        check_number("ensemble_negative", self.ensemble_negative, 0, 100_000)
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
         check_number("ensemble_late_share", self.ensemble_late_share, 0, 1, open_above=True)
         check_integer("ensemble_neighbourhood", self.ensemble_neighbourhood, 0, 1_000_000)

@@ -1027,6 +1027,7 @@ def design(
             neighbourhood=config.env.ensemble_neighbourhood,
             mfe_length=config.env.ensemble_mfe_length,
             grafts=config.env.ensemble_grafts,
+            negative=config.env.ensemble_negative,
             decompose_seconds=_decompose_seconds(config.env, time_limit),
         )
         state.add_search(

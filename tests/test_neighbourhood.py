@@ -313,14 +313,14 @@ def test_each_near_miss_as_close_as_the_best_gets_one_neighbourhood(monkeypatch)
     )
     search.best, search.pool = best, [worse_twin, farther, twin, best]
     order = []
-    while (origin := search._neighbourhood_origin()) is not None:
+    while (origin := search._near_miss_origin(search._hood_origins)) is not None:
         order.append(origin)
         search._hood_origins.add(origin.sequence)
     assert order == [best, twin, worse_twin]  # by the objective; never the farther one
     search._hood_origins.clear()
     search.best = candidate("A", ensemble_search.NEIGHBOURHOOD_DISTANCE + 1, 0.1)
     search.pool = [search.best]
-    assert search._neighbourhood_origin() is None
+    assert search._near_miss_origin(search._hood_origins) is None
 
 
 def test_candidates_that_cannot_form_the_target_are_handed_out_after_the_rest():
