@@ -36,6 +36,7 @@ import numpy as np
 from envs.constraints import assign, unit_value
 from envs.designability import loop_terms, term_sites
 from envs.folding import EnergyModel, fold, hamming, structure_energies
+from envs.neighbourhood import check_near_miss
 
 #: Proposals per round, per unit searched; a round ends with at most one fold.
 PROPOSALS_PER_UNIT = 12
@@ -123,13 +124,7 @@ class NegativeDesign:
         energy: EnergyModel | None = None,
         allowed: Callable[[str], bool] | None = None,
     ):
-        if competitor == target:
-            raise ValueError("the competitor is the target: the design is no near-miss")
-        if not len(design) == len(competitor) == len(target):
-            raise ValueError(
-                f"target ({len(target)} nt), design ({len(design)}) and competitor "
-                f"({len(competitor)}) differ in length"
-            )
+        check_near_miss(target, design, competitor)
         self.target = target
         self.origin = design
         self.rng = rng

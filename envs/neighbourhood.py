@@ -77,13 +77,7 @@ class Neighbourhood:
         keep: int = DEFAULT_KEEP,
         sites: Collection[int] | None = None,
     ):
-        if competitor == target:
-            raise ValueError("the competitor is the target: the design is no near-miss")
-        if not len(design) == len(competitor) == len(target):
-            raise ValueError(
-                f"target ({len(target)} nt), design ({len(design)}) and competitor "
-                f"({len(competitor)}) differ in length"
-            )
+        check_near_miss(target, design, competitor)
         if max_assignments < 1 or keep < 1:
             raise ValueError(
                 f"max_assignments and keep must be >= 1, got {max_assignments}, {keep}"
@@ -157,6 +151,21 @@ class Neighbourhood:
             [structure_energies(c, [structure], self.energy)[0] for c in self.candidates]
         )
         self._lowest = np.minimum(self._lowest, energies)
+
+
+def check_near_miss(target: str, design: str, competitor: str) -> None:
+    """Raise a ValueError unless ``design`` (folding into ``competitor``) is a near-miss.
+
+    Raises:
+        ValueError: the competitor is the target, or the three lengths differ.
+    """
+    if competitor == target:
+        raise ValueError("the competitor is the target: the design is no near-miss")
+    if not len(design) == len(competitor) == len(target):
+        raise ValueError(
+            f"target ({len(target)} nt), design ({len(design)}) and competitor "
+            f"({len(competitor)}) differ in length"
+        )
 
 
 def neighbourhood_units(
