@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from near_misses import near_miss
 
 from envs import ensemble_search, negative_design
 from envs.constraints import DesignConstraints, unit_index, unit_options
@@ -20,21 +21,6 @@ LONELY = "((((((((....))))..((((.(....).))))))))"
 INNER = "((((((.(.....).))))))"
 #: Proved undesignable (tests/test_designability.py): its lonely pair 4-49 never forms.
 LONELY_JUNCTION = "....(.......((((((((.....))))))))...((......))...)."
-
-
-def _near_miss(target: str, seed: int) -> tuple[str, str]:
-    """A design at distance 1-4 of ``target`` and its MFE structure."""
-    search = EnsembleSearch(target, np.random.default_rng(seed), gu_pairs=True)
-    rng = np.random.default_rng(seed)
-    for trial in range(2000):
-        if trial % 2:
-            sequence = search.targeted_start()
-        else:
-            sequence = "".join(rng.choice(list("ACGU"), len(target)))
-        structure = mfe_structure(sequence)
-        if 0 < hamming(structure, target) <= 4:
-            return sequence, structure
-    raise AssertionError("no near-miss found")
 
 
 def _burst(target: str, design: str, competitor: str, seed: int = 0, **kwargs) -> NegativeDesign:
@@ -64,7 +50,7 @@ def test_the_sites_are_the_difference_and_the_target_loops_around_it():
 def test_a_burst_solves_lonely_pair_near_misses_and_says_so():
     solved = 0
     for seed in range(4):
-        design, competitor = _near_miss(LONELY, seed)
+        design, competitor = near_miss(LONELY, seed)
         burst = _burst(LONELY, design, competitor, seed)
         result = burst.run(time.monotonic() + 5.0)
         assert mfe_structure(result.sequence) == result.structure
@@ -75,7 +61,7 @@ def test_a_burst_solves_lonely_pair_near_misses_and_says_so():
 
 
 def test_a_burst_changes_only_the_units_it_searches():
-    design, competitor = _near_miss(LONELY, 1)
+    design, competitor = near_miss(LONELY, 1)
     burst = _burst(LONELY, design, competitor, 1)
     result = burst.run(time.monotonic() + 1.0)
     units, _ = unit_options(LONELY, None, True)
@@ -87,7 +73,7 @@ def test_a_burst_changes_only_the_units_it_searches():
 
 def test_a_burst_keeps_its_deadline_and_never_ends_farther_than_it_began():
     target = LONELY_JUNCTION
-    design, competitor = _near_miss(target, 0)
+    design, competitor = near_miss(target, 0)
     began = time.monotonic()
     result = _burst(target, design, competitor).run(began + 0.5)
     assert time.monotonic() - began < 0.8
@@ -101,7 +87,7 @@ def test_a_burst_keeps_its_deadline_and_never_ends_farther_than_it_began():
 
 
 def test_designs_the_rules_forbid_are_never_folded():
-    design, competitor = _near_miss(LONELY, 2)
+    design, competitor = near_miss(LONELY, 2)
     result = _burst(LONELY, design, competitor, 2, allowed=lambda d: False).run(
         time.monotonic() + 0.3
     )
@@ -110,7 +96,7 @@ def test_designs_the_rules_forbid_are_never_folded():
 
 def test_the_competitor_set_is_capped_and_keeps_the_first(monkeypatch):
     monkeypatch.setattr(negative_design, "MAX_COMPETITORS", 3)
-    design, competitor = _near_miss(LONELY, 0)
+    design, competitor = near_miss(LONELY, 0)
     burst = _burst(LONELY, design, competitor)
     for k in range(5):
         burst._add_competitor("." * (len(LONELY) - 4) + "(..)" if k == 0 else f"{k}")
@@ -120,7 +106,7 @@ def test_the_competitor_set_is_capped_and_keeps_the_first(monkeypatch):
 
 
 def test_bad_bursts_are_refused():
-    design, competitor = _near_miss(LONELY, 0)
+    design, competitor = near_miss(LONELY, 0)
     with pytest.raises(ValueError, match="competitor is the target"):
         _burst(LONELY, design, LONELY)
     with pytest.raises(ValueError, match="differ in length"):
@@ -142,7 +128,7 @@ def _stalled(monkeypatch, negative: float, seed: int = 0, **kwargs) -> EnsembleS
     search = EnsembleSearch(
         LONELY, np.random.default_rng(seed), gu_pairs=True, negative=negative, **kwargs
     )
-    design, _ = _near_miss(LONELY, seed)
+    design, _ = near_miss(LONELY, seed)
     search.offer(design)
     search._step_seconds = 0.01
     return search

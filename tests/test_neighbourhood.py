@@ -6,33 +6,19 @@ import itertools
 
 import numpy as np
 import pytest
+from near_misses import near_miss
 
 from envs import ensemble_search
 from envs.constraints import DesignConstraints, unit_index, unit_options, unit_value
 from envs.designability import term_sites
 from envs.ensemble_search import NEIGHBOURHOOD_EVALUATIONS, EnsembleSearch
-from envs.folding import hamming, mfe_structure, structure_energies
+from envs.folding import mfe_structure, structure_energies
 from envs.neighbourhood import Neighbourhood
 
 #: A target whose 5' lonely pair (2-20) closes a 1x2 interior loop.
 TERMINAL = "..(.(((((....)))))..)((((....))))."
 #: A target with a lonely pair (positions 23 and 28) and a bulge.
 LONELY = "((((((((....))))..((((.(....).))))))))"
-
-
-def _near_miss(target: str, seed: int, gu_pairs: bool = True) -> tuple[str, str]:
-    """A design at distance 1-4 of ``target`` and its MFE structure."""
-    search = EnsembleSearch(target, np.random.default_rng(seed), gu_pairs=gu_pairs)
-    rng = np.random.default_rng(seed)
-    for trial in range(500):
-        if trial % 2:
-            sequence = search.targeted_start()
-        else:
-            sequence = "".join(rng.choice(list("ACGU"), len(target)))
-        structure = mfe_structure(sequence)
-        if 0 < hamming(structure, target) <= 4:
-            return sequence, structure
-    raise AssertionError("no near-miss found")
 
 
 def _hood(target: str, design: str, competitor: str, **kwargs) -> Neighbourhood:
@@ -75,7 +61,7 @@ def test_a_small_neighbourhood_is_enumerated_whole_and_changes_only_its_units():
 
 
 def test_candidates_are_ranked_by_their_margin_over_every_known_competitor():
-    design, competitor = _near_miss(TERMINAL, 1)
+    design, competitor = near_miss(TERMINAL, 1)
     others = ["." * len(TERMINAL), "((((....))))" + "." * (len(TERMINAL) - 12)]
     hood = _hood(TERMINAL, design, competitor, competitors=others, keep=50)
     assert len(hood.candidates) == 50
@@ -115,7 +101,7 @@ def test_candidates_are_ranked_by_their_margin_over_every_known_competitor():
 
 
 def test_next_skips_what_the_caller_has_seen():
-    design, competitor = _near_miss(LONELY, 2)
+    design, competitor = near_miss(LONELY, 2)
     hood = _hood(LONELY, design, competitor, keep=5)
     first = hood.candidates[int(np.argmin(hood.margins))]
     second = hood.next(skip={first})
@@ -124,7 +110,7 @@ def test_next_skips_what_the_caller_has_seen():
 
 
 def test_a_large_neighbourhood_is_sampled_reproducibly():
-    design, competitor = _near_miss(TERMINAL, 3)
+    design, competitor = near_miss(TERMINAL, 3)
     small = _hood(TERMINAL, design, competitor, max_assignments=64, seed=5)
     again = _hood(TERMINAL, design, competitor, max_assignments=64, seed=5)
     assert small.size > 64 and 0 < small.scored <= 64
@@ -132,7 +118,7 @@ def test_a_large_neighbourhood_is_sampled_reproducibly():
 
 
 def test_the_iupac_codes_limit_the_options():
-    design, competitor = _near_miss(LONELY, 4, gu_pairs=False)
+    design, competitor = near_miss(LONELY, 4, gu_pairs=False)
     constraint = "".join("S" if c == "(" else "N" for c in LONELY)  # opening sites G or C
     if any(design[k] not in "GC" for k, c in enumerate(LONELY) if c == "("):
         design = "".join(
@@ -147,7 +133,7 @@ def test_the_iupac_codes_limit_the_options():
 
 
 def test_bad_neighbourhoods_are_refused():
-    design, competitor = _near_miss(LONELY, 0)
+    design, competitor = near_miss(LONELY, 0)
     with pytest.raises(ValueError, match="no near-miss"):
         _hood(LONELY, design, LONELY)
     with pytest.raises(ValueError, match="differ in length"):
@@ -158,10 +144,10 @@ def test_bad_neighbourhoods_are_refused():
 
 # Slow (~12 s): the default tier checks the stage's neighbourhood steps on the same near-miss.
 @pytest.mark.slow
-def test_the_neighbourhood_solves_a_terminal_lonely_pair_near_miss():
+def test_the_neighbourhood_solves_a_terminal_lonely_pairnear_miss():
     solved = 0
     for seed in range(4):
-        design, competitor = _near_miss(TERMINAL, seed)
+        design, competitor = near_miss(TERMINAL, seed)
         hood = _hood(TERMINAL, design, competitor)
         for _ in range(NEIGHBOURHOOD_EVALUATIONS):
             candidate = hood.next()
@@ -181,7 +167,7 @@ def _stalled_search(monkeypatch, neighbourhood: int, seed: int = 0) -> EnsembleS
     search = EnsembleSearch(
         TERMINAL, np.random.default_rng(seed), gu_pairs=True, neighbourhood=neighbourhood
     )
-    design, _ = _near_miss(TERMINAL, seed)
+    design, _ = near_miss(TERMINAL, seed)
     search.offer(design)
     search._step_seconds = 1.0  # making a neighbourhood is cheap beside an evaluation
     return search
@@ -221,7 +207,7 @@ def test_no_neighbourhood_without_the_setting_or_when_it_costs_too_much(monkeypa
 
 def test_a_neighbourhood_waits_for_the_near_miss_to_stall(monkeypatch):
     search = EnsembleSearch(TERMINAL, np.random.default_rng(0), gu_pairs=True, neighbourhood=1000)
-    design, _ = _near_miss(TERMINAL, 0)
+    design, _ = near_miss(TERMINAL, 0)
     search.offer(design)
     search._step_seconds = 1.0
     monkeypatch.setattr(ensemble_search, "NEIGHBOURHOOD_PATIENCE", 5)
@@ -237,7 +223,7 @@ def test_neighbourhood_candidates_keep_the_constraints(monkeypatch):
     search = EnsembleSearch(
         LONELY, np.random.default_rng(3), rules, gu_pairs=True, neighbourhood=5000
     )
-    design, _ = _near_miss(LONELY, 3)
+    design, _ = near_miss(LONELY, 3)
     if "GGG" in design:
         design = design.replace("GGG", "GAG")
     search.offer(design)
