@@ -166,6 +166,14 @@ class DesignConstraints:
         """GC or motif constraints, which the policy's proposals may break."""
         return self.gc is not None or bool(self.forbid)
 
+    def breaks_rules(self, sequence: str) -> bool:
+        """Whether ``sequence`` violates a constraint, checked only with GC or motif rules.
+
+        Without them nothing is checked: the moves that write designs keep the IUPAC codes
+        by construction.
+        """
+        return self.needs_repair and bool(violations(sequence, self))
+
     def with_sequence(self, sequence: str | None) -> DesignConstraints:
         """The same GC and motif rules with another IUPAC constraint."""
         return DesignConstraints(sequence, self.gc, self.forbid)

@@ -57,7 +57,6 @@ from envs.constraints import (
     unit_index,
     unit_options,
     unit_value,
-    violations,
 )
 from envs.decomposition import MIN_LENGTH, Decomposition, subproblems
 from envs.dot_bracket import pair_table
@@ -475,7 +474,7 @@ class EnsembleSearch:
         """
         if len(sequence) != len(self.target) or sequence in self.seen:
             return None
-        if self.rules.needs_repair and violations(sequence, self.rules):
+        if self.rules.breaks_rules(sequence):
             return None
         if not self._fits(deadline):
             return None
@@ -894,7 +893,7 @@ class EnsembleSearch:
             self.unit_of,
             self.rng,
             self.energy,
-            allowed=lambda design: not (self.rules.needs_repair and violations(design, self.rules)),
+            allowed=lambda design: not self.rules.breaks_rules(design),
         )
         result = burst.run(end)
         self.negative_bursts += 1
@@ -1035,7 +1034,7 @@ class EnsembleSearch:
 
     def _refused(self, mutant: str) -> bool:
         """Whether ``mutant`` breaks the GC or motif rules (it is then marked seen, unfolded)."""
-        if self.rules.needs_repair and violations(mutant, self.rules):
+        if self.rules.breaks_rules(mutant):
             self.seen.add(mutant)
             return True
         return False

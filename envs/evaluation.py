@@ -192,7 +192,7 @@ def local_improvement(
     while (deadline is None or time.monotonic() < deadline) and (
         candidate := candidates.next()
     ) is not None:
-        if rules.needs_repair and violations(candidate, rules):
+        if rules.breaks_rules(candidate):
             continue
         new_folded = mfe_structure(candidate, energy)
         folds += 1

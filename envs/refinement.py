@@ -24,7 +24,6 @@ from envs.constraints import (
     unit_index,
     unit_options,
     unit_value,
-    violations,
 )
 from envs.folding import EnergyModel, hamming, mfe_structure, mismatched_sites
 
@@ -77,7 +76,7 @@ def refine(
         if move is None:
             break
         candidate = move
-        if rules.needs_repair and violations(candidate, rules):
+        if rules.breaks_rules(candidate):
             skips += 1
             continue
         skips = 0
