@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from envs.constraints import DesignConstraints, unit_index, unit_options
 from envs.designability import loop_terms, term_sites
 from envs.ensemble_search import EnsembleSearch
 from envs.folding import hamming, mfe_structure
-from envs.negative_design import NegativeDesign, negative_sites
+from envs.negative_design import NegativeDesign, NegativeResult, negative_sites
 
 #: A target with a lonely pair (positions 23 and 28) and a bulge.
 LONELY = "((((((((....))))..((((.(....).))))))))"
@@ -71,19 +72,58 @@ def test_a_burst_changes_only_the_units_it_searches():
     assert burst.searched and result.units == len(burst.searched)
 
 
-def test_a_burst_keeps_its_deadline_and_never_ends_farther_than_it_began():
+class _Clock:
+    """A monotonic clock that ticks 1 per reading; a fold (see ``_slow_folds``) takes 10."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def _slow_folds(monkeypatch) -> _Clock:
+    clock = _Clock()
+    real_fold = negative_design.fold
+
+    def fold(sequence, energy=None):
+        clock.now += 10.0
+        return real_fold(sequence, energy)
+
+    monkeypatch.setattr(negative_design, "time", clock)
+    monkeypatch.setattr(negative_design, "fold", fold)
+    return clock
+
+
+def test_a_burst_keeps_its_deadline_and_never_ends_farther_than_it_began(monkeypatch):
     target = LONELY_JUNCTION
     design, competitor = near_miss(target, 0)
-    began = time.monotonic()
-    result = _burst(target, design, competitor).run(began + 0.5)
-    assert time.monotonic() - began < 0.8
-    assert not result.solved  # it cannot be: the target is undesignable
+    clock = _slow_folds(monkeypatch)
+    result = _burst(target, design, competitor).run(500.0)
+    # Past the deadline by at most the first fold (its time unknown until made) and the
+    # clock readings around it; every later fold starts only when its 11 ticks fit.
+    assert 500.0 <= clock.now <= 513.0
+    # It cannot be solved (the target is undesignable), nor beat this competitor: the
+    # competitor is proved to win for every sequence, so nothing is ever folded.
+    assert not result.solved and result.folds == 0
     assert hamming(result.structure, target) <= hamming(competitor, target)
     assert mfe_structure(result.sequence) == result.structure
     assert 1 <= result.competitors <= negative_design.MAX_COMPETITORS
     # A deadline already passed: the near-miss comes back unfolded.
-    late = _burst(target, design, competitor).run(time.monotonic() - 1.0)
+    late = _burst(target, design, competitor).run(clock.now - 1.0)
     assert (late.sequence, late.structure, late.folds) == (design, competitor, 0)
+
+
+def test_a_fold_that_would_not_fit_is_not_made(monkeypatch):
+    design, competitor = near_miss(LONELY, 0)
+    clock = _slow_folds(monkeypatch)
+    burst = _burst(LONELY, design, competitor)
+    burst._fold_seconds = 1000.0  # folds are known to take longer than the burst has
+    result = burst.run(clock.now + 500.0)
+    assert result.folds == 0 and result.sequence == design
+    fitting = _burst(LONELY, design, competitor).run(clock.now + 500.0)
+    assert fitting.folds >= 1  # the same burst folds when they fit
 
 
 def test_designs_the_rules_forbid_are_never_folded():
@@ -134,18 +174,41 @@ def _stalled(monkeypatch, negative: float, seed: int = 0, **kwargs) -> EnsembleS
     return search
 
 
+def _burst_spy(monkeypatch, now: float = 1000.0) -> list[float]:
+    """Freeze the stage's clock at ``now``; bursts record their deadline and end at once,
+    with the origin's first unit changed."""
+    monkeypatch.setattr(ensemble_search, "time", SimpleNamespace(monotonic=lambda: now))
+    deadlines: list[float] = []
+
+    def run(burst: NegativeDesign, deadline: float) -> NegativeResult:
+        deadlines.append(deadline)
+        other = ("C" if burst.origin[0] == "G" else "G") + burst.origin[1:]
+        return NegativeResult(other, "." * len(other), False, 3, 2, len(burst.searched))
+
+    monkeypatch.setattr(NegativeDesign, "run", run)
+    return deadlines
+
+
 def test_the_stage_bursts_from_a_stalled_near_miss_and_evaluates_the_end(monkeypatch):
     search = _stalled(monkeypatch, 300)
     origin = search.best.sequence
-    mutant = search._negative_mutant(time.monotonic() + 60)
-    assert search.negative_bursts == 1 and search.negative_seconds > 0
+    deadlines = _burst_spy(monkeypatch)
+    mutant = search._negative_mutant(1060.0)
+    assert deadlines == [1000.0 + 300 * 0.01]  # its budget, in evaluations' time
+    assert search.negative_bursts == 1 and search.negative_folds == 3
     assert origin in search._negative_origins
-    assert search.negative_seconds <= 300 * 0.01 + 0.5  # its budget, in evaluations' time
-    if mutant is not None:
-        assert mutant not in search.seen and mutant != origin
+    assert mutant is not None and mutant != origin and mutant[1:] == origin[1:]
     # The same near-miss gets no second burst.
-    again = search._negative_mutant(time.monotonic() + 60)
+    search._negative_since = -100  # as if the patience had passed again
+    again = search._negative_mutant(1060.0)
     assert again is None and search.negative_bursts == 1
+    # At most half the time left; none when half of it is less than two steps.
+    halved = _stalled(monkeypatch, 300, seed=1)
+    deadlines.clear()
+    halved._negative_mutant(1004.0)
+    assert deadlines == [1002.0]
+    short = _stalled(monkeypatch, 300, seed=2)
+    assert short._negative_mutant(1000.03) is None and short.negative_bursts == 0
 
 
 def test_a_stage_burst_solves_a_lonely_pair_target(monkeypatch):
@@ -169,8 +232,6 @@ def test_no_burst_without_the_setting_before_the_patience_or_without_time(monkey
     assert patient.negative_bursts == 1
     # The next burst waits for the patience again, counted from the last one's end.
     assert patient._negative_since == patient.evaluations
-    short = _stalled(monkeypatch, 300, seed=2)
-    assert short._negative_mutant(time.monotonic() + 0.01) is None  # half of it is < 2 steps
     with pytest.raises(ValueError, match="negative"):
         EnsembleSearch(LONELY, np.random.default_rng(0), negative=-1)
 
