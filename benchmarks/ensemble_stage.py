@@ -64,6 +64,7 @@ class StageSettings:
     mfe_length: int = 0
     grafts: float = 0.0
     negative: float = 0.0
+    restart: int = 0
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
@@ -84,6 +85,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         mfe_length=settings.mfe_length,
         grafts=settings.grafts,
         negative=settings.negative,
+        restart=settings.restart,
     )
     began = time.monotonic()
     search.run(began + settings.seconds)
@@ -100,6 +102,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         "negative_bursts": search.negative_bursts,
         "negative_folds": search.negative_folds,
         "negative_seconds": round(search.negative_seconds, 2),
+        "restarts": search.restarts,
     }
 
 
@@ -143,6 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="evaluations' time a negative-design burst may take (0: none)",
     )
+    parser.add_argument(
+        "--restart",
+        type=int,
+        default=0,
+        metavar="N",
+        help="evaluations the lead may stall before a restart, times Luby's sequence (0: none)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -155,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--repair must be >= 0, --rivals in [0, 1] and --neighbourhood >= 0")
     if args.mfe_length < 0 or not 0 <= args.grafts <= 1 or not args.negative >= 0:
         parser.error("--mfe-length and --negative must be >= 0 and --grafts in [0, 1]")
+    if args.restart < 0:
+        parser.error("--restart must be >= 0")
     try:
         targets = [(t.id, t.structure) for t in read_targets(args.targets)]
     except (OSError, ValueError) as error:
@@ -175,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.mfe_length,
         args.grafts,
         args.negative,
+        args.restart,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

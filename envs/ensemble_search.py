@@ -143,6 +143,9 @@ NEIGHBOURHOOD_EVALUATIONS = 8
 #: :data:`NEIGHBOURHOOD_PATIENCE`, and the cheaper steps go first and between bursts).
 NEGATIVE_PATIENCE = 20
 
+#: Targeted starts a restart evaluates when the search was made without any (``restart``).
+RESTART_STARTS = 10
+
 #: Largest share of the target a repaired substructure spans (its evaluations are then at
 #: least ~8 times cheaper than the whole target's: folding is cubic in the length).
 REPAIR_FRACTION = 0.5
@@ -301,6 +304,16 @@ class EnsembleSearch:
             competitor against every competitor its own MFE folds reveal, and the design
             it ends with (a solution, or the one that folded closest to the target) is
             evaluated as one step.
+        restart: Evaluations the lead may stall before the search starts over (0: never).
+            The lead is the best design since the last restart (:attr:`lead`). A restart
+            empties the pools and evaluates new targeted starts (``starts`` of them, or
+            :data:`RESTART_STARTS`; a start seen before gets random units changed); the
+            best design, the sequences seen, the competitors and the graft archive stay.
+            The patience of the ``k``-th restart is ``restart`` times the ``k``-th term of
+            Luby's sequence (1 1 2 1 1 2 4 ...: :func:`luby`), so the runs' lengths suit a
+            heavy-tailed run time without knowing its scale. A search whose mutants are
+            all seen (:attr:`exhausted`) restarts instead of giving up. Not within an
+            island: the search restarts between slices.
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -330,6 +343,7 @@ class EnsembleSearch:
         mfe_length: int = 0,
         grafts: float = 0.0,
         negative: float = 0.0,
+        restart: int = 0,
     ):
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; choose {' or '.join(OBJECTIVES)}")
@@ -350,11 +364,12 @@ class EnsembleSearch:
             or neighbourhood < 0
             or mfe_length < 0
             or not negative >= 0
+            or restart < 0
         ):
             raise ValueError(
-                "starts, repair, start_distance, step_seconds, neighbourhood, mfe_length and "
-                f"negative must be >= 0, got {starts}, {repair}, {start_distance}, "
-                f"{step_seconds}, {neighbourhood}, {mfe_length} and {negative}"
+                "starts, repair, start_distance, step_seconds, neighbourhood, mfe_length, "
+                f"negative and restart must be >= 0, got {starts}, {repair}, {start_distance}, "
+                f"{step_seconds}, {neighbourhood}, {mfe_length}, {negative} and {restart}"
             )
         self.target = target
         self.rng = rng
@@ -415,11 +430,18 @@ class EnsembleSearch:
         self.negative_seconds = 0.0
         #: Seconds to score one assignment (a first guess until one has been made).
         self._assignment_seconds = _ASSIGNMENT_SECONDS
-        #: The evaluation count when the best design last changed.
+        #: The evaluation count when the lead (:attr:`lead`) last changed.
         self._best_since = 0
+        self.restart = restart
+        #: Restarts made (``restart``).
+        self.restarts = 0
         #: The pools, one per objective of :attr:`kinds`.
         self.pools: list[list[Candidate]] = [[] for _ in self.kinds]
+        #: The best design of every evaluation (the search's result).
         self.best: Candidate | None = None
+        #: The best design since the last restart (:attr:`best` when there was none): the
+        #: design the near-miss steps, repairs and competitor walks work from.
+        self.lead: Candidate | None = None
         self.seen: set[str] = set()
         #: Evaluations (MFE fold + partition function) spent.
         self.evaluations = 0
@@ -430,6 +452,7 @@ class EnsembleSearch:
         #: enters the pool.
         self.kick = 0
         self._step_seconds = step_seconds
+        self._starts = starts
         self._starts_left = starts
         self.decomposition = self._pieces_work(decompose_seconds) if decompose_seconds > 0 else None
         #: The focused repair under way (None: none).
@@ -506,19 +529,22 @@ class EnsembleSearch:
             The evaluations this call spent.
         """
         steps = 0
+        if self._restart_due():
+            self._restart()
         if self._repair_due():  # a near-miss offered (the policy's): repair it first
             steps += self._repair(deadline)
             if self.repair is not None:  # the deadline came first: go on next call
                 return steps
         if self._wants_starts():
-            while self._starts_left > 0 and not self.solved and self._fits(deadline):
-                self._starts_left -= 1
-                if self.offer(self.targeted_start(), deadline) is not None:
-                    steps += 1
+            steps += self._evaluate_starts(deadline)
             steps += self._decompose(deadline)
         while self.pool and not self.solved and (max_steps is None or steps < max_steps):
             if not self._fits(deadline):
                 break
+            if self._restart_due():
+                self._restart()
+                steps += self._evaluate_starts(deadline)
+                continue
             if self._repair_due():
                 steps += self._repair(deadline)
                 if self.repair is not None:  # the deadline came first: go on next call
@@ -536,6 +562,10 @@ class EnsembleSearch:
             if mutant is None:
                 mutant = self._draw_mutant()
             if mutant is None:  # every mutant drawn was seen: change more units per mutant
+                if self.exhausted and self.restart:
+                    self._restart()
+                    steps += self._evaluate_starts(deadline)
+                    continue
                 if self.exhausted:
                     break
                 self.kick += 1
@@ -599,6 +629,7 @@ class EnsembleSearch:
         island._negative_origins = set(self._negative_origins)
         island.archive = self.archive.copy() if self.archive is not None else None
         island._hood_origins = set(self._hood_origins)
+        island.restart = 0  # the search restarts between slices, not an island within one
         if not carry_repair:  # one island goes on with the neighbourhood and bursts
             island.neighbourhood, island.hood, island.negative = 0, None, 0.0
         island._starts_left = 0
@@ -638,6 +669,8 @@ class EnsembleSearch:
                 self._negative_since = self.evaluations
             if island.best is not None and (self.best is None or island.best.rank < self.best.rank):
                 self.best = island.best
+            if island.lead is not None and (self.lead is None or island.lead.rank < self.lead.rank):
+                self.lead = island.lead
                 self._best_since = self.evaluations
             if island.evaluations:
                 self._step_seconds = island._step_seconds
@@ -650,14 +683,65 @@ class EnsembleSearch:
 
     # ------------------------------------------------------------------ internals
 
+    def _restart_due(self) -> bool:
+        """Whether the lead has stalled for the restart's patience (see ``restart``).
+
+        Not while a neighbourhood or a repair is under way (they end first).
+        """
+        if not self.restart or self.lead is None or self.solved:
+            return False
+        if self.hood is not None or self.repair is not None:
+            return False
+        patience = self.restart * luby(self.restarts + 1)
+        return self.evaluations - self._best_since >= patience
+
+    def _restart(self) -> None:
+        """Empty the pools and start over from new targeted starts (see ``restart``).
+
+        The best design, the sequences seen, the competitors and the graft archive stay;
+        the starts are evaluated by :meth:`_evaluate_starts`.
+        """
+        self.restarts += 1
+        self.pools = [[] for _ in self.kinds]
+        self.lead = None
+        self.kick = 0
+        self._best_since = self._negative_since = self.evaluations
+        self._since_repair = REPAIR_EVERY
+        self._starts_left = self._starts or RESTART_STARTS
+
+    def _evaluate_starts(self, deadline: float) -> int:
+        """Evaluate the targeted starts left (after a restart, unseen ones); the evaluations."""
+        steps = 0
+        while self._starts_left > 0 and not self.solved and self._fits(deadline):
+            self._starts_left -= 1
+            start = self._fresh_start() if self.restarts else self.targeted_start()
+            if start is not None and self.offer(start, deadline) is not None:
+                steps += 1
+        return steps
+
+    def _fresh_start(self) -> str | None:
+        """A targeted start not seen before: random units are changed while it was (None: none)."""
+        changeable = [k for k, options in enumerate(self.options) if len(options) > 1]
+        for tries in range(_MAX_REDRAWS):
+            chars = list(self.targeted_start())
+            count = min(tries, len(changeable))
+            if count:
+                self._change_units(
+                    chars, [int(k) for k in self.rng.choice(changeable, count, False)]
+                )
+            start = "".join(chars)
+            if start not in self.seen and not self._refused(start):
+                return start
+        return None
+
     def _wants_starts(self) -> bool:
         """Whether the starts may be made: nothing offered yet, or the best is far."""
-        return self.best is None or self.best.distance > self.start_distance
+        return self.lead is None or self.lead.distance > self.start_distance
 
     def _decompose(self, deadline: float) -> int:
         """Advance the hierarchical starts; offer the assembled design when they are over."""
         decomposition = self.decomposition
-        if decomposition is None or self.best is None or self.solved:
+        if decomposition is None or self.lead is None or self.solved:
             return 0
         spent, over = self._advance(decomposition, deadline)
         if over:
@@ -666,7 +750,7 @@ class EnsembleSearch:
 
     def _repair_due(self) -> bool:
         """Whether a repair is under way or due (and there is a design to repair)."""
-        if not self._pieces or self.best is None or self.solved:
+        if not self._pieces or self.lead is None or self.solved:
             return False
         return self.repair is not None or self._since_repair >= REPAIR_EVERY
 
@@ -719,8 +803,8 @@ class EnsembleSearch:
         holding one mismatched site drawn at random (among those some piece holds), so
         that successive repairs visit the regions of a far design one at a time.
         """
-        assert self.best is not None
-        wrong = mismatched_sites(self.best.structure, self.target)
+        assert self.lead is not None
+        wrong = mismatched_sites(self.lead.structure, self.target)
         if not wrong:
             return None
         piece = self._wrong_alone(wrong[0], wrong[-1])
@@ -733,10 +817,10 @@ class EnsembleSearch:
 
     def _wrong_alone(self, first: int, last: int) -> tuple[int, int] | None:
         """The smallest piece spanning sites ``first..last`` whose slice folds wrong alone."""
-        assert self.best is not None
+        assert self.lead is not None
         for i, j in self._pieces:
             if i <= first and last <= j:
-                alone = mfe_structure(self.best.sequence[i : j + 1], self.energy)
+                alone = mfe_structure(self.lead.sequence[i : j + 1], self.energy)
                 if alone != self.target[i : j + 1]:
                     return i, j
         return None
@@ -749,9 +833,9 @@ class EnsembleSearch:
             refused as seen before or breaking a constraint). The offer waits for the next
             call when its evaluation would not end before ``deadline``.
         """
-        assert self.best is not None
+        assert self.lead is not None
         if work.sequence is None:
-            work.begin(self.best.sequence, self._step_seconds)
+            work.begin(self.lead.sequence, self._step_seconds)
         spent = work.run(deadline)
         self.evaluations += spent
         if not work.done or not self._fits(deadline):
@@ -781,6 +865,8 @@ class EnsembleSearch:
             self._remember_rival(structure)
         if self.best is None or candidate.rank < self.best.rank:
             self.best = candidate
+        if self.lead is None or candidate.rank < self.lead.rank:
+            self.lead = candidate
             self._best_since = self.evaluations
         for pool, kind in zip(self.pools, self.kinds):
             if self._enter(pool, candidate, kind):
@@ -820,7 +906,7 @@ class EnsembleSearch:
         Returns:
             A candidate to evaluate, or None (no neighbourhood, or its steps are spent).
         """
-        best = self.best
+        best = self.lead
         if not self.neighbourhood or best is None or best.distance == 0:
             return None
         origin = self._near_miss_origin(self._hood_origins)
@@ -855,13 +941,13 @@ class EnsembleSearch:
         different background for the same few sites), by the objective, that is not in
         ``used``; none when they all are or are farther than :data:`NEIGHBOURHOOD_DISTANCE`.
         """
-        assert self.best is not None
-        distance = self.best.distance
+        assert self.lead is not None
+        distance = self.lead.distance
         if distance > NEIGHBOURHOOD_DISTANCE:
             return None
         fresh = [
             c
-            for c in (self.best, *itertools.chain(*self.pools))
+            for c in (self.lead, *itertools.chain(*self.pools))
             if c.distance == distance and c.sequence not in used
         ]
         return min(fresh, key=lambda c: c.objective) if fresh else None
@@ -873,7 +959,7 @@ class EnsembleSearch:
             The burst's design (the solution when it found one), or None: no burst was
             due, or its design is the near-miss, was seen before or breaks a rule.
         """
-        best = self.best
+        best = self.lead
         if not self.negative or best is None or best.distance == 0 or self.hood is not None:
             return None
         if self.evaluations - max(self._best_since, self._negative_since) < NEGATIVE_PATIENCE:
@@ -954,7 +1040,7 @@ class EnsembleSearch:
 
     def _rival_turn(self) -> bool:
         """Whether this step is a competitor step (``rivals`` of them, with a competitor)."""
-        if not self.rival_share or not self.rivals or self.best is None:
+        if not self.rival_share or not self.rivals or self.lead is None:
             return False
         return bool(self.rng.random() < self.rival_share)
 
@@ -972,13 +1058,13 @@ class EnsembleSearch:
             self.walk_seconds += time.monotonic() - began
 
     def _rival_walk(self) -> str | None:
-        assert self.best is not None
+        assert self.lead is not None
         rivals = list(self.rivals)
         wrong = [
             [k for k in mismatched_sites(rival, self.target) if self._mutable[k]]
             for rival in rivals
         ]
-        chars = list(self.best.sequence)
+        chars = list(self.lead.sequence)
         gap, tight = self._rival_gap(chars, rivals)
         for _ in range(RIVAL_PROPOSALS_PER_UNIT * self._mutable_units):
             if gap < -RIVAL_MARGIN:
@@ -988,7 +1074,7 @@ class EnsembleSearch:
             if trial_gap < gap:
                 chars, gap, tight = trial, trial_gap, trial_tight
         mutant = "".join(chars)
-        if mutant == self.best.sequence or mutant in self.seen:
+        if mutant == self.lead.sequence or mutant in self.seen:
             return None
         return None if self._refused(mutant) else mutant
 
@@ -1133,6 +1219,21 @@ class EnsembleSearch:
         }
         around.discard(k)
         return sorted(around)
+
+
+def luby(index: int) -> int:
+    """The ``index``-th term (from 1) of Luby's universal restart sequence: 1 1 2 1 1 2 4 1 ...
+
+    Luby, Sinclair and Zuckerman (1993): restarting after this many units is within a
+    logarithmic factor of the best fixed restart length, whatever the run-time distribution.
+    """
+    if index < 1:
+        raise ValueError(f"the Luby sequence starts at 1, got {index}")
+    while True:
+        k = index.bit_length()
+        if index == (1 << k) - 1:
+            return 1 << (k - 1)
+        index -= (1 << (k - 1)) - 1
 
 
 def run_island(search: EnsembleSearch, deadline: float) -> EnsembleSearch:

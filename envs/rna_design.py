@@ -191,6 +191,10 @@ class RnaDesignConfig:
             ``negative``): from a stalled near-miss, annealing around its competitor
             against every competitor its MFE folds reveal
             (:mod:`envs.negative_design`).
+        ensemble_restart: Evaluations, in [0, 1000000], the ensemble stage's lead may stall
+            before the stage starts over from new targeted starts, times Luby's sequence
+            (0: never; :class:`envs.ensemble_search.EnsembleSearch`'s ``restart``). The
+            best design found is kept.
     """
 
     state_radius: int = 32
@@ -219,6 +223,7 @@ class RnaDesignConfig:
     ensemble_mfe_length: int = 200
     ensemble_grafts: float = 0.2
     ensemble_negative: float = 0.0
+    ensemble_restart: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -256,6 +261,7 @@ class RnaDesignConfig:
         check_number("ensemble_rivals", self.ensemble_rivals, 0, 1)
         check_number("ensemble_grafts", self.ensemble_grafts, 0, 1)
         check_number("ensemble_negative", self.ensemble_negative, 0, 100_000)
+        check_integer("ensemble_restart", self.ensemble_restart, 0, 1_000_000)
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
         check_number("ensemble_late_share", self.ensemble_late_share, 0, 1, open_above=True)
         check_integer("ensemble_neighbourhood", self.ensemble_neighbourhood, 0, 1_000_000)

@@ -1028,6 +1028,7 @@ def design(
             mfe_length=config.env.ensemble_mfe_length,
             grafts=config.env.ensemble_grafts,
             negative=config.env.ensemble_negative,
+            restart=config.env.ensemble_restart,
             decompose_seconds=_decompose_seconds(config.env, time_limit),
         )
         state.add_search(
