@@ -1,8 +1,9 @@
 """Designable-by-construction dev targets: MFE structures of random GC-rich sequences.
 
 Every target is the MFE structure of a known sequence (so it is designable, like every
-Eterna100-V2 puzzle), with at least LONELY lonely pairs, ten pairs and two loops opened, 60-150 nt.
-Usage: python designable.py COUNT SEED [LONELY] > FILE (LONELY: fewest lonely pairs, 2)
+Eterna100-V2 puzzle), with at least LONELY lonely pairs, ten pairs and two loops opened,
+LOW-HIGH nt. Usage: python designable.py COUNT SEED [LONELY [LOW HIGH]] > FILE
+(LONELY: fewest lonely pairs, 2; LOW-HIGH: 60-150; session 46 added them)
 """
 
 import sys
@@ -29,10 +30,11 @@ def main() -> None:
     """Print COUNT targets as id<TAB>structure lines."""
     count, seed = int(sys.argv[1]), int(sys.argv[2])
     fewest = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    low, high = (int(sys.argv[4]), int(sys.argv[5])) if len(sys.argv) > 5 else (60, 150)
     rng = np.random.default_rng(seed)
     made = 0
     while made < count:
-        n = int(rng.integers(60, 151))
+        n = int(rng.integers(low, high + 1))
         seq = "".join(rng.choice(list("GCAU"), n, p=[0.3, 0.3, 0.2, 0.2]))
         structure, _ = RNA.fold(seq)
         hairpins = structure.count("(.") - structure.count("(.(")  # roughly: loops opened
