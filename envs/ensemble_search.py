@@ -313,7 +313,8 @@ class EnsembleSearch:
             Luby's sequence (1 1 2 1 1 2 4 ...: :func:`luby`), so the runs' lengths suit a
             heavy-tailed run time without knowing its scale. A search whose mutants are
             all seen (:attr:`exhausted`) restarts instead of giving up. Not within an
-            island: the search restarts between slices.
+            island (the search restarts between slices), nor in the pieces that repairs
+            and hierarchical starts search on their own.
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
@@ -735,7 +736,7 @@ class EnsembleSearch:
         return None
 
     def _wants_starts(self) -> bool:
-        """Whether the starts may be made: nothing offered yet, or the best is far."""
+        """Whether the starts may be made: no lead yet (or since a restart), or it is far."""
         return self.lead is None or self.lead.distance > self.start_distance
 
     def _decompose(self, deadline: float) -> int:
