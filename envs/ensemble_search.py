@@ -938,7 +938,7 @@ class EnsembleSearch:
     def _near_miss_origin(self, used: set[str]) -> Candidate | None:
         """The near-miss a neighbourhood or a burst starts from next (None: none is due).
 
-        The best design, or a pool member as close to the target (each of them is a
+        The lead, or a pool member as close to the target (each of them is a
         different background for the same few sites), by the objective, that is not in
         ``used``; none when they all are or are farther than :data:`NEIGHBOURHOOD_DISTANCE`.
         """

@@ -297,14 +297,15 @@ def test_each_near_miss_as_close_as_the_best_gets_one_neighbourhood(monkeypatch)
         candidate("G", 2, 0.3),
         candidate("U", 4, 0.05),
     )
-    search.best, search.pool = best, [worse_twin, farther, twin, best]
+    search.best = search.lead = best  # (no restarts: the lead is the best)
+    search.pool = [worse_twin, farther, twin, best]
     order = []
     while (origin := search._near_miss_origin(search._hood_origins)) is not None:
         order.append(origin)
         search._hood_origins.add(origin.sequence)
     assert order == [best, twin, worse_twin]  # by the objective; never the farther one
     search._hood_origins.clear()
-    search.best = candidate("A", ensemble_search.NEIGHBOURHOOD_DISTANCE + 1, 0.1)
+    search.best = search.lead = candidate("A", ensemble_search.NEIGHBOURHOOD_DISTANCE + 1, 0.1)
     search.pool = [search.best]
     assert search._near_miss_origin(search._hood_origins) is None
 
