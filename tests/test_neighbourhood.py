@@ -144,7 +144,7 @@ def test_bad_neighbourhoods_are_refused():
 
 # Slow (~12 s): the default tier checks the stage's neighbourhood steps on the same near-miss.
 @pytest.mark.slow
-def test_the_neighbourhood_solves_a_terminal_lonely_pairnear_miss():
+def test_the_neighbourhood_solves_a_terminal_lonely_pair_near_miss():
     solved = 0
     for seed in range(4):
         design, competitor = near_miss(TERMINAL, seed)
