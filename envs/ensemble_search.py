@@ -121,9 +121,13 @@ NEIGHBOURHOOD_DISTANCE = 6
 #: second).
 NEIGHBOURHOOD_PATIENCE = 5
 
-#: Scoring a neighbourhood's assignments may take this many evaluations' time at most: a
-#: larger neighbourhood is sampled down to what fits (on a long target an evaluation
-#: costs tenths of a second and thousands of assignments fit; on a short one, hundreds).
+#: Scoring a neighbourhood's assignments may take this many steps' time at most, each step
+#: priced as the dearer of an evaluation and a competitor walk (the steps a neighbourhood
+#: displaces): a larger neighbourhood is sampled down to what fits. On a long target an
+#: evaluation costs tenths of a second and thousands of assignments fit; on a short one a
+#: walk costs 10-20 evaluations, and hundreds fit (priced by evaluations alone, as before
+#: session 47, a short target's neighbourhood was under :data:`NEIGHBOURHOOD_LEAST` and
+#: never made).
 NEIGHBOURHOOD_COST = 2.0
 
 #: Fewest assignments worth scoring: a neighbourhood whose affordable sample is smaller is
@@ -271,12 +275,12 @@ class EnsembleSearch:
             step; each evaluation's MFE structure re-ranks the rest. Then the next pool
             member as close to the target (another background for the same sites) gets
             its neighbourhood, each design once. Scoring may take
-            :data:`NEIGHBOURHOOD_COST` evaluations' time: a larger neighbourhood is
-            sampled down to that (and not made below :data:`NEIGHBOURHOOD_LEAST`
-            assignments), so on short targets, whose evaluations are cheap, it is small or
-            absent. It makes the joint changes of several units (a terminal lonely pair's
-            closing pair and loop letters together) that the competitor walk, one unit at
-            a time, cannot.
+            :data:`NEIGHBOURHOOD_COST` steps' time (a step priced as the dearer of an
+            evaluation and the mean competitor walk): a larger neighbourhood is sampled
+            down to that (and not made below :data:`NEIGHBOURHOOD_LEAST` assignments), so
+            on short targets it is small. It makes the joint changes of several units (a
+            terminal lonely pair's closing pair and loop letters together) that the
+            competitor walk, one unit at a time, cannot.
         boost: Targeted starts write Eterna's loop boosts
             (:func:`envs.loop_boosts.boost_letters`): G-A first mismatches in hairpins and
             interior loops, G-G in 1x1 loops, where the codes allow.
@@ -448,6 +452,8 @@ class EnsembleSearch:
         self.evaluations = 0
         #: Seconds spent in competitor steps' walks (their evaluations not included).
         self.walk_seconds = 0.0
+        #: A running mean of a walk's seconds (0: no walk yet), like ``_step_seconds``.
+        self._walk_step = 0.0
         #: Units changed per mutant beyond the first (and its neighbour): raised when every
         #: mutant drawn was seen before (the pool is a local optimum), reset when a mutant
         #: enters the pool.
@@ -661,6 +667,8 @@ class EnsembleSearch:
                 self._remember_rival(structure)
             self.evaluations += island.evaluations
             self.walk_seconds += island.walk_seconds
+            if island.walk_seconds:
+                self._walk_step = island._walk_step
             self.hood_seconds += island.hood_seconds
             self.grafts += island.grafts
             self.negative_bursts += island.negative_bursts
@@ -916,7 +924,7 @@ class EnsembleSearch:
             and origin is not None
             and self.evaluations - self._best_since >= NEIGHBOURHOOD_PATIENCE
         ):
-            affordable = NEIGHBOURHOOD_COST * self._step_seconds / self._assignment_seconds
+            affordable = NEIGHBOURHOOD_COST * self._dearest_step() / self._assignment_seconds
             size = int(min(self.neighbourhood, self._neighbourhood_size(origin), affordable))
             if size < NEIGHBOURHOOD_LEAST:
                 self._hood_origins.add(origin.sequence)  # not worth making
@@ -1013,6 +1021,10 @@ class EnsembleSearch:
         self.hood_seconds += seconds
         self._assignment_seconds = seconds / max(1, self.hood.scored)
 
+    def _dearest_step(self) -> float:
+        """Seconds of an evaluation, or of the mean competitor walk when that is dearer."""
+        return max(self._step_seconds, self._walk_step)
+
     def _neighbourhood_size(self, best: Candidate) -> int:
         """The assignments of ``best``'s neighbourhood (see :class:`Neighbourhood`)."""
         units = neighbourhood_units(self.target, best.structure, self.options, self.unit_of)
@@ -1056,7 +1068,11 @@ class EnsembleSearch:
         try:
             return self._rival_walk()
         finally:
-            self.walk_seconds += time.monotonic() - began
+            seconds = time.monotonic() - began
+            self.walk_seconds += seconds
+            self._walk_step = (
+                seconds if not self._walk_step else (0.8 * self._walk_step + 0.2 * seconds)
+            )
 
     def _rival_walk(self) -> str | None:
         assert self.lead is not None

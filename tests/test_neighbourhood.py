@@ -205,6 +205,23 @@ def test_no_neighbourhood_without_the_setting_or_when_it_costs_too_much(monkeypa
         EnsembleSearch(TERMINAL, np.random.default_rng(0), neighbourhood=-1)
 
 
+def test_a_dear_competitor_walk_buys_the_neighbourhood_its_time(monkeypatch):
+    # On a short target an evaluation is cheap and a walk dear: the neighbourhood may
+    # cost NEIGHBOURHOOD_COST of the dearer step, here 400 assignments' scoring.
+    searches = [_stalled_search(monkeypatch, 1000, seed=1) for _ in range(2)]
+    for search in searches:
+        search._step_seconds = 1e-6  # an evaluation pays for no neighbourhood
+        search._assignment_seconds = 2.0**-16  # (powers of 2: no rounding below)
+    cheap, walked = searches
+    walked._walk_step = 400 * 2.0**-16 / ensemble_search.NEIGHBOURHOOD_COST
+    assert walked._neighbourhood_size(walked.best) > 400  # so it is sampled down
+    cheap._neighbourhood_mutant(float("inf"))
+    assert cheap.hood is None and cheap.hood_seconds == 0
+    assert walked._neighbourhood_mutant(float("inf")) is not None
+    assert walked.hood is not None  # 400 drawn (less the repeats among them)
+    assert ensemble_search.NEIGHBOURHOOD_LEAST <= walked.hood.scored <= 400
+
+
 def test_a_neighbourhood_waits_for_the_near_miss_to_stall(monkeypatch):
     search = EnsembleSearch(TERMINAL, np.random.default_rng(0), gu_pairs=True, neighbourhood=1000)
     design, _ = near_miss(TERMINAL, 0)

@@ -116,21 +116,28 @@ def test_the_time_of_the_walks_is_counted_and_merged(monkeypatch):
     _near_miss(search)
     assert search.walk_seconds == 0.0  # an evaluation is no walk
     island = search.fork(np.random.default_rng(8))
-    ticks = iter(range(100))
+    ticks = iter([0.0, 0.25, 1.0, 2.0])
 
     class Clock:
         @staticmethod
         def monotonic() -> float:
-            return 0.25 * next(ticks)
+            return next(ticks)
 
     monkeypatch.setattr(ensemble_search, "time", Clock)
+    assert search._walk_step == 0.0
     island._rival_mutant()
+    assert island._walk_step == 0.25  # the first walk is the mean
     island._rival_mutant()
-    assert island.walk_seconds == 0.5  # two walks, each read the clock twice
+    assert island.walk_seconds == 1.25  # two walks, each read the clock twice
+    assert island._walk_step == pytest.approx(0.8 * 0.25 + 0.2 * 1.0)  # a running mean
     search.walk_seconds = 1.0
-    assert island.fork(np.random.default_rng(9)).walk_seconds == 0.0
+    child = island.fork(np.random.default_rng(9))
+    assert child.walk_seconds == 0.0 and child._walk_step == island._walk_step
     search.merge([island])
-    assert search.walk_seconds == 1.5
+    assert search.walk_seconds == 2.25 and search._walk_step == island._walk_step
+    search._walk_step = 0.5
+    search.merge([search.fork(np.random.default_rng(10))])  # an island that never walked
+    assert search._walk_step == 0.5
 
 
 def test_islands_carry_their_rivals_back():
