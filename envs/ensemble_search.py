@@ -881,10 +881,7 @@ class EnsembleSearch:
             if self._enter(pool, candidate, kind):
                 self.kick = 0
         seconds = time.monotonic() - began
-        # A running mean that follows the latest steps (lengths do not change, load does).
-        self._step_seconds = (
-            seconds if self.evaluations == 1 else (0.8 * self._step_seconds + 0.2 * seconds)
-        )
+        self._step_seconds = _follow(self._step_seconds, seconds, self.evaluations == 1)
         return candidate
 
     def _enter(self, pool: list[Candidate], candidate: Candidate, kind: str) -> bool:
@@ -1070,9 +1067,7 @@ class EnsembleSearch:
         finally:
             seconds = time.monotonic() - began
             self.walk_seconds += seconds
-            self._walk_step = (
-                seconds if not self._walk_step else (0.8 * self._walk_step + 0.2 * seconds)
-            )
+            self._walk_step = _follow(self._walk_step, seconds, not self._walk_step)
 
     def _rival_walk(self) -> str | None:
         assert self.lead is not None
@@ -1236,6 +1231,14 @@ class EnsembleSearch:
         }
         around.discard(k)
         return sorted(around)
+
+
+def _follow(mean: float, seconds: float, first: bool) -> float:
+    """The running mean ``mean`` moved toward the duration ``seconds`` (``seconds`` when ``first``).
+
+    It follows the latest durations: a target's length does not change, the load does.
+    """
+    return seconds if first else 0.8 * mean + 0.2 * seconds
 
 
 def luby(index: int) -> int:
