@@ -67,9 +67,9 @@ class StageSettings:
     restart: int = 0
 
 
-def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
-    """Run the stage on one target until solved or its time is over."""
-    search = EnsembleSearch(
+def build_search(structure: str, settings: StageSettings, seed: int) -> EnsembleSearch:
+    """The stage of one target with ``settings``, its draws seeded by ``seed``."""
+    return EnsembleSearch(
         structure,
         np.random.default_rng(seed),
         gu_pairs=settings.gu_pairs,
@@ -87,6 +87,11 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         negative=settings.negative,
         restart=settings.restart,
     )
+
+
+def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
+    """Run the stage on one target until solved or its time is over."""
+    search = build_search(structure, settings, seed)
     began = time.monotonic()
     search.run(began + settings.seconds)
     best = search.best

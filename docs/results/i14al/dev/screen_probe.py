@@ -13,8 +13,8 @@ import time
 import numpy as np
 import RNA
 
+from benchmarks.ensemble_stage import StageSettings, build_search
 from envs.dot_bracket import pair_table
-from envs.ensemble_search import EnsembleSearch
 from envs.folding import mfe_defects
 
 with open(sys.argv[1]) as handle:
@@ -25,12 +25,9 @@ w = int(sys.argv[4])
 seed = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 target = targets[tid]
 n = len(target)
-search = EnsembleSearch(
-    target,
-    np.random.default_rng(seed),
-    gu_pairs=True,
-    starts=10,
-    decompose_seconds=0.3 * seconds,
+settings = StageSettings(
+    seconds,
+    decompose=0.3,
     repair=1.0,
     rivals=0.5,
     neighbourhood=16384,
@@ -38,7 +35,8 @@ search = EnsembleSearch(
     mfe_length=200,
     grafts=0.2,
     restart=100,
-)
+)  # the harness's $F of docs/results/i14al/README.md
+search = build_search(target, settings, seed)
 orig = search._evaluate
 log = []
 md = RNA.md()
