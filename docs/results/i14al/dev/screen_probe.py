@@ -15,7 +15,7 @@ import RNA
 
 from benchmarks.ensemble_stage import StageSettings, build_search
 from envs.dot_bracket import pair_table
-from envs.folding import mfe_defects
+from envs.folding import MFE_GAP_CAP, MFE_GAP_WEIGHT, hamming, mismatched_pairs
 
 with open(sys.argv[1]) as handle:
     targets = dict(line.strip().split("\t")[:2] for line in handle if line.strip())
@@ -40,11 +40,6 @@ search = build_search(target, settings, seed)
 orig = search._evaluate
 log = []
 md = RNA.md()
-
-
-def hamming(a, b):
-    """Sites at which two strings differ."""
-    return sum(x != y for x, y in zip(a, b))
 
 
 def screen(seq, parent):
@@ -88,12 +83,9 @@ def wrapped(seq):
     entered = any(cand is c for pool in search.pools for c in pool)
     if sc is not None:
         s, e, secs, nd = sc
-        _, vals, _ = mfe_defects(seq, target)  # not timed
-        # screened objective: as mfe_defects but with the constrained structure
+        # screened objective: as envs.folding.mfe_defects, with the constrained structure
         fc = RNA.fold_compound(seq, md, RNA.OPTION_EVAL_ONLY)
         gap = max(0.0, fc.eval_structure(target) - e)
-        from envs.folding import MFE_GAP_CAP, MFE_GAP_WEIGHT, mismatched_pairs
-
         sv = np.clip(
             mismatched_pairs(s, target) + MFE_GAP_WEIGHT * min(gap, MFE_GAP_CAP) / MFE_GAP_CAP, 0, 1
         ).mean()
