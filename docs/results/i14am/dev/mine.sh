@@ -18,4 +18,4 @@ for seed in 8100 8200 8300; do
   python -m benchmarks.ensemble_stage "$d/candidates.txt" --seconds 8 --seed "$seed" $F \
     > "$d/candidates-8s-seed$seed.json"
 done
-python "$d/select.py" "$d/candidates.txt" "$d"/candidates-8s-seed*.json > "$d/mined.txt"
+python "$d/pick_flips.py" "$d/candidates.txt" "$d"/candidates-8s-seed*.json > "$d/mined.txt"

@@ -1,4 +1,4 @@
-"""Keep the candidates some runs solved and others did not: ``python select.py FILE JSON...``.
+"""Keep the candidates some runs solved and others did not: ``python pick_flips.py FILE JSON...``.
 
 ``FILE`` holds the candidates (id, structure per line); each ``JSON`` is the stage
 harness's summary of one run over all of them (``python -m benchmarks.ensemble_stage``).
@@ -28,7 +28,7 @@ def solved_counts(paths: list[str]) -> tuple[collections.Counter, int]:
 def main(argv: list[str]) -> int:
     """Print the flipping candidates (exit 2 without a file and at least two runs)."""
     if len(argv) < 3:
-        print("usage: python select.py CANDIDATES RUN.json RUN.json [...]", file=sys.stderr)
+        print("usage: python pick_flips.py CANDIDATES RUN.json RUN.json [...]", file=sys.stderr)
         return 2
     counts, runs = solved_counts(argv[1:])
     histogram = collections.Counter()
