@@ -13,9 +13,7 @@ import pstats
 import sys
 import time
 
-import numpy as np
-
-from envs.ensemble_search import EnsembleSearch
+from benchmarks.ensemble_stage import StageSettings, build_search
 
 
 def main() -> None:
@@ -23,11 +21,8 @@ def main() -> None:
     path, wanted = sys.argv[1], sys.argv[2]
     with open(path) as lines:
         targets = dict(line.split()[:2] for line in lines if line.strip() and line[0] != "#")
-    search = EnsembleSearch(
-        targets[wanted],
-        np.random.default_rng(5),
-        gu_pairs=True,
-        starts=10,
+    settings = StageSettings(
+        9.0,  # the 3 + 6 s run below
         rivals=0.5,
         repair=1.0,
         neighbourhood=16384,
@@ -35,6 +30,7 @@ def main() -> None:
         boost=True,
         restart=100,
     )
+    search = build_search(targets[wanted], settings, 5)
     search.run(time.monotonic() + 3)
     evaluations, walked = search.evaluations, search.walk_seconds
     profile = cProfile.Profile()

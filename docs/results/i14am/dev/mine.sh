@@ -10,7 +10,7 @@ autorl data generate --count 1200 --out /tmp/mine-pool.txt --min-length 30 --max
 # shellcheck disable=SC2086
 python -m benchmarks.ensemble_stage /tmp/mine-pool.txt --seconds 1 --seed 7000 $F \
   --unsolved /tmp/mine-open1s.txt > "$d/filter-1s.json"
-autorl data designable /tmp/mine-open1s.txt --quiet > "$d/undesignable.txt" || true
+autorl data designable /tmp/mine-open1s.txt --quiet > "$d/undesignable.txt"
 awk -F'\t' 'NR == FNR { proved[$2] = 1; next } !($1 in proved)' \
   "$d/undesignable.txt" /tmp/mine-open1s.txt > "$d/candidates.txt"
 for seed in 8100 8200 8300; do
