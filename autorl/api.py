@@ -153,6 +153,7 @@ def design(
     ensemble_starts: int | None = None,
     ensemble_rivals: float | None = None,
     ensemble_late_share: float | None = None,
+    local_improvement: int | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -193,6 +194,10 @@ def design(
             [0, 1), once the schedule's horizon (``ensemble_horizon``, 10 s) has passed;
             None: :data:`meta.design.DEFAULT_ENSEMBLE_LATE_SHARE`, 0: ``ensemble_share``
             throughout.
+        local_improvement: LEARNA's local improvement runs on the designs within this
+            Hamming distance of the target (refolding the alternatives of their mismatched
+            sites); None: :data:`meta.design.DEFAULT_LOCAL_IMPROVEMENT` (0: off; LEARNA's
+            published setting is 5).
         device: Torch device of the policy: ``auto`` (CUDA when available), ``cpu``,
             ``cuda`` or ``cuda:N``. Folding always runs on the CPU.
         workers: Processes that fold designs in parallel.
@@ -233,6 +238,7 @@ def design(
         ensemble_starts=ensemble_starts,
         ensemble_rivals=ensemble_rivals,
         ensemble_late_share=ensemble_late_share,
+        local_improvement=local_improvement,
         device=device,
         workers=workers,
         on_progress=on_progress,
@@ -254,6 +260,7 @@ def run(
     ensemble_starts: int | None = None,
     ensemble_rivals: float | None = None,
     ensemble_late_share: float | None = None,
+    local_improvement: int | None = None,
     device: str = "auto",
     workers: int = 1,
     on_progress: Callable[[DesignProgress], None] | None = None,
@@ -272,6 +279,7 @@ def run(
         DEFAULT_ENSEMBLE_RIVALS,
         DEFAULT_ENSEMBLE_SHARE,
         DEFAULT_ENSEMBLE_STARTS,
+        DEFAULT_LOCAL_IMPROVEMENT,
         DEFAULT_REFINEMENT,
         META_METHODS,
         METHODS,
@@ -303,6 +311,12 @@ def run(
     if ensemble_late_share is None:
         ensemble_late_share = DEFAULT_ENSEMBLE_LATE_SHARE
     check_number("ensemble_late_share", ensemble_late_share, 0, 1, open_above=True)
+    if local_improvement is None:
+        local_improvement = DEFAULT_LOCAL_IMPROVEMENT
+    if isinstance(local_improvement, bool) or not isinstance(local_improvement, int):
+        raise ValueError(f"local_improvement must be an integer, got {local_improvement!r}")
+    if local_improvement < 0:
+        raise ValueError(f"local_improvement must be >= 0 sites, got {local_improvement}")
     device = resolve_device(device)  # a bad or unavailable device is refused before any work
     checkpoint = None
     if method in META_METHODS:
@@ -345,6 +359,7 @@ def run(
             ensemble_starts=ensemble_starts,
             ensemble_rivals=ensemble_rivals,
             ensemble_late_share=ensemble_late_share,
+            local_improvement=local_improvement,
         )
         results.append(result)
         if on_result is not None:

@@ -42,6 +42,7 @@ action masks (MaskablePPO) and repair: the cost of honouring constraints.
 Usage::
 
     python -m benchmarks.throughput --length 100 --seconds 20 [--workers 2] [--json]
+        [--config CONFIG.json] [--local-improvement D]
         [--constraint-fraction 0.1 --gc 0.4:0.6]
 """
 
@@ -219,6 +220,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="folding processes of the loop")
     parser.add_argument("--targets", type=int, default=1, help="random targets to cycle through")
     parser.add_argument("--config", help="flat JSON configuration (default: LEARNA)")
+    parser.add_argument(
+        "--local-improvement",
+        type=int,
+        metavar="D",
+        help="LEARNA's local improvement on designs within Hamming distance D (0: off, as "
+        "`autorl design` runs it; default: the configuration's, 5 in LEARNA's and the "
+        "shipped model's)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--constraint-fraction",
@@ -232,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.length < 10 or args.seconds <= 0 or args.workers < 1 or args.targets < 1:
         parser.error("need --length >= 10, --seconds > 0, --workers >= 1, --targets >= 1")
     config = LearnaConfig.load(args.config) if args.config else LEARNA
+    if args.local_improvement is not None:
+        if args.local_improvement < 0:
+            parser.error(f"--local-improvement must be >= 0, got {args.local_improvement}")
+        config = config.updated({"local_improvement": args.local_improvement})
     rng = np.random.default_rng(args.seed)
     folds = fold_rate(args.length, args.seconds, rng)
     cores = min(args.workers, os.cpu_count() or 1)
@@ -275,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parallel_share": round(parallel_share, 3),
         "ceiling_parallel": round(ceiling_parallel, 3),
         "worker_cpu_ms": round(1000 * worker_cpu / max(episodes, 1), 3),
+        "local_improvement": config.env.local_improvement,
         "seed": args.seed,
         "constraint_fraction": args.constraint_fraction,
         "gc": args.gc or "",

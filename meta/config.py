@@ -194,6 +194,7 @@ STAGE_OPTION_KEYS = {
     "ensemble_starts": "ensemble_starts",
     "ensemble_rivals": "ensemble_rivals",
     "ensemble_late_share": "ensemble_late_share",
+    "local_improvement": "local_improvement",
 }
 
 

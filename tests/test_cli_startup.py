@@ -109,6 +109,7 @@ def test_energy_and_refinement_copies_match():
         DEFAULT_ENSEMBLE_RIVALS,
         DEFAULT_ENSEMBLE_SHARE,
         DEFAULT_ENSEMBLE_STARTS,
+        DEFAULT_LOCAL_IMPROVEMENT,
         DEFAULT_REFINEMENT,
     )
 
@@ -121,6 +122,7 @@ def test_energy_and_refinement_copies_match():
     assert options.DEFAULT_ENSEMBLE_STARTS == DEFAULT_ENSEMBLE_STARTS
     assert options.DEFAULT_ENSEMBLE_RIVALS == DEFAULT_ENSEMBLE_RIVALS
     assert options.DEFAULT_ENSEMBLE_LATE_SHARE == DEFAULT_ENSEMBLE_LATE_SHARE
+    assert options.DEFAULT_LOCAL_IMPROVEMENT == DEFAULT_LOCAL_IMPROVEMENT
 
 
 def test_designable_copy_matches():

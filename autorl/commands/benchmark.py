@@ -34,6 +34,7 @@ from autorl.commands.options import (
     add_ensemble_rivals_option,
     add_ensemble_share_option,
     add_ensemble_starts_option,
+    add_local_improvement_option,
     add_rule_options,
     backend_from_args,
     energy_from_args,
@@ -149,6 +150,9 @@ def register(subparsers: Any) -> None:
     add_ensemble_late_share_option(
         parser, "LEARNA methods (recorded as ensemble_late_share in the config column): "
     )
+    add_local_improvement_option(
+        parser, "LEARNA methods (recorded as local_improvement in the config column): "
+    )
     rules = add_rule_options(parser)
     rules.add_argument(
         "--constraint-fraction",
@@ -191,6 +195,7 @@ _STAGE_FLAGS = {
     "ensemble_starts": "--ensemble-starts",
     "ensemble_rivals": "--ensemble-rivals",
     "ensemble_late_share": "--ensemble-late-share",
+    "local_improvement": "--local-improvement",
 }
 
 
@@ -203,6 +208,7 @@ def _settings(
     ensemble_rivals: float | None = None,
     ensemble_late_share: float | None = None,
     checkpoint: Checkpoint | None = None,
+    local_improvement: int | None = None,
 ) -> tuple[tuple[str, object], ...]:
     """The ``--config`` file's settings (and the stage options) that differ from ``base``.
 
@@ -219,6 +225,7 @@ def _settings(
             "ensemble_starts": ensemble_starts,
             "ensemble_rivals": ensemble_rivals,
             "ensemble_late_share": ensemble_late_share,
+            "local_improvement": local_improvement,
         },
         _STAGE_FLAGS,
     )
@@ -278,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
             args.ensemble_rivals if staged else None,
             args.ensemble_late_share if staged else None,
             checkpoint=checkpoint,
+            local_improvement=args.local_improvement if staged else None,
         ),
         model=args.model or "",
         constraint_fraction=args.constraint_fraction,

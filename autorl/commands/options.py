@@ -35,6 +35,8 @@ DEFAULT_ENSEMBLE_STARTS = 10
 DEFAULT_ENSEMBLE_RIVALS = 0.5
 #: ``meta.design.DEFAULT_ENSEMBLE_LATE_SHARE``: the default of ``--ensemble-late-share``.
 DEFAULT_ENSEMBLE_LATE_SHARE = 0.9
+#: ``meta.design.DEFAULT_LOCAL_IMPROVEMENT``: the default of ``--local-improvement``.
+DEFAULT_LOCAL_IMPROVEMENT = 0
 
 
 def _parsed(text: str, convert: Callable[[str], Any], kind: str) -> Any:
@@ -65,6 +67,15 @@ def _bounded(
 share = _bounded(float, "a number", 0.0, 1.0, open_above=True)
 starts = _bounded(int, "an integer", 0, 64)
 fraction = _bounded(float, "a number", 0.0, 1.0)
+
+
+def sites(text: str) -> int:
+    """An ``argparse`` type: a number of sites, an integer >= 0."""
+    value = _parsed(text, int, "an integer")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
 
 #: The ensemble stage's options: flag -> (type, default, metavar, help after the scope).
 _STAGE_OPTIONS: dict[str, tuple[Callable[[str], Any], float, str, str]] = {
@@ -100,6 +111,15 @@ _STAGE_OPTIONS: dict[str, tuple[Callable[[str], Any], float, str, str]] = {
         "schedule's horizon) have passed (default: %(default)g; 0: --ensemble-share "
         "throughout)",
     ),
+    "--local-improvement": (
+        sites,
+        DEFAULT_LOCAL_IMPROVEMENT,
+        "D",
+        "LEARNA's local improvement: refold the alternatives of the mismatched sites of "
+        "every design within Hamming distance D of the target (default: %(default)d, off: "
+        "the walk and the ensemble stage search those near-misses; LEARNA's published "
+        "setting is 5)",
+    ),
 }
 
 
@@ -127,6 +147,11 @@ def add_ensemble_rivals_option(parser: argparse.ArgumentParser, scope: str = "")
 def add_ensemble_late_share_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
     """Add ``--ensemble-late-share`` (the ensemble stage's share after the horizon)."""
     _add_stage_option(parser, "--ensemble-late-share", scope)
+
+
+def add_local_improvement_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
+    """Add ``--local-improvement`` (LEARNA's local improvement's distance; 0: off)."""
+    _add_stage_option(parser, "--local-improvement", scope)
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
