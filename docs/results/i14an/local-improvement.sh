@@ -38,3 +38,5 @@ autorl benchmark --dataset rfam-taneda --method learna --time-limit 60 --workers
   --seed 0 --out "$out/taneda-learna-noli" --quiet
 autorl benchmark --dataset rfam-taneda --method learna --time-limit 60 --workers 2 --runs 1 \
   --seed 0 --local-improvement 5 --out "$out/taneda-learna-li5" --quiet
+# Rfam-Learn validation at 60 s with the new default (the goal: >= 95/100 at 60 s).
+run rlv60-noli rfam-learn-validation 60 1 --local-improvement 0
