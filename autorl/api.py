@@ -271,7 +271,7 @@ def run(
     ``on_result`` is called with each target's result as soon as it is done (the CLI
     prints it then).
     """
-    from envs.rna_design import check_number
+    from envs.rna_design import check_integer, check_number
     from meta.checkpoints import Checkpoint, load_checkpoint
     from meta.config import LEARNA, LearnaConfig
     from meta.design import (
@@ -302,10 +302,7 @@ def run(
     ensemble_share = DEFAULT_ENSEMBLE_SHARE if ensemble_share is None else ensemble_share
     check_number("ensemble_share", ensemble_share, 0, 1, open_above=True)
     ensemble_starts = DEFAULT_ENSEMBLE_STARTS if ensemble_starts is None else ensemble_starts
-    if isinstance(ensemble_starts, bool) or not isinstance(ensemble_starts, int):
-        raise ValueError(f"ensemble_starts must be an integer, got {ensemble_starts!r}")
-    if not 0 <= ensemble_starts <= 64:
-        raise ValueError(f"ensemble_starts must be in [0, 64], got {ensemble_starts}")
+    check_integer("ensemble_starts", ensemble_starts, 0, 64)
     ensemble_rivals = DEFAULT_ENSEMBLE_RIVALS if ensemble_rivals is None else ensemble_rivals
     check_number("ensemble_rivals", ensemble_rivals, 0, 1)
     if ensemble_late_share is None:
@@ -313,10 +310,7 @@ def run(
     check_number("ensemble_late_share", ensemble_late_share, 0, 1, open_above=True)
     if local_improvement is None:
         local_improvement = DEFAULT_LOCAL_IMPROVEMENT
-    if isinstance(local_improvement, bool) or not isinstance(local_improvement, int):
-        raise ValueError(f"local_improvement must be an integer, got {local_improvement!r}")
-    if local_improvement < 0:
-        raise ValueError(f"local_improvement must be >= 0 sites, got {local_improvement}")
+    check_integer("local_improvement", local_improvement, 0)
     device = resolve_device(device)  # a bad or unavailable device is refused before any work
     checkpoint = None
     if method in META_METHODS:
