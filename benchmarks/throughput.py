@@ -42,7 +42,7 @@ action masks (MaskablePPO) and repair: the cost of honouring constraints.
 Usage::
 
     python -m benchmarks.throughput --length 100 --seconds 20 [--workers 2] [--json]
-        [--config CONFIG.json] [--local-improvement D]
+        [--config CONFIG.json] [--local-improvement D] [--no-pipeline]
         [--constraint-fraction 0.1 --gc 0.4:0.6]
 """
 
@@ -173,6 +173,7 @@ def episode_rate(
     workers: int,
     seed: int,
     constraints: DesignConstraints | None = None,
+    pipeline: bool = False,
 ) -> tuple[float, int, int, float, float]:
     """Design-loop episodes per second, learning included, over ``targets`` in turn.
 
@@ -200,6 +201,7 @@ def episode_rate(
             threads=workers,
             constraints=constraints,
             metrics=False,
+            pipeline=pipeline,
         )
         elapsed += time.perf_counter() - start
         cpu += time.process_time() - cpu_start
@@ -228,6 +230,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "`autorl design` runs it; default: the configuration's, 5 in LEARNA's and the "
         "shipped model's)",
     )
+    parser.add_argument(
+        "--pipeline",
+        action=argparse.BooleanOptionalAction,
+        help="update while the next batch folds, one rollout behind (default: as "
+        "`autorl design` runs it, meta.design.DEFAULT_PIPELINE: on)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--constraint-fraction",
@@ -241,6 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.length < 10 or args.seconds <= 0 or args.workers < 1 or args.targets < 1:
         parser.error("need --length >= 10, --seconds > 0, --workers >= 1, --targets >= 1")
     config = LearnaConfig.load(args.config) if args.config else LEARNA
+    if args.pipeline is None:
+        from meta.design import DEFAULT_PIPELINE
+
+        args.pipeline = DEFAULT_PIPELINE
     if args.local_improvement is not None:
         if args.local_improvement < 0:
             parser.error(f"--local-improvement must be >= 0, got {args.local_improvement}")
@@ -259,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     rules = DesignConstraints(gc=parse_gc(args.gc) if args.gc else None)
     episodes_per_s, episodes, loop_folds, loop_cpu, worker_cpu = episode_rate(
-        targets, config, args.seconds, args.workers, args.seed, rules
+        targets, config, args.seconds, args.workers, args.seed, rules, args.pipeline
     )
     folds_per_episode = loop_folds / max(episodes, 1)
     # With one worker the loop folds in its own process: that CPU is folding, not learning.
@@ -289,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ceiling_parallel": round(ceiling_parallel, 3),
         "worker_cpu_ms": round(1000 * worker_cpu / max(episodes, 1), 3),
         "local_improvement": config.env.local_improvement,
+        "pipeline": args.pipeline,
         "seed": args.seed,
         "constraint_fraction": args.constraint_fraction,
         "gc": args.gc or "",

@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -156,6 +157,12 @@ class RnaDesignVecEnv(VecEnv):
         self.fold_seconds: float | None = None
         #: Steps taken so far (the ``step_index`` of the next one).
         self.step_count = 0
+        #: Fold each batch of finished episodes in the background (see :meth:`collect`).
+        self.pipelined = False
+        self._batches: list[_BatchInFlight] = []
+        self._batch_tickets = itertools.count()
+        #: Set to make a batch folding in the background stop starting folds.
+        self._abort = threading.Event()
 
     # -- SB3 VecEnv interface -------------------------------------------------
     def seed(self, seed: int | None = None) -> list[int | None]:
@@ -198,7 +205,18 @@ class RnaDesignVecEnv(VecEnv):
         rewards = np.zeros(self.num_envs, dtype=np.float32)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         finished = np.flatnonzero(done)
-        if len(finished) and self.deferred:
+        if len(finished) and self.pipelined and not self.deferred:
+            terminal = self._observations(finished)
+            tickets = self._start_batch(finished, step)
+            for slot, (index, ticket) in enumerate(zip(finished, tickets)):
+                infos[index] = {
+                    "pending": ticket,
+                    "target_id": self._encoding(index).target.id,
+                    "terminal_observation": terminal[slot],
+                    "TimeLimit.truncated": False,
+                }
+                self._start_episode(index)
+        elif len(finished) and self.deferred:
             terminal = self._observations(finished)
             tickets = self._submit(finished, step)
             for slot, (index, ticket) in enumerate(zip(finished, tickets)):
@@ -210,6 +228,8 @@ class RnaDesignVecEnv(VecEnv):
                 }
                 self._start_episode(index)
         elif len(finished):
+            if self._batches:
+                raise RuntimeError("collect the batches folding in the background first")
             terminal = self._observations(finished)
             for slot, (index, outcome) in enumerate(zip(finished, self._evaluate(finished))):
                 target = self._encoding(index).target
@@ -225,11 +245,22 @@ class RnaDesignVecEnv(VecEnv):
                 self._start_episode(index)
         return self._observations(), rewards, done, infos
 
-    def collect(self, block: bool = False) -> list[Evaluation]:
+    def collect(self, block: bool = False, *, first: bool = False) -> list[Evaluation]:
         """Rewards of deferred episodes whose designs have been folded.
+
+        With :attr:`pipelined` (and not ``deferred``), the episodes that end in the same step
+        are one batch, folded in the background (a thread drives the folding processes, as
+        a synchronous step would: pieces, local improvement, the refinement walk, the
+        ``deadline``, ``stop_at_solution`` and ``episode_limit``); the step returns at once
+        with reward 0 and ``info["pending"]``, and the batch's rewards come back here
+        together once it is done, a skipped design's with reward 0 and ``info["skipped"]``.
+        One batch folds at a time: a step that ends episodes first waits for the batch
+        before. The policy's steps and updates then overlap folding; the executor must not
+        be used otherwise while a batch is in flight.
 
         Args:
             block: Wait for every design in flight.
+            first: Wait until at least one design's reward is ready (when any is in flight).
 
         Returns:
             One :class:`envs.deferred.Evaluation` ``(ticket, env_index, step_index, reward,
@@ -239,7 +270,12 @@ class RnaDesignVecEnv(VecEnv):
         Raises:
             envs.deferred.EvaluationError: a fold failed (the message names the episode).
         """
-        return self.evaluations.collect(block)
+        if not self._batches:
+            return self.evaluations.collect(block, first=first)
+        ready: list[Evaluation] = []
+        while self._batches and (block or (first and not ready) or self._batches[0].done):
+            ready.extend(self._finish_batch(self._batches.pop(0)))
+        return ready
 
     @property
     def masked(self) -> bool:
@@ -253,13 +289,27 @@ class RnaDesignVecEnv(VecEnv):
     @property
     def pending(self) -> int:
         """Deferred designs not yet collected."""
-        return self.evaluations.pending
+        return self.evaluations.pending + sum(len(b.tickets) for b in self._batches)
+
+    def cancel_batches(self) -> None:
+        """Drop the batches folding in the background (:attr:`pipelined`), unrewarded.
+
+        Their folds in progress end first (at most one piece per folding process).
+        """
+        self._abort.set()
+        try:
+            for batch in self._batches:
+                batch.thread.join()
+        finally:
+            self._batches.clear()
+            self._abort.clear()
 
     def close(self) -> None:
         """Stop the folds in flight and, unless the executor was given, the folding processes.
 
         Returns at once: folds still running (a design loop past its deadline) are killed.
         """
+        self.cancel_batches()
         self.evaluations.close()
 
     def start_workers(self) -> None:
@@ -329,7 +379,10 @@ class RnaDesignVecEnv(VecEnv):
 
     def _evaluate(self, indices: np.ndarray) -> list[DesignOutcome | None]:
         """Outcomes of the finished episodes' designs, None for a skipped design."""
-        jobs = self._jobs(indices)
+        return self._evaluate_jobs(self._jobs(indices))
+
+    def _evaluate_jobs(self, jobs: list[tuple]) -> list[DesignOutcome | None]:
+        """Outcomes of the designs of ``jobs``, None for a skipped design."""
         allowed = len(jobs)
         if self.episode_limit is not None:
             allowed = max(0, min(allowed, self.episode_limit - self.total_episodes))
@@ -380,7 +433,7 @@ class RnaDesignVecEnv(VecEnv):
         """
         fold = self.fold_time()
         outcomes: list[DesignOutcome] = []
-        while len(outcomes) < len(jobs):
+        while len(outcomes) < len(jobs) and not self._abort.is_set():
             now = time.monotonic()
             fit = int((deadline - now) / (_FOLD_SAFETY * fold)) if fold > 0 else len(jobs)
             if fit < 1:
@@ -435,8 +488,8 @@ class RnaDesignVecEnv(VecEnv):
                     unit = self._unit(plain, chunks[started])
                     executor.submit(unit)
                     running[unit.id], started = started, started + 1
-                if not running:
-                    break
+                if not running or self._abort.is_set():
+                    break  # an abort: what runs is cancelled below
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 dones = [done for done in executor.wait(left) if done.id in running]
                 for done in dones:
@@ -472,24 +525,75 @@ class RnaDesignVecEnv(VecEnv):
         queue = improvable(jobs, outcomes)
         running: dict[str, int] = {}
         executor = self.evaluations.executor
-        while queue or running:
-            solved = stop and any(o is not None and o.solved for o in outcomes)
-            late = deadline is not None and time.monotonic() >= deadline
-            while queue and len(running) < self.workers and not solved and not late:
-                index = queue.pop(0)
-                unit = Unit(
-                    f"improve-{next(self._units)}",
-                    improve_design,
-                    (jobs[index], outcomes[index], deadline),
-                )
-                executor.submit(unit)
-                running[unit.id] = index
-            if not running:
-                break
-            for done in executor.wait():
-                if done.id in running:
-                    outcomes[running.pop(done.id)] = self._outcomes(done)  # one outcome
+        try:
+            while queue or running:
+                solved = stop and any(o is not None and o.solved for o in outcomes)
+                late = deadline is not None and time.monotonic() >= deadline
+                while queue and len(running) < self.workers and not solved and not late:
+                    index = queue.pop(0)
+                    unit = Unit(
+                        f"improve-{next(self._units)}",
+                        improve_design,
+                        (jobs[index], outcomes[index], deadline),
+                    )
+                    executor.submit(unit)
+                    running[unit.id] = index
+                if not running or self._abort.is_set():
+                    break
+                for done in executor.wait():
+                    if done.id in running:
+                        outcomes[running.pop(done.id)] = self._outcomes(done)  # one outcome
+        finally:
+            for unit_id in running:  # an abort (or a failed fold)
+                executor.cancel(unit_id)
+        if self._abort.is_set():
+            return outcomes
         return refine_closest(jobs, outcomes, deadline, stop)
+
+    def _start_batch(self, indices: np.ndarray, step: int) -> list[int]:
+        """Start folding the designs of the episodes ``indices`` in the background.
+
+        Returns:
+            One ticket per episode (its ``info["pending"]``).
+
+        Raises:
+            RuntimeError: the folds run in this process (one worker): a background
+                thread would only compete with the policy for the GIL.
+        """
+        if isinstance(self.evaluations.executor, SerialExecutor):
+            raise RuntimeError("pipelined folding needs folding processes (workers > 1)")
+        if self._batches:  # one batch at a time: each drives the executor alone
+            self._batches[0].thread.join()
+        jobs = self._jobs(indices)  # here: the actions and seeds change with the next step
+        targets = [self._encoding(index).target for index in indices]
+        tickets = [next(self._batch_tickets) for _ in indices]
+        batch = _BatchInFlight(step, indices.copy(), targets, tickets)
+        batch.thread = threading.Thread(
+            target=batch.run, args=(self._evaluate_jobs, jobs), name=f"fold-batch-{step}"
+        )
+        batch.thread.start()
+        self._batches.append(batch)
+        return tickets
+
+    def _finish_batch(self, batch: _BatchInFlight) -> list[Evaluation]:
+        """The rewards of a batch folded in the background (waiting for it first)."""
+        batch.thread.join()
+        if batch.error is not None:
+            raise EvaluationError(
+                f"folding the designs of the episodes that ended at step {batch.step} "
+                f"failed: {batch.error}"
+            ) from batch.error
+        evaluations = []
+        for index, target, ticket, outcome in zip(
+            batch.indices, batch.targets, batch.tickets, batch.outcomes
+        ):
+            if outcome is None:  # skipped (deadline, episode limit or a solution)
+                value, info = 0.0, {"target_id": target.id, "skipped": True}
+            else:
+                value = reward(outcome.distance, len(target), self.config.reward_exponent)
+                info = outcome_info(target, outcome)
+            evaluations.append(Evaluation(ticket, int(index), batch.step, value, info))
+        return evaluations
 
     def _unit(self, evaluate: Callable, jobs: list[tuple]) -> Unit:
         """A unit that evaluates ``jobs`` (it runs in a worker: ``evaluate`` is picklable)."""
@@ -541,6 +645,28 @@ class RnaDesignVecEnv(VecEnv):
             structure = encoding.target.structure
             jobs.append((sequence, structure, self.config, seed, encoding.constraints, self.energy))
         return jobs
+
+
+class _BatchInFlight:
+    """A batch of designs folding in a background thread (:attr:`RnaDesignVecEnv.pipelined`)."""
+
+    def __init__(self, step: int, indices: np.ndarray, targets: list[Target], tickets: list[int]):
+        self.step, self.indices, self.targets, self.tickets = step, indices, targets, tickets
+        self.thread: threading.Thread
+        self.outcomes: list[DesignOutcome | None] = []
+        self.error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def run(
+        self, evaluate: Callable[[list[tuple]], list[DesignOutcome | None]], jobs: list
+    ) -> None:
+        try:
+            self.outcomes = evaluate(jobs)
+        except BaseException as error:  # re-raised by the caller's collect
+            self.error = error
 
 
 class _EncodingTable:

@@ -15,9 +15,10 @@ are cut into sequences only afterwards).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
@@ -25,14 +26,18 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 from envs.deferred import PENDING, Evaluation
 
 
-class DeferredRewards(BaseCallback):
-    """Writes the rewards of deferred evaluations into an on-policy algorithm's rollout.
+class PendingRewards(BaseCallback):
+    """Writes deferred rewards into the rollout their episode was sampled in, as they come.
 
-    SB3 adds the current step's ``rewards`` array to the buffer after the callbacks, at row
-    ``rollout_buffer.pos``; rewards of episodes that ended at earlier steps go straight into
-    ``rollout_buffer.rewards``. The evaluated reward replaces the provisional one, and what
-    SB3 added to it stays (the bootstrap ``gamma * V(terminal_observation)`` of a truncated
-    episode). At the last step of a rollout every evaluation in flight is awaited.
+    At every step the episodes that ended with ``info["pending"]`` are noted (the rollout
+    buffer, its row and the environment), and the evaluations that have come back are
+    written: into this step's ``rewards`` array when the episode ended in this step (SB3
+    adds it to the buffer after the callbacks), else into the buffer they belong to,
+    which may be an earlier rollout's (:func:`meta.pipelined_learning.learn_one_behind`
+    trains on a rollout while the next one is sampled). The evaluated reward replaces
+    the provisional one, and what SB3 added to it stays (the bootstrap ``gamma *
+    V(terminal_observation)`` of a truncated episode). An evaluation whose ``info`` has
+    ``"skipped"`` (no reward: a design loop's deadline) marks its rollout incomplete.
 
     Args:
         on_episode: Called with the ``info`` of every evaluated episode.
@@ -46,47 +51,84 @@ class DeferredRewards(BaseCallback):
     def __init__(self, on_episode: Callable[[dict[str, Any]], None] | None = None):
         super().__init__()
         self.on_episode = on_episode
-        #: ticket -> (row, env index, provisional reward) of the episodes awaited.
-        self.rows: dict[int, tuple[int, int, float]] = {}
+        #: ticket -> (buffer, row, env index, provisional reward) of the episodes awaited.
+        self.rows: dict[int, tuple[RolloutBuffer, int, int, float]] = {}
+        #: ``id()`` of the buffers holding an episode that was skipped (no reward).
+        self.incomplete: set[int] = set()
 
     def _init_callback(self) -> None:
         if not isinstance(self.model, OnPolicyAlgorithm):
             raise ValueError(
-                f"DeferredRewards needs an on-policy algorithm, got {type(self.model).__name__}"
+                f"{type(self).__name__} needs an on-policy algorithm, "
+                f"got {type(self.model).__name__}"
             )
         check_deferred_env(self.training_env)
+
+    def _on_step(self) -> bool:
+        self.note_pending()
+        self.receive(self.training_env.collect())
+        return True
+
+    def note_pending(self) -> None:
+        """Note the episodes that ended in this step with a pending reward."""
+        buffer = self.model.rollout_buffer
+        rewards = self.locals["rewards"]
+        for index, info in enumerate(self.locals["infos"]):
+            if PENDING in info:
+                self.rows[info[PENDING]] = (buffer, buffer.pos, index, float(rewards[index]))
+
+    def awaits(self, buffer: RolloutBuffer) -> bool:
+        """Whether a reward of ``buffer``'s episodes has not come back yet."""
+        return any(row[0] is buffer for row in self.rows.values())
+
+    def wait_for(self, buffer: RolloutBuffer) -> None:
+        """Wait until every reward of ``buffer``'s episodes is written (others as they come)."""
+        while self.awaits(buffer):
+            self.receive(self.training_env.collect(first=True))
+
+    def receive(self, evaluations: Iterable[Evaluation | tuple]) -> None:
+        """Write evaluated rewards into their rollouts."""
+        for evaluation in evaluations:
+            self._write(Evaluation(*evaluation))
+
+    def _write(self, evaluation: Evaluation) -> None:
+        """Put an evaluated reward at its episode's step (this step's array or a buffer)."""
+        if evaluation.ticket not in self.rows:
+            raise RuntimeError(f"deferred reward {evaluation.ticket} was not awaited")
+        buffer, row, index, provisional = self.rows.pop(evaluation.ticket)
+        if index != evaluation.env_index:
+            raise RuntimeError(f"deferred reward {evaluation.ticket} came back for another env")
+        change = evaluation.reward - provisional
+        if buffer is self.model.rollout_buffer and row == buffer.pos and not buffer.full:
+            self.locals["rewards"][index] += change  # this step's: added after the callbacks
+        else:
+            buffer.rewards[row, index] += change
+        if evaluation.info.get("skipped"):
+            self.incomplete.add(id(buffer))
+        if self.on_episode is not None:
+            self.on_episode(evaluation.info)
+
+
+class DeferredRewards(PendingRewards):
+    """Writes the rewards of deferred evaluations into an on-policy algorithm's rollout.
+
+    :class:`PendingRewards` that waits for every evaluation in flight at the last step of a
+    rollout, so that returns and advantages are computed from complete rewards: training
+    is the same as with synchronous evaluation, only faster.
+    """
 
     def _on_rollout_start(self) -> None:
         self.training_env.collect(block=True)  # a stopped rollout may leave evaluations behind
         self.rows.clear()
 
     def _on_step(self) -> bool:
-        row = self.model.rollout_buffer.pos
-        rewards = self.locals["rewards"]
-        for index, info in enumerate(self.locals["infos"]):
-            if PENDING in info:
-                self.rows[info[PENDING]] = (row, index, float(rewards[index]))
-        last = row == self.model.rollout_buffer.buffer_size - 1
-        for evaluation in self.training_env.collect(block=last):
-            self._write(Evaluation(*evaluation), row)
+        self.note_pending()
+        buffer = self.model.rollout_buffer
+        last = buffer.pos == buffer.buffer_size - 1
+        self.receive(self.training_env.collect(block=last))
         if last and self.rows:
             raise RuntimeError(f"{len(self.rows)} rewards missing at the end of a rollout")
         return True
-
-    def _write(self, evaluation: Evaluation, row: int) -> None:
-        """Put an evaluated reward at its episode's step (this step's array or the buffer)."""
-        if evaluation.ticket not in self.rows:
-            raise RuntimeError(f"deferred reward {evaluation.ticket} was not awaited")
-        episode_row, index, provisional = self.rows.pop(evaluation.ticket)
-        if index != evaluation.env_index:
-            raise RuntimeError(f"deferred reward {evaluation.ticket} came back for another env")
-        change = evaluation.reward - provisional
-        if episode_row == row:
-            self.locals["rewards"][index] += change
-        else:
-            self.model.rollout_buffer.rewards[episode_row, index] += change
-        if self.on_episode is not None:
-            self.on_episode(evaluation.info)
 
 
 def check_deferred_env(env: VecEnv) -> None:
@@ -110,4 +152,4 @@ def check_deferred_env(env: VecEnv) -> None:
         )
 
 
-__all__ = ["DeferredRewards", "check_deferred_env"]
+__all__ = ["DeferredRewards", "PendingRewards", "check_deferred_env"]

@@ -16,6 +16,7 @@ from autorl.commands.options import (
     add_ensemble_share_option,
     add_ensemble_starts_option,
     add_local_improvement_option,
+    add_pipeline_option,
     add_rule_options,
     energy_from_args,
     rules_from_args,
@@ -116,6 +117,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_ensemble_rivals_option(parser)
     add_ensemble_late_share_option(parser)
     add_local_improvement_option(parser)
+    add_pipeline_option(parser)
     parser.add_argument(
         "--rank-by",
         choices=RANKINGS,
@@ -211,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
             local_improvement=args.local_improvement,
             device=args.device,
             workers=args.workers,
+            pipeline=args.pipeline,
             on_progress=show,
             on_result=done,
         )

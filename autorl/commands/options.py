@@ -37,6 +37,8 @@ DEFAULT_ENSEMBLE_RIVALS = 0.5
 DEFAULT_ENSEMBLE_LATE_SHARE = 0.9
 #: ``meta.design.DEFAULT_LOCAL_IMPROVEMENT``: the default of ``--local-improvement``.
 DEFAULT_LOCAL_IMPROVEMENT = 0
+#: ``meta.design.DEFAULT_PIPELINE``: the default of ``--pipeline``/``--no-pipeline``.
+DEFAULT_PIPELINE = True
 
 
 def _parsed(text: str, convert: Callable[[str], Any], kind: str) -> Any:
@@ -152,6 +154,18 @@ def add_ensemble_late_share_option(parser: argparse.ArgumentParser, scope: str =
 def add_local_improvement_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
     """Add ``--local-improvement`` (LEARNA's local improvement's distance; 0: off)."""
     _add_stage_option(parser, "--local-improvement", scope)
+
+
+def add_pipeline_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--pipeline``/``--no-pipeline`` (update while the next batch folds)."""
+    parser.add_argument(
+        "--pipeline",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_PIPELINE,
+        help="with --workers > 1, update the policy while the next batch of designs folds, "
+        "one rollout behind (about 1.2 times the episodes per second); --no-pipeline folds "
+        "each batch, then updates on it (default: %(default)s)",
+    )
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
