@@ -23,6 +23,13 @@ rewards (:class:`envs.deferred.Evaluation` s, the bookkeeping of
 :class:`meta.deferred_rewards.DeferredRewards` writes into the rollout before returns are
 computed. Folding then overlaps the policy's steps instead of stalling them.
 
+With ``pipelined = True`` (a design loop with folding processes,
+:func:`meta.pipelined_learning.learn_one_behind`) the batch of designs that ends in one step
+is folded in a background thread exactly as a synchronous step would fold it (pieces, local
+improvement, the walk, the deadline), and the step returns at once with
+``info["pending"]``; :meth:`RnaDesignVecEnv.collect` gives the batch's rewards once it is
+done. The policy's update and next rollout then run while the batch folds.
+
 Any SB3 wrapper works with the single environment too (``DummyVecEnv``,
 ``SubprocVecEnv`` over :class:`envs.rna_design.RnaDesignEnv`, see :func:`make_vec_env`);
 this class is the fast path that the design loop and meta-training use.
@@ -157,6 +164,8 @@ class RnaDesignVecEnv(VecEnv):
         self.fold_seconds: float | None = None
         #: Steps taken so far (the ``step_index`` of the next one).
         self.step_count = 0
+        #: The step whose designs are being evaluated (named when a fold fails).
+        self._evaluating = 0
         #: Fold each batch of finished episodes in the background (see :meth:`collect`).
         self.pipelined = False
         self._batches: list[_BatchInFlight] = []
@@ -199,6 +208,8 @@ class RnaDesignVecEnv(VecEnv):
                 refusal = encoding.refusal(int(self._steps[index]), int(actions[index]))
                 raise ValueError(f"environment {index}: {refusal}")
         step, self.step_count = self.step_count, self.step_count + 1
+        if not self._batches:  # a batch in the background names its own step
+            self._evaluating = step
         self._actions[self._rows, self._steps] = actions
         self._steps += 1
         done = self._steps == self._table.num_steps[self._which]
@@ -563,7 +574,8 @@ class RnaDesignVecEnv(VecEnv):
         if isinstance(self.evaluations.executor, SerialExecutor):
             raise RuntimeError("pipelined folding needs folding processes (workers > 1)")
         if self._batches:  # one batch at a time: each drives the executor alone
-            self._batches[0].thread.join()
+            self._batches[-1].thread.join()
+        self._evaluating = step
         jobs = self._jobs(indices)  # here: the actions and seeds change with the next step
         targets = [self._encoding(index).target for index in indices]
         tickets = [next(self._batch_tickets) for _ in indices]
@@ -578,6 +590,8 @@ class RnaDesignVecEnv(VecEnv):
     def _finish_batch(self, batch: _BatchInFlight) -> list[Evaluation]:
         """The rewards of a batch folded in the background (waiting for it first)."""
         batch.thread.join()
+        if isinstance(batch.error, EvaluationError):
+            raise batch.error  # it names the step
         if batch.error is not None:
             raise EvaluationError(
                 f"folding the designs of the episodes that ended at step {batch.step} "
@@ -605,7 +619,7 @@ class RnaDesignVecEnv(VecEnv):
             return done.result()
         except UnitError as error:
             raise EvaluationError(
-                f"folding the designs of the episodes that ended at step {self.step_count - 1} "
+                f"folding the designs of the episodes that ended at step {self._evaluating} "
                 f"failed: {done.error}"
             ) from error
 

@@ -1,4 +1,4 @@
-"""Deferred rewards into SB3's rollout: :class:`DeferredRewards`, for any deferred-reward env.
+"""Deferred rewards into SB3's rollouts: :class:`DeferredRewards` and :class:`PendingRewards`.
 
 A deferred-reward environment (:class:`envs.deferred.DeferredRewardVecEnv`,
 :class:`envs.vector.RnaDesignVecEnv` with ``deferred=True``) ends an episode with a
@@ -11,6 +11,11 @@ evaluation, only faster. sb3-contrib's ``RecurrentPPO`` works the same way: its 
 run at the same point of a step, and its ``RecurrentRolloutBuffer`` keeps ``rewards`` as
 ``(n_steps, n_envs)`` with the same ``pos`` until returns are computed (its minibatches
 are cut into sequences only afterwards).
+
+:class:`PendingRewards` (the base of :class:`DeferredRewards`) does not wait: a reward is
+written into whichever rollout its episode was sampled in, when it comes back, for
+:func:`meta.pipelined_learning.learn_one_behind`, which trains on a rollout while the next
+one is sampled.
 """
 
 from __future__ import annotations

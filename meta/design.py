@@ -25,6 +25,12 @@ batch's folds stop at the deadline (:class:`envs.vector.RnaDesignVecEnv`), a res
 could not produce a design in time is not made, and the scoring of the reported designs
 (``metrics``) has its time set aside. ``max_episodes`` bounds the designs evaluated instead
 of (or as well as) the time.
+
+With more than one folding process the PPO loop is pipelined (``pipeline``, on by default):
+each batch of designs folds in the background while the policy updates on the batch before
+and samples the next (:func:`meta.pipelined_learning.learn_one_behind`), so the policy that
+samples a batch is one update behind the one trained on it. The ensemble stage's turns
+still come between batches, once the batch in flight is back.
 """
 
 from __future__ import annotations

@@ -110,6 +110,7 @@ def test_energy_and_refinement_copies_match():
         DEFAULT_ENSEMBLE_SHARE,
         DEFAULT_ENSEMBLE_STARTS,
         DEFAULT_LOCAL_IMPROVEMENT,
+        DEFAULT_PIPELINE,
         DEFAULT_REFINEMENT,
     )
 
@@ -123,6 +124,7 @@ def test_energy_and_refinement_copies_match():
     assert options.DEFAULT_ENSEMBLE_RIVALS == DEFAULT_ENSEMBLE_RIVALS
     assert options.DEFAULT_ENSEMBLE_LATE_SHARE == DEFAULT_ENSEMBLE_LATE_SHARE
     assert options.DEFAULT_LOCAL_IMPROVEMENT == DEFAULT_LOCAL_IMPROVEMENT
+    assert options.DEFAULT_PIPELINE == DEFAULT_PIPELINE
 
 
 def test_designable_copy_matches():
