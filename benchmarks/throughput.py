@@ -35,6 +35,10 @@ runs: two processes fold about twice as fast as one).
 the loop folds in its own process), from the resource usage of the loop's finished child
 processes.
 
+The loop is pipelined (``--pipeline``, as ``autorl design`` runs it with more than one
+folding process: each PPO update runs while the next batch folds); ``--no-pipeline`` folds
+each batch, then updates on it. The JSON records which.
+
 With ``--constraint-fraction F`` (and ``--gc MIN:MAX``) the targets carry generated
 sequence constraints (:func:`envs.constraints.random_constraint`), so the loop runs with
 action masks (MaskablePPO) and repair: the cost of honouring constraints.

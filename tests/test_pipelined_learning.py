@@ -342,6 +342,33 @@ def test_the_pipelined_loop_learns_and_the_same_seed_gives_the_same_designs(monk
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize(
+    "settings, constraint",
+    [
+        ({"n_envs": 8, "lstm_units": 8, "lstm_mode": "episode"}, None),  # RecurrentPPO
+        ({"n_envs": 8}, "N" * 35 + "GNN"),  # MaskablePPO
+    ],
+)
+def test_recurrent_and_masked_agents_learn_in_the_pipelined_loop(monkeypatch, settings, constraint):
+    from meta.config import LEARNA
+
+    calls = _spy(monkeypatch)
+    result = design_module.design(
+        Target("h", HARD, constraint),
+        method="learna",
+        config=LEARNA.updated(settings),
+        time_limit=float("inf"),
+        seed=2,
+        num_solutions=10**6,
+        max_episodes=48,
+        workers=2,
+        metrics=False,
+    )
+    assert calls == [1] and result.episodes == 48 and result.sequence
+    if constraint is not None:
+        assert result.sequence[35] == "G"
+
+
 def test_the_option_reaches_the_loop_from_the_cli_and_the_api(monkeypatch):
     from autorl import api
     from autorl.cli import main
