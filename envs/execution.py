@@ -31,6 +31,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
@@ -396,6 +397,8 @@ class ProcessExecutor(ExecutorBase):
         self._ctx = mp.get_context("spawn")
         self._workers = [_Worker(number) for number in range(1, workers + 1)]
         self._payloads: dict[str, bytes] = {}
+        #: The thread that starts the worker processes (see :meth:`_spawn`).
+        self._spawner: ThreadPoolExecutor | None = None
         # Stops the workers at exit before multiprocessing joins its non-daemonic children.
         Finalize(self, _stop_workers, args=(self._workers,), exitpriority=10)
 
@@ -435,6 +438,18 @@ class ProcessExecutor(ExecutorBase):
         worker.unit, worker.started = unit, time.monotonic()
 
     def _spawn(self, worker: _Worker) -> None:
+        """Start ``worker``'s process, always from this executor's own thread.
+
+        Linux's ``PR_SET_PDEATHSIG`` kills a child when the *thread* that started it ends,
+        not its process: a worker started while a caller's short-lived thread drives the
+        executor (a design loop folds its batches from a background thread) would be
+        killed with that thread, under a later unit. One long-lived thread starts them all.
+        """
+        if self._spawner is None:
+            self._spawner = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-spawner")
+        self._spawner.submit(self._start_process, worker).result()
+
+    def _start_process(self, worker: _Worker) -> None:
         parent_conn, child_conn = self._ctx.Pipe()
         process = self._ctx.Process(
             target=_worker_main,
@@ -539,6 +554,9 @@ class ProcessExecutor(ExecutorBase):
         self._payloads.clear()
         self._ids.clear()
         _stop_workers(self._workers)
+        if self._spawner is not None:
+            self._spawner.shutdown()
+            self._spawner = None
 
 
 def run_until(executor: Executor, units: Iterable[Unit], deadline: float) -> dict[str, Done]:

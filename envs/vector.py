@@ -43,6 +43,8 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from typing import Any
 
 import gymnasium as gym
@@ -169,6 +171,8 @@ class RnaDesignVecEnv(VecEnv):
         #: Fold each batch of finished episodes in the background (see :meth:`collect`).
         self.pipelined = False
         self._batches: list[_BatchInFlight] = []
+        #: The thread that folds the batches (one, reused for the life of this object).
+        self._folding_thread: ThreadPoolExecutor | None = None
         self._batch_tickets = itertools.count()
         #: Set to make a batch folding in the background stop starting folds.
         self._abort = threading.Event()
@@ -216,20 +220,12 @@ class RnaDesignVecEnv(VecEnv):
         rewards = np.zeros(self.num_envs, dtype=np.float32)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         finished = np.flatnonzero(done)
-        if len(finished) and self.pipelined and not self.deferred:
+        if len(finished) and (self.deferred or self.pipelined):
             terminal = self._observations(finished)
-            tickets = self._start_batch(finished, step)
-            for slot, (index, ticket) in enumerate(zip(finished, tickets)):
-                infos[index] = {
-                    "pending": ticket,
-                    "target_id": self._encoding(index).target.id,
-                    "terminal_observation": terminal[slot],
-                    "TimeLimit.truncated": False,
-                }
-                self._start_episode(index)
-        elif len(finished) and self.deferred:
-            terminal = self._observations(finished)
-            tickets = self._submit(finished, step)
+            if self.deferred:
+                tickets = self._submit(finished, step)  # one design each
+            else:
+                tickets = self._start_batch(finished, step)  # the whole batch
             for slot, (index, ticket) in enumerate(zip(finished, tickets)):
                 infos[index] = {
                     "pending": ticket,
@@ -309,8 +305,7 @@ class RnaDesignVecEnv(VecEnv):
         """
         self._abort.set()
         try:
-            for batch in self._batches:
-                batch.thread.join()
+            wait_futures([batch.future for batch in self._batches])
         finally:
             self._batches.clear()
             self._abort.clear()
@@ -321,6 +316,9 @@ class RnaDesignVecEnv(VecEnv):
         Returns at once: folds still running (a design loop past its deadline) are killed.
         """
         self.cancel_batches()
+        if self._folding_thread is not None:
+            self._folding_thread.shutdown()
+            self._folding_thread = None
         self.evaluations.close()
 
     def start_workers(self) -> None:
@@ -574,32 +572,31 @@ class RnaDesignVecEnv(VecEnv):
         if isinstance(self.evaluations.executor, SerialExecutor):
             raise RuntimeError("pipelined folding needs folding processes (workers > 1)")
         if self._batches:  # one batch at a time: each drives the executor alone
-            self._batches[-1].thread.join()
+            wait_futures([self._batches[-1].future])
+        if self._folding_thread is None:
+            self._folding_thread = ThreadPoolExecutor(1, thread_name_prefix="fold-batches")
         self._evaluating = step
         jobs = self._jobs(indices)  # here: the actions and seeds change with the next step
         targets = [self._encoding(index).target for index in indices]
         tickets = [next(self._batch_tickets) for _ in indices]
-        batch = _BatchInFlight(step, indices.copy(), targets, tickets)
-        batch.thread = threading.Thread(
-            target=batch.run, args=(self._evaluate_jobs, jobs), name=f"fold-batch-{step}"
-        )
-        batch.thread.start()
-        self._batches.append(batch)
+        future = self._folding_thread.submit(self._evaluate_jobs, jobs)
+        self._batches.append(_BatchInFlight(step, indices.copy(), targets, tickets, future))
         return tickets
 
     def _finish_batch(self, batch: _BatchInFlight) -> list[Evaluation]:
         """The rewards of a batch folded in the background (waiting for it first)."""
-        batch.thread.join()
-        if isinstance(batch.error, EvaluationError):
-            raise batch.error  # it names the step
-        if batch.error is not None:
+        try:
+            outcomes = batch.future.result()
+        except EvaluationError:
+            raise  # it names the step
+        except Exception as error:
             raise EvaluationError(
                 f"folding the designs of the episodes that ended at step {batch.step} "
-                f"failed: {batch.error}"
-            ) from batch.error
+                f"failed: {error}"
+            ) from error
         evaluations = []
         for index, target, ticket, outcome in zip(
-            batch.indices, batch.targets, batch.tickets, batch.outcomes
+            batch.indices, batch.targets, batch.tickets, outcomes
         ):
             if outcome is None:  # skipped (deadline, episode limit or a solution)
                 value, info = 0.0, {"target_id": target.id, "skipped": True}
@@ -662,25 +659,23 @@ class RnaDesignVecEnv(VecEnv):
 
 
 class _BatchInFlight:
-    """A batch of designs folding in a background thread (:attr:`RnaDesignVecEnv.pipelined`)."""
+    """A batch of designs folding in the background (:attr:`RnaDesignVecEnv.pipelined`)."""
 
-    def __init__(self, step: int, indices: np.ndarray, targets: list[Target], tickets: list[int]):
+    def __init__(
+        self,
+        step: int,
+        indices: np.ndarray,
+        targets: list[Target],
+        tickets: list[int],
+        future: Future,
+    ):
         self.step, self.indices, self.targets, self.tickets = step, indices, targets, tickets
-        self.thread: threading.Thread
-        self.outcomes: list[DesignOutcome | None] = []
-        self.error: BaseException | None = None
+        #: Gives the batch's outcomes (None for a skipped design), or raises.
+        self.future = future
 
     @property
     def done(self) -> bool:
-        return not self.thread.is_alive()
-
-    def run(
-        self, evaluate: Callable[[list[tuple]], list[DesignOutcome | None]], jobs: list
-    ) -> None:
-        try:
-            self.outcomes = evaluate(jobs)
-        except BaseException as error:  # re-raised by the caller's collect
-            self.error = error
+        return self.future.done()
 
 
 class _EncodingTable:

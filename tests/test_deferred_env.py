@@ -15,6 +15,7 @@ from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_suppo
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+from vec_env_helpers import finish_episodes
 
 import envs.deferred
 import envs.evaluation
@@ -460,15 +461,6 @@ def test_rna_env_on_workers_skips_and_stops_the_folds_past_its_deadline(workers,
     assert run_all(workers, [Unit("after-deadline", abs, (-1,))])[0].value == 1
 
 
-def _finish(env: RnaDesignVecEnv):
-    """Step every episode of a one-target env to its end; the last step's results."""
-    env.reset()
-    zeros = np.zeros(env.num_envs, dtype=np.int64)
-    for _ in range(env.encodings[0].num_steps - 1):
-        env.step(zeros)
-    return env.step(zeros)
-
-
 def test_rna_env_names_the_step_of_a_failed_fold(monkeypatch):
     def broken(jobs, **kwargs):
         raise RuntimeError("no folding today")
@@ -477,7 +469,7 @@ def test_rna_env_names_the_step_of_a_failed_fold(monkeypatch):
     env = RnaDesignVecEnv(["((....))"], RnaDesignConfig(state_radius=2), n_envs=2, seed=0)
     last = env.encodings[0].num_steps - 1
     with pytest.raises(EvaluationError, match=rf"ended at step {last} .*RuntimeError: no folding"):
-        _finish(env)
+        finish_episodes(env)
 
 
 def test_rna_deferred_folds_are_counted_and_name_their_target(monkeypatch):
@@ -489,7 +481,7 @@ def test_rna_deferred_folds_are_counted_and_name_their_target(monkeypatch):
         deferred=True,
         executor=SerialExecutor(),
     )
-    _, rewards, dones, infos = _finish(env)
+    _, rewards, dones, infos = finish_episodes(env)
     last = env.encodings[0].num_steps - 1
     assert dones.all() and not rewards.any() and env.pending == 2
     evaluations = env.collect()
@@ -498,7 +490,7 @@ def test_rna_deferred_folds_are_counted_and_name_their_target(monkeypatch):
     assert env.total_episodes == 2 and env.total_folds >= 2 and env.pending == 0
 
     monkeypatch.setattr(envs.vector, "evaluate_batch", not_a_pair)
-    _finish(env)
+    finish_episodes(env)
     match = rf"env 0 at step {2 * last + 1}, target hairpin \(ticket 2\) failed: TypeError"
     with pytest.raises(EvaluationError, match=match):
         env.collect(block=True)

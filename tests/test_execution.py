@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -178,6 +179,24 @@ def test_a_worker_killed_mid_unit_is_an_error_and_the_next_unit_runs():
         executor.submit(Unit("after", pid))
         [after] = executor.wait()
     assert after.ok and after.value != first.value  # the dead worker was replaced
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_started_while_a_short_lived_thread_drives_the_executor_outlive_it():
+    """Linux kills a child with the *thread* that started it (PR_SET_PDEATHSIG): the
+    executor starts its processes from its own thread."""
+    with ProcessExecutor(2) as executor:
+        found: list[Done] = []
+        thread = threading.Thread(
+            target=lambda: found.extend(run_all(executor, [Unit("in-thread", pid)]))
+        )
+        thread.start()
+        thread.join()
+        time.sleep(0.5)  # a worker killed with the thread is dead (a zombie) by now
+        state = Path(f"/proc/{found[0].value}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert state in "RSD"  # running or sleeping, not a zombie ("Z")
+        dones = run_all(executor, [Unit(f"after-{i}", square, (i,)) for i in range(4)])
+    assert [done.value for done in dones] == [0, 1, 4, 9]
 
 
 def test_cancel_stops_a_running_unit_and_drops_a_queued_one():

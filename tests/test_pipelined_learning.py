@@ -18,6 +18,7 @@ import pytest
 from sb3_contrib import MaskablePPO, RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from vec_env_helpers import finish_episodes
 
 import envs.evaluation
 import envs.vector
@@ -243,18 +244,25 @@ def test_a_batch_folded_in_the_background_gives_the_synchronous_rewards(workers)
     assert run_all(workers, [Unit("after-pipeline", abs, (-3,))])[0].value == 3
 
 
-def _last_step(env: RnaDesignVecEnv):
-    env.reset()
-    zeros = np.zeros(env.num_envs, dtype=np.int64)
-    for _ in range(env.encodings[0].num_steps - 1):
-        env.step(zeros)
-    return env.step(zeros)
+def test_folding_processes_started_under_a_batch_serve_the_next_ones():
+    """A process started from a thread dies with it (the executor's PR_SET_PDEATHSIG):
+    the batches share one thread for the environment's life."""
+    with ProcessExecutor(2) as fresh:  # its processes start under the first batch
+        env = RnaDesignVecEnv(
+            TARGETS, RnaDesignConfig(state_radius=3), n_envs=4, seed=2, executor=fresh
+        )
+        env.pipelined = True
+        evaluated = 0
+        for _ in _steps(env, 80):
+            evaluated += len(env.collect(block=True))
+        assert evaluated == env.total_episodes > 10
+        env.close()
 
 
 def test_designs_beyond_the_episode_limit_come_back_skipped(workers):
     env = RnaDesignVecEnv(["((((....))))"], n_envs=8, seed=0, executor=workers)
     env.pipelined, env.episode_limit = True, 5
-    _, _, dones, infos = _last_step(env)
+    _, _, dones, infos = finish_episodes(env)
     assert dones.all() and all("pending" in info for info in infos)
     evaluations = env.collect(block=True)
     assert [("distance" in e.info) for e in evaluations] == [True] * 5 + [False] * 3
@@ -268,7 +276,7 @@ def test_a_failed_background_fold_names_its_step(workers, monkeypatch):
         ["((....))"], RnaDesignConfig(state_radius=2), n_envs=2, seed=0, executor=workers
     )
     env.pipelined = True
-    _last_step(env)
+    finish_episodes(env)
     last = env.encodings[0].num_steps - 1
     with pytest.raises(EvaluationError, match=rf"ended at step {last} .*no folding today"):
         env.collect(block=True)
@@ -279,7 +287,7 @@ def test_a_batch_in_flight_is_dropped_and_one_worker_is_refused(workers, monkeyp
     monkeypatch.setattr(envs.vector, "evaluate_batch", slow_batch)
     env = RnaDesignVecEnv(["((((....))))"], n_envs=8, seed=0, executor=workers)
     env.pipelined = True
-    _last_step(env)
+    finish_episodes(env)
     assert env.pending == 8
     env.cancel_batches()  # the folds running end; none is started after
     assert env.pending == 0 and env.collect(block=True) == []
@@ -288,7 +296,7 @@ def test_a_batch_in_flight_is_dropped_and_one_worker_is_refused(workers, monkeyp
     serial = RnaDesignVecEnv(["((((....))))"], n_envs=2, seed=0)
     serial.pipelined = True
     with pytest.raises(RuntimeError, match="workers > 1"):
-        _last_step(serial)
+        finish_episodes(serial)
 
 
 # ------------------------------------------------------------------ the design loop
