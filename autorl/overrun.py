@@ -131,8 +131,13 @@ def run_check(
     seed: int,
     target_spec: str | None = None,
     meta: bool = True,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Run the check and return its report (see the module docstring)."""
+    """Run the check and return its report (see the module docstring).
+
+    With ``workers > 1`` every run folds on that many processes, and its PPO loop is
+    pipelined (``meta.design.DEFAULT_PIPELINE``: the update beside the next batch's folds).
+    """
     from meta.design import warm_up
 
     target = resolve_target(target_spec)
@@ -142,14 +147,16 @@ def run_check(
     for index, (flat, agent) in enumerate(sample_configs(configs, seed)):
         facts = config_facts(target, agent)
         _progress(f"config {index + 1}/{configs} ...")
-        run = timed_design(target, time_limit, seed + index, method="learna", config=agent)
+        run = timed_design(
+            target, time_limit, seed + index, method="learna", config=agent, workers=workers
+        )
         run.update(method="learna", index=index, config=flat, facts=facts)
         runs.append(run)
         print(_row(f"learna config {index + 1}", run), flush=True)
     if meta:
         for method in ("meta-learna", "meta-learna-adapt"):
             _progress(f"{method} (shipped model) ...")
-            run = timed_design(target, time_limit, seed, method=method)
+            run = timed_design(target, time_limit, seed, method=method, workers=workers)
             run.update(method=method)
             runs.append(run)
             print(_row(method, run), flush=True)
@@ -168,6 +175,7 @@ def run_check(
         "target": {"id": target.id, "length": len(target), "structure": target.structure},
         "time_limit": time_limit,
         "seed": seed,
+        "workers": workers,
         "allowance": allowed,
         "worst_overrun": worst["overrun"],
         "within_allowance": within,
@@ -192,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
     parser.add_argument("--no-meta", action="store_true", help="skip the meta-learna(-adapt) runs")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="folding processes of each run (1; above 1 the PPO loop is pipelined)",
+    )
     return parser
 
 
@@ -201,8 +215,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.configs < 0 or not (math.isfinite(args.time_limit) and args.time_limit > 0):
         print("--configs must be >= 0 and --time-limit a positive number", file=sys.stderr)
         return 2
+    if args.workers < 1:
+        print(f"--workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
     try:
-        report = run_check(args.configs, args.time_limit, args.seed, args.target, not args.no_meta)
+        report = run_check(
+            args.configs, args.time_limit, args.seed, args.target, not args.no_meta, args.workers
+        )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -111,7 +111,7 @@ DEFAULT_ENSEMBLE_LATE_SHARE = 0.9
 DEFAULT_LOCAL_IMPROVEMENT = 0
 #: With more than one folding process, each PPO update runs while the next batch of designs
 #: folds, one rollout behind (:func:`_learn_pipelined`): on 100-nt targets with 2 processes
-#: the loop ran 1.2-1.26 times as many episodes per second in session 51 (README,
+#: the loop ran 1.17-1.24 times as many episodes per second in session 51 (README,
 #: throughput). :func:`design` and its callers use it unless told otherwise.
 DEFAULT_PIPELINE = True
 #: Designs of one rollout (the closest) offered to the ensemble search at its next turn.
