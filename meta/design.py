@@ -58,7 +58,7 @@ from envs.folding import EnergyModel, hamming
 from envs.rna_design import RnaDesignConfig, TargetEncoding
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
-from meta.config import LEARNA, LearnaConfig, with_stage_options
+from meta.config import LEARNA, STAGE_OPTION_KEYS, LearnaConfig, with_stage_options
 from meta.deferred_rewards import PendingRewards
 from meta.numpy_ppo import time_minibatch
 from meta.pipelined_learning import learn_one_behind
@@ -161,6 +161,9 @@ class DesignResult:
         found_by: The stage that made ``sequence`` (:data:`envs.evaluation.STAGES`: the
             policy's own design, local improvement, the refinement walk or the ensemble
             stage); empty while there is no design.
+        settings: How the run was made: its stage options (the configuration's values
+            after the options given, named as the options), ``workers``, ``device`` and
+            whether its PPO loop was ``pipelined`` (:func:`design` fills it).
     """
 
     target_id: str
@@ -181,6 +184,7 @@ class DesignResult:
     time_limit: float | None = None
     max_episodes: int | None = None
     found_by: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``length`` and normalized distance added)."""
@@ -1120,6 +1124,12 @@ def design(
         time_limit=time_limit,
         max_episodes=None if max_episodes is None else int(max_episodes),
     )
+    result.settings = {
+        **{option: getattr(config.env, key) for option, key in STAGE_OPTION_KEYS.items()},
+        "workers": workers,
+        "device": device,
+        "pipelined": bool(pipeline and workers > 1 and method != "meta-learna"),
+    }
     state = _DesignState(
         result,
         start,

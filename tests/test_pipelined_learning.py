@@ -9,6 +9,7 @@ processes too (imported there by name).
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -398,6 +399,24 @@ def test_the_option_reaches_the_loop_from_the_cli_and_the_api(monkeypatch):
     assert seen == [True, False, False]
     with pytest.raises(ValueError, match="pipeline must be True or False"):
         api.design(short, time_limit=2, pipeline="yes")
+
+
+def test_every_result_records_how_it_was_made(capsys):
+    from autorl.cli import main
+
+    short = "((((((....))))))...((((((....))))))"
+    args = ["design", "--target", short, "--time-limit", "20", "--quiet", "--format", "json"]
+    recorded = []
+    for extra in (
+        ["--workers", "2", "--local-improvement", "3"],
+        ["--workers", "2", "--no-pipeline"],
+        [],
+    ):
+        assert main([*args, *extra]) == 0
+        recorded.append(json.loads(capsys.readouterr().out)[0]["settings"])
+    assert [(r["workers"], r["pipelined"]) for r in recorded] == [(2, True), (2, False), (1, False)]
+    assert [r["local_improvement"] for r in recorded] == [3, 0, 0]
+    assert recorded[0]["refinement"] == 200 and recorded[0]["ensemble_share"] == 0.5
 
 
 def test_the_throughput_benchmark_takes_the_option(monkeypatch):
