@@ -212,8 +212,6 @@ class RnaDesignVecEnv(VecEnv):
                 refusal = encoding.refusal(int(self._steps[index]), int(actions[index]))
                 raise ValueError(f"environment {index}: {refusal}")
         step, self.step_count = self.step_count, self.step_count + 1
-        if not self._batches:  # a batch in the background names its own step
-            self._evaluating = step
         self._actions[self._rows, self._steps] = actions
         self._steps += 1
         done = self._steps == self._table.num_steps[self._which]
@@ -238,15 +236,9 @@ class RnaDesignVecEnv(VecEnv):
             if self._batches:
                 raise RuntimeError("collect the batches folding in the background first")
             terminal = self._observations(finished)
+            self._evaluating = step
             for slot, (index, outcome) in enumerate(zip(finished, self._evaluate(finished))):
-                target = self._encoding(index).target
-                if outcome is None:  # skipped (deadline or episode limit): not evaluated
-                    infos[index] = {"target_id": target.id, "skipped": True}
-                else:
-                    rewards[index] = reward(
-                        outcome.distance, len(target), self.config.reward_exponent
-                    )
-                    infos[index] = outcome_info(target, outcome)
+                rewards[index], infos[index] = self._rewarded(self._encoding(index).target, outcome)
                 infos[index]["terminal_observation"] = terminal[slot]
                 infos[index]["TimeLimit.truncated"] = False
                 self._start_episode(index)
@@ -590,21 +582,27 @@ class RnaDesignVecEnv(VecEnv):
         except EvaluationError:
             raise  # it names the step
         except Exception as error:
-            raise EvaluationError(
-                f"folding the designs of the episodes that ended at step {batch.step} "
-                f"failed: {error}"
-            ) from error
+            raise _fold_failure(batch.step, str(error)) from error
         evaluations = []
         for index, target, ticket, outcome in zip(
             batch.indices, batch.targets, batch.tickets, outcomes
         ):
-            if outcome is None:  # skipped (deadline, episode limit or a solution)
-                value, info = 0.0, {"target_id": target.id, "skipped": True}
-            else:
-                value = reward(outcome.distance, len(target), self.config.reward_exponent)
-                info = outcome_info(target, outcome)
+            value, info = self._rewarded(target, outcome)
             evaluations.append(Evaluation(ticket, int(index), batch.step, value, info))
         return evaluations
+
+    def _rewarded(
+        self, target: Target, outcome: DesignOutcome | None
+    ) -> tuple[float, dict[str, Any]]:
+        """Reward and ``info`` of an episode's design.
+
+        A skipped design (None: not evaluated, for the deadline, the episode limit or a
+        solution) gets reward 0 and ``info["skipped"]``.
+        """
+        if outcome is None:
+            return 0.0, {"target_id": target.id, "skipped": True}
+        value = reward(outcome.distance, len(target), self.config.reward_exponent)
+        return value, outcome_info(target, outcome)
 
     def _unit(self, evaluate: Callable, jobs: list[tuple]) -> Unit:
         """A unit that evaluates ``jobs`` (it runs in a worker: ``evaluate`` is picklable)."""
@@ -615,10 +613,7 @@ class RnaDesignVecEnv(VecEnv):
         try:
             return done.result()
         except UnitError as error:
-            raise EvaluationError(
-                f"folding the designs of the episodes that ended at step {self._evaluating} "
-                f"failed: {done.error}"
-            ) from error
+            raise _fold_failure(self._evaluating, str(done.error)) from error
 
     def _submit(self, indices: np.ndarray, step: int) -> list[int]:
         """Hand the designs of finished episodes to the folding processes; their tickets."""
@@ -643,8 +638,7 @@ class RnaDesignVecEnv(VecEnv):
         (outcome,) = outcomes
         self.total_folds += outcome.folds
         self.total_episodes += 1
-        value = reward(outcome.distance, len(target), self.config.reward_exponent)
-        return value, outcome_info(target, outcome)
+        return self._rewarded(target, outcome)
 
     def _jobs(self, indices: np.ndarray) -> list[tuple]:
         """``evaluate_batch`` jobs for the finished episodes (one local-improvement seed each)."""
@@ -656,6 +650,13 @@ class RnaDesignVecEnv(VecEnv):
             structure = encoding.target.structure
             jobs.append((sequence, structure, self.config, seed, encoding.constraints, self.energy))
         return jobs
+
+
+def _fold_failure(step: int, detail: str) -> EvaluationError:
+    """The error of a failed fold, naming the step whose episodes' designs it folded."""
+    return EvaluationError(
+        f"folding the designs of the episodes that ended at step {step} failed: {detail}"
+    )
 
 
 class _BatchInFlight:
