@@ -469,10 +469,14 @@ class _DesignState:
             if self.on_improvement is not None:
                 self.on_improvement(result)
 
-    def stage_due(self) -> bool:
-        """Whether the ensemble stage's next turn would run (it is on, unsolved, in time)."""
+    def stage_due(self, now: float | None = None) -> bool:
+        """Whether the ensemble stage's turn would run at ``now`` (default: the time now).
+
+        It runs when it is on, has not solved the target and the run is not done.
+        """
         search = self.search
-        return search is not None and not search.solved and not self.finished
+        now = time.monotonic() if now is None else now
+        return search is not None and not search.solved and not self._done(now)
 
     def record_evaluated(self, info: dict[str, Any]) -> None:
         """Record a design whose reward came back (skipped designs have no ``distance``)."""
@@ -488,7 +492,7 @@ class _DesignState:
         """
         search = self.search
         now = time.monotonic()
-        if search is None or search.solved or self._done(now):
+        if search is None or not self.stage_due(now):
             self._turn_end = now
             self._bound_batches()
             return
