@@ -7,6 +7,7 @@ the heavy modules are imported by the functions that turn parsed options into ob
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -65,18 +66,11 @@ def _bounded(
 
 
 #: ``argparse`` types: a share of the time in [0, 1), a number of starts in [0, 64], a
-#: share of steps in [0, 1].
+#: share of steps in [0, 1], a number of sites >= 0.
 share = _bounded(float, "a number", 0.0, 1.0, open_above=True)
 starts = _bounded(int, "an integer", 0, 64)
 fraction = _bounded(float, "a number", 0.0, 1.0)
-
-
-def sites(text: str) -> int:
-    """An ``argparse`` type: a number of sites, an integer >= 0."""
-    value = _parsed(text, int, "an integer")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+sites = _bounded(int, "an integer", 0, math.inf)
 
 
 #: The ensemble stage's options: flag -> (type, default, metavar, help after the scope).
