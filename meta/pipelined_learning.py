@@ -42,25 +42,26 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from meta.deferred_rewards import PendingRewards
 
 
-class _Returns:
-    """Remembers what a buffer's returns were computed from, to compute them again.
+class _Rollout:
+    """A rollout buffer, and what its returns were computed from, to compute them again.
 
     SB3 computes a rollout's returns and advantages at its end, when the deferred rewards
-    are still provisional; this wrapper (on the buffer instance) keeps the last values and
-    episode ends it was given.
+    are still provisional; this object replaces the buffer's ``compute_returns_and_advantage``
+    (on the instance) to keep the last values and episode ends it was given.
     """
 
     def __init__(self, buffer: RolloutBuffer):
+        self.buffer = buffer
         self.compute = buffer.compute_returns_and_advantage
         self.last_values: torch.Tensor | None = None
         self.dones: np.ndarray | None = None
-        buffer.compute_returns_and_advantage = self  # type: ignore[method-assign]
+        buffer.compute_returns_and_advantage = self._remember  # type: ignore[method-assign]
 
-    def __call__(self, last_values: torch.Tensor, dones: np.ndarray) -> None:
+    def _remember(self, last_values: torch.Tensor, dones: np.ndarray) -> None:
         self.last_values, self.dones = last_values.clone(), dones.copy()
         self.compute(last_values=last_values, dones=dones)
 
-    def again(self) -> None:
+    def recompute_returns(self) -> None:
         """Recompute the returns and advantages from the buffer's current rewards."""
         if self.last_values is None:
             raise RuntimeError("the rollout's returns were never computed")
@@ -100,48 +101,45 @@ def learn_one_behind(
     total, chain = model._setup_learn(total_timesteps, chain, True, "one_behind", False)
     chain.on_training_start(locals(), globals())
     first = model.rollout_buffer
-    buffers = (first, copy.deepcopy(first))
-    returns = {id(buffer): _Returns(buffer) for buffer in buffers}
-    previous: RolloutBuffer | None = None
+    rollouts = (_Rollout(first), _Rollout(copy.deepcopy(first)))
+    previous: _Rollout | None = None
     completed = False
     iteration = 0
     while True:
         if model.num_timesteps >= total:
             completed = True
             break
-        current = buffers[iteration % 2]
-        rewards.incomplete.discard(id(current))
-        model.rollout_buffer = current
-        if not model.collect_rollouts(model.env, chain, current, model.n_steps):
+        current = rollouts[iteration % 2]
+        rewards.incomplete.discard(id(current.buffer))
+        model.rollout_buffer = current.buffer
+        if not model.collect_rollouts(model.env, chain, current.buffer, model.n_steps):
             break
         iteration += 1
         model._update_current_progress_remaining(model.num_timesteps, total)
-        if previous is not None and not _update(
-            model, previous, rewards, returns, before_update, on_update
-        ):
+        if previous is not None and not _update(model, previous, rewards, before_update, on_update):
             break
         previous = current
     if completed and previous is not None:  # the last rollout's update is still due
-        completed = _update(model, previous, rewards, returns, before_update, on_update)
+        completed = _update(model, previous, rewards, before_update, on_update)
     chain.on_training_end()
     return completed
 
 
 def _update(
     model: OnPolicyAlgorithm,
-    buffer: RolloutBuffer,
+    rollout: _Rollout,
     rewards: PendingRewards,
-    returns: dict[int, _Returns],
     before_update: Callable[[RolloutBuffer], bool] | None,
     on_update: Callable[[float], None] | None,
 ) -> bool:
-    """Wait for ``buffer``'s rewards, then update ``model`` on it; False: stop learning."""
+    """Wait for ``rollout``'s rewards, then update ``model`` on it; False: stop learning."""
+    buffer = rollout.buffer
     rewards.wait_for(buffer)
     if before_update is not None and not before_update(buffer):
         return False
     if id(buffer) in rewards.incomplete:
         raise RuntimeError("a rollout with skipped episodes (no reward) cannot be trained on")
-    returns[id(buffer)].again()
+    rollout.recompute_returns()
     sampling = model.rollout_buffer
     model.rollout_buffer = buffer
     began = time.monotonic()
