@@ -15,7 +15,7 @@ from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_suppo
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-from vec_env_helpers import finish_episodes
+from vec_env_helpers import PROVISIONAL, Artifact, Counter, finish_episodes
 
 import envs.deferred
 import envs.evaluation
@@ -28,56 +28,6 @@ from envs.vector import RnaDesignVecEnv
 from meta.deferred_rewards import DeferredRewards, check_deferred_env
 
 # ------------------------------------------------------------------ toy task and evaluators
-
-#: The reward an episode's last step carries until its artifact is evaluated.
-PROVISIONAL = -1.0
-
-
-class Counter(gym.Env):
-    """Counts the 1-actions of an episode of ``length`` steps (drawn at reset when None).
-
-    Observation: (steps so far, ones so far). Reward 0 each step; terminates after
-    ``length`` steps.
-    """
-
-    def __init__(self, length: int | None = 3):
-        self.length = length
-        self.observation_space = gym.spaces.Box(0.0, 100.0, (2,), np.float32)
-        self.action_space = gym.spaces.Discrete(2)
-        self._steps, self._ones, self._length = 0, 0, length or 2
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self._steps, self._ones = 0, 0
-        self._length = self.length or int(self.np_random.integers(2, 7))
-        return self._obs(), {"length": self._length}
-
-    def step(self, action):
-        self._steps += 1
-        self._ones += int(action)
-        return self._obs(), 0.0, self._steps >= self._length, False, {"length": self._length}
-
-    def _obs(self) -> np.ndarray:
-        return np.array([self._steps, self._ones], dtype=np.float32)
-
-    def action_masks(self) -> np.ndarray:
-        """Action 1 is forbidden at odd steps."""
-        return np.array([True, self._steps % 2 == 0])
-
-
-class Artifact(gym.Wrapper):
-    """Hands over the episode's actions as its artifact when it ends (terminated or truncated)."""
-
-    def reset(self, **kwargs):
-        self.actions: list[int] = []
-        return self.env.reset(**kwargs)
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self.actions.append(int(action))
-        if terminated or truncated:
-            info[ARTIFACT], reward = tuple(self.actions), PROVISIONAL
-        return obs, reward, terminated, truncated, info
 
 
 def ones(artifact: tuple[int, ...], instance: dict[str, Any]) -> tuple[float, dict[str, Any]]:

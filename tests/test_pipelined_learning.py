@@ -13,13 +13,12 @@ import json
 import time
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
 from sb3_contrib import MaskablePPO, RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
-from vec_env_helpers import finish_episodes
+from vec_env_helpers import Artifact, Counter, finish_episodes
 
 import envs.evaluation
 import envs.vector
@@ -32,39 +31,6 @@ from envs.vector import RnaDesignVecEnv
 from meta import design as design_module
 from meta.deferred_rewards import PendingRewards
 from meta.pipelined_learning import learn_one_behind
-
-#: The reward an episode's last step carries until its artifact is evaluated.
-PROVISIONAL = -1.0
-
-
-class Counter(gym.Env):
-    """Counts the 1-actions of an episode of ``length`` steps; action 1 masked at odd steps."""
-
-    def __init__(self, length: int):
-        self.length = length
-        self.observation_space = gym.spaces.Box(0.0, 100.0, (2,), np.float32)
-        self.action_space = gym.spaces.Discrete(2)
-        self._steps = self._ones = 0
-        self._actions: list[int] = []
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self._steps, self._ones, self._actions = 0, 0, []
-        return self._obs(), {}
-
-    def step(self, action):
-        self._steps += 1
-        self._ones += int(action)
-        self._actions.append(int(action))
-        done = self._steps >= self.length
-        info: dict[str, Any] = {ARTIFACT: tuple(self._actions)} if done else {}
-        return self._obs(), PROVISIONAL if done else 0.0, done, False, info
-
-    def _obs(self) -> np.ndarray:
-        return np.array([self._steps, self._ones], dtype=np.float32)
-
-    def action_masks(self) -> np.ndarray:
-        return np.array([True, self._steps % 2 == 0])
 
 
 def slow_ones(artifact: tuple[int, ...], instance: dict[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -99,7 +65,7 @@ def workers():
 
 def _counters(workers, evaluator=slow_ones) -> DeferredRewardVecEnv:
     lengths = [2, 3, 5, 4]
-    factories = [lambda n=n: Counter(n) for n in lengths]
+    factories = [lambda n=n: Artifact(Counter(n)) for n in lengths]
     return DeferredRewardVecEnv(factories, evaluator, executor=workers, deferred=True)
 
 
