@@ -10,17 +10,23 @@
 #   MIXTURE [mfe:0.4,ensemble:0.3,grammar:0.3]   the mixture's sources and weights
 #   INIT []               a checkpoint to continue (its weights start the run), or none
 #   VALIDATE_EVERY [10]   minutes between validations (the best validated checkpoint ships)
-#   CONFIG [docs/results/i14r/bohb/incumbent.json]
+#   CONFIG [docs/results/i14ap/incumbent-noli.json]
 #                         the flat agent configuration to train: session 27's incumbent of
-#                         `autorl optimize --task rna-meta-learna`; CONFIG= (empty) trains
-#                         the published Meta-LEARNA configuration
+#                         `autorl optimize --task rna-meta-learna` with local_improvement 0
+#                         (rewards without LEARNA's local improvement, as autorl design runs
+#                         since session 50); CONFIG=docs/results/i14r/bohb/incumbent.json
+#                         trains with it (session 32's model); CONFIG= (empty) trains the
+#                         published Meta-LEARNA configuration
 #
 # Everything is seeded; the budget is wall-clock time, so the step count depends on the
-# machine. The shipped model was made by the defaults on 2 cores (Intel Xeon, no GPU) in
-# session 32 (OUT_DIR was /work/exp/retrain-run; validations 13, 14, 14 of 20, the best at
-# 4.17 M of 6.10 M timesteps; "screened" local improvement makes twice the steps of session
-# 28's run, whose model, made with TRAIN_SECONDS=2700, peaked at its first validation,
-# 1.6 M of 5.9 M timesteps: it is in the history at 6e5944d). Session 26's model was made
+# machine. The shipped model was made by the defaults on 2 cores (AMD EPYC, no GPU) in
+# session 52 (OUT_DIR was /work/exp/s52-noli; validations, without local improvement, 10,
+# 10, 8 of 20, the best at 2.31 M of 7.15 M timesteps). Session 32's model (in the history
+# at de64144) was made with CONFIG=docs/results/i14r/bohb/incumbent.json on Intel Xeon
+# (validations 13, 14, 14 of 20 with local improvement, the best at 4.17 M of 6.10 M
+# timesteps; "screened" local improvement makes twice the steps of session 28's run, whose
+# model, made with TRAIN_SECONDS=2700, peaked at its first validation, 1.6 M of 5.9 M
+# timesteps: it is in the history at 6e5944d). Session 26's model was made
 # with CONFIG= (empty) TRAIN_SECONDS=4200 VALIDATE_EVERY=20 on AMD EPYC (best at 5.9 M of 10.6 M timesteps).
 # The model before it (session 2) was made with CONFIG= SOURCE=mfe; session 10
 # continued that one with
@@ -37,7 +43,7 @@ WORKERS=${WORKERS:-2}
 SOURCE=${SOURCE:-mixture}
 MIXTURE=${MIXTURE:-mfe:0.4,ensemble:0.3,grammar:0.3}
 INIT=${INIT:-}
-CONFIG=${CONFIG-docs/results/i14r/bohb/incumbent.json}
+CONFIG=${CONFIG-docs/results/i14ap/incumbent-noli.json}
 VALIDATE_EVERY=${VALIDATE_EVERY:-10}
 if [ -z "${AUTORL_DATA:-}" ] && [ -d ../shared/data ]; then
   export AUTORL_DATA="$(cd ../shared/data && pwd)"

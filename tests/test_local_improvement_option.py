@@ -1,8 +1,9 @@
 """``--local-improvement``: LEARNA's local improvement as a stage option of the design loop.
 
 Off by default in ``autorl design``, the API and the benchmark runner (session 50); the
-configuration's value (5 in LEARNA's and the shipped model's) when ``meta.design.design``
-is called without it, and wherever the option gives one.
+configuration's value (5 in LEARNA's; 0 in the shipped model's since session 52, which was
+meta-trained without it) when ``meta.design.design`` is called without it, and wherever
+the option gives one.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def test_the_benchmark_records_and_hands_on_the_option(monkeypatch):
     from autorl.cli import main
     from autorl.commands import benchmark
 
-    base, _ = benchmark._base_config("meta-learna-adapt", None)
-    assert base.env.local_improvement == 5  # the shipped model's configuration
+    shipped, _ = benchmark._base_config("meta-learna-adapt", None)
+    assert shipped.env.local_improvement == 0  # meta-trained without it (session 52)
+    base = shipped.updated({"local_improvement": 5})  # a model trained with it
     recorded = dict(benchmark._settings(None, base, 200, local_improvement=0))
     assert recorded["local_improvement"] == 0
     assert "local_improvement" not in dict(benchmark._settings(None, base, 200))

@@ -18,7 +18,9 @@ from meta.config import META_LEARNA, LearnaConfig
 
 TARGET = "((((((....))))))...((((((....))))))"
 REPO = Path(__file__).resolve().parents[1]
-INCUMBENT = REPO / "docs" / "results" / "i14r" / "bohb" / "incumbent.json"
+#: scripts/train_shipped_model.sh's default CONFIG: session 27's incumbent of BOHB over
+#: meta-training, with local improvement off (session 52).
+INCUMBENT = REPO / "docs" / "results" / "i14ap" / "incumbent-noli.json"
 
 
 def test_the_shipped_model_is_package_data_with_its_configuration():
@@ -28,15 +30,17 @@ def test_the_shipped_model_is_package_data_with_its_configuration():
     checkpoint = load_checkpoint()
     assert checkpoint.path == path
     assert checkpoint.timesteps > 0
-    # Trained with the incumbent of session 27's BOHB run over meta-training (README,
-    # "The shipped model"): every key of the incumbent, and the published Meta-LEARNA
-    # environment apart from the two keys BOHB's space sets.
+    # Trained with the incumbent of session 27's BOHB run over meta-training, local
+    # improvement off (README, "The shipped model"): every key of that configuration, and
+    # the published Meta-LEARNA environment apart from the two keys BOHB's space sets and
+    # local improvement.
     incumbent = LearnaConfig.load(INCUMBENT, base=META_LEARNA)  # as meta-train --config
     assert checkpoint.config == incumbent
     assert checkpoint.config.env == dataclasses.replace(
         META_LEARNA.env,
         state_radius=incumbent.env.state_radius,
         reward_exponent=incumbent.env.reward_exponent,
+        local_improvement=0,
     )
     assert {"seed", "elapsed", "versions", "train_data_sha256"} <= set(checkpoint.meta)
 
