@@ -26,3 +26,9 @@ for dataset in eterna100-v2 rfam-taneda rfam-learn-validation; do
       --time-limit 60 --workers 2 --runs 1 --seed 1 --out "$D/$dataset-60s-${pair%%:*}" --quiet
   done
 done
+
+# 4. Eterna100-v2 again with --seed 2, back to back.
+for pair in "new:$NEW" "old:$OLD"; do
+  autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --model "${pair#*:}" \
+    --time-limit 60 --workers 2 --runs 1 --seed 2 --out "$D/eterna100-v2-60s-seed2-${pair%%:*}" --quiet
+done
