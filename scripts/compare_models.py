@@ -22,6 +22,7 @@ import json
 import sys
 from pathlib import Path
 
+from autorl.commands import options
 from envs.dot_bracket import read_targets
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import load_checkpoint, load_weights
@@ -57,15 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="per target (2)")
     parser.add_argument(
         "--local-improvement",
-        type=int,
+        type=options.sites,  # as autorl design's --local-improvement: an integer >= 0
         default=None,
         metavar="D",
         help="LEARNA's local improvement distance for every checkpoint (default: each "
         "checkpoint's own; 0: off, as autorl design runs)",
     )
     args = parser.parse_args(argv)
-    if args.local_improvement is not None and args.local_improvement < 0:
-        parser.error(f"--local-improvement must be >= 0, got {args.local_improvement}")
     files = {path: read_targets(path) for path in args.data}
     figures: dict[str, object] = {"local_improvement": args.local_improvement}
     for path in args.checkpoints:

@@ -72,12 +72,15 @@ def test_the_setting_reaches_the_validation_and_is_recorded(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["local_improvement"] is None
 
 
-def test_a_negative_distance_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("text", "message"), [("-1", "must be in [0, inf], got -1"), ("1.5", "not an integer: '1.5'")]
+)
+def test_a_bad_distance_is_refused(tmp_path, capsys, text, message):
     script = _script()
     data = tmp_path / "targets.txt"
     data.write_text("((((....))))\n")
     shipped = str(checkpoints.shipped_model_path())
     with pytest.raises(SystemExit) as exit_info:
-        script.main([shipped, "--data", str(data), "--local-improvement", "-1"])
+        script.main([shipped, "--data", str(data), "--local-improvement", text])
     assert exit_info.value.code == 2
-    assert "--local-improvement must be >= 0, got -1" in capsys.readouterr().err
+    assert f"argument --local-improvement: {message}" in capsys.readouterr().err
