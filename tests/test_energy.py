@@ -12,6 +12,7 @@ from envs.folding import (
     energy_of_structure,
     fold,
     mfe_structure,
+    suboptimal_structures,
 )
 
 HAIRPIN = "GGGCGCAAGCCUUUGCGCCC"  # a stable 8-pair hairpin
@@ -225,3 +226,27 @@ def test_design_metrics_of_a_poor_design():
     assert 0.5 < metrics["ensemble_defect"] <= 1.0
     with pytest.raises(ValueError, match="differ"):
         design_metrics(sequence, HAIRPIN_TARGET[:-1])
+
+
+@pytest.mark.parametrize("energy", [None, HOT, EnergyModel(dangles=0)])
+def test_suboptimal_structures_are_the_band_above_the_mfe_lowest_first(energy):
+    sequence = "CCGUAAUGCCUUUCCCUAACAGAGUUUUUCGAACUCGUGUUGUCGAGCGACGGAAUUAGA"
+    structure, mfe = fold(sequence, energy)
+    found = suboptimal_structures(sequence, 1.5, energy)
+    energies = [e for _, e in found]
+    assert len(found) > 3 and energies == sorted(energies)
+    assert energies[0] == pytest.approx(mfe) and structure in dict(found)
+    assert all(e <= mfe + 1.5 + 1e-6 for e in energies)
+    for candidate, value in found:  # each is that structure's energy under the model
+        assert energy_of_structure(sequence, candidate, energy) == pytest.approx(value)
+    assert len({s for s, _ in found}) == len(found)
+    # A wider band holds the narrower one; band 0 holds the MFE's energy alone.
+    wider = dict(suboptimal_structures(sequence, 2.5, energy))
+    assert set(dict(found)) < set(wider)
+    assert {e for _, e in suboptimal_structures(sequence, 0.0, energy)} == {energies[0]}
+
+
+@pytest.mark.parametrize("band", [-0.1, math.inf, math.nan])
+def test_a_bad_band_is_refused(band):
+    with pytest.raises(ValueError, match="band"):
+        suboptimal_structures("GGGGAAAACCCC", band)

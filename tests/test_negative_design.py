@@ -13,7 +13,7 @@ from envs import ensemble_search, negative_design
 from envs.constraints import DesignConstraints, unit_index, unit_options
 from envs.designability import loop_terms, term_sites
 from envs.ensemble_search import EnsembleSearch
-from envs.folding import hamming, mfe_structure
+from envs.folding import hamming, mfe_structure, suboptimal_structures
 from envs.negative_design import NegativeDesign, NegativeResult, negative_sites
 
 #: A target with a lonely pair (positions 23 and 28) and a bulge.
@@ -86,13 +86,19 @@ class _Clock:
 def _slow_folds(monkeypatch) -> _Clock:
     clock = _Clock()
     real_fold = negative_design.fold
+    real_band = negative_design.suboptimal_structures
 
     def fold(sequence, energy=None):
         clock.now += 10.0
         return real_fold(sequence, energy)
 
+    def band(sequence, width, energy=None):
+        clock.now += 10.0
+        return real_band(sequence, width, energy)
+
     monkeypatch.setattr(negative_design, "time", clock)
     monkeypatch.setattr(negative_design, "fold", fold)
+    monkeypatch.setattr(negative_design, "suboptimal_structures", band)
     return clock
 
 
@@ -138,11 +144,55 @@ def test_the_competitor_set_is_capped_and_keeps_the_first(monkeypatch):
     monkeypatch.setattr(negative_design, "MAX_COMPETITORS", 3)
     design, competitor = near_miss(LONELY, 0)
     burst = _burst(LONELY, design, competitor)
-    for k in range(5):
-        burst._add_competitor("." * (len(LONELY) - 4) + "(..)" if k == 0 else f"{k}")
-    assert len(burst._competitors) == 3 and burst._competitors[0] == competitor
-    burst._add_competitor(burst._competitors[-1])  # a known one is not added twice
+    burst._add_competitors(["." * (len(LONELY) - 4) + "(..)", "1", "2"])
+    burst._add_competitors(["3", "4"])
+    assert burst._competitors == [competitor, "3", "4"]
+    burst._add_competitors([burst._competitors[-1]])  # a known one is not added twice
     assert len(burst._competitors) == 3
+
+
+def test_a_fold_adds_the_band_of_structures_above_its_mfe():
+    design, competitor = near_miss(LONELY, 0)
+    burst = _burst(LONELY, design, competitor, band=1.5)
+    structure, added = burst._probe(design)
+    band = [s for s, _ in suboptimal_structures(design, 1.5) if s != LONELY]
+    assert structure == mfe_structure(design) and structure in added
+    assert len(added) > 1 and added == band[: negative_design.BAND_COMPETITORS]
+    # Band 0: the MFE structure alone, as before the band.
+    assert _burst(LONELY, design, competitor, band=0.0)._probe(design) == (
+        structure,
+        [structure],
+    )
+
+
+def test_the_band_seeds_the_competitors_before_any_fold():
+    design, competitor = near_miss(LONELY, 0)
+    never = {"allowed": lambda d: False}  # nothing is folded: only the seeding adds
+    banded = _burst(LONELY, design, competitor, band=1.5, **never).run(time.monotonic() + 0.2)
+    alone = _burst(LONELY, design, competitor, band=0.0, **never).run(time.monotonic() + 0.2)
+    assert banded.folds == alone.folds == 0
+    assert banded.competitors > 1 and alone.competitors == 1
+
+
+def test_the_mfe_fold_decides_when_the_target_ties_the_band_lowest(monkeypatch):
+    design, competitor = near_miss(LONELY, 0)
+    burst = _burst(LONELY, design, competitor)
+    monkeypatch.setattr(
+        negative_design,
+        "suboptimal_structures",
+        lambda *args: [(competitor, -5.0), (LONELY, -5.0), ("." * len(LONELY), -4.5)],
+    )
+    monkeypatch.setattr(negative_design, "fold", lambda *args: (LONELY, -5.0))
+    structure, added = burst._probe(design)
+    assert structure == LONELY and LONELY not in added and competitor in added
+    # The target above the lowest: the lowest is the MFE structure, no fold asked.
+    monkeypatch.setattr(
+        negative_design,
+        "suboptimal_structures",
+        lambda *args: [(competitor, -5.0), (LONELY, -4.9)],
+    )
+    monkeypatch.setattr(negative_design, "fold", None)
+    assert burst._probe(design) == (competitor, [competitor])
 
 
 def test_bad_bursts_are_refused():
@@ -151,6 +201,9 @@ def test_bad_bursts_are_refused():
         _burst(LONELY, design, LONELY)
     with pytest.raises(ValueError, match="differ in length"):
         _burst(LONELY, design + "A", competitor)
+    for band in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="band"):
+            _burst(LONELY, design, competitor, band=band)
 
 
 def test_a_target_without_choices_returns_the_near_miss_at_once():
