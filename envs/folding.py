@@ -31,6 +31,7 @@ __all__ = [
     "MAX_INTERIOR_LOOP",
     "MIN_HAIRPIN",
     "EnergyModel",
+    "check_band",
     "check_energy_model",
     "design_metrics",
     "energy_of_structure",
@@ -221,15 +222,23 @@ def suboptimal_structures(
     Raises:
         ValueError: a negative or non-finite band.
     """
-    if not (math.isfinite(band) and band >= 0):
-        raise ValueError(f"band must be a finite number >= 0, got {band}")
+    check_band(band)
     _activate(energy)
     details = RNA.md()  # takes the active model's globals
     details.uniq_ML = 1  # suboptimal backtracking needs the unique multiloop decomposition
     compound = RNA.fold_compound(sequence, details)
-    solutions = compound.subopt(int(round(band * 100)), sorted=1)
-    found = [(str(s.structure), float(s.energy)) for s in solutions]
-    return sorted(found, key=lambda item: item[1])
+    solutions = compound.subopt(int(round(band * 100)), sorted=1)  # by energy, ascending
+    return [(str(s.structure), float(s.energy)) for s in solutions]
+
+
+def check_band(band: float) -> None:
+    """Refuse an energy band :func:`suboptimal_structures` cannot take.
+
+    Raises:
+        ValueError: a negative or non-finite band.
+    """
+    if not (math.isfinite(band) and band >= 0):
+        raise ValueError(f"band must be a finite number >= 0, got {band}")
 
 
 def sample_structures(

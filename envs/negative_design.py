@@ -42,6 +42,7 @@ from envs.constraints import assign, unit_value
 from envs.designability import loop_terms, term_sites
 from envs.folding import (
     EnergyModel,
+    check_band,
     fold,
     hamming,
     structure_energies,
@@ -149,8 +150,7 @@ class NegativeDesign:
         band: float = BAND,
     ):
         check_near_miss(target, design, competitor)
-        if not (math.isfinite(band) and band >= 0):
-            raise ValueError(f"band must be a finite number >= 0, got {band}")
+        check_band(band)
         self.band = band
         self.target = target
         self.origin = design
