@@ -3,40 +3,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from result_rows import DOUBLE, HAIRPIN, STEM6
+from result_rows import result_row as _row
 
 from autorl.cli import main
 from benchmarks.report import PUBLISHED, report, summarize, verify_row
 from benchmarks.results import RESULT_FIELDS, append_result, read_results
-
-HAIRPIN = ("((((....))))", "GGGGAAAACCCC")
-DOUBLE = ("((((....))))..((((....))))", "GGGGAAAACCCCAAGGGGAAAACCCC")
-STEM6 = ("((((((....))))))", "GCGCGCAAAAGCGCGC")
-VERSIONS = {"autorl": "0.1.0", "viennarna": "2.7.2", "torch": "2.13.0", "python": "3.11.7"}
-
-
-def _row(target_id, target, method, run, seconds=None, sequence=None, limit=7200, status=None):
-    """A results row: solved in ``seconds`` with the target's design, else unsolved."""
-    structure, design = target
-    solved = seconds is not None
-    return {
-        "dataset": "rfam-taneda",
-        "target_id": target_id,
-        "length": len(structure),
-        "method": method,
-        "run": run,
-        "seed": 1,
-        "time_limit": limit,
-        "solved": int(solved),
-        "time_to_solve": seconds if solved else "",
-        "best_distance": 0 if solved else 4,
-        "sequence": sequence or (design if solved else "A" * len(structure)),
-        "target": structure,
-        "status": status or ("finished" if solved else "timeout"),
-        "elapsed": seconds if solved else limit,
-        "error": "",
-        "stable_baselines3": "2.9.2",
-        **VERSIONS,
-    }
 
 
 @pytest.fixture
