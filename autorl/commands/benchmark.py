@@ -10,9 +10,11 @@ without it a local Ray instance is started for the run::
 
     autorl benchmark --dataset rfam-taneda --method learna --out runs/taneda --backend ray
 
-Report on any results directory (also printed at the end of every run)::
+Report on any results directory (also printed at the end of every run), and compare two
+(which jobs only one solved, and whether that split is chance)::
 
     autorl benchmark report runs/taneda
+    autorl benchmark compare runs/taneda runs/taneda-other
 
 Exit codes: 0 done (unsolved targets are a result, not a failure); 1 some jobs ended in an
 error; 2 bad input (an unreachable Ray cluster included: nothing is written then); 130
@@ -76,7 +78,7 @@ def register(subparsers: Any) -> None:
             "Run one design method on a benchmark dataset: one job per (target, run) in its own "
             "process, terminated at the time limit; results are appended to OUT/results.csv as "
             "jobs finish, then summarized. 'autorl benchmark report DIR' reports on a results "
-            "directory."
+            "directory, 'autorl benchmark compare A B' compares two."
         ),
     )
     parser.add_argument(
@@ -167,7 +169,7 @@ def register(subparsers: Any) -> None:
     add_backend_options(parser, "job")
     parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
     parser.set_defaults(run=run)
-    actions = parser.add_subparsers(dest="benchmark_action", metavar="report DIR")
+    actions = parser.add_subparsers(dest="benchmark_action", metavar="{report DIR,compare A B}")
     report_parser = actions.add_parser(
         "report",
         help="report on a results directory",
@@ -178,6 +180,19 @@ def register(subparsers: Any) -> None:
     )
     report_parser.add_argument("dir", metavar="DIR", help="a results directory")
     report_parser.set_defaults(run=run_report)
+    compare_parser = actions.add_parser(
+        "compare",
+        help="compare two results directories job by job",
+        description=(
+            "Pair the jobs (target, run) of two results directories of the same dataset, "
+            "count the ones each solved (verified as in the report) and the ones only one "
+            "solved, and test whether that split is chance (exact McNemar test)."
+        ),
+    )
+    compare_parser.add_argument("first", metavar="A", help="a results directory")
+    compare_parser.add_argument("second", metavar="B", help="another, of the same dataset")
+    compare_parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    compare_parser.set_defaults(run=run_compare)
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -185,6 +200,19 @@ def run_report(args: argparse.Namespace) -> int:
     from benchmarks.report import report
 
     print(report(args.dir))
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """``autorl benchmark compare A B [--json]``."""
+    import json
+
+    from benchmarks.comparison import compare_runs, format_comparison
+
+    comparison = compare_runs(args.first, args.second)
+    print(
+        json.dumps(comparison.to_dict(), indent=2) if args.json else format_comparison(comparison)
+    )
     return 0
 
 

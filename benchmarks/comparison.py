@@ -1,0 +1,225 @@
+"""Two benchmark runs side by side: which jobs only one solved, and whether that is chance.
+
+``autorl benchmark compare A B`` pairs the jobs of two results directories by (target,
+run) and counts, on the jobs both hold, the ones each solved (verified as in the report:
+:func:`benchmarks.report.verify_row`). A single Eterna100 run of the same settings varies
+by 3-4 puzzles from one seed to the next, so a difference of a few solves tells nothing
+by itself. The jobs solved by one run only (``b`` and ``c``) decide: under the hypothesis
+that both settings solve each job equally often, each such job is a fair coin, and the
+exact McNemar test's two-sided p-value is the binomial probability of a split at least as
+uneven as ``min(b, c)`` of ``b + c``. Jobs solved by both or neither say nothing about
+the difference and do not enter it.
+
+The two directories must hold one (dataset, method) group each, of the same dataset; the
+methods and time limits may differ (comparing them is the point), and both are reported.
+With several runs per target, each (target, run) pair is one paired job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import latest_rows, verify_row
+from benchmarks.results import read_results
+
+#: The significance level the verdict line names.
+ALPHA = 0.05
+#: The early budget whose solves are counted too, when both time limits reach it.
+EARLY_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class RunSide:
+    """One results directory's part of a comparison.
+
+    Attributes:
+        path: The directory.
+        method: Its method.
+        time_limit: Its largest time limit (s).
+        jobs: Its jobs (the last row of each).
+        solved: Shared jobs it solved (verified).
+        solved_early: Shared jobs it solved within :data:`EARLY_SECONDS` (None when a time
+            limit is shorter).
+        only: Shared jobs it alone solved, as ``"target"`` (``"target/run"`` with several
+            runs), in the dataset's order.
+        rejected: Its shared jobs marked solved that failed verification.
+    """
+
+    path: str
+    method: str
+    time_limit: float
+    jobs: int
+    solved: int
+    solved_early: int | None
+    only: list[str]
+    rejected: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of :func:`compare_runs`.
+
+    Attributes:
+        dataset: The dataset both ran.
+        shared: Jobs (target, run) both directories hold.
+        first: The first directory's side.
+        second: The second's.
+        p_value: The exact McNemar test's two-sided p-value (1.0 without discordant jobs).
+        significant: Whether ``p_value`` < :data:`ALPHA`.
+    """
+
+    dataset: str
+    shared: int
+    first: RunSide
+    second: RunSide
+    p_value: float
+    significant: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def _group(path: Path) -> list[dict[str, str]]:
+    """The jobs (last rows) of a results directory's single (dataset, method) group.
+
+    Raises:
+        ValueError: no results.csv, no rows, or more than one group.
+    """
+    results = path / "results.csv"
+    if not results.is_file():
+        raise ValueError(f"{path}: no results.csv (a directory 'autorl benchmark --out' wrote)")
+    rows = latest_rows(read_results(results))
+    if not rows:
+        raise ValueError(f"{results} has no results yet")
+    groups = sorted({(row["dataset"], row["method"]) for row in rows})
+    if len(groups) > 1:
+        names = ", ".join(f"{dataset}/{method}" for dataset, method in groups)
+        raise ValueError(
+            f"{results} holds {len(groups)} (dataset, method) groups ({names}); "
+            "compare directories of one group each"
+        )
+    return rows
+
+
+def _solved(row: dict[str, str]) -> bool:
+    return row["solved"].strip() in ("1", "True", "true")
+
+
+def _side(
+    path: Path,
+    jobs: dict[tuple[str, str], dict[str, str]],
+    shared: list[tuple[str, str]],
+    verified: dict[tuple[str, str], bool],
+    other: dict[tuple[str, str], bool],
+    early: bool,
+    label: Callable[[tuple[str, str]], str],
+) -> RunSide:
+    """One directory's figures on the shared jobs."""
+    rows = [jobs[key] for key in shared]
+    return RunSide(
+        path=str(path),
+        method=rows[0]["method"],
+        time_limit=max(float(row["time_limit"]) for row in jobs.values()),
+        jobs=len(jobs),
+        solved=sum(verified[key] for key in shared),
+        solved_early=(
+            sum(
+                verified[key] and float(jobs[key]["time_to_solve"]) <= EARLY_SECONDS
+                for key in shared
+            )
+            if early
+            else None
+        ),
+        only=[label(key) for key in shared if verified[key] and not other[key]],
+        rejected=sum(_solved(jobs[key]) and not verified[key] for key in shared),
+    )
+
+
+def exact_mcnemar(only_first: int, only_second: int) -> float:
+    """The exact McNemar test's two-sided p-value for the discordant counts.
+
+    Args:
+        only_first: Jobs the first run alone solved.
+        only_second: Jobs the second run alone solved.
+
+    Returns:
+        The probability, with each discordant job a fair coin, of a split at least as
+        uneven (1.0 when there is none).
+    """
+    from scipy.stats import binomtest
+
+    total = only_first + only_second
+    if total == 0:
+        return 1.0
+    return float(binomtest(min(only_first, only_second), total, 0.5).pvalue)
+
+
+def compare_runs(first: str | Path, second: str | Path) -> Comparison:
+    """Compare two results directories job by job (module docstring).
+
+    Args:
+        first: A results directory.
+        second: Another, of the same dataset.
+
+    Returns:
+        The comparison.
+
+    Raises:
+        ValueError: a directory without results or with several groups, different
+            datasets, or no job in common.
+    """
+    paths = (Path(first), Path(second))
+    groups = [_group(path) for path in paths]
+    datasets = [rows[0]["dataset"] for rows in groups]
+    if datasets[0] != datasets[1]:
+        raise ValueError(
+            f"{paths[0]} ran {datasets[0]} and {paths[1]} ran {datasets[1]}: "
+            "only runs of the same dataset compare"
+        )
+    jobs = [{(row["target_id"], row["run"]): row for row in rows} for rows in groups]
+    shared = [key for key in jobs[0] if key in jobs[1]]
+    if not shared:
+        raise ValueError(f"{paths[0]} and {paths[1]} have no (target, run) job in common")
+    shared.sort(key=lambda key: (len(key[0]), key[0], int(key[1])))
+    verified = [
+        {key: _solved(side[key]) and not verify_row(side[key]) for key in shared} for side in jobs
+    ]
+    several = any(run != "0" for _, run in shared)
+
+    def label(key: tuple[str, str]) -> str:
+        return f"{key[0]}/{key[1]}" if several else key[0]
+
+    early = all(float(row["time_limit"]) >= EARLY_SECONDS for side in jobs for row in side.values())
+    sides = [
+        _side(paths[k], jobs[k], shared, verified[k], verified[1 - k], early, label) for k in (0, 1)
+    ]
+    p_value = exact_mcnemar(len(sides[0].only), len(sides[1].only))
+    return Comparison(datasets[0], len(shared), sides[0], sides[1], p_value, p_value < ALPHA)
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """The comparison as text: a line per directory, then the test and its verdict."""
+    lines = [f"{comparison.dataset}: {comparison.shared} jobs (target, run) in both"]
+    for name, side in (("A", comparison.first), ("B", comparison.second)):
+        early = (
+            f", {side.solved_early} within {EARLY_SECONDS:g} s"
+            if side.solved_early is not None
+            else ""
+        )
+        rejected = f", {side.rejected} marked solved but rejected" if side.rejected else ""
+        only = ", ".join(side.only) if side.only else "none"
+        lines.append(
+            f"{name} {side.path} ({side.method}, {side.time_limit:g} s): solved "
+            f"{side.solved}/{comparison.shared}{early}{rejected}; only {name} solved: {only}"
+        )
+    b, c = len(comparison.first.only), len(comparison.second.only)
+    verdict = ("" if comparison.significant else "not ") + f"significant at the {ALPHA:g} level"
+    lines.append(
+        f"exact McNemar test on the {b + c} jobs one run alone solved ({b} against {c}): "
+        f"p = {comparison.p_value:.3g}, {verdict}"
+    )
+    return "\n".join(lines)
