@@ -20,3 +20,9 @@ autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 
 autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 --workers 2 --runs 1 --seed 1 --out $R/eterna-60s-seed1-default --quiet
 autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 --workers 2 --runs 1 --seed 2 --out $R/eterna-60s-seed2-default --quiet
 autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 --workers 2 --runs 1 --seed 2 --config $N --out $R/eterna-60s-seed2-neg100p100 --quiet
+# The pairs, job by job (exact McNemar test).
+for seed in 1 2; do
+  autorl benchmark compare $R/eterna-60s-seed$seed-neg100p100 $R/eterna-60s-seed$seed-default
+  autorl benchmark compare docs/results/i14aq/eterna-60s-seed$seed-neg100 docs/results/i14aq/eterna-60s-seed$seed-default
+done
+autorl benchmark compare $R/eterna-60s-seed1-default $R/eterna-60s-seed2-default
