@@ -118,11 +118,13 @@ def _side(
     early: bool,
     label: Callable[[tuple[str, str]], str],
 ) -> RunSide:
-    """One directory's figures on the shared jobs."""
-    rows = [jobs[key] for key in shared]
+    """One directory's figures on the shared jobs.
+
+    ``verified`` holds its verified solves, ``other`` the other directory's.
+    """
     return RunSide(
         path=str(path),
-        method=rows[0]["method"],
+        method=jobs[shared[0]]["method"],
         time_limit=max(float(row["time_limit"]) for row in jobs.values()),
         jobs=len(jobs),
         solved=sum(verified[key] for key in shared),
