@@ -10,6 +10,10 @@ exact McNemar test's two-sided p-value is the binomial probability of a split at
 uneven as ``min(b, c)`` of ``b + c``. Jobs solved by both or neither say nothing about
 the difference and do not enter it.
 
+On the jobs both solved, speed is compared too: how many each solved sooner, the median
+ratio of their times to solve (A's over B's), and the two-sided Wilcoxon signed-rank
+test of the paired log times (a time below :data:`FLOOR_SECONDS` counts as it).
+
 The two directories must hold one (dataset, method) group each, of the same dataset; the
 methods and time limits may differ (comparing them is the point), and both are reported.
 With several runs per target, each (target, run) pair is one paired job.
@@ -22,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import read_calibrations
 from benchmarks.report import latest_rows, verify_row
 from benchmarks.results import read_results
 
@@ -29,6 +34,8 @@ from benchmarks.results import read_results
 ALPHA = 0.05
 #: The early budget whose solves are counted too, when both time limits reach it.
 EARLY_SECONDS = 10.0
+#: Times to solve below this (s) count as it in the speed comparison (no log of 0).
+FLOOR_SECONDS = 0.001
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,9 @@ class RunSide:
         only: Shared jobs it alone solved, as ``"target"`` (``"target/run"`` with several
             runs), in the dataset's order.
         rejected: Its shared jobs marked solved that failed verification.
+        folds_per_second: Its machine calibrations (``machine.jsonl``,
+            :mod:`benchmarks.machine`), oldest first: time-bound figures compare only when
+            these agree.
     """
 
     path: str
@@ -56,6 +66,50 @@ class RunSide:
     solved_early: int | None
     only: list[str]
     rejected: int
+    folds_per_second: list[float]
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Times to solve on the jobs both directories solved.
+
+    Attributes:
+        both: Jobs both solved.
+        sooner_first: Of those, the jobs the first solved sooner.
+        sooner_second: The jobs the second solved sooner.
+        median_ratio: The median of the first's time over the second's (None without
+            jobs both solved).
+        p_value: The two-sided Wilcoxon signed-rank test's p-value on the paired log
+            times (1.0 without a job solved sooner by one of them).
+    """
+
+    both: int
+    sooner_first: int
+    sooner_second: int
+    median_ratio: float | None
+    p_value: float
+
+
+def compare_speed(pairs: list[tuple[float, float]]) -> Speed:
+    """Compare paired times to solve (module docstring).
+
+    Args:
+        pairs: (first's time, second's time) of each job both solved, in seconds.
+
+    Returns:
+        The speed comparison.
+    """
+    import numpy as np
+    from scipy.stats import wilcoxon
+
+    logs = np.log(np.maximum(np.array(pairs, dtype=float).reshape(-1, 2), FLOOR_SECONDS))
+    differences = logs[:, 0] - logs[:, 1]
+    sooner_first, sooner_second = int(np.sum(differences < 0)), int(np.sum(differences > 0))
+    p_value = 1.0
+    if sooner_first + sooner_second:
+        p_value = float(wilcoxon(differences[differences != 0]).pvalue)
+    median = float(np.exp(np.median(differences))) if len(pairs) else None
+    return Speed(len(pairs), sooner_first, sooner_second, median, p_value)
 
 
 @dataclass(frozen=True)
@@ -69,6 +123,7 @@ class Comparison:
         second: The second's.
         p_value: The exact McNemar test's two-sided p-value (1.0 without discordant jobs).
         significant: Whether ``p_value`` < :data:`ALPHA`.
+        speed: The speed comparison on the jobs both solved.
     """
 
     dataset: str
@@ -77,6 +132,7 @@ class Comparison:
     second: RunSide
     p_value: float
     significant: bool
+    speed: Speed
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -138,6 +194,7 @@ def _side(
         ),
         only=[label(key) for key in shared if verified[key] and not other[key]],
         rejected=sum(_solved(jobs[key]) and not verified[key] for key in shared),
+        folds_per_second=[float(entry["folds_per_second"]) for entry in read_calibrations(path)],
     )
 
 
@@ -200,7 +257,14 @@ def compare_runs(first: str | Path, second: str | Path) -> Comparison:
         _side(paths[k], jobs[k], shared, verified[k], verified[1 - k], early, label) for k in (0, 1)
     ]
     p_value = exact_mcnemar(len(sides[0].only), len(sides[1].only))
-    return Comparison(datasets[0], len(shared), sides[0], sides[1], p_value, p_value < ALPHA)
+    speed = compare_speed(
+        [
+            (float(jobs[0][key]["time_to_solve"]), float(jobs[1][key]["time_to_solve"]))
+            for key in shared
+            if verified[0][key] and verified[1][key]
+        ]
+    )
+    return Comparison(datasets[0], len(shared), sides[0], sides[1], p_value, p_value < ALPHA, speed)
 
 
 def format_comparison(comparison: Comparison) -> str:
@@ -214,9 +278,11 @@ def format_comparison(comparison: Comparison) -> str:
         )
         rejected = f", {side.rejected} marked solved but rejected" if side.rejected else ""
         only = ", ".join(side.only) if side.only else "none"
+        rates = "/".join(f"{rate:g}" for rate in side.folds_per_second) or "not recorded"
         lines.append(
             f"{name} {side.path} ({side.method}, {side.time_limit:g} s): solved "
-            f"{side.solved}/{comparison.shared}{early}{rejected}; only {name} solved: {only}"
+            f"{side.solved}/{comparison.shared}{early}{rejected}; only {name} solved: {only}; "
+            f"machine folds/s: {rates}"
         )
     b, c = len(comparison.first.only), len(comparison.second.only)
     verdict = ("" if comparison.significant else "not ") + f"significant at the {ALPHA:g} level"
@@ -224,4 +290,12 @@ def format_comparison(comparison: Comparison) -> str:
         f"exact McNemar test on the {b + c} jobs one run alone solved ({b} against {c}): "
         f"p = {comparison.p_value:.3g}, {verdict}"
     )
+    speed = comparison.speed
+    if speed.both:
+        lines.append(
+            f"on the {speed.both} jobs both solved: A sooner in {speed.sooner_first}, B sooner "
+            f"in {speed.sooner_second}; median time ratio A/B {speed.median_ratio:.3g}; "
+            f"Wilcoxon signed-rank test on the log times p = {speed.p_value:.3g} (the "
+            "machines' fold rates above must agree for this to be the methods')"
+        )
     return "\n".join(lines)

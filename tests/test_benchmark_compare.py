@@ -9,7 +9,7 @@ from result_rows import DOUBLE, HAIRPIN, STEM6, result_row
 from scipy.stats import binom
 
 from autorl.cli import main
-from benchmarks.comparison import compare_runs, exact_mcnemar, format_comparison
+from benchmarks.comparison import compare_runs, compare_speed, exact_mcnemar, format_comparison
 from benchmarks.results import append_result
 
 
@@ -59,6 +59,37 @@ def test_the_shared_jobs_are_paired_and_verified(pair):
     assert (first.solved_early, second.solved_early) == (2, 1)  # within 10 s: 1, 3 and 4
     assert first.only == ["2", "3"] and second.only == ["4"]
     assert comparison.p_value == pytest.approx(1.0) and not comparison.significant
+
+
+def test_the_speed_on_the_jobs_both_solved(pair):
+    speed = compare_runs(*pair).speed  # job 1: A in 2 s, B in 50 s
+    assert (speed.both, speed.sooner_first, speed.sooner_second) == (1, 1, 0)
+    assert speed.median_ratio == pytest.approx(2 / 50) and speed.p_value == pytest.approx(1.0)
+    # Ten jobs, A always sooner by distinct factors: the exact test, 2 / 2**10.
+    pairs = [(10.0 * (0.5 - 0.01 * k), 10.0) for k in range(10)]
+    faster = compare_speed(pairs)
+    assert (faster.both, faster.sooner_first, faster.sooner_second) == (10, 10, 0)
+    assert faster.median_ratio == pytest.approx((0.46 * 0.45) ** 0.5)  # the middle two
+    assert faster.p_value == pytest.approx(2 / 2**10)
+    # Equal times, and times below a millisecond, are ties: nobody is sooner.
+    ties = compare_speed([(3.0, 3.0), (0.0, 0.0005)])
+    assert (ties.sooner_first, ties.sooner_second, ties.p_value) == (0, 0, 1.0)
+    assert ties.median_ratio == pytest.approx(1.0)
+    none = compare_speed([])
+    assert none.both == 0 and none.median_ratio is None and none.p_value == 1.0
+
+
+def test_the_machines_fold_rates_are_shown(pair, capsys):
+    calibration = {"folds_per_second": 120.5, "phase": "before", "time": "t"}
+    (pair[0] / "machine.jsonl").write_text(
+        json.dumps(calibration) + "\n" + json.dumps({**calibration, "folds_per_second": 99}) + "\n"
+    )
+    comparison = compare_runs(*pair)
+    assert comparison.first.folds_per_second == [120.5, 99.0]
+    assert comparison.second.folds_per_second == []
+    text = format_comparison(comparison)
+    assert "machine folds/s: 120.5/99" in text and "machine folds/s: not recorded" in text
+    assert "on the 1 jobs both solved: A sooner in 1, B sooner in 0" in text
 
 
 def test_the_exact_mcnemar_test():
