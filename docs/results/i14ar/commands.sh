@@ -26,3 +26,9 @@ for seed in 1 2; do
   autorl benchmark compare docs/results/i14aq/eterna-60s-seed$seed-neg100 docs/results/i14aq/eterna-60s-seed$seed-default
 done
 autorl benchmark compare $R/eterna-60s-seed1-default $R/eterna-60s-seed2-default
+# Both arms at once, one worker each (session 53's bursts against the default, seed 3).
+unset PYTHONPATH
+autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 --workers 1 --runs 1 --seed 3 --config $N --out $R/eterna-60s-seed3-neg100-concurrent --quiet &
+autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 --workers 1 --runs 1 --seed 3 --out $R/eterna-60s-seed3-default-concurrent --quiet &
+wait
+autorl benchmark compare $R/eterna-60s-seed3-neg100-concurrent $R/eterna-60s-seed3-default-concurrent
