@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks.machine import read_calibrations
 from benchmarks.report import latest_rows, verify_row
-from benchmarks.results import read_results
+from benchmarks.results import read_results, row_marked_solved
 
 #: The significance level the verdict line names.
 ALPHA = 0.05
@@ -161,10 +161,6 @@ def _group(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def _solved(row: dict[str, str]) -> bool:
-    return row["solved"].strip() in ("1", "True", "true")
-
-
 def _side(
     path: Path,
     jobs: dict[tuple[str, str], dict[str, str]],
@@ -193,7 +189,7 @@ def _side(
             else None
         ),
         only=[label(key) for key in shared if verified[key] and not other[key]],
-        rejected=sum(_solved(jobs[key]) and not verified[key] for key in shared),
+        rejected=sum(row_marked_solved(jobs[key]) and not verified[key] for key in shared),
         folds_per_second=[float(entry["folds_per_second"]) for entry in read_calibrations(path)],
     )
 
@@ -245,7 +241,8 @@ def compare_runs(first: str | Path, second: str | Path) -> Comparison:
         raise ValueError(f"{paths[0]} and {paths[1]} have no (target, run) job in common")
     shared.sort(key=lambda key: (len(key[0]), key[0], int(key[1])))
     verified = [
-        {key: _solved(side[key]) and not verify_row(side[key]) for key in shared} for side in jobs
+        {key: row_marked_solved(side[key]) and not verify_row(side[key]) for key in shared}
+        for side in jobs
     ]
     several = any(run != "0" for _, run in shared)
 

@@ -41,6 +41,7 @@ from benchmarks.results import (
     row_constraints,
     row_energy,
     row_evaluation,
+    row_marked_solved,
     row_target,
 )
 from envs.constraints import violations
@@ -223,7 +224,7 @@ def summarize_group(rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     by_stage: Counter[str] = Counter()
     rejected = []
     for row in rows:
-        if row["solved"].strip() not in ("1", "True", "true"):
+        if not row_marked_solved(row):
             continue
         problem = verify_row(row)
         if problem:

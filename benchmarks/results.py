@@ -204,6 +204,14 @@ def problem_columns(
     }
 
 
+def row_marked_solved(row: dict[str, str]) -> bool:
+    """Whether a row says its job solved the target.
+
+    Unverified: :func:`benchmarks.report.verify_row` checks the claim.
+    """
+    return row["solved"].strip() in ("1", "True", "true")
+
+
 def row_constraints(row: dict[str, str]) -> DesignConstraints:
     """The constraints a row's job ran under (none for rows of earlier versions)."""
     gc = row.get("gc", "")
