@@ -352,7 +352,7 @@ def format_report(summary: dict[str, Any]) -> str:
             ]
         )
     parts = [
-        "Ours (this results directory; solved = refolded into the target by ViennaRNA, "
+        "Measured (this results directory; solved = refolded into the target by ViennaRNA, "
         "within the limit; 'solved' = by any run):",
         _table(header, lines),
     ]

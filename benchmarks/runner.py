@@ -72,8 +72,11 @@ from meta.cluster import Backend, backend_session
 
 logger = logging.getLogger(__name__)
 
-#: Methods the runner knows; ``rnainverse`` is the baseline, the others come from meta.design.
-METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse")
+#: Methods the runner knows: the baselines ``rnainverse`` (ours, on ViennaRNA's RNAinverse)
+#: and ``samfeo`` (the peer, from the user's checkout), the others from meta.design.
+METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse", "samfeo")
+#: The methods that are not LEARNA's: no ``--config``, no stage options.
+BASELINES = ("rnainverse", "samfeo")
 #: The methods that start from a meta-trained checkpoint (``--model``).
 META_METHODS = ("meta-learna", "meta-learna-adapt")
 
@@ -127,8 +130,8 @@ class RunnerConfig:
             raise ValueError(f"--runs must be >= 1, got {self.runs}")
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
-        if self.settings and self.method == "rnainverse":
-            raise ValueError("--config applies to the LEARNA methods, not to rnainverse")
+        if self.settings and self.method in BASELINES:
+            raise ValueError(f"--config applies to the LEARNA methods, not to {self.method}")
         if self.model and self.method not in META_METHODS:
             raise ValueError(
                 f"--model applies to {' and '.join(META_METHODS)}, not to {self.method}"
@@ -141,6 +144,10 @@ class RunnerConfig:
             )
         if self.constraints.sequence is not None:
             raise ValueError("sequence constraints come from the targets, not the run settings")
+        if self.method == "samfeo":
+            from benchmarks.samfeo import check_samfeo_run
+
+            check_samfeo_run(self.constraints, self.constraint_fraction, self.energy)
 
 
 @dataclass(frozen=True)
@@ -180,10 +187,15 @@ def constrain_targets(targets: Sequence[Target], config: RunnerConfig) -> list[T
     """The targets with their constraints, every one checked for feasibility.
 
     Raises:
-        ValueError: a target's constraints cannot be met (naming it and the positions).
+        ValueError: a target's constraints cannot be met (naming it and the positions), or
+            the method (``samfeo``) takes none.
     """
     result = []
     for target in targets:
+        if target.constraint is not None and config.method == "samfeo":
+            raise ValueError(
+                f"target {target.id} has a sequence constraint; method 'samfeo' takes none"
+            )
         if target.constraint is None and config.constraint_fraction > 0:
             code = benchmark_constraint(
                 target.structure, config.constraint_fraction, config.seed, target.id
@@ -211,6 +223,11 @@ def check_method(method: str) -> None:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "rnainverse":
         return
+    if method == "samfeo":
+        from benchmarks.samfeo import samfeo_checkout
+
+        samfeo_checkout()
+        return
     try:
         from meta.design import METHODS as implemented
     except ModuleNotFoundError as error:
@@ -220,7 +237,7 @@ def check_method(method: str) -> None:
             f"method {method!r} is not available: the design loop (meta.design) is not installed"
         ) from None
     if method not in implemented:
-        available = ", ".join((*implemented, "rnainverse"))
+        available = ", ".join((*implemented, *BASELINES))
         raise ValueError(
             f"method {method!r} is not implemented yet in this version of autorl (it needs a "
             f"meta-trained model); it is refused rather than run as something else. "
@@ -309,13 +326,18 @@ def plan_jobs(
 
 
 def model_id(config: RunnerConfig) -> str:
-    """The ``model`` column: which checkpoint a meta method used ("" for other methods).
+    """The ``model`` column: which checkpoint a meta method used, or which SAMFEO code.
 
-    ``shipped:<sha256 prefix>`` for the shipped model, else ``<path>:<sha256 prefix>``.
+    ``shipped:<sha256 prefix>`` for the shipped model, else ``<path>:<sha256 prefix>``;
+    ``samfeo:<sha256 prefix>`` of the SAMFEO checkout's code; "" for other methods.
 
     Raises:
         meta.checkpoints.CheckpointError: the checkpoint is missing or corrupt.
     """
+    if config.method == "samfeo":
+        from benchmarks.samfeo import samfeo_checkout, samfeo_version
+
+        return samfeo_version(samfeo_checkout())
     if config.method not in META_METHODS:
         return ""
     from meta.checkpoints import load_checkpoint
@@ -387,6 +409,7 @@ SOLVERS: dict[str, str] = {
     "meta-learna": "benchmarks.runner:load_design",
     "meta-learna-adapt": "benchmarks.runner:load_design",
     "rnainverse": "benchmarks.runner:load_rnainverse",
+    "samfeo": "benchmarks.samfeo:load_samfeo",
 }
 
 

@@ -207,7 +207,7 @@ def test_a_method_that_has_not_landed_is_refused(monkeypatch):
             check_method(method)
     check_method("rnainverse")
     with pytest.raises(ValueError, match="unknown method"):
-        RunnerConfig("samfeo")
+        RunnerConfig("nemo")
 
 
 def test_plan_jobs_seeds_and_order():

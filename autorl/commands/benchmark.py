@@ -64,7 +64,7 @@ DATASETS = (
 #: ``benchmarks.datasets.DATA_ENV``.
 DATA_ENV = "AUTORL_DATA"
 #: ``benchmarks.runner.METHODS``.
-METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse")
+METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse", "samfeo")
 #: The defaults of the ``benchmarks.runner.RunnerConfig`` fields the options set.
 _DEFAULTS = {"time_limit": 60.0, "runs": 1, "workers": None, "seed": 0, "constraint_fraction": 0.0}
 
@@ -86,7 +86,12 @@ def register(subparsers: Any) -> None:
         metavar="NAME|FILE",
         help=f"a registered dataset ({', '.join(DATASETS)}) or a target file",
     )
-    parser.add_argument("--method", choices=METHODS, help="design method")
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        help="design method (samfeo: the peer SAMFEO, run from the clone of "
+        "github.com/shanry/SAMFEO named by $AUTORL_SAMFEO)",
+    )
     parser.add_argument(
         "--time-limit",
         type=float,
@@ -271,7 +276,7 @@ def _base_config(method: str, model: str | None) -> tuple[LearnaConfig, Checkpoi
 
     Returns:
         That configuration (LEARNA's for ``learna``), and the checkpoint (None for
-        ``learna`` and ``rnainverse``).
+        ``learna`` and the baselines).
     """
     from benchmarks.runner import META_METHODS
     from meta.checkpoints import load_checkpoint
@@ -287,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
     """``autorl benchmark --dataset ... --method ... --out ...``."""
     from benchmarks.datasets import load_dataset, select_targets
     from benchmarks.report import report
-    from benchmarks.runner import RunnerConfig
+    from benchmarks.runner import BASELINES, RunnerConfig
 
     missing = [flag for flag in ("dataset", "method", "out") if not getattr(args, flag)]
     if missing:
@@ -296,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{flags} {verb} required (or use 'autorl benchmark report DIR')")
     backend = backend_from_args(args, "job")
     base, checkpoint = _base_config(args.method, args.model)
-    staged = args.method != "rnainverse"  # the stage options apply to the LEARNA methods
+    staged = args.method not in BASELINES  # the stage options apply to the LEARNA methods
     config = RunnerConfig(
         method=args.method,
         time_limit=args.time_limit,
