@@ -404,7 +404,7 @@ class RnaDesignVecEnv(VecEnv):
         self.total_episodes += len(done)
         return outcomes + [None] * (len(jobs) - len(outcomes))
 
-    def _evaluate_all(self, jobs: list[tuple], evaluate: Callable) -> list[DesignOutcome]:
+    def _evaluate_all(self, jobs: list[tuple], evaluate: Callable) -> list[DesignOutcome | None]:
         if self.workers == 1 or len(jobs) == 1:
             (done,) = run_all(self.evaluations.executor, [self._unit(evaluate, jobs)])
             return self._outcomes(done)
@@ -423,7 +423,7 @@ class RnaDesignVecEnv(VecEnv):
 
     def _evaluate_until(
         self, jobs: list[tuple], evaluate: Callable, deadline: float
-    ) -> list[DesignOutcome]:
+    ) -> list[DesignOutcome | None]:
         """Evaluate in this process, in as few pieces as the time before ``deadline`` allows.
 
         With time to spare this is one ``evaluate_batch`` call, as without a deadline.
@@ -433,7 +433,7 @@ class RnaDesignVecEnv(VecEnv):
         ``stop_at_solution``).
         """
         fold = self.fold_time()
-        outcomes: list[DesignOutcome] = []
+        outcomes: list[DesignOutcome | None] = []
         while len(outcomes) < len(jobs) and not self._abort.is_set():
             now = time.monotonic()
             fit = int((deadline - now) / (_FOLD_SAFETY * fold)) if fold > 0 else len(jobs)
@@ -441,12 +441,13 @@ class RnaDesignVecEnv(VecEnv):
                 if now + fold > deadline:
                     break
                 fit = 1
-            if outcomes and self.stop_at_solution and any(o.solved for o in outcomes):
+            if self.stop_at_solution and any(o is not None and o.solved for o in outcomes):
                 break
             piece = jobs[len(outcomes) : len(outcomes) + fit]
             (done,) = run_all(self.evaluations.executor, [self._unit(evaluate, piece)])
-            outcomes.extend(self._outcomes(done))
-            folds = sum(o.folds for o in outcomes[-len(piece) :])
+            folded = self._outcomes(done)
+            outcomes.extend(folded)
+            folds = sum(o.folds for o in folded if o is not None)
             if folds:
                 self.fold_seconds = fold = (time.monotonic() - now) / folds
         return outcomes
@@ -496,7 +497,9 @@ class RnaDesignVecEnv(VecEnv):
                 for done in dones:
                     outcomes = self._outcomes(done)
                     results[running.pop(done.id)] = outcomes
-                    solved = solved or (self.stop_at_solution and any(o.solved for o in outcomes))
+                    solved = solved or (
+                        self.stop_at_solution and any(o is not None and o.solved for o in outcomes)
+                    )
                 if not dones and late:
                     break  # still running at the deadline: cancelled below
         finally:
@@ -608,7 +611,7 @@ class RnaDesignVecEnv(VecEnv):
         """A unit that evaluates ``jobs`` (it runs in a worker: ``evaluate`` is picklable)."""
         return Unit(f"fold-batch-{next(self._units)}", evaluate, (jobs,))
 
-    def _outcomes(self, done: Done) -> list[DesignOutcome]:
+    def _outcomes(self, done: Done) -> list[DesignOutcome | None]:
         """The outcomes of a batch's unit; a failed fold raises, naming the step."""
         try:
             return done.result()

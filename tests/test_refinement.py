@@ -212,3 +212,24 @@ def test_pieces_stop_folding_once_solved_or_late():
         assert late == [None] * 12 and submitted == []
     finally:
         env.close()
+
+
+def test_a_serial_batch_folds_nothing_after_its_solution():
+    """One folding process (the benchmark's): a run that wants one solution folds the
+    batch's designs only up to its first solution; the rest are skipped (reward 0)."""
+    from envs.vector import RnaDesignVecEnv
+
+    config = RnaDesignConfig(local_improvement=0)
+    near = [job[:2] + (config, job[3]) for job in _near_miss_jobs(5)]
+    jobs = [near[0], (TARGET_SOLUTION, TARGET, config, 9), *near[1:]]
+    env = RnaDesignVecEnv([TARGET], n_envs=2, workers=1, seed=0)
+    try:
+        for deadline in (None, time.monotonic() + 600.0):  # one piece, or pieces by the clock
+            env.deadline, env.stop_at_solution, env.total_folds = deadline, True, 0
+            outcomes = env._evaluate_jobs(jobs)
+            assert outcomes[1].solved and outcomes[2:] == [None] * 4
+            assert outcomes[0].distance > 0 and env.total_folds == 2
+            env.stop_at_solution, env.total_folds = False, 0
+            assert all(o is not None for o in env._evaluate_jobs(jobs)) and env.total_folds == 6
+    finally:
+        env.close()

@@ -122,9 +122,10 @@ def test_evaluate_batch_bounds_local_improvement_by_solution_and_deadline():
     unbounded = evaluate_batch(jobs)
     assert unbounded == [evaluate_design(*job) for job in jobs]
     assert [o.distance for o in unbounded] == [0, 0, 0] and unbounded[0].folds > 1
-    # One design is solved already: nobody else is improved.
+    # One design is solved: nobody is improved, and the designs after it are not folded.
     stopped = evaluate_batch(jobs, stop_at_solution=True)
-    assert [o.folds for o in stopped] == [1, 1, 1] and stopped[0].distance > 0
+    assert [o.folds for o in stopped[:2]] == [1, 1] and stopped[0].distance > 0
+    assert stopped[1].solved and stopped[2] is None
     # Past the deadline: plain folds only, every design still reported.
     late = evaluate_batch([jobs[0], jobs[2]], deadline=time.monotonic() - 1)
     assert [o.folds for o in late] == [1, 1] and all(o.sequence == close for o in late)
