@@ -151,6 +151,7 @@ def design(
     refinement: int | None = None,
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
+    quick_starts: int | None = None,
     ensemble_rivals: float | None = None,
     ensemble_late_share: float | None = None,
     local_improvement: int | None = None,
@@ -188,6 +189,8 @@ def design(
             :data:`meta.design.DEFAULT_ENSEMBLE_SHARE`, 0: off.
         ensemble_starts: SAMFEO's targeted starts the ensemble stage evaluates at its first
             turn (0-64); None: :data:`meta.design.DEFAULT_ENSEMBLE_STARTS`.
+        quick_starts: Targeted starts folded before the policy's first batch (0-64);
+            None: :data:`meta.design.DEFAULT_QUICK_STARTS`, 0: none.
         ensemble_rivals: Share, in [0, 1], of the ensemble stage's steps that are
             competitor steps (walks on folding energies against the wrong structures the
             run has met); None: :data:`meta.design.DEFAULT_ENSEMBLE_RIVALS`, 0: none.
@@ -240,6 +243,7 @@ def design(
         refinement=refinement,
         ensemble_share=ensemble_share,
         ensemble_starts=ensemble_starts,
+        quick_starts=quick_starts,
         ensemble_rivals=ensemble_rivals,
         ensemble_late_share=ensemble_late_share,
         local_improvement=local_improvement,
@@ -263,6 +267,7 @@ def run(
     refinement: int | None = None,
     ensemble_share: float | None = None,
     ensemble_starts: int | None = None,
+    quick_starts: int | None = None,
     ensemble_rivals: float | None = None,
     ensemble_late_share: float | None = None,
     local_improvement: int | None = None,
@@ -287,10 +292,12 @@ def run(
         DEFAULT_ENSEMBLE_STARTS,
         DEFAULT_LOCAL_IMPROVEMENT,
         DEFAULT_PIPELINE,
+        DEFAULT_QUICK_STARTS,
         DEFAULT_REFINEMENT,
         META_METHODS,
         METHODS,
         check_network,
+        check_weights,
         warm_up,
     )
     from meta.design import design as design_one
@@ -314,6 +321,8 @@ def run(
     check_number("ensemble_share", ensemble_share, 0, 1, open_above=True)
     ensemble_starts = DEFAULT_ENSEMBLE_STARTS if ensemble_starts is None else ensemble_starts
     check_integer("ensemble_starts", ensemble_starts, 0, 64)
+    quick_starts = DEFAULT_QUICK_STARTS if quick_starts is None else quick_starts
+    check_integer("quick_starts", quick_starts, 0, 64)
     ensemble_rivals = DEFAULT_ENSEMBLE_RIVALS if ensemble_rivals is None else ensemble_rivals
     check_number("ensemble_rivals", ensemble_rivals, 0, 1)
     if ensemble_late_share is None:
@@ -342,6 +351,8 @@ def run(
     # otherwise be spent inside the first target's time limit, as the benchmark workers'
     # are not.
     warm_up(device)
+    if checkpoint is not None:  # weights that do not fit, before any target's clock
+        check_weights(config, checkpoint, device)
     results = []
     for target in request.targets:
         result = design_one(
@@ -363,6 +374,7 @@ def run(
             refinement=refinement,
             ensemble_share=ensemble_share,
             ensemble_starts=ensemble_starts,
+            quick_starts=quick_starts,
             ensemble_rivals=ensemble_rivals,
             ensemble_late_share=ensemble_late_share,
             local_improvement=local_improvement,

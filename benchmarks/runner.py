@@ -376,12 +376,14 @@ def load_design(
     """
     from meta.checkpoints import load_checkpoint
     from meta.config import LEARNA
-    from meta.design import design, warm_up
+    from meta.design import check_weights, design, warm_up
 
     checkpoint = load_checkpoint(model or None) if method in META_METHODS else None
     base = checkpoint.config if checkpoint is not None else LEARNA
     config = base.updated(settings, source="--config")
     warm_up()
+    if checkpoint is not None:
+        check_weights(config, checkpoint)
 
     def solve(target: Target, **kwargs: Any) -> Any:
         return design(

@@ -73,9 +73,9 @@ from envs.folding import (
     structure_energies,
 )
 from envs.grafts import PieceArchive
-from envs.loop_boosts import boost_letters
 from envs.negative_design import NegativeDesign
 from envs.neighbourhood import Neighbourhood, neighbourhood_units
+from envs.targeted_start import TargetedStarts
 
 #: Objectives the pool ranks by (``"portfolio"``: two pools, one per objective, whose steps
 #: alternate; see :class:`EnsembleSearch`).
@@ -404,8 +404,8 @@ class EnsembleSearch:
         self._hairpin_of = {
             unit: h for h, (units, _) in enumerate(self._hairpins) for unit in units
         }
-        #: The loop boosts a targeted start writes (site, letter), where the codes allow.
-        self._boosts = self._allowed_boosts() if boost else []
+        #: The targeted starts (their loop boosts where the codes allow, with ``boost``).
+        self._starts_of = TargetedStarts(target, self.rules.sequence, gu_pairs, boost)
         self.rival_share = rivals
         self.graft_share = grafts
         #: The best slice seen of each substructure (None: no graft steps).
@@ -587,29 +587,9 @@ class EnsembleSearch:
     def targeted_start(self) -> str:
         """SAMFEO's targeted initialization within the IUPAC codes, boosted with ``boost``.
 
-        Every pair gets G-C or C-G (at random) where its codes allow one, otherwise any
-        option they allow; every unpaired site gets A where allowed, otherwise a random
-        allowed letter. With ``boost`` the first mismatches of the hairpins and interior
-        loops then get their boosts (:func:`envs.loop_boosts.boost_letters`) where the
-        codes allow them.
+        See :class:`envs.targeted_start.TargetedStarts`; drawn from the search's ``rng``.
         """
-        chars = ["A"] * len(self.target)
-        for unit, options in zip(self.units, self.options):
-            preferred = [o for o in options if o in ("GC", "CG")] or (
-                ["A"] if "A" in options else list(options)
-            )
-            assign(chars, unit, preferred[int(self.rng.integers(len(preferred)))])
-        for site, letter in self._boosts:
-            chars[site] = letter
-        return "".join(chars)
-
-    def _allowed_boosts(self) -> list[tuple[int, str]]:
-        """The target's loop boosts that the unpaired sites' codes allow."""
-        return [
-            (site, letter)
-            for site, letter in sorted(boost_letters(self.target).items())
-            if letter in self.options[self.unit_of[site]]
-        ]
+        return self._starts_of.draw(self.rng)
 
     def fork(self, rng: np.random.Generator, carry_repair: bool = False) -> EnsembleSearch:
         """A copy to continue elsewhere (an island): the same pool and best, its own draws.

@@ -38,13 +38,15 @@ if TYPE_CHECKING:
 
 #: The stages of the design loop a reported design can come from (its ``found_by``): the
 #: policy's own design (after any constraint repair), local improvement, the refinement
-#: walk (both change the policy's design in this module), and the ensemble refinement
-#: stage (:mod:`envs.ensemble_search`, run by the design loop between updates).
+#: walk (both change the policy's design in this module), the ensemble refinement
+#: stage (:mod:`envs.ensemble_search`, run by the design loop between updates), and the
+#: targeted starts the design loop folds before the policy (:mod:`envs.targeted_start`).
 POLICY = "policy"
 LOCAL_IMPROVEMENT = "local_improvement"
 REFINEMENT = "refinement"
 ENSEMBLE = "ensemble"
-STAGES = (POLICY, LOCAL_IMPROVEMENT, REFINEMENT, ENSEMBLE)
+TARGETED_START = "targeted_start"
+STAGES = (POLICY, LOCAL_IMPROVEMENT, REFINEMENT, ENSEMBLE, TARGETED_START)
 
 
 @dataclass(frozen=True)

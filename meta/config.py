@@ -192,6 +192,7 @@ STAGE_OPTION_KEYS = {
     "refinement": "refinement_budget",
     "ensemble_share": "ensemble_share",
     "ensemble_starts": "ensemble_starts",
+    "quick_starts": "quick_starts",
     "ensemble_rivals": "ensemble_rivals",
     "ensemble_late_share": "ensemble_late_share",
     "local_improvement": "local_improvement",

@@ -50,12 +50,13 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
-from envs.constraints import DesignConstraints
+from envs.constraints import DesignConstraints, repair, violations
 from envs.dot_bracket import Target
 from envs.ensemble_search import EnsembleSearch, run_islands
-from envs.evaluation import ENSEMBLE, POLICY
-from envs.folding import EnergyModel, hamming
+from envs.evaluation import ENSEMBLE, POLICY, TARGETED_START
+from envs.folding import EnergyModel, hamming, mfe_structure
 from envs.rna_design import RnaDesignConfig, TargetEncoding
+from envs.targeted_start import TargetedStarts
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
 from meta.config import LEARNA, STAGE_OPTION_KEYS, LearnaConfig, with_stage_options
@@ -89,6 +90,10 @@ DEFAULT_ENSEMBLE_SHARE = 0.5
 #: and the benchmark runner add to the ensemble stage's pool at its first turn; this
 #: module's :func:`design` keeps the configuration's (0 in the published configurations).
 DEFAULT_ENSEMBLE_STARTS = 10
+#: Targeted starts that ``autorl design``, ``autorl.api`` and the benchmark runner fold
+#: before the policy's first batch; this module's :func:`design` keeps the configuration's
+#: (0 in the published configurations).
+DEFAULT_QUICK_STARTS = 3
 #: Share of the ensemble stage's steps that are competitor steps (walks on folding
 #: energies against the wrong structures met) when a design is run from ``autorl design``,
 #: ``autorl.api`` or the benchmark runner; this module's :func:`design` keeps the
@@ -131,6 +136,10 @@ _TIMED_MINIBATCHES = 4
 _MEASURE_FOLDS = 5
 #: Seconds set aside for ending the run (closing the environment, ranking).
 _TAIL_SECONDS = 0.02
+#: The share of the time limit within which the targeted starts (``quick_starts``) are
+#: folded before the policy, and the factor on a timed fold that the next must fit in.
+QUICK_SHARE = 0.1
+_FOLD_SAFETY = 2.0
 
 
 @dataclass
@@ -468,6 +477,33 @@ class _DesignState:
             result.seconds = time.monotonic() - self.start
             if self.on_improvement is not None:
                 self.on_improvement(result)
+
+    def fold_starts(self, starts: TargetedStarts, count: int, rng: np.random.Generator) -> None:
+        """Fold up to ``count`` targeted starts before the policy (``quick_starts``).
+
+        Each is one MFE fold, begun only while the run is not done, within the first
+        :data:`QUICK_SHARE` of the time limit, and (after the first, which times them) only
+        if it ends by the deadline. A start that breaks a GC or motif rule is repaired
+        first, and skipped if that fails; a start drawn before is not folded again.
+        """
+        result, structure = self.result, self.result.target
+        rules, energy = result.constraints, result.energy
+        end = min(self.deadline, self.start + QUICK_SHARE * self.time_limit)
+        fold, seen = 0.0, set()
+        for _ in range(count):
+            now = time.monotonic()
+            if self.finished or now + _FOLD_SAFETY * fold > end:
+                break
+            sequence = starts.draw(rng)
+            if rules.needs_repair:
+                sequence = repair(sequence, structure, rules, rng, starts.gu_pairs)
+            if sequence in seen or (not rules.empty and violations(sequence, rules)):
+                continue
+            seen.add(sequence)
+            folded = mfe_structure(sequence, energy)
+            fold = time.monotonic() - now
+            result.folds += 1
+            self._consider(sequence, folded, hamming(folded, structure), True, TARGETED_START)
 
     def stage_due(self, now: float | None = None) -> bool:
         """Whether the ensemble stage's turn would run at ``now`` (default: the time now).
@@ -930,6 +966,36 @@ def warm_up(device: str = "cpu") -> None:
         env.close()
 
 
+#: The checkpoints whose weights :func:`check_weights` has loaded: (path, size, mtime) and
+#: the network's keys.
+_WEIGHTS_CHECKED: set[tuple[Any, ...]] = set()
+
+
+def check_weights(config: LearnaConfig, checkpoint: Checkpoint, device: str = "cpu") -> None:
+    """Load ``checkpoint``'s weights into an agent built from ``config``, once per file.
+
+    A run whose target a targeted start solves never builds its agent, so a checkpoint
+    whose weights do not fit its configuration would go unnoticed; the meta methods call
+    this before anything else (``autorl.api`` and the benchmark workers before a target's
+    clock starts). A checkpoint file checked before (same path, size and time, and the
+    same network keys) is not loaded again.
+
+    Raises:
+        meta.checkpoints.CheckpointError: the weights do not fit.
+    """
+    stat = Path(checkpoint.path).stat()
+    network = tuple(config.to_flat().get(key) for key in sorted(NETWORK_KEYS))
+    key = (str(checkpoint.path), stat.st_size, stat.st_mtime_ns, network)
+    if key in _WEIGHTS_CHECKED:
+        return
+    env = RNA_AGENT.make_env(1, 0, targets=["((((....))))"], config=config)
+    try:
+        load_weights(build_ppo(env, config, 8, 0, device), checkpoint, with_optimizer=False)
+    finally:
+        env.close()
+    _WEIGHTS_CHECKED.add(key)
+
+
 def _decompose_seconds(env: RnaDesignConfig, time_limit: float) -> float:
     """The ensemble stage's time for hierarchical starts: its share of the planned time.
 
@@ -1009,6 +1075,7 @@ def design(
     ensemble_late_share: float | None = None,
     local_improvement: int | None = None,
     pipeline: bool = DEFAULT_PIPELINE,
+    quick_starts: int | None = None,
 ) -> DesignResult:
     """Design a sequence for ``target`` until solved (``num_solutions`` times) or out of budget.
 
@@ -1063,6 +1130,9 @@ def design(
         local_improvement: LEARNA's local improvement runs on designs within this
             Hamming distance of the target (0: off). Overrides the configuration's
             ``local_improvement``; None keeps it.
+        quick_starts: Targeted starts folded before the policy's first batch (0-64; 0:
+            none; :class:`envs.targeted_start.TargetedStarts`). Overrides the
+            configuration's ``quick_starts``; None keeps it.
         pipeline: With ``workers > 1``, update the policy while the next batch of designs
             folds, one rollout behind (:func:`meta.pipelined_learning.learn_one_behind`);
             False: fold each batch, then update on it. Ignored with one worker (the
@@ -1105,6 +1175,7 @@ def design(
             )
         config = config or checkpoint.config
         check_network(config, checkpoint)
+        check_weights(config, checkpoint, device)
     config = with_stage_options(
         config or LEARNA,
         {
@@ -1114,6 +1185,7 @@ def design(
             "ensemble_rivals": ensemble_rivals,
             "ensemble_late_share": ensemble_late_share,
             "local_improvement": local_improvement,
+            "quick_starts": quick_starts,
         },
     )
     constraints = (constraints or DesignConstraints()).with_sequence(target.constraint)
@@ -1172,9 +1244,15 @@ def design(
             config.env.ensemble_horizon,
             config.env.ensemble_late_share,
         )
+    if config.env.quick_starts:
+        gu_pairs = config.env.gu_pairs or config.env.ensemble_gu
+        starts = TargetedStarts(target.structure, constraints.sequence, gu_pairs)
+        state.fold_starts(starts, config.env.quick_starts, np.random.default_rng([seed, 5]))
     previous_threads = torch.get_num_threads()
     try:
-        if method == "meta-learna":
+        if state.finished:
+            pass  # a targeted start solved it
+        elif method == "meta-learna":
             assert checkpoint is not None
             _design_meta_learna(state, target, config, seed, device, workers, checkpoint)
         else:

@@ -227,7 +227,7 @@ def test_the_design_loop_builds_env_and_agent_through_the_spec(recorded):
     result = design(
         CONSTRAINED, time_limit=math.inf, max_episodes=4, seed=0, device="cpu", metrics=False
     )
-    assert result.episodes == 4
+    assert result.episodes == 4 or (result.solved and result.episodes < 4)  # stops at it
     names = [name for name, _ in recorded]
     assert names[:2] == ["make_env", "build_model"]
     assert recorded[0][1]["constraints"] == result.constraints

@@ -111,6 +111,7 @@ def test_energy_and_refinement_copies_match():
         DEFAULT_ENSEMBLE_STARTS,
         DEFAULT_LOCAL_IMPROVEMENT,
         DEFAULT_PIPELINE,
+        DEFAULT_QUICK_STARTS,
         DEFAULT_REFINEMENT,
     )
 
@@ -125,6 +126,7 @@ def test_energy_and_refinement_copies_match():
     assert options.DEFAULT_ENSEMBLE_LATE_SHARE == DEFAULT_ENSEMBLE_LATE_SHARE
     assert options.DEFAULT_LOCAL_IMPROVEMENT == DEFAULT_LOCAL_IMPROVEMENT
     assert options.DEFAULT_PIPELINE == DEFAULT_PIPELINE
+    assert options.DEFAULT_QUICK_STARTS == DEFAULT_QUICK_STARTS
 
 
 def test_designable_copy_matches():

@@ -42,10 +42,11 @@ def test_the_default_is_off_and_the_option_reaches_the_loop(monkeypatch):
     assert design_module.DEFAULT_LOCAL_IMPROVEMENT == options.DEFAULT_LOCAL_IMPROVEMENT == 0
     assert LEARNA.env.local_improvement == 5  # the published configuration keeps it
     args = ["design", "--target", SHORT, "--time-limit", "20", "--quiet", "--format", "json"]
+    args += ["--quick-starts", "0"]  # a targeted start would solve it before the loop
     assert main(args) == 0
     assert main([*args, "--local-improvement", "5"]) == 0
-    api.design(SHORT, time_limit=20, local_improvement=3)
-    api.design(SHORT, time_limit=20)
+    api.design(SHORT, time_limit=20, local_improvement=3, quick_starts=0)
+    api.design(SHORT, time_limit=20, quick_starts=0)
     # meta.design.design itself keeps the configuration's.
     design_module.design(Target("s", SHORT), method="learna", time_limit=20)
     design_module.design(Target("s", SHORT), method="learna", time_limit=20, local_improvement=2)

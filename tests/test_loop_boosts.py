@@ -84,8 +84,8 @@ def test_targeted_starts_write_the_boosts_the_codes_allow():
     start = coded.targeted_start()
     assert start[6] == "A" and start[9] == "A" and start[27] + start[30] == "GA"
     assert not violations(start, coded.rules)
-    assert coded._boosts == [(9, "A"), (27, "G"), (30, "A")]
-    assert EnsembleSearch(target, np.random.default_rng(0))._boosts == []  # off
+    assert coded._starts_of.boosts == [(9, "A"), (27, "G"), (30, "A")]
+    assert EnsembleSearch(target, np.random.default_rng(0))._starts_of.boosts == []  # off
 
 
 def test_boosted_starts_hold_the_targets_loops_more_tightly():
@@ -100,7 +100,8 @@ def test_boosted_starts_hold_the_targets_loops_more_tightly():
             plain = EnsembleSearch(target, np.random.default_rng(seed)).targeted_start()
             search = EnsembleSearch(target, np.random.default_rng(seed), boost=True)
             boosted = search.targeted_start()
-            loops = len({_loop_of(pair_table(target), site) for site, _ in search._boosts})
+            boosts = search._starts_of.boosts
+            loops = len({_loop_of(pair_table(target), site) for site, _ in boosts})
             assert loops >= 2
             gain = energy_of_structure(plain, target) - energy_of_structure(boosted, target)
             assert gain > 0.5 * loops
@@ -121,7 +122,7 @@ def test_the_config_turns_the_boosts_on(stage_spy):
     )
     kwargs, search = stage_spy[-1]
     assert kwargs["boost"] is chosen.env.ensemble_boost
-    assert bool(search._boosts) is chosen.env.ensemble_boost
+    assert bool(search._starts_of.boosts) is chosen.env.ensemble_boost
 
 
 def test_the_stage_benchmark_takes_the_boost_flag(tmp_path, capsys, harness_spy):
@@ -138,4 +139,4 @@ def test_the_stage_benchmark_takes_the_boost_flag(tmp_path, capsys, harness_spy)
     # The flag reaches the search the harness builds (run in this process here).
     settings = ensemble_stage.StageSettings(1.0, boost=True)
     ensemble_stage.run_target("((((((....))))))", settings, 0)
-    assert harness_spy[-1]._boosts == [(6, "G"), (9, "A")]
+    assert harness_spy[-1]._starts_of.boosts == [(6, "G"), (9, "A")]

@@ -359,9 +359,10 @@ def test_the_option_reaches_the_loop_from_the_cli_and_the_api(monkeypatch):
     assert design_module.DEFAULT_PIPELINE is options.DEFAULT_PIPELINE is True
     short = "((((((....))))))...((((((....))))))"
     args = ["design", "--target", short, "--time-limit", "20", "--quiet", "--format", "json"]
+    args += ["--quick-starts", "0"]  # a targeted start would solve it before the loop
     assert main(args) == 0
     assert main([*args, "--no-pipeline"]) == 0
-    api.design(short, time_limit=20, pipeline=False)
+    api.design(short, time_limit=20, pipeline=False, quick_starts=0)
     assert seen == [True, False, False]
     with pytest.raises(ValueError, match="pipeline must be True or False"):
         api.design(short, time_limit=2, pipeline="yes")

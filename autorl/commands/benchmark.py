@@ -37,6 +37,7 @@ from autorl.commands.options import (
     add_ensemble_share_option,
     add_ensemble_starts_option,
     add_local_improvement_option,
+    add_quick_starts_option,
     add_rule_options,
     backend_from_args,
     energy_from_args,
@@ -151,6 +152,9 @@ def register(subparsers: Any) -> None:
     add_ensemble_starts_option(
         parser, "LEARNA methods (recorded as ensemble_starts in the config column): "
     )
+    add_quick_starts_option(
+        parser, "LEARNA methods (recorded as quick_starts in the config column): "
+    )
     add_ensemble_rivals_option(
         parser, "LEARNA methods (recorded as ensemble_rivals in the config column): "
     )
@@ -226,6 +230,7 @@ _STAGE_FLAGS = {
     "refinement": "--refine",
     "ensemble_share": "--ensemble-share",
     "ensemble_starts": "--ensemble-starts",
+    "quick_starts": "--quick-starts",
     "ensemble_rivals": "--ensemble-rivals",
     "ensemble_late_share": "--ensemble-late-share",
     "local_improvement": "--local-improvement",
@@ -242,6 +247,7 @@ def _settings(
     ensemble_late_share: float | None = None,
     checkpoint: Checkpoint | None = None,
     local_improvement: int | None = None,
+    quick_starts: int | None = None,
 ) -> tuple[tuple[str, object], ...]:
     """The ``--config`` file's settings (and the stage options) that differ from ``base``.
 
@@ -259,6 +265,7 @@ def _settings(
             "ensemble_rivals": ensemble_rivals,
             "ensemble_late_share": ensemble_late_share,
             "local_improvement": local_improvement,
+            "quick_starts": quick_starts,
         },
         _STAGE_FLAGS,
     )
@@ -319,6 +326,7 @@ def run(args: argparse.Namespace) -> int:
             args.ensemble_late_share if staged else None,
             checkpoint=checkpoint,
             local_improvement=args.local_improvement if staged else None,
+            quick_starts=args.quick_starts if staged else None,
         ),
         model=args.model or "",
         constraint_fraction=args.constraint_fraction,

@@ -17,6 +17,7 @@ from autorl.commands.options import (
     add_ensemble_starts_option,
     add_local_improvement_option,
     add_pipeline_option,
+    add_quick_starts_option,
     add_rule_options,
     energy_from_args,
     rules_from_args,
@@ -114,6 +115,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_ensemble_share_option(parser)
     add_ensemble_starts_option(parser)
+    add_quick_starts_option(parser)
     add_ensemble_rivals_option(parser)
     add_ensemble_late_share_option(parser)
     add_local_improvement_option(parser)
@@ -208,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
             refinement=args.refine,
             ensemble_share=args.ensemble_share,
             ensemble_starts=args.ensemble_starts,
+            quick_starts=args.quick_starts,
             ensemble_rivals=args.ensemble_rivals,
             ensemble_late_share=args.ensemble_late_share,
             local_improvement=args.local_improvement,

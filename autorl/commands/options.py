@@ -32,6 +32,8 @@ DEFAULT_REFINEMENT = 200
 DEFAULT_ENSEMBLE_SHARE = 0.5
 #: ``meta.design.DEFAULT_ENSEMBLE_STARTS``: the default of ``--ensemble-starts``.
 DEFAULT_ENSEMBLE_STARTS = 10
+#: ``meta.design.DEFAULT_QUICK_STARTS``: the default of ``--quick-starts``.
+DEFAULT_QUICK_STARTS = 3
 #: ``meta.design.DEFAULT_ENSEMBLE_RIVALS``: the default of ``--ensemble-rivals``.
 DEFAULT_ENSEMBLE_RIVALS = 0.5
 #: ``meta.design.DEFAULT_ENSEMBLE_LATE_SHARE``: the default of ``--ensemble-late-share``.
@@ -91,6 +93,14 @@ _STAGE_OPTIONS: dict[str, tuple[Callable[[str], Any], float, str, str]] = {
         "stage evaluates at its first turn beside the policy's designs "
         "(default: %(default)d; 0: none)",
     ),
+    "--quick-starts": (
+        starts,
+        DEFAULT_QUICK_STARTS,
+        "N",
+        "targeted designs (as --ensemble-starts, with Eterna's loop boosts) folded before "
+        "the policy's first batch, within the first tenth of the time limit: an easy target "
+        "is solved in milliseconds (default: %(default)d; 0: none)",
+    ),
     "--ensemble-rivals": (
         fraction,
         DEFAULT_ENSEMBLE_RIVALS,
@@ -133,6 +143,11 @@ def add_ensemble_share_option(parser: argparse.ArgumentParser, scope: str = "") 
 def add_ensemble_starts_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
     """Add ``--ensemble-starts`` (SAMFEO's targeted starts in the ensemble stage's pool)."""
     _add_stage_option(parser, "--ensemble-starts", scope)
+
+
+def add_quick_starts_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
+    """Add ``--quick-starts`` (targeted starts folded before the policy)."""
+    _add_stage_option(parser, "--quick-starts", scope)
 
 
 def add_ensemble_rivals_option(parser: argparse.ArgumentParser, scope: str = "") -> None:
