@@ -20,8 +20,8 @@ checked for a proof that no sequence folds into them (:mod:`envs.designability`,
 rows' MFE structures as extra competitors): the group's ``undesignable`` targets and its
 ``ceiling``, the most any designer can solve. ``solved_by_stage`` counts the solved rows
 by the stage of the design loop that made their design (the ``found_by`` column: the
-policy, local improvement, the refinement walk or the ensemble stage; rows that do not
-record it are left out).
+policy, local improvement, the refinement walk, the ensemble stage or a targeted start;
+rows that do not record it are left out).
 """
 
 from __future__ import annotations
