@@ -27,3 +27,13 @@ autorl benchmark compare $out/eterna-10s-seed5-autorl $out/eterna-10s-seed5-samf
 autorl benchmark compare $out/eterna-60s-seed6-autorl $out/eterna-60s-seed6-samfeo
 python $out/dev/solved_within.py $out/eterna-*
 PYTHONPATH=. python $out/dev/start_probe.py
+
+# 4. acc5142: the ablation of the starts, 60 s, --seed 7, both at once.
+autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 --workers 1 --runs 1 --seed 7 --out $out/eterna-60s-seed7-starts3 --quiet &
+autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 --workers 1 --runs 1 --seed 7 --quick-starts 0 --out $out/eterna-60s-seed7-starts0 --quiet &
+wait
+autorl benchmark compare $out/eterna-60s-seed7-starts3 $out/eterna-60s-seed7-starts0
+
+# 5. acc5142: the other goals, 2 workers.
+autorl benchmark --dataset rfam-taneda --method meta-learna-adapt --time-limit 60 --workers 2 --runs 1 --seed 1 --out $out/taneda-60s-seed1 --quiet
+autorl benchmark --dataset rfam-learn-validation --method meta-learna-adapt --time-limit 10 --workers 2 --runs 1 --seed 1 --out $out/rlv-10s-seed1 --quiet
