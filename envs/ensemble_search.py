@@ -54,8 +54,6 @@ import numpy as np
 from envs.constraints import (
     DesignConstraints,
     assign,
-    unit_index,
-    unit_options,
     unit_value,
 )
 from envs.decomposition import MIN_LENGTH, Decomposition, subproblems
@@ -390,8 +388,11 @@ class EnsembleSearch:
         self.gu_pairs = gu_pairs
         self.repair_ratio = repair
         self.start_distance = start_distance
-        self.units, self.options = unit_options(target, self.rules.sequence, gu_pairs)
-        self.unit_of = unit_index(self.units, len(target))
+        #: The targeted starts (their loop boosts where the codes allow, with ``boost``),
+        #: and the design units and their options, which the starts work out.
+        self._starts_of = TargetedStarts(target, self.rules.sequence, gu_pairs, boost)
+        self.units, self.options = self._starts_of.units, self._starts_of.options
+        self.unit_of = self._starts_of.unit_of
         mutable = np.array([len(self.options[self.unit_of[i]]) > 1 for i in range(len(target))])
         self._mutable = mutable
         self._mutable_sites = np.flatnonzero(mutable)
@@ -404,8 +405,6 @@ class EnsembleSearch:
         self._hairpin_of = {
             unit: h for h, (units, _) in enumerate(self._hairpins) for unit in units
         }
-        #: The targeted starts (their loop boosts where the codes allow, with ``boost``).
-        self._starts_of = TargetedStarts(target, self.rules.sequence, gu_pairs, boost)
         self.rival_share = rivals
         self.graft_share = grafts
         #: The best slice seen of each substructure (None: no graft steps).

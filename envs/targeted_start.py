@@ -26,6 +26,7 @@ class TargetedStarts:
         gu_pairs: Whether G-U and U-G are options of the pairs.
         units: The design units (a pair, or an unpaired site) of the target.
         options: The letters each unit may take (within the codes, and GU pairs if allowed).
+        unit_of: The unit of each site.
         boosts: ``(site, letter)`` of the loop boosts the codes allow (empty without boosts).
     """
 
@@ -35,12 +36,12 @@ class TargetedStarts:
         """Prepare the starts of ``target`` under the IUPAC ``constraint`` (None: any)."""
         self.length, self.gu_pairs = len(target), gu_pairs
         self.units, self.options = unit_options(target, constraint, gu_pairs)
-        unit_of = unit_index(self.units, len(target))
+        self.unit_of = unit_index(self.units, len(target))
         self.boosts = (
             [
                 (site, letter)
                 for site, letter in sorted(boost_letters(target).items())
-                if letter in self.options[unit_of[site]]
+                if letter in self.options[self.unit_of[site]]
             ]
             if boost
             else []
