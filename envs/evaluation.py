@@ -383,8 +383,6 @@ def evaluate_batch(
     unpacked = [_unpack(job) for job in jobs]
     outcomes: list[DesignOutcome] = []
     for index, (sequence, structure, config, seed, rules, energy) in enumerate(unpacked):
-        if stop_at_solution and outcomes and outcomes[-1].solved:
-            return [*outcomes, *[None] * (len(jobs) - len(outcomes))]
         if rules.needs_repair:
             repair_rng = np.random.default_rng([seed, 1])
             sequence = repair(sequence, structure, rules, repair_rng, config.gu_pairs)
@@ -392,8 +390,8 @@ def evaluate_batch(
         folded = mfe_structure(sequence, energy)
         valid = rules.empty or not violations(sequence, rules)
         outcomes.append(DesignOutcome(sequence, folded, hamming(folded, structure), 1, valid))
-    if stop_at_solution and outcomes and outcomes[-1].solved:
-        return list(outcomes)
+        if stop_at_solution and outcomes[-1].solved:
+            return [*outcomes, *[None] * (len(jobs) - len(outcomes))]
     for index in improvable(jobs, outcomes) if improve else []:
         if stop_at_solution and any(o.solved for o in outcomes):
             break
