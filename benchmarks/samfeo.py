@@ -125,7 +125,7 @@ def import_samfeo(checkout: Path) -> tuple[ModuleType, Callable[..., Any]]:
     if spec is None or spec.loader is None:
         raise ValueError(f"cannot import {checkout / 'main.py'}")
     module = importlib.util.module_from_spec(spec)
-    with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
         spec.loader.exec_module(module)
     objective = importlib.import_module("utils.vienna").position_ed_pd_mfe
     return module, objective

@@ -1216,12 +1216,13 @@ def design(
         result.max_episodes,
         metrics,
     )
+    stage_gu = config.env.gu_pairs or config.env.ensemble_gu  # the stages may place GU
     if config.env.ensemble_share > 0:
         search = EnsembleSearch(
             target.structure,
             np.random.default_rng([seed, 3]),
             constraints,
-            config.env.gu_pairs or config.env.ensemble_gu,
+            stage_gu,
             energy,
             objective=config.env.ensemble_objective,
             sites=config.env.ensemble_sites,
@@ -1245,8 +1246,7 @@ def design(
             config.env.ensemble_late_share,
         )
     if config.env.quick_starts:
-        gu_pairs = config.env.gu_pairs or config.env.ensemble_gu
-        starts = TargetedStarts(target.structure, constraints.sequence, gu_pairs)
+        starts = TargetedStarts(target.structure, constraints.sequence, stage_gu)
         state.fold_starts(starts, config.env.quick_starts, np.random.default_rng([seed, 5]))
     previous_threads = torch.get_num_threads()
     try:
