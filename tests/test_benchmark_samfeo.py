@@ -137,6 +137,22 @@ def test_an_unsolved_run_restarts_with_the_next_seed_until_the_limit():
     assert max(started) < 1.0 + 12  # no evaluation starts once the limit has passed
 
 
+def test_a_long_run_is_cut_at_the_limit_between_two_evaluations():
+    """One SAMFEO run that would outlast the limit (each evaluation takes a second)."""
+    structures = {"GGGAAAAAACCC": [".(((....)))."]}
+    fake = _Fake(["GGGAAAAAACCC"] * 40)
+    now = [0.0]
+    started = []
+
+    def objective(sequence, target):
+        started.append(now[0])
+        now[0] += 1.0
+        return _objective(structures)(sequence, target)
+
+    result = run_samfeo(fake, objective, HAIRPIN, time_limit=12, clock=lambda: now[0])
+    assert len(started) == 12 and max(started) < 12 and result.restarts == 1
+
+
 def test_a_tie_between_mfe_structures_is_decided_by_the_fold():
     sequence = "GGGGAAAACCCC"
     assert mfe_structure(sequence) == HAIRPIN.structure

@@ -83,6 +83,11 @@ def test_starts_are_folded_only_within_their_share_of_the_time(quick):
     fresh.fold_starts(starts, quick, np.random.default_rng(0))
     assert fresh.result.folds == quick or fresh.result.solved
     assert mfe_structure(fresh.result.sequence) == fresh.result.structure
+    code = LOOPS.replace("(", "A").replace(")", "U").replace(".", "A")  # A-U pairs: a miss
+    fixed = _state(time.monotonic(), 60.0)  # one possible start
+    fixed.result.constraints = DesignConstraints(sequence=code)
+    fixed.fold_starts(TargetedStarts(LOOPS, code), quick, np.random.default_rng(0))
+    assert fixed.result.folds == 1 and fixed.result.distance > 0  # the same start once
     late = _state(time.monotonic() - 7.0, 60.0)  # its first tenth (6 s) is over
     late.fold_starts(starts, quick, np.random.default_rng(0))
     assert late.result.folds == 0 and not late.result.sequence
