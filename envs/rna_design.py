@@ -117,6 +117,13 @@ class RnaDesignConfig:
             55), which the policy's first batch otherwise reached 0.1-1 s later. 0 in the
             published configurations; ``autorl design`` and the benchmark runner turn it
             on (``--quick-starts``).
+        ensemble_first_turn: When the targeted starts (``quick_starts``) leave the target
+            unsolved, the ensemble stage takes its first turn from them, before the
+            policy's first batch, for the stage's share of the time that batch is expected
+            to take (:meth:`meta.design._DesignState.first_turn`; on by default; off: the
+            policy's first batch comes first, as before session 56). On a long target the
+            batch takes seconds (64 folds of 336 nt: about 3 s), while the stage finishes
+            a start at a small distance sooner.
         ensemble_gu: The ensemble stage may place GU and UG on target pairs even when the
             policy's actions (``gu_pairs``) do not offer them, as SAMFEO and RNAinverse do
             (on by default; off: the stage keeps to the policy's pairs). Wobble pairs
@@ -217,6 +224,7 @@ class RnaDesignConfig:
     ensemble_share: float = 0.0
     ensemble_starts: int = 0
     quick_starts: int = 0
+    ensemble_first_turn: bool = True
     ensemble_gu: bool = True
     ensemble_decompose: float = 0.3
     ensemble_objective: str = "defect"
@@ -263,7 +271,12 @@ class RnaDesignConfig:
             check_number(name, getattr(self, name), 0, 1, open_above=True)
         check_integer("ensemble_starts", self.ensemble_starts, 0, 64)
         check_integer("quick_starts", self.quick_starts, 0, 64)
-        for name in ("ensemble_gu", "ensemble_special_loops", "ensemble_boost"):
+        for name in (
+            "ensemble_first_turn",
+            "ensemble_gu",
+            "ensemble_special_loops",
+            "ensemble_boost",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         check_number("ensemble_repair", self.ensemble_repair, 0, 100)

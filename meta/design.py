@@ -354,6 +354,8 @@ class _DesignState:
         self._turn_end = start
         #: The stage that made each solution (the reported one may be any of them).
         self.solution_stages: dict[str, str] = {}
+        #: The targeted starts folded (``fold_starts``): distance, sequence and seconds.
+        self.starts_folded: list[tuple[int, str, float]] = []
 
     def add_search(
         self, search: EnsembleSearch, share: float, horizon: float = 0.0, late_share: float = 0.0
@@ -503,7 +505,32 @@ class _DesignState:
             folded = mfe_structure(sequence, energy)
             fold = time.monotonic() - now
             result.folds += 1
-            self._consider(sequence, folded, hamming(folded, structure), True, TARGETED_START)
+            distance = hamming(folded, structure)
+            self._consider(sequence, folded, distance, True, TARGETED_START)
+            self.starts_folded.append((distance, sequence, fold))
+
+    def first_turn(self, batch: int, workers: int) -> None:
+        """The stage's first turn, from the targeted starts, before the policy's first batch.
+
+        The schedule gives the stage ``share / (1 - share)`` times the policy's time after
+        each of the policy's batches (:meth:`refine_turn`); here the order of the two is
+        swapped for the first batch. The closest starts are offered to the stage, and the
+        turn is as long as the stage's part of the time a batch of ``batch`` designs should
+        take to fold on ``workers`` processes (at the starts' mean fold time). It ends by
+        the stage's share of the planned time (what :meth:`_bound_batches` leaves a batch,
+        mirrored), and runs in this process (the folding processes have not started).
+        Nothing runs without the stage, without a folded start, or when the run is done.
+        """
+        folded = self.starts_folded
+        if self.search is None or not folded or not self.stage_due():
+            return
+        self._offers = sorted((d, s) for d, s, _ in folded if d > 0)[:_OFFERS_PER_TURN]
+        now, share = time.monotonic(), self.share
+        batch_seconds = batch * float(np.mean([f for _, _, f in folded])) / max(1, workers)
+        planned = min(self.deadline - self.start, self.horizon)
+        self.refine_turn(
+            min(now + share / (1 - share) * batch_seconds, self.start + share * planned)
+        )
 
     def stage_due(self, now: float | None = None) -> bool:
         """Whether the ensemble stage's turn would run at ``now`` (default: the time now).
@@ -519,12 +546,13 @@ class _DesignState:
         if "distance" in info:
             self.record(info)
 
-    def refine_turn(self) -> None:
+    def refine_turn(self, until: float | None = None) -> None:
         """Give the ensemble refinement stage its share of the time (see :meth:`add_search`).
 
         The policy's closest designs since the last turn are offered first; the stage then
-        mutates its pool until its slice ends, the deadline passes or it finds a solution,
-        which is recorded like the policy's.
+        mutates its pool until its slice ends (``until``, by default its share of the time
+        since its last turn), the deadline passes or it finds a solution, which is
+        recorded like the policy's.
         """
         search = self.search
         now = time.monotonic()
@@ -532,8 +560,10 @@ class _DesignState:
             self._turn_end = now
             self._bound_batches()
             return
-        share = self._share()
-        until = min(self.deadline, now + (now - self._turn_end) * share / (1 - share))
+        if until is None:
+            share = self._share()
+            until = now + (now - self._turn_end) * share / (1 - share)
+        until = min(self.deadline, until)
         before = search.evaluations
         for _, sequence in self._offers:
             search.offer(sequence, until)
@@ -1248,6 +1278,8 @@ def design(
     if config.env.quick_starts:
         starts = TargetedStarts(target.structure, constraints.sequence, stage_gu)
         state.fold_starts(starts, config.env.quick_starts, np.random.default_rng([seed, 5]))
+        if config.env.ensemble_first_turn:
+            state.first_turn(config.ppo.n_envs, workers)
     previous_threads = torch.get_num_threads()
     try:
         if state.finished:
