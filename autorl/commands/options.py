@@ -100,7 +100,8 @@ _STAGE_OPTIONS: dict[str, tuple[Callable[[str], Any], float, str, str]] = {
         "targeted designs (as --ensemble-starts, with Eterna's loop boosts) folded before "
         "the policy's first batch, within the first tenth of the time limit: an easy target "
         "is solved in milliseconds; when none solves it, the ensemble stage takes its first "
-        "turn from them (ensemble_first_turn in --config) (default: %(default)d; 0: none)",
+        'turn from them ("ensemble_first_turn": false in --config turns that off) '
+        "(default: %(default)d; 0: none)",
     ),
     "--ensemble-rivals": (
         fraction,
