@@ -420,10 +420,13 @@ class _DesignState:
         """
         deadline = self.deadline
         if self.search is not None and not self.search.solved and math.isfinite(deadline):
-            planned = min(deadline - self._turn_end, max(self.horizon, self._turn_end - self.start))
-            deadline = min(deadline, self._turn_end + (1 - self._share()) * planned)
+            deadline = min(deadline, self._turn_end + (1 - self._share()) * self._planned())
         for env in self._envs:
             env.deadline = deadline
+
+    def _planned(self) -> float:
+        """The seconds the schedule plans from the stage's last turn (see :meth:`add_search`)."""
+        return min(self.deadline - self._turn_end, max(self.horizon, self._turn_end - self.start))
 
     def _share(self) -> float:
         """The stage's share of the policy's batch that began when its last turn ended."""
@@ -525,11 +528,10 @@ class _DesignState:
         if self.search is None or not folded or not self.stage_due():
             return
         self._offers = sorted((d, s) for d, s, _ in folded if d > 0)[:_OFFERS_PER_TURN]
-        now, share = time.monotonic(), self.share
+        now, share = time.monotonic(), self._share()
         batch_seconds = batch * float(np.mean([f for _, _, f in folded])) / max(1, workers)
-        planned = min(self.deadline - self.start, self.horizon)
         self.refine_turn(
-            min(now + share / (1 - share) * batch_seconds, self.start + share * planned)
+            min(now + share / (1 - share) * batch_seconds, self._turn_end + share * self._planned())
         )
 
     def stage_due(self, now: float | None = None) -> bool:
