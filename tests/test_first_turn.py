@@ -23,15 +23,18 @@ class _SpySearch:
     evaluations = 0
     best = None
 
-    def __init__(self) -> None:
+    def __init__(self, clock: SimpleNamespace | None = None) -> None:
         self.offered: list[str] = []
         self.until: float | None = None
+        self.clock = clock  # when given, a turn lasts its whole slice on it
 
     def offer(self, sequence: str, until: float) -> None:
         self.offered.append(sequence)
 
     def run(self, until: float) -> int:
         self.until = until
+        if self.clock is not None:
+            self.clock.value = until
         return 0
 
 
@@ -43,10 +46,12 @@ def clock(monkeypatch):
     return now
 
 
-def _state(folds: list[float], share: float = 0.5) -> tuple[_DesignState, _SpySearch]:
+def _state(
+    folds: list[float], share: float = 0.5, clock: SimpleNamespace | None = None
+) -> tuple[_DesignState, _SpySearch]:
     result = DesignResult("t", LONELY, method="meta-learna-adapt", seed=0, time_limit=60.0)
     state = _DesignState(result, 999.9, 60.0, 1, None, None)
-    search = _SpySearch()
+    search = _SpySearch(clock)
     state.add_search(search, share, 10.0)  # type: ignore[arg-type]
     letters = ("GGGA", "CCCA", "AAAG", "UUUC")
     state.starts_folded = [(5 - k, letters[k % 4] * 9, fold) for k, fold in enumerate(folds)]
@@ -69,12 +74,11 @@ def test_the_turn_is_the_stages_part_of_the_first_batchs_folds(clock):
 
 
 def test_the_turn_ends_by_the_stages_share_of_the_planned_time(clock):
-    state, search = _state([0.4, 0.4, 0.4])  # 400-ms folds: a 25.6-s batch
+    state, search = _state([0.4, 0.4, 0.4], clock=clock)  # 400-ms folds: a 25.6-s batch
     state.first_turn(64, 1)
     assert search.until == pytest.approx(999.9 + 0.5 * 10.0)  # half of the 10-s horizon
-    # Then the policy's first batch is bounded from the turn's end, as after any turn.
-    clock.value = 1004.9
-    state._turn_end = clock.value
+    # The turn lasted its slice; the policy's first batch is bounded from its end.
+    assert clock.value == pytest.approx(1004.9)
     env = SimpleNamespace(deadline=None, fold_time=lambda: 0.0, fold_seconds=None)
     state.bind(env)
     assert env.deadline == pytest.approx(1004.9 + 0.5 * 10.0)
