@@ -61,13 +61,13 @@ from envs.dot_bracket import pair_table
 from envs.execution import Executor, Unit, run_until
 from envs.folding import (
     EnergyModel,
+    bonus_hairpins,
     hamming,
     mfe_defects,
     mfe_structure,
     mismatched_pairs,
     mismatched_sites,
     positional_defects,
-    special_hairpins,
     structure_energies,
 )
 from envs.grafts import PieceArchive
@@ -83,7 +83,7 @@ OBJECTIVES = ("defect", "probability", "portfolio")
 SITE_CHOICES = ("defect", "softmax")
 
 #: Share of the steps whose site lies in a hairpin of a special size (or on its closing
-#: pair) that write one of the energy model's special hairpins there instead of mutating
+#: pair) that write one of the energy model's bonus hairpins there instead of mutating
 #: one unit (with ``special_loops``).
 SPECIAL_SHARE = 0.5
 
@@ -246,7 +246,8 @@ class EnsembleSearch:
             offered is within this many sites (0: never wait).
         step_seconds: A first guess of one evaluation's time (0: learnt from the first).
         special_loops: Half of the steps that draw a site in a hairpin of a special size
-            write one of the energy model's special hairpins there.
+            write one of the energy model's bonus hairpins there (a special hairpin whose
+            energy is below the loop rules', :func:`envs.folding.bonus_hairpins`).
         rivals: Share of the whole-target steps that are competitor steps (0: none).
             Every evaluation whose MFE structure is not the target reveals a competitor;
             the search remembers the last :data:`RIVALS_KEPT` of them. A competitor step
@@ -1167,8 +1168,12 @@ class EnsembleSearch:
     def _special_moves(
         self, energy: EnergyModel | None
     ) -> list[tuple[list[int], list[tuple[str, ...]]]]:
-        """The target's hairpins that can take a special hairpin, and the values allowed."""
-        specials = special_hairpins(energy)
+        """The target's hairpins that can take a bonus hairpin, and the values allowed.
+
+        Only the special hairpins that lower the loop's energy (:func:`bonus_hairpins`):
+        another entry is a joint change of five or seven letters to a worse loop.
+        """
+        specials = bonus_hairpins(energy)
         partners = pair_table(self.target)
         moves = []
         for site, partner in self.units:

@@ -13,6 +13,7 @@ applies the model its jobs carry.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import zlib
 from dataclasses import dataclass, replace
@@ -299,9 +300,9 @@ def hamming(a: str, b: str) -> int:
 
 
 #: Loop sizes whose special hairpins :func:`special_hairpins` returns. Turner 2004's
-#: tetraloops and hexaloops are bonuses (a tetraloop entry 2.5-3.7 kcal/mol against
-#: ~4-4.5 for the loop-size rule); its two triloops are penalties (6.8, 6.9 against 5.4),
-#: so triloops are left out.
+#: tetraloops are 2.5-5.5 kcal/mol against 3.3-4.4 for the same closing pair by the
+#: loop-size and mismatch rules, its hexaloops 1.8-3.6 against 4.2 (an A-U closing pair);
+#: its two triloops are penalties (6.8, 6.9 against 5.4-5.9), so triloops are left out.
 SPECIAL_HAIRPIN_SIZES = (4, 6)
 
 
@@ -326,6 +327,55 @@ def special_hairpins(energy: EnergyModel | None = None) -> dict[int, tuple[str, 
         size: tuple(entry for entry in tables[size].split() if len(entry) == size + 2)
         for size in SPECIAL_HAIRPIN_SIZES
     }
+
+
+def hairpin_energy(hairpin: str, energy: EnergyModel | None = None) -> float:
+    """Free energy (kcal/mol) of a hairpin loop: its closing pair's 5' base, loop, 3' base.
+
+    Raises:
+        ValueError: fewer than three loop letters, or a closing pair that is not canonical.
+    """
+    if len(hairpin) < 5 or hairpin[0] + hairpin[-1] not in CANONICAL_PAIRS:
+        raise ValueError(
+            f"a hairpin is a canonical closing pair around at least 3 loop letters, got {hairpin!r}"
+        )
+    _activate(energy)
+    compound = RNA.fold_compound(hairpin, _active_details(), RNA.OPTION_EVAL_ONLY)
+    return compound.eval_hp_loop(1, len(hairpin)) / 100.0
+
+
+@functools.lru_cache(maxsize=8)
+def bonus_hairpins(energy: EnergyModel | None = None) -> dict[int, tuple[str, ...]]:
+    """The special hairpins (:func:`special_hairpins`) that are bonuses, lowest first.
+
+    An entry is a bonus when its free energy is below every hairpin of its size with the
+    same closing pair that the table does not list (whose energy the loop-size and
+    mismatch rules give, whatever the inner loop letters). Under Turner 2004 these are 4
+    of the 16 tetraloops (``CCUCGG`` 2.5 kcal/mol, ``CUCCGG``, ``CUACGG``, ``CUGCGG``,
+    against 3.3 for a C-G closing pair) and the 4 hexaloops (A-U closing pair; 1.8-3.6
+    against 4.2). Writing another entry would raise the loop's energy.
+    """
+    tables = special_hairpins(energy)
+    bonuses = {}
+    for size, entries in tables.items():
+        ranked = sorted((hairpin_energy(e, energy), e) for e in entries)
+        bonuses[size] = tuple(
+            entry for value, entry in ranked if value < _plain_hairpin_minimum(entry, energy)
+        )
+    return bonuses
+
+
+def _plain_hairpin_minimum(special: str, energy: EnergyModel | None) -> float:
+    """The lowest energy of an untabulated hairpin as long as ``special``, its closing pair."""
+    listed = set(special_hairpins(energy).get(len(special) - 2, ()))
+    values = []
+    for first, last in itertools.product("ACGU", repeat=2):
+        for inner in ("A", "U", "G", "C"):
+            hairpin = special[0] + first + inner * (len(special) - 4) + last + special[-1]
+            if hairpin not in listed:
+                values.append(hairpin_energy(hairpin, energy))
+                break
+    return min(values)
 
 
 def mismatched_sites(folded: str, target: str) -> list[int]:

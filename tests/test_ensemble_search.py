@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
@@ -641,25 +642,48 @@ def test_special_hairpins_come_from_the_energy_model():
 SPECIAL = "((((....))))..((((......))))..((((.....))))..((((((....))))((((....))))))"
 
 
+def test_bonus_hairpins_are_the_specials_below_every_plain_loop_of_their_closing_pair():
+    from envs.folding import EnergyModel, bonus_hairpins, hairpin_energy, special_hairpins
+
+    for energy in (None, EnergyModel(params="andronescu2007"), EnergyModel(temperature=60)):
+        specials, bonuses = special_hairpins(energy), bonus_hairpins(energy)
+        for size in (4, 6):
+            assert set(bonuses[size]) <= set(specials[size])
+            values = [hairpin_energy(e, energy) for e in bonuses[size]]
+            assert values == sorted(values)  # lowest first
+            for entry in specials[size]:
+                plain = min(  # every loop the table does not list, brute force
+                    hairpin_energy(entry[0] + "".join(loop) + entry[-1], energy)
+                    for loop in itertools.product("ACGU", repeat=size)
+                    if entry[0] + "".join(loop) + entry[-1] not in specials[size]
+                )
+                assert (entry in bonuses[size]) == (hairpin_energy(entry, energy) < plain)
+    turner = bonus_hairpins()
+    assert turner[4] == ("CCUCGG", "CUCCGG", "CUACGG", "CUGCGG") and len(turner[6]) == 4
+    assert bonus_hairpins(EnergyModel(temperature=60))[4] == ()  # none pays off at 60 C
+    with pytest.raises(ValueError, match="closing pair"):
+        hairpin_energy("CAAAAC")
+
+
 def test_special_loop_moves_cover_the_hairpins_of_special_sizes_only():
-    from envs.folding import special_hairpins
+    from envs.folding import bonus_hairpins
 
     assert EnsembleSearch(SPECIAL, np.random.default_rng(0))._hairpins == []  # off
     search = EnsembleSearch(SPECIAL, np.random.default_rng(0), special_loops=True)
     closing = sorted(search.units[units[0]] for units, _ in search._hairpins)
     assert closing == [(3, 8), (17, 24), (50, 55), (62, 67)]  # no pentaloop, no multiloop
-    tetraloops = {e[0] + e[-1] + "," + e[1:-1] for e in special_hairpins()[4]}
+    tetraloops = {e[0] + e[-1] + "," + e[1:-1] for e in bonus_hairpins()[4]}
     units, allowed = search._hairpins[0]
     assert {v[0] + "," + "".join(v[1:]) for v in allowed} == tetraloops  # no code: all
     assert all(search._hairpin_of[u] == 0 for u in units)
-    # A code fixing the loop's first site keeps the specials that have its letter there.
+    # A code fixing the loop's first site keeps the bonuses that have its letter there.
     code = "N" * 4 + "U" + "N" * (len(SPECIAL) - 5)
     coded = EnsembleSearch(
         SPECIAL, np.random.default_rng(0), DesignConstraints(sequence=code), special_loops=True
     )
     first = coded._hairpins[0][1]
     assert first and all(v[1] == "U" for v in first)
-    assert len(first) == sum(e[1] == "U" for e in special_hairpins()[4])
+    assert len(first) == sum(e[1] == "U" for e in bonus_hairpins()[4]) == 3
     # A closing pair fixed to A-U leaves no Turner 2004 tetraloop (all are closed by C-G).
     code = "N" * 3 + "A" + "N" * 4 + "U" + "N" * (len(SPECIAL) - 9)
     fixed = EnsembleSearch(
@@ -668,8 +692,8 @@ def test_special_loop_moves_cover_the_hairpins_of_special_sizes_only():
     assert (3, 8) not in [fixed.units[u[0]] for u, _ in fixed._hairpins]
 
 
-def test_a_special_loop_move_writes_a_whole_special_hairpin(monkeypatch):
-    from envs.folding import special_hairpins
+def test_a_special_loop_move_writes_a_whole_bonus_hairpin(monkeypatch):
+    from envs.folding import bonus_hairpins
 
     monkeypatch.setattr(ensemble_search, "SPECIAL_SHARE", 1.0)
     search = EnsembleSearch(SPECIAL, np.random.default_rng(3), special_loops=True)
@@ -684,8 +708,8 @@ def test_a_special_loop_move_writes_a_whole_special_hairpin(monkeypatch):
         outside = [k for k in range(len(SPECIAL)) if not 3 <= k <= 8]
         changed = [k for k in outside if mutant[k] != parent.sequence[k]]
         assert not changed  # the drawn unit and its neighbours are all in the hairpin
-    assert written <= set(special_hairpins()[4]) and len(written) > 5
-    assert parent.sequence[3:9] not in written  # never the hairpin it had
+    # every bonus tetraloop but the one there, nothing else
+    assert written == set(bonus_hairpins()[4]) - {parent.sequence[3:9]}
 
 
 def test_the_config_turns_the_special_loops_on(stage_spy):
