@@ -1080,14 +1080,15 @@ class EnsembleSearch:
         """``chars`` with one unit changed and, half of the time, a structural neighbour.
 
         The unit is that of a site in ``wrong`` half of the time, of any mutable site
-        otherwise.
+        otherwise. With ``special_loops`` the move may write a bonus hairpin instead, as a
+        mutation does (:meth:`_change_or_special`).
         """
         if wrong and self.rng.random() < 0.5:
             site = wrong[int(self.rng.integers(len(wrong)))]
         else:
             site = int(self._mutable_sites[self.rng.integers(len(self._mutable_sites))])
         trial = list(chars)
-        self._change_units(trial, self._with_neighbour([int(self.unit_of[site])]))
+        self._change_or_special(trial, self._with_neighbour([int(self.unit_of[site])]))
         return trial
 
     def _draw_mutant(self) -> str | None:
@@ -1132,12 +1133,21 @@ class EnsembleSearch:
         chosen = self._with_neighbour([int(self.unit_of[site]) for site in sites])
         chosen = list(dict.fromkeys(chosen))  # a unit drawn twice changes once
         chars = list(parent.sequence)
+        self._change_or_special(chars, chosen)
+        return "".join(chars)
+
+    def _change_or_special(self, chars: list[str], chosen: list[int]) -> None:
+        """Give each of ``chosen`` units another option (in place), or a bonus hairpin.
+
+        With ``special_loops``, :data:`SPECIAL_SHARE` of the time that the first unit lies
+        in a hairpin of a special size, a bonus hairpin is written there instead and only
+        the chosen units outside it change.
+        """
         hairpin = self._hairpin_of.get(chosen[0])
         if hairpin is not None and self.rng.random() < SPECIAL_SHARE:
             units = self._special_hairpin(chars, hairpin)
             chosen = [k for k in chosen if k not in units]
         self._change_units(chars, chosen)
-        return "".join(chars)
 
     def _with_neighbour(self, chosen: list[int]) -> list[int]:
         """``chosen`` units and, half of the time, a structural neighbour of the first."""

@@ -712,6 +712,26 @@ def test_a_special_loop_move_writes_a_whole_bonus_hairpin(monkeypatch):
     assert written == set(bonus_hairpins()[4]) - {parent.sequence[3:9]}
 
 
+def test_a_competitor_walk_may_write_a_whole_bonus_hairpin(monkeypatch):
+    from envs.folding import bonus_hairpins
+
+    monkeypatch.setattr(ensemble_search, "SPECIAL_SHARE", 1.0)
+    search = EnsembleSearch(SPECIAL, np.random.default_rng(4), special_loops=True)
+    start = list(search.targeted_start())
+    search._mutable_sites = np.array([5])  # every move: a site of the first tetraloop
+    written = set()
+    for _ in range(50):
+        trial = search._rival_move(start, [5])
+        assert trial[:3] == start[:3] and trial[9:] == start[9:]
+        written.add("".join(trial[3:9]))
+    assert written == set(bonus_hairpins()[4]) - {"".join(start[3:9])}
+    # Off, the same move changes one unit (and maybe its neighbour): never a whole loop.
+    plain = EnsembleSearch(SPECIAL, np.random.default_rng(4))
+    plain._mutable_sites = np.array([5])
+    changed = [sum(a != b for a, b in zip(plain._rival_move(start, [5]), start)) for _ in range(50)]
+    assert max(changed) <= 2
+
+
 def test_the_config_turns_the_special_loops_on(stage_spy):
     from meta import design as design_module
 
