@@ -245,9 +245,10 @@ class EnsembleSearch:
         start_distance: The targeted and hierarchical starts wait while the best design
             offered is within this many sites (0: never wait).
         step_seconds: A first guess of one evaluation's time (0: learnt from the first).
-        special_loops: Half of the steps that draw a site in a hairpin of a special size
-            write one of the energy model's bonus hairpins there (a special hairpin whose
-            energy is below the loop rules', :func:`envs.folding.bonus_hairpins`).
+        special_loops: Half of the mutations and competitor-walk moves that draw a site
+            in a hairpin of a special size write one of the energy model's bonus hairpins
+            there (a special hairpin whose energy is below the loop rules',
+            :func:`envs.folding.bonus_hairpins`).
         rivals: Share of the whole-target steps that are competitor steps (0: none).
             Every evaluation whose MFE structure is not the target reveals a competitor;
             the search remembers the last :data:`RIVALS_KEPT` of them. A competitor step

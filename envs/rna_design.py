@@ -155,9 +155,11 @@ class RnaDesignConfig:
             wait while the best design so far (the policy's, at the stage's first turn)
             is within this many sites of the target (0: never;
             :class:`envs.ensemble_search.EnsembleSearch`'s ``start_distance``).
-        ensemble_special_loops: The ensemble stage's steps may write one of the energy
-            model's special hairpins (tetraloops, hexaloops) into a hairpin of that size
-            at once (:class:`envs.ensemble_search.EnsembleSearch`'s ``special_loops``).
+        ensemble_special_loops: The ensemble stage's mutations and competitor-walk moves
+            may write one of the energy model's bonus hairpins (special tetraloops and
+            hexaloops below the loop rules' energy, :func:`envs.folding.bonus_hairpins`)
+            into a hairpin of that size at once
+            (:class:`envs.ensemble_search.EnsembleSearch`'s ``special_loops``).
         ensemble_boost: The ensemble stage's targeted starts write Eterna's loop boosts
             (:func:`envs.loop_boosts.boost_letters`;
             :class:`envs.ensemble_search.EnsembleSearch`'s ``boost``). On by default since
