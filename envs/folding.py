@@ -359,19 +359,27 @@ def bonus_hairpins(energy: EnergyModel | None = None) -> dict[int, tuple[str, ..
     bonuses = {}
     for size, entries in tables.items():
         ranked = sorted((hairpin_energy(e, energy), e) for e in entries)
-        bonuses[size] = tuple(
-            entry for value, entry in ranked if value < _plain_hairpin_minimum(entry, energy)
-        )
+        plain: dict[str, float] = {}  # per closing pair
+        for _, entry in ranked:
+            closing = entry[0] + entry[-1]
+            if closing not in plain:
+                plain[closing] = _plain_hairpin_minimum(closing, size, set(entries), energy)
+        bonuses[size] = tuple(e for value, e in ranked if value < plain[e[0] + e[-1]])
     return bonuses
 
 
-def _plain_hairpin_minimum(special: str, energy: EnergyModel | None) -> float:
-    """The lowest energy of an untabulated hairpin as long as ``special``, its closing pair."""
-    listed = set(special_hairpins(energy).get(len(special) - 2, ()))
+def _plain_hairpin_minimum(
+    closing: str, size: int, listed: set[str], energy: EnergyModel | None
+) -> float:
+    """The lowest energy of a hairpin of ``size`` loop letters closed by ``closing``.
+
+    Only hairpins not in ``listed`` count; their energy depends on the closing pair and
+    its mismatch alone, so one choice of the inner letters per mismatch is enough.
+    """
     values = []
     for first, last in itertools.product("ACGU", repeat=2):
         for inner in ("A", "U", "G", "C"):
-            hairpin = special[0] + first + inner * (len(special) - 4) + last + special[-1]
+            hairpin = closing[0] + first + inner * (size - 2) + last + closing[1]
             if hairpin not in listed:
                 values.append(hairpin_energy(hairpin, energy))
                 break
