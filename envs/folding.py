@@ -300,9 +300,9 @@ def hamming(a: str, b: str) -> int:
 
 
 #: Loop sizes whose special hairpins :func:`special_hairpins` returns. Turner 2004's
-#: tetraloops are 2.5-5.5 kcal/mol against 3.3-4.4 for the same closing pair by the
-#: loop-size and mismatch rules, its hexaloops 1.8-3.6 against 4.2 (an A-U closing pair);
-#: its two triloops are penalties (6.8, 6.9 against 5.4-5.9), so triloops are left out.
+#: tetraloops are 2.5-5.5 kcal/mol against 3.2-4.8 for the same closing pair (C-G) by the
+#: loop-size and mismatch rules, its hexaloops 1.8-3.6 against 4.2-5.3 (A-U); its two
+#: triloops are penalties (6.8, 6.9 against 5.4 and 5.9), so triloops are left out.
 SPECIAL_HAIRPIN_SIZES = (4, 6)
 
 
@@ -352,7 +352,7 @@ def bonus_hairpins(energy: EnergyModel | None = None) -> dict[int, tuple[str, ..
     same closing pair that the table does not list (whose energy the loop-size and
     mismatch rules give, whatever the inner loop letters). Under Turner 2004 these are 4
     of the 16 tetraloops (``CCUCGG`` 2.5 kcal/mol, ``CUCCGG``, ``CUACGG``, ``CUGCGG``,
-    against 3.3 for a C-G closing pair) and the 4 hexaloops (A-U closing pair; 1.8-3.6
+    against 3.2 for a C-G closing pair) and the 4 hexaloops (A-U closing pair; 1.8-3.6
     against 4.2). Writing another entry would raise the loop's energy.
     """
     tables = special_hairpins(energy)
