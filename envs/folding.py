@@ -358,12 +358,12 @@ def bonus_hairpins(energy: EnergyModel | None = None) -> dict[int, tuple[str, ..
     tables = special_hairpins(energy)
     bonuses = {}
     for size, entries in tables.items():
+        listed = set(entries)
+        plain = {  # per closing pair
+            closing: _plain_hairpin_minimum(closing, size, listed, energy)
+            for closing in {e[0] + e[-1] for e in entries}
+        }
         ranked = sorted((hairpin_energy(e, energy), e) for e in entries)
-        plain: dict[str, float] = {}  # per closing pair
-        for _, entry in ranked:
-            closing = entry[0] + entry[-1]
-            if closing not in plain:
-                plain[closing] = _plain_hairpin_minimum(closing, size, set(entries), energy)
         bonuses[size] = tuple(e for value, e in ranked if value < plain[e[0] + e[-1]])
     return bonuses
 
