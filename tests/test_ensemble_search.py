@@ -651,13 +651,17 @@ def test_bonus_hairpins_are_the_specials_below_every_plain_loop_of_their_closing
             assert set(bonuses[size]) <= set(specials[size])
             values = [hairpin_energy(e, energy) for e in bonuses[size]]
             assert values == sorted(values)  # lowest first
-            for entry in specials[size]:
-                plain = min(  # every loop the table does not list, brute force
-                    hairpin_energy(entry[0] + "".join(loop) + entry[-1], energy)
+            plain = {  # per closing pair: every loop the table does not list, brute force
+                closing: min(
+                    hairpin_energy(closing[0] + "".join(loop) + closing[1], energy)
                     for loop in itertools.product("ACGU", repeat=size)
-                    if entry[0] + "".join(loop) + entry[-1] not in specials[size]
+                    if closing[0] + "".join(loop) + closing[1] not in specials[size]
                 )
-                assert (entry in bonuses[size]) == (hairpin_energy(entry, energy) < plain)
+                for closing in {e[0] + e[-1] for e in specials[size]}
+            }
+            for entry in specials[size]:
+                below = hairpin_energy(entry, energy) < plain[entry[0] + entry[-1]]
+                assert (entry in bonuses[size]) == below
     turner = bonus_hairpins()
     assert turner[4] == ("CCUCGG", "CUCCGG", "CUACGG", "CUGCGG") and len(turner[6]) == 4
     assert bonus_hairpins(EnergyModel(temperature=60))[4] == ()  # none pays off at 60 C
