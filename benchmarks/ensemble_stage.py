@@ -65,6 +65,7 @@ class StageSettings:
     grafts: float = 0.0
     negative: float = 0.0
     restart: int = 0
+    screen: int = 0
 
 
 def build_search(structure: str, settings: StageSettings, seed: int) -> EnsembleSearch:
@@ -86,6 +87,7 @@ def build_search(structure: str, settings: StageSettings, seed: int) -> Ensemble
         grafts=settings.grafts,
         negative=settings.negative,
         restart=settings.restart,
+        screen=settings.screen,
     )
 
 
@@ -108,6 +110,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         "negative_folds": search.negative_folds,
         "negative_seconds": round(search.negative_seconds, 2),
         "restarts": search.restarts,
+        "screened": search.screened,
     }
 
 
@@ -158,6 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="evaluations the lead may stall before a restart, times Luby's sequence (0: none)",
     )
+    parser.add_argument(
+        "--screen",
+        type=int,
+        default=0,
+        metavar="D",
+        help="skip the partition function of designs D sites past the pool's farthest (0: never)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -170,8 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--repair must be >= 0, --rivals in [0, 1] and --neighbourhood >= 0")
     if args.mfe_length < 0 or not 0 <= args.grafts <= 1 or not args.negative >= 0:
         parser.error("--mfe-length and --negative must be >= 0 and --grafts in [0, 1]")
-    if args.restart < 0:
-        parser.error("--restart must be >= 0")
+    if args.restart < 0 or args.screen < 0:
+        parser.error("--restart and --screen must be >= 0")
     try:
         targets = [(t.id, t.structure) for t in read_targets(args.targets)]
     except (OSError, ValueError) as error:
@@ -193,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.grafts,
         args.negative,
         args.restart,
+        args.screen,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

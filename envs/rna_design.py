@@ -212,6 +212,10 @@ class RnaDesignConfig:
             (0: never; :class:`envs.ensemble_search.EnsembleSearch`'s ``restart``). The
             best design found is kept. 100 since session 46: Eterna100-v2 at 60 s 88/100
             with seeds 1 and 2 against 83 and 85 without, back to back (README).
+        ensemble_screen: Sites, in [0, 1000], past the ensemble stage's farthest pool
+            member an evaluation's MFE structure may be from the target before the
+            evaluation skips its partition function (0: never;
+            :class:`envs.ensemble_search.EnsembleSearch`'s ``screen``).
     """
 
     state_radius: int = 32
@@ -243,6 +247,7 @@ class RnaDesignConfig:
     ensemble_grafts: float = 0.2
     ensemble_negative: float = 0.0
     ensemble_restart: int = 100
+    ensemble_screen: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -287,6 +292,7 @@ class RnaDesignConfig:
         check_number("ensemble_grafts", self.ensemble_grafts, 0, 1)
         check_number("ensemble_negative", self.ensemble_negative, 0, 100_000)
         check_integer("ensemble_restart", self.ensemble_restart, 0, 1_000_000)
+        check_integer("ensemble_screen", self.ensemble_screen, 0, 1000)
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
         check_number("ensemble_late_share", self.ensemble_late_share, 0, 1, open_above=True)
         check_integer("ensemble_neighbourhood", self.ensemble_neighbourhood, 0, 1_000_000)

@@ -1269,6 +1269,7 @@ def design(
             grafts=config.env.ensemble_grafts,
             negative=config.env.ensemble_negative,
             restart=config.env.ensemble_restart,
+            screen=config.env.ensemble_screen,
             decompose_seconds=_decompose_seconds(config.env, time_limit),
         )
         state.add_search(

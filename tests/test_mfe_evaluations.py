@@ -92,9 +92,9 @@ def _spy(monkeypatch) -> dict[str, int]:
     for name in calls:
         original = getattr(ensemble_search, name)
 
-        def counted(sequence, target, energy=None, name=name, original=original):
+        def counted(sequence, target, energy=None, *rest, name=name, original=original):
             calls[name] += 1
-            return original(sequence, target, energy)
+            return original(sequence, target, energy, *rest)
 
         monkeypatch.setattr(ensemble_search, name, counted)
     return calls
