@@ -91,9 +91,9 @@ def slow_evaluations(monkeypatch):
         clock = {"now": start}
 
         def slowed(original):
-            def slow(sequence, target, energy=None):
+            def slow(sequence, target, energy=None, *rest):
                 clock["now"] += seconds
-                return original(sequence, target, energy)
+                return original(sequence, target, energy, *rest)
 
             return slow
 

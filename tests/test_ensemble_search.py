@@ -133,9 +133,9 @@ def test_every_evaluated_design_keeps_the_constraints(monkeypatch):
     evaluated = []
     original = ensemble_search.positional_defects
 
-    def spy(sequence, target, energy=None):
+    def spy(sequence, target, energy=None, *rest):
         evaluated.append(sequence)
-        return original(sequence, target, energy)
+        return original(sequence, target, energy, *rest)
 
     monkeypatch.setattr(ensemble_search, "positional_defects", spy)
     search = EnsembleSearch(target, np.random.default_rng(0), constraints=rules)
