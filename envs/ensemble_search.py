@@ -322,8 +322,9 @@ class EnsembleSearch:
         screen: Sites (0: off) past the pool's farthest member an evaluation's MFE
             structure may be from the target before its partition function is skipped
             (:func:`envs.folding.positional_defects`' ``screen``), once every pool is full.
-            A skipped evaluation still counts, may solve, reveals its competitor and is
-            seen, but enters no pool and feeds no graft. Such designs almost never entered
+            A skipped evaluation (never a solution: its distance exceeds ``screen``)
+            still counts, reveals its competitor and is seen, but enters no pool and
+            feeds no graft. Such designs almost never entered
             the pool: on four Eterna100-v2 puzzles of 101-108 nt (stage alone, 10 s, two
             seeds each), of the evaluations at least 5 sites farther than the farthest
             pool member 7 of 1,152 entered it, at least 10 sites farther 2 of 817. Without

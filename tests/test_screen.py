@@ -93,15 +93,16 @@ def test_a_screened_design_still_reveals_its_competitor_and_feeds_no_graft():
     search.offer(near[:-1] + ("A" if near[-1] != "A" else "C"))
     assert len(search.pool) == 2 and search.screened == 0
     farthest = max(c.distance for c in search.pool)
-    far = next(
-        s
-        for s in (_random(len(TARGET), seed) for seed in range(100))
-        if hamming(mfe_structure(s), TARGET) > farthest + 1
-    )
+    # The second hairpin's 5' strand made A's: it opens, and the rest folds right, so its
+    # MFE-only values there (gap tie-breakers of 1e-4) would beat any archived slice.
+    far = near[:18] + "AAAA" + near[22:]
+    assert hamming(mfe_structure(far), TARGET) > farthest + 1
     pool, archive = list(search.pool), search.archive.defects.copy()
     candidate = search.offer(far)
     assert search.screened == 1 and candidate.objective == math.inf
-    assert search.pool == pool  # a screened design enters no pool
+    assert search.pool == pool  # a screened design enters no pool, even one with room
+    assert not search._enter([], candidate, "defect")
+    assert not search._enter([], candidate, "probability")
     np.testing.assert_array_equal(search.archive.defects, archive)
     assert candidate.structure in search.rivals and far in search.seen
     # A design within the screen's reach is evaluated in full.
