@@ -324,12 +324,12 @@ class EnsembleSearch:
             (:func:`envs.folding.positional_defects`' ``screen``), once every pool is full.
             A skipped evaluation (never a solution: its distance exceeds ``screen``)
             still counts, reveals its competitor and is seen, but enters no pool and
-            feeds no graft. Such designs almost never entered
-            the pool: on four Eterna100-v2 puzzles of 101-108 nt (stage alone, 10 s, two
-            seeds each), of the evaluations at least 5 sites farther than the farthest
-            pool member 7 of 1,152 entered it, at least 10 sites farther 2 of 817. Without
-            the partition function an evaluation costs about a third (the MFE fold).
-            Only with full evaluations (not ``mfe_length``).
+            feeds no graft. Such designs seldom entered the pool
+            (``docs/results/i14av/dev/pool_entries.py``: on 12 generated targets of 80-199
+            nt, stage alone for 5 s each, 3 of the 217 evaluations at least 3 sites past
+            the farthest member entered, none of the 95 at least 8 past). Without the
+            partition function an evaluation costs about a third (the MFE fold). Only
+            with full evaluations (not ``mfe_length``).
 
     Raises:
         ValueError: an unknown objective or a setting out of range.
