@@ -174,7 +174,9 @@ def design(
             file's path.
         dangles: 0 or 2.
         no_lonely_pairs: Fold without lonely pairs.
-        method: ``meta-learna-adapt`` (default), ``meta-learna`` or ``learna``.
+        method: ``meta-learna-adapt`` (default), ``meta-learna`` or ``learna``; or
+            ``stages``, the targeted starts and the ensemble stage without a policy (an
+            ablation baseline: one solution per target).
         model: Checkpoint of the meta methods (default: the shipped model).
         config: A :class:`meta.config.LearnaConfig` or the path of a flat JSON
             configuration overriding the method's defaults.
@@ -296,7 +298,9 @@ def run(
         DEFAULT_REFINEMENT,
         META_METHODS,
         METHODS,
+        STAGES,
         check_network,
+        check_stages,
         check_weights,
         warm_up,
     )
@@ -310,6 +314,8 @@ def run(
         raise ValueError(f"unknown ranking {rank_by!r}; choose one of {', '.join(RANKINGS)}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if method == STAGES:
+        check_stages(ensemble_share, num_solutions, None)
     if pipeline is None:
         pipeline = DEFAULT_PIPELINE
     if not isinstance(pipeline, bool):

@@ -73,8 +73,9 @@ from meta.cluster import Backend, backend_session
 logger = logging.getLogger(__name__)
 
 #: Methods the runner knows: the baselines ``rnainverse`` (ours, on ViennaRNA's RNAinverse)
-#: and ``samfeo`` (the peer, from the user's checkout), the others from meta.design.
-METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse", "samfeo")
+#: and ``samfeo`` (the peer, from the user's checkout), the others from meta.design
+#: (``stages``: its stages without a policy, the ablation baseline).
+METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse", "samfeo", "stages")
 #: The methods that are not LEARNA's: no ``--config``, no stage options.
 BASELINES = ("rnainverse", "samfeo")
 #: The methods that start from a meta-trained checkpoint (``--model``).
@@ -144,10 +145,27 @@ class RunnerConfig:
             )
         if self.constraints.sequence is not None:
             raise ValueError("sequence constraints come from the targets, not the run settings")
+        if self.method == "stages":
+            _check_stages_run(self.settings)
         if self.method == "samfeo":
             from benchmarks.samfeo import check_samfeo_run
 
             check_samfeo_run(self.constraints, self.constraint_fraction, self.energy)
+
+
+def _check_stages_run(settings: tuple[tuple[str, Any], ...]) -> None:
+    """Refuse a ``stages`` run whose settings turn the ensemble stage off, before any job.
+
+    Raises:
+        ValueError: the settings' ``ensemble_share`` (over LEARNA's configuration) is 0.
+    """
+    from meta.config import LEARNA
+
+    if LEARNA.updated(dict(settings), source="--config").env.ensemble_share == 0:
+        raise ValueError(
+            "--method stages is the ensemble stage without a policy: an ensemble_share of 0 "
+            "(--ensemble-share or --config) would turn it off"
+        )
 
 
 @dataclass(frozen=True)
@@ -412,6 +430,7 @@ SOLVERS: dict[str, str] = {
     "meta-learna-adapt": "benchmarks.runner:load_design",
     "rnainverse": "benchmarks.runner:load_rnainverse",
     "samfeo": "benchmarks.samfeo:load_samfeo",
+    "stages": "benchmarks.runner:load_design",
 }
 
 

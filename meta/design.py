@@ -5,6 +5,8 @@ Methods (Runge et al. 2019):
 - ``learna``: PPO from scratch on the target.
 - ``meta-learna``: sample designs from a meta-trained policy, without learning.
 - ``meta-learna-adapt``: continue PPO on the target from the meta-trained weights.
+- ``stages``: no policy at all: the targeted starts, then the ensemble stage for the whole
+  run. An ablation baseline that measures what the policy adds; it is not LEARNA.
 
 The meta methods use a checkpoint (:mod:`meta.checkpoints`; default: the shipped model).
 Every finished episode's design is checked, so the first sequence whose MFE structure
@@ -54,6 +56,7 @@ from envs.constraints import DesignConstraints, repair, violations
 from envs.dot_bracket import Target
 from envs.ensemble_search import EnsembleSearch, run_islands
 from envs.evaluation import ENSEMBLE, POLICY, TARGETED_START
+from envs.execution import Executor, ProcessExecutor, Unit, run_until
 from envs.folding import EnergyModel, hamming, mfe_structure
 from envs.rna_design import RnaDesignConfig, TargetEncoding
 from envs.targeted_start import TargetedStarts
@@ -72,7 +75,10 @@ if TYPE_CHECKING:
     from policies.recurrent import EpisodeMemory
 
 #: Design methods implemented by :func:`design`.
-METHODS = ("learna", "meta-learna", "meta-learna-adapt")
+METHODS = ("learna", "meta-learna", "meta-learna-adapt", "stages")
+
+#: The method without a policy: the stages alone (an ablation baseline).
+STAGES = "stages"
 
 #: The methods that start from a meta-trained checkpoint.
 META_METHODS = ("meta-learna", "meta-learna-adapt")
@@ -121,6 +127,8 @@ DEFAULT_LOCAL_IMPROVEMENT = 0
 DEFAULT_PIPELINE = True
 #: Designs of one rollout (the closest) offered to the ensemble search at its next turn.
 _OFFERS_PER_TURN = 3
+#: Seconds of the first slice of the stage's islands when it runs alone (``stages``).
+_FIRST_SLICE = 1.0
 
 #: The first PPO update is expected to take this many times its timed minibatches.
 _FIRST_UPDATE_SAFETY = 1.5
@@ -356,6 +364,9 @@ class _DesignState:
         self.solution_stages: dict[str, str] = {}
         #: The targeted starts folded (``fold_starts``): distance, sequence and seconds.
         self.starts_folded: list[tuple[int, str, float]] = []
+        #: Where the stage's islands run when there are no folding processes of the policy
+        #: to borrow (``stages``; None: in this process).
+        self.stage_executor: Executor | None = None
 
     def add_search(
         self, search: EnsembleSearch, share: float, horizon: float = 0.0, late_share: float = 0.0
@@ -397,11 +408,14 @@ class _DesignState:
         """The search ends early enough to score what it reports (more as solutions grow).
 
         Scoring a design costs about :data:`_MEASURE_FOLDS` folds (the environments time
-        their folds, so this follows their latest figure).
+        their folds, so this follows their latest figure; without environments, the
+        targeted starts' folds).
         """
         if math.isfinite(self.end):
             if self.metrics:
-                self._folds_seen = tuple(env.fold_time() for env in self._envs)
+                self._folds_seen = tuple(env.fold_time() for env in self._envs) or tuple(
+                    seconds for *_, seconds in self.starts_folded
+                )
             reported = max(1, min(self.num_solutions, len(self.result.solutions) + 1))
             measure = _MEASURE_FOLDS * max(self._folds_seen, default=0.0)
             self.deadline = self.end - reported * measure - _TAIL_SECONDS
@@ -527,12 +541,37 @@ class _DesignState:
         folded = self.starts_folded
         if self.search is None or not folded or not self.stage_due():
             return
-        self._offers = sorted((d, s) for d, s, _ in folded if d > 0)[:_OFFERS_PER_TURN]
+        self._offer_starts()
         now, share = time.monotonic(), self._share()
         batch_seconds = batch * float(np.mean([f for _, _, f in folded])) / max(1, workers)
         self.refine_turn(
             min(now + share / (1 - share) * batch_seconds, self._turn_end + share * self._planned())
         )
+
+    def _offer_starts(self) -> None:
+        """Offer the closest folded targeted starts to the stage at its next turn."""
+        folded = self.starts_folded
+        self._offers = sorted((d, s) for d, s, _ in folded if d > 0)[:_OFFERS_PER_TURN]
+
+    def stage_alone(self, search: EnsembleSearch, executor: Executor | None) -> None:
+        """Run ``search`` for the rest of the run, without a policy (``stages``).
+
+        The closest targeted starts are offered first (``design`` folds at least one). The
+        stage stops early when a turn makes no evaluation. With an ``executor`` it runs
+        as islands on its slots, in slices as long as the run so far (at least
+        :data:`_FIRST_SLICE` seconds) merged after each, as the design loop's turns double
+        after the schedule's horizon; without one it runs here until the deadline.
+        """
+        self.search, self.stage_executor = search, executor
+        self._set_deadline()  # set aside the scoring's time, by the starts' folds
+        self._offer_starts()
+        while self.stage_due():
+            now, before = time.monotonic(), search.evaluations
+            until = self.deadline if executor is None else now + max(_FIRST_SLICE, now - self.start)
+            self.refine_turn(until)
+            self.should_stop()  # reports progress
+            if search.evaluations == before:
+                break  # no step fits before the deadline, or the search is exhausted
 
     def stage_due(self, now: float | None = None) -> bool:
         """Whether the ensemble stage's turn would run at ``now`` (default: the time now).
@@ -570,8 +609,9 @@ class _DesignState:
         for _, sequence in self._offers:
             search.offer(sequence, until)
         self._offers = []
-        if self._envs:  # on every folding process at once (they are idle between batches)
-            run_islands(search, self._envs[-1].evaluations.executor, until)
+        executor = self._envs[-1].evaluations.executor if self._envs else self.stage_executor
+        if executor is not None:  # on every process at once (idle between the policy's batches)
+            run_islands(search, executor, until)
         else:
             search.run(until)
         self.result.folds += search.evaluations - before  # one MFE fold each (+ a partition)
@@ -636,6 +676,58 @@ def build_ppo(
             back to the CPU).
     """
     return RNA_AGENT.build_model(config, env, seed, device, n_steps=n_steps)
+
+
+def _ensemble_search(
+    target: Target,
+    env: RnaDesignConfig,
+    seed: int,
+    constraints: DesignConstraints,
+    gu: bool,
+    energy: EnergyModel,
+    time_limit: float,
+) -> EnsembleSearch:
+    """The ensemble stage of a design run on ``target``, with ``env``'s stage settings."""
+    return EnsembleSearch(
+        target.structure,
+        np.random.default_rng([seed, 3]),
+        constraints,
+        gu,
+        energy,
+        objective=env.ensemble_objective,
+        sites=env.ensemble_sites,
+        repair=env.ensemble_repair,
+        starts=env.ensemble_starts,
+        start_distance=env.ensemble_start_distance,
+        special_loops=env.ensemble_special_loops,
+        boost=env.ensemble_boost,
+        rivals=env.ensemble_rivals,
+        neighbourhood=env.ensemble_neighbourhood,
+        mfe_length=env.ensemble_mfe_length,
+        grafts=env.ensemble_grafts,
+        negative=env.ensemble_negative,
+        restart=env.ensemble_restart,
+        screen=env.ensemble_screen,
+        decompose_seconds=_decompose_seconds(env, time_limit),
+    )
+
+
+def _design_stages(state: _DesignState, search: EnsembleSearch, workers: int) -> None:
+    """The stages without a policy (``stages``): the ensemble stage for the rest of the run.
+
+    With more than one worker the stage runs as islands on that many processes, started
+    (and timed) first; with one it runs in this process.
+    """
+    if workers == 1:
+        state.stage_alone(search, None)
+        return
+    executor = ProcessExecutor(workers, name="autorl-stage")
+    try:
+        started = [Unit(f"stage-start-{k}", time.sleep, (0.0,)) for k in range(workers)]
+        run_until(executor, started, state.deadline)
+        state.stage_alone(search, executor)
+    finally:
+        executor.shutdown()
 
 
 def _design_learna(
@@ -1073,6 +1165,27 @@ def check_network(config: LearnaConfig, checkpoint: Checkpoint) -> None:
         )
 
 
+def check_stages(ensemble_share: float, num_solutions: int, max_episodes: int | None) -> None:
+    """Refuse what ``stages`` (the ensemble stage without a policy) cannot do.
+
+    Raises:
+        ValueError: ``ensemble_share`` 0 (the stage off), more than one solution (the
+            stage stops at its first) or an episode budget (there are no episodes).
+    """
+    if ensemble_share == 0:
+        raise ValueError(
+            "method 'stages' is the ensemble stage without a policy: ensemble_share 0 turns "
+            "the stage off (the share is not used by 'stages'; give any other, e.g. 0.5)"
+        )
+    if num_solutions != 1:
+        raise ValueError(
+            f"method 'stages' stops at its first solution; num_solutions={num_solutions} "
+            "needs a policy (use meta-learna-adapt)"
+        )
+    if max_episodes is not None:
+        raise ValueError("method 'stages' runs no episodes: give it a time limit, not max_episodes")
+
+
 def _whole_number(value: Any) -> bool:
     """Whether ``value`` is an integer >= 1 (an integral float counts)."""
     try:
@@ -1113,7 +1226,7 @@ def design(
 
     Args:
         target: The target structure.
-        method: One of :data:`METHODS`.
+        method: One of :data:`METHODS` (``stages``: one solution, no episode budget).
         config: Agent configuration (default: the published LEARNA configuration for
             ``learna``, the checkpoint's own for the meta methods; a configuration given
             for a meta method must keep the checkpoint's architecture and window).
@@ -1150,7 +1263,9 @@ def design(
             ensemble refinement stage (:mod:`envs.ensemble_search`), interleaved with the
             policy: it starts from the policy's closest designs and stops at the first
             solution, so with ``num_solutions > 1`` the policy finds the others.
-            Overrides the configuration's ``ensemble_share``; None keeps it.
+            Overrides the configuration's ``ensemble_share``; None keeps it. ``stages``
+            runs the stage for the whole run whatever the share, but refuses 0 (the
+            published configuration's: give one).
         ensemble_starts: SAMFEO's targeted starts the stage evaluates at its first turn
             (0-64). Overrides the configuration's ``ensemble_starts``; None keeps it.
         ensemble_rivals: Share, in [0, 1], of the stage's steps that are competitor steps.
@@ -1220,6 +1335,8 @@ def design(
             "quick_starts": quick_starts,
         },
     )
+    if method == STAGES:
+        check_stages(config.env.ensemble_share, num_solutions, max_episodes)
     constraints = (constraints or DesignConstraints()).with_sequence(target.constraint)
     energy = energy or EnergyModel()
     result = DesignResult(
@@ -1236,7 +1353,7 @@ def design(
         **{option: getattr(config.env, key) for option, key in STAGE_OPTION_KEYS.items()},
         "workers": workers,
         "device": device,
-        "pipelined": bool(pipeline and workers > 1 and method != "meta-learna"),
+        "pipelined": bool(pipeline and workers > 1 and method in ("learna", "meta-learna-adapt")),
     }
     state = _DesignState(
         result,
@@ -1249,44 +1366,31 @@ def design(
         metrics,
     )
     stage_gu = config.env.gu_pairs or config.env.ensemble_gu  # the stages may place GU
-    if config.env.ensemble_share > 0:
-        search = EnsembleSearch(
-            target.structure,
-            np.random.default_rng([seed, 3]),
-            constraints,
-            stage_gu,
-            energy,
-            objective=config.env.ensemble_objective,
-            sites=config.env.ensemble_sites,
-            repair=config.env.ensemble_repair,
-            starts=config.env.ensemble_starts,
-            start_distance=config.env.ensemble_start_distance,
-            special_loops=config.env.ensemble_special_loops,
-            boost=config.env.ensemble_boost,
-            rivals=config.env.ensemble_rivals,
-            neighbourhood=config.env.ensemble_neighbourhood,
-            mfe_length=config.env.ensemble_mfe_length,
-            grafts=config.env.ensemble_grafts,
-            negative=config.env.ensemble_negative,
-            restart=config.env.ensemble_restart,
-            screen=config.env.ensemble_screen,
-            decompose_seconds=_decompose_seconds(config.env, time_limit),
+    search = None
+    if config.env.ensemble_share > 0 or method == STAGES:
+        search = _ensemble_search(
+            target, config.env, seed, constraints, stage_gu, energy, time_limit
         )
+    if search is not None and method != STAGES:
         state.add_search(
             search,
             config.env.ensemble_share,
             config.env.ensemble_horizon,
             config.env.ensemble_late_share,
         )
-    if config.env.quick_starts:
+    quick = config.env.quick_starts or int(method == STAGES)  # stages begin from a start
+    if quick:
         starts = TargetedStarts(target.structure, constraints.sequence, stage_gu)
-        state.fold_starts(starts, config.env.quick_starts, np.random.default_rng([seed, 5]))
+        state.fold_starts(starts, quick, np.random.default_rng([seed, 5]))
         if config.env.ensemble_first_turn:
-            state.first_turn(config.ppo.n_envs, workers)
+            state.first_turn(config.ppo.n_envs, workers)  # none without a policy (stages)
     previous_threads = torch.get_num_threads()
     try:
         if state.finished:
             pass  # a targeted start solved it
+        elif method == STAGES:
+            assert search is not None
+            _design_stages(state, search, workers)
         elif method == "meta-learna":
             assert checkpoint is not None
             _design_meta_learna(state, target, config, seed, device, workers, checkpoint)

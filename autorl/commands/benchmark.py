@@ -65,7 +65,7 @@ DATASETS = (
 #: ``benchmarks.datasets.DATA_ENV``.
 DATA_ENV = "AUTORL_DATA"
 #: ``benchmarks.runner.METHODS``.
-METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse", "samfeo")
+METHODS = ("learna", "meta-learna", "meta-learna-adapt", "rnainverse", "samfeo", "stages")
 #: The defaults of the ``benchmarks.runner.RunnerConfig`` fields the options set.
 _DEFAULTS = {"time_limit": 60.0, "runs": 1, "workers": None, "seed": 0, "constraint_fraction": 0.0}
 
@@ -91,7 +91,8 @@ def register(subparsers: Any) -> None:
         "--method",
         choices=METHODS,
         help="design method (samfeo: the peer SAMFEO, run from the clone of "
-        "github.com/shanry/SAMFEO named by $AUTORL_SAMFEO)",
+        "github.com/shanry/SAMFEO named by $AUTORL_SAMFEO; stages: the design loop's "
+        "targeted starts and ensemble stage without a policy, the ablation baseline)",
     )
     parser.add_argument(
         "--time-limit",

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 # Literal copies (building the parser imports neither torch nor ViennaRNA); checked against
 # the originals by tests/test_cli_startup.py.
 #: ``meta.design.METHODS``.
-METHODS = ("learna", "meta-learna", "meta-learna-adapt")
+METHODS = ("learna", "meta-learna", "meta-learna-adapt", "stages")
 #: ``meta.quality.RANKINGS``.
 RANKINGS = ("distance", "probability", "ensemble-defect")
 
@@ -68,7 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=METHODS,
         default="meta-learna-adapt",
         help="learna: PPO from scratch; meta-learna: sample from the pretrained policy; "
-        "meta-learna-adapt: PPO from the pretrained policy (default)",
+        "meta-learna-adapt: PPO from the pretrained policy (default); stages: the "
+        "targeted starts and the ensemble stage without a policy (an ablation baseline, "
+        "one solution per target)",
     )
     parser.add_argument(
         "--model",
