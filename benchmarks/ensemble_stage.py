@@ -7,7 +7,9 @@ its time spent on hierarchical starts, the objective, the site draw). Target ``k
 the seed ``--seed + k``. Use it to judge a change of the stage on generated targets
 (``autorl data generate``) before any benchmark. Prints one JSON object: the settings, the
 solved count, the sum of the best distances, and per target the distance, the evaluations,
-the seconds spent in competitor walks and in making neighbourhoods (``--neighbourhood``);
+the seconds spent in competitor walks and in making neighbourhoods (``--neighbourhood``).
+``--prior W`` has the stage's letter draws follow the shipped model's policy that much
+(``ensemble_prior`` of the design loop, where the policy is the one adapting);
 ``--unsolved FILE`` also writes the targets left unsolved, as a target file, which is how
 a hard dev set is drawn from a large generated one (second example: MFE structures of
 random sequences are designable, so every target of it has a solution).
@@ -66,6 +68,7 @@ class StageSettings:
     negative: float = 0.0
     restart: int = 0
     screen: int = 0
+    prior: float = 0.0
 
 
 def build_search(structure: str, settings: StageSettings, seed: int) -> EnsembleSearch:
@@ -92,8 +95,14 @@ def build_search(structure: str, settings: StageSettings, seed: int) -> Ensemble
 
 
 def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, object]:
-    """Run the stage on one target until solved or its time is over."""
+    """Run the stage on one target until solved or its time is over.
+
+    With a ``prior``, the stage's letter draws follow the shipped model's policy that
+    much (:func:`meta.design.checkpoint_prior`, computed before the clock starts).
+    """
     search = build_search(structure, settings, seed)
+    if settings.prior:
+        search.set_prior(_shipped_prior(structure), settings.prior)
     began = time.monotonic()
     search.run(began + settings.seconds)
     best = search.best
@@ -112,6 +121,17 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
         "restarts": search.restarts,
         "screened": search.screened,
     }
+
+
+def _shipped_prior(structure: str) -> np.ndarray:
+    """The shipped model's action probabilities at every decision site of ``structure``."""
+    from envs.dot_bracket import Target
+    from meta.checkpoints import load_checkpoint
+    from meta.design import checkpoint_prior
+
+    prior = checkpoint_prior(load_checkpoint(None), Target("target", structure))
+    assert prior is not None  # the shipped policy is windowed
+    return prior
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,6 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="D",
         help="skip the partition function of designs D sites past the pool's farthest (0: never)",
     )
+    parser.add_argument(
+        "--prior",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="share of the letter draws that follow the shipped model's policy (0: none)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="targets at a time (2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -182,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--mfe-length and --negative must be >= 0 and --grafts in [0, 1]")
     if args.restart < 0 or args.screen < 0:
         parser.error("--restart and --screen must be >= 0")
+    if not 0 <= args.prior <= 1:
+        parser.error("--prior must be in [0, 1]")
     try:
         targets = [(t.id, t.structure) for t in read_targets(args.targets)]
     except (OSError, ValueError) as error:
@@ -204,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.negative,
         args.restart,
         args.screen,
+        args.prior,
     )
     jobs = [(structure, settings, args.seed + k) for k, (_, structure) in enumerate(targets)]
     with ProcessPoolExecutor(args.workers) as pool:

@@ -45,6 +45,8 @@ WOBBLE = ("GU", "UG")
 #: Actions that are valid at an unpaired site (G, A, U, C); the GU-pair actions 4 and 5
 #: exist only at paired sites.
 UNPAIRED_ACTIONS = 4
+#: The letters LEARNA's actions 0-3 write at an unpaired site, in order.
+UNPAIRED_LETTERS = "GAUC"
 
 
 class ConstraintError(ValueError):
@@ -190,6 +192,19 @@ class DesignConstraints:
 # ----------------------------------------------------------------------------- units
 
 
+def action_of(option: str) -> int:
+    """The LEARNA action that writes ``option``: a letter (``GAUC``) or a pair (``GC``...).
+
+    Raises:
+        ValueError: neither a letter nor a base pair.
+    """
+    if len(option) == 1 and option in UNPAIRED_LETTERS:
+        return UNPAIRED_LETTERS.index(option)
+    if option in WATSON_CRICK + WOBBLE:
+        return (WATSON_CRICK + WOBBLE).index(option)
+    raise ValueError(f"{option!r} is neither a letter (G, A, U, C) nor a base pair")
+
+
 def _pair_options(gu_pairs: bool) -> tuple[str, ...]:
     return WATSON_CRICK + WOBBLE if gu_pairs else WATSON_CRICK
 
@@ -220,7 +235,7 @@ def unit_options(
             continue
         units.append((site, int(partner)))
         if partner < 0:
-            options.append(tuple(b for b in "GAUC" if b in _allowed(constraint, site)))
+            options.append(tuple(b for b in UNPAIRED_LETTERS if b in _allowed(constraint, site)))
         else:
             first, second = _allowed(constraint, site), _allowed(constraint, int(partner))
             options.append(
@@ -424,7 +439,7 @@ def action_masks(
         allowed = IUPAC[constraint[site]]
         if partner < 0:
             for action in range(min(num_actions, UNPAIRED_ACTIONS)):
-                masks[row, action] = "GAUC"[action] in allowed
+                masks[row, action] = UNPAIRED_LETTERS[action] in allowed
         else:
             for action in range(num_actions):
                 pair = pairs[action]

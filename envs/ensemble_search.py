@@ -53,6 +53,7 @@ import numpy as np
 
 from envs.constraints import (
     DesignConstraints,
+    action_of,
     assign,
     unit_value,
 )
@@ -486,6 +487,10 @@ class EnsembleSearch:
         #: Whole-target steps since the last repair began (a repair is due at once).
         self._since_repair = REPAIR_EVERY
         self._carries_repair = False
+        #: The policy's weights of each unit's options (:meth:`set_prior`; None: uniform).
+        self.prior: list[np.ndarray] | None = None
+        #: The share of a mutation's draw that follows the prior (the rest is uniform).
+        self.prior_weight = 0.0
 
     # ------------------------------------------------------------------ public
 
@@ -601,6 +606,40 @@ class EnsembleSearch:
             self._since_repair += 1
             steps += 1
         return steps
+
+    def set_prior(self, probabilities: np.ndarray, weight: float) -> None:
+        """Draw the letters that mutations write partly from a policy (``weight`` of it).
+
+        A mutation gives a unit another of its options: with a prior, option ``o`` is drawn
+        with probability ``weight * p(o) / P + (1 - weight) / m`` among the ``m`` options
+        other than the unit's letters now, ``p`` being the policy's probability of the
+        action that writes ``o`` and ``P`` their sum over those options (uniform where it
+        is 0).
+
+        Args:
+            probabilities: The policy's action probabilities at each decision step (one
+                row per unit, in the target's order: LEARNA's decision sites are the
+                units' first sites), over LEARNA's actions (:func:`action_of`; an option
+                without an action, a GU pair for a policy without GU actions, has 0).
+            weight: In [0, 1]; 0 turns the prior off.
+
+        Raises:
+            ValueError: a weight outside [0, 1], or not one row per unit.
+        """
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"the prior's weight must be in [0, 1], got {weight}")
+        probabilities = np.asarray(probabilities, dtype=float)
+        if probabilities.ndim != 2 or len(probabilities) != len(self.units):
+            raise ValueError(
+                f"the prior needs one row per unit ({len(self.units)}), got shape "
+                f"{probabilities.shape}"
+            )
+        actions = probabilities.shape[1]
+        self.prior = [
+            np.array([row[a] if (a := action_of(option)) < actions else 0.0 for option in options])
+            for row, options in zip(probabilities, self.options)
+        ]
+        self.prior_weight = weight
 
     def targeted_start(self) -> str:
         """SAMFEO's targeted initialization within the IUPAC codes, boosted with ``boost``.
@@ -1201,11 +1240,27 @@ class EnsembleSearch:
         return chosen
 
     def _change_units(self, chars: list[str], units: list[int]) -> None:
-        """Give each of ``units`` another of its options, drawn at random (in place)."""
+        """Give each of ``units`` another of its options, drawn at random (in place).
+
+        Uniformly, or partly by the policy's prior (:meth:`set_prior`).
+        """
         for k in units:
             value = unit_value(chars, self.units[k])
-            others = [option for option in self.options[k] if option != value]
-            assign(chars, self.units[k], others[int(self.rng.integers(len(others)))])
+            others = [i for i, option in enumerate(self.options[k]) if option != value]
+            if self.prior is None or not self.prior_weight:
+                choice = others[int(self.rng.integers(len(others)))]
+            else:
+                choice = others[int(self.rng.choice(len(others), p=self._prior_draw(k, others)))]
+            assign(chars, self.units[k], self.options[k][choice])
+
+    def _prior_draw(self, unit: int, others: list[int]) -> np.ndarray:
+        """The probabilities of ``unit``'s options ``others`` under the prior's mixture."""
+        assert self.prior is not None
+        uniform = np.full(len(others), 1.0 / len(others))
+        weights = self.prior[unit][others]
+        total = weights.sum()
+        policy = weights / total if total > 0 else uniform
+        return self.prior_weight * policy + (1 - self.prior_weight) * uniform
 
     def _site_weights(self, defects: np.ndarray, rule: str) -> np.ndarray:
         """The probability of drawing each site by the site rule ``rule`` (0 without options)."""

@@ -18,14 +18,22 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from envs.constraints import UNPAIRED_ACTIONS, DesignConstraints, action_masks, check_feasible
+from envs.constraints import (
+    UNPAIRED_ACTIONS,
+    UNPAIRED_LETTERS,
+    WATSON_CRICK,
+    WOBBLE,
+    DesignConstraints,
+    action_masks,
+    check_feasible,
+)
 from envs.dot_bracket import Target, pair_table
 from envs.ensemble_search import OBJECTIVES, SITE_CHOICES
 from envs.evaluation import LOCAL_IMPROVEMENT_ORDERS, DesignOutcome, evaluate_design
 from envs.folding import EnergyModel
 
-UNPAIRED = np.frombuffer(b"GAUC", dtype=np.uint8)
-PAIRS = ("GC", "CG", "AU", "UA", "GU", "UG")
+UNPAIRED = np.frombuffer(UNPAIRED_LETTERS.encode(), dtype=np.uint8)
+PAIRS = WATSON_CRICK + WOBBLE
 PAIR_FIRST = np.frombuffer("".join(p[0] for p in PAIRS).encode(), dtype=np.uint8)
 PAIR_SECOND = np.frombuffer("".join(p[1] for p in PAIRS).encode(), dtype=np.uint8)
 TOKENS = {".": 0, "(": 1, ")": 2}
@@ -216,6 +224,11 @@ class RnaDesignConfig:
             member an evaluation's MFE structure may be from the target before the
             evaluation skips its partition function (0: never;
             :class:`envs.ensemble_search.EnsembleSearch`'s ``screen``).
+        ensemble_prior: Share, in [0, 1], of the ensemble stage's letter draws that follow
+            the design loop's policy (its action probabilities at each unit's decision
+            site, refreshed at every turn of the stage; the rest stays uniform); 0: off
+            (:meth:`envs.ensemble_search.EnsembleSearch.set_prior`). No effect without a
+            windowed policy (``stages``, ``lstm_mode`` "episode").
     """
 
     state_radius: int = 32
@@ -248,6 +261,7 @@ class RnaDesignConfig:
     ensemble_negative: float = 0.0
     ensemble_restart: int = 100
     ensemble_screen: int = 0
+    ensemble_prior: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -293,6 +307,7 @@ class RnaDesignConfig:
         check_number("ensemble_negative", self.ensemble_negative, 0, 100_000)
         check_integer("ensemble_restart", self.ensemble_restart, 0, 1_000_000)
         check_integer("ensemble_screen", self.ensemble_screen, 0, 1000)
+        check_number("ensemble_prior", self.ensemble_prior, 0, 1)
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
         check_number("ensemble_late_share", self.ensemble_late_share, 0, 1, open_above=True)
         check_integer("ensemble_neighbourhood", self.ensemble_neighbourhood, 0, 1_000_000)

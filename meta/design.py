@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -58,7 +59,7 @@ from envs.ensemble_search import EnsembleSearch, run_islands
 from envs.evaluation import ENSEMBLE, POLICY, TARGETED_START
 from envs.execution import Executor, ProcessExecutor, Unit, run_until
 from envs.folding import EnergyModel, hamming, mfe_structure
-from envs.rna_design import RnaDesignConfig, TargetEncoding
+from envs.rna_design import RnaDesignConfig, TargetEncoding, observation_space
 from envs.targeted_start import TargetedStarts
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
@@ -367,6 +368,10 @@ class _DesignState:
         #: Where the stage's islands run when there are no folding processes of the policy
         #: to borrow (``stages``; None: in this process).
         self.stage_executor: Executor | None = None
+        #: The share of the stage's letter draws that follow the policy (``ensemble_prior``)
+        #: and what gives the policy's probabilities (``use_policy``; None: no policy yet).
+        self.prior_weight = 0.0
+        self._prior: Callable[[], np.ndarray | None] | None = None
 
     def add_search(
         self, search: EnsembleSearch, share: float, horizon: float = 0.0, late_share: float = 0.0
@@ -573,6 +578,21 @@ class _DesignState:
             if search.evaluations == before:
                 break  # no step fits before the deadline, or the search is exhausted
 
+    def use_policy(self, model: PPO, encoding: TargetEncoding, env: RnaDesignConfig) -> None:
+        """Let the stage's letter draws follow ``model``'s policy from its next turn on.
+
+        Only with a ``prior_weight``; the probabilities are read anew at every turn (the
+        policy adapts between turns). See :func:`policy_prior`.
+        """
+        if self.prior_weight > 0:
+            self._prior = functools.partial(policy_prior, model, encoding, env)
+
+    def _refresh_prior(self, search: EnsembleSearch) -> None:
+        """Give ``search`` the policy's probabilities now (nothing without a policy)."""
+        probabilities = self._prior() if self._prior is not None else None
+        if probabilities is not None:
+            search.set_prior(probabilities, self.prior_weight)
+
     def stage_due(self, now: float | None = None) -> bool:
         """Whether the ensemble stage's turn would run at ``now`` (default: the time now).
 
@@ -606,6 +626,7 @@ class _DesignState:
             until = now + (now - self._turn_end) * share / (1 - share)
         until = min(self.deadline, until)
         before = search.evaluations
+        self._refresh_prior(search)
         for _, sequence in self._offers:
             search.offer(sequence, until)
         self._offers = []
@@ -730,6 +751,43 @@ def _design_stages(state: _DesignState, search: EnsembleSearch, workers: int) ->
         executor.shutdown()
 
 
+def policy_prior(model: PPO, encoding: TargetEncoding, env: RnaDesignConfig) -> np.ndarray | None:
+    """The policy's action probabilities at every decision step of ``encoding``'s target.
+
+    One forward pass over the observation windows of all the steps: a windowed policy's
+    action at a step depends on that step's window alone. A recurrent policy
+    (``lstm_mode="episode"``) depends on its earlier actions too: None.
+
+    Returns:
+        ``(num_steps, num_actions)`` probabilities, or None.
+    """
+    if getattr(model.policy, "lstm_actor", None) is not None:
+        return None
+    steps = range(encoding.num_steps)
+    windows = np.stack([encoding.window(step, env.window) for step in steps])
+    with torch.no_grad():
+        tensor, _ = model.policy.obs_to_tensor(windows.astype(observation_space(env).dtype))
+        distribution = model.policy.get_distribution(tensor).distribution
+    return distribution.probs.cpu().numpy()
+
+
+def checkpoint_prior(checkpoint: Checkpoint, target: Target) -> np.ndarray | None:
+    """:func:`policy_prior` of ``checkpoint``'s policy (as loaded, not adapted) on ``target``.
+
+    What the stage's letter draws follow in a ``meta-learna`` run; the stage harness
+    (``benchmarks.ensemble_stage --prior``) uses it to try the prior without the loop.
+    """
+    config = checkpoint.config
+    env = RNA_AGENT.make_env(1, 0, targets=[target], config=config)
+    try:
+        encoding = env.encodings[0]
+        model = RNA_AGENT.build_model(config, env, 0, "cpu", n_steps=encoding.num_steps)
+        load_weights(model, checkpoint, with_optimizer=False)
+        return policy_prior(model, encoding, config.env)
+    finally:
+        env.close()
+
+
 def _design_learna(
     state: _DesignState,
     target: Target,
@@ -766,6 +824,7 @@ def _design_learna(
             model = build_ppo(env, config, encoding.num_steps, restart_seed, device)
             if checkpoint is not None:
                 load_weights(model, checkpoint, with_optimizer=False)
+            state.use_policy(model, encoding, config.env)
             state.build_seconds = time.monotonic() - began
             if not state.update_budget and math.isfinite(state.deadline):
                 estimate = estimate_update_seconds(model, encoding, threads)
@@ -1019,6 +1078,8 @@ def _design_meta_learna(
     try:
         model = build_ppo(env, config, 1, seed, device)
         load_weights(model, checkpoint, with_optimizer=False)
+        encoding = TargetEncoding.build(target, config.env, state.result.constraints)
+        state.use_policy(model, encoding, config.env)
         torch.set_num_threads(1)  # one window batch per step: one thread is fastest
         sample_designs(model, env, state)
     finally:
@@ -1365,6 +1426,7 @@ def design(
         result.max_episodes,
         metrics,
     )
+    state.prior_weight = config.env.ensemble_prior
     stage_gu = config.env.gu_pairs or config.env.ensemble_gu  # the stages may place GU
     search = None
     if config.env.ensemble_share > 0 or method == STAGES:
