@@ -17,8 +17,8 @@ from meta.config import LEARNA
 STAGED = {"ensemble_share": 0.5, "ensemble_starts": 10, "quick_starts": 3, "ensemble_rivals": 0.5}
 #: A hairpin loop of two cannot be an MFE structure: no design ever solves it.
 NEVER = Target("never", "((((((((((..))))))))))")
-#: Two hairpins of a multiloop: the targeted starts rarely solve it at once.
-SHORT = Target("short", "((((((....))))))....((((....))))")
+#: The MFE structure of a random sequence that the targeted starts do not solve (seed 3).
+SHORT = Target("short", "((.((((.(....))))).))..((((((...........))))))....")
 
 
 def _no_policy(*args, **kwargs):
@@ -36,7 +36,7 @@ def test_stages_solves_without_a_policy(policy_forbidden):
     result = md.design(SHORT, method="stages", time_limit=20, seed=3, **STAGED)
     assert result.solved and mfe_structure(result.sequence) == SHORT.structure
     assert result.episodes == 0 and result.folds >= 1
-    assert result.found_by in ("targeted_start", "ensemble")
+    assert result.found_by == "ensemble"  # past the starts: the stage ran, and no policy
     assert result.method == "stages" and not result.settings["pipelined"]
 
 
