@@ -98,7 +98,7 @@ def run_target(structure: str, settings: StageSettings, seed: int) -> dict[str, 
     """Run the stage on one target until solved or its time is over.
 
     With a ``prior``, the stage's letter draws follow the shipped model's policy that
-    much (:func:`meta.design.checkpoint_prior`, computed before the clock starts).
+    much (:func:`meta.policy_context.checkpoint_prior`, computed before the clock starts).
     """
     search = build_search(structure, settings, seed)
     if settings.prior:
@@ -127,7 +127,7 @@ def _shipped_prior(structure: str) -> np.ndarray:
     """The shipped model's action probabilities at every decision site of ``structure``."""
     from envs.dot_bracket import Target
     from meta.checkpoints import load_checkpoint
-    from meta.design import checkpoint_prior
+    from meta.policy_context import checkpoint_prior
 
     prior = checkpoint_prior(load_checkpoint(None), Target("target", structure))
     assert prior is not None  # the shipped policy is windowed

@@ -420,6 +420,15 @@ class TargetEncoding:
         start = self.sites[min(step, self.num_steps - 1)]
         return self.padded[start : start + width].copy()
 
+    def observations(self, config: RnaDesignConfig) -> np.ndarray:
+        """Every decision step's observation, ``(num_steps, window)``, as the env gives it.
+
+        Args:
+            config: The MDP settings (the window's width and the observation dtype).
+        """
+        windows = [self.window(step, config.window) for step in range(self.num_steps)]
+        return np.stack(windows).astype(observation_space(config).dtype)
+
 
 def actions_to_sequence(encoding: TargetEncoding, actions: np.ndarray) -> str:
     """Turn one action per decision site into the designed sequence.

@@ -59,7 +59,7 @@ from envs.ensemble_search import EnsembleSearch, run_islands
 from envs.evaluation import ENSEMBLE, POLICY, TARGETED_START
 from envs.execution import Executor, ProcessExecutor, Unit, run_until
 from envs.folding import EnergyModel, hamming, mfe_structure
-from envs.rna_design import RnaDesignConfig, TargetEncoding, observation_space
+from envs.rna_design import RnaDesignConfig, TargetEncoding
 from envs.targeted_start import TargetedStarts
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
@@ -763,29 +763,10 @@ def policy_prior(model: PPO, encoding: TargetEncoding, env: RnaDesignConfig) -> 
     """
     if getattr(model.policy, "lstm_actor", None) is not None:
         return None
-    steps = range(encoding.num_steps)
-    windows = np.stack([encoding.window(step, env.window) for step in steps])
     with torch.no_grad():
-        tensor, _ = model.policy.obs_to_tensor(windows.astype(observation_space(env).dtype))
+        tensor, _ = model.policy.obs_to_tensor(encoding.observations(env))
         distribution = model.policy.get_distribution(tensor).distribution
     return distribution.probs.cpu().numpy()
-
-
-def checkpoint_prior(checkpoint: Checkpoint, target: Target) -> np.ndarray | None:
-    """:func:`policy_prior` of ``checkpoint``'s policy (as loaded, not adapted) on ``target``.
-
-    What the stage's letter draws follow in a ``meta-learna`` run; the stage harness
-    (``benchmarks.ensemble_stage --prior``) uses it to try the prior without the loop.
-    """
-    config = checkpoint.config
-    env = RNA_AGENT.make_env(1, 0, targets=[target], config=config)
-    try:
-        encoding = env.encodings[0]
-        model = RNA_AGENT.build_model(config, env, 0, "cpu", n_steps=encoding.num_steps)
-        load_weights(model, checkpoint, with_optimizer=False)
-        return policy_prior(model, encoding, config.env)
-    finally:
-        env.close()
 
 
 def _design_learna(

@@ -17,7 +17,8 @@ measured in README, session 59).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from envs.dot_bracket import Target
-from envs.rna_design import RnaDesignConfig, TargetEncoding, observation_space
+from envs.rna_design import RnaDesignConfig, TargetEncoding
 from meta.checkpoints import Checkpoint, load_weights
 from meta.design import policy_prior
 from meta.rna_agent import RNA_AGENT
@@ -65,6 +66,31 @@ class ContextReport:
         return asdict(self)
 
 
+@contextmanager
+def _loaded(checkpoint: Checkpoint, target: Target) -> Iterator[tuple[Any, TargetEncoding]]:
+    """``checkpoint``'s agent (as loaded) on ``target``, and the target's encoding."""
+    config = checkpoint.config
+    env = RNA_AGENT.make_env(1, 0, targets=[target], config=config)
+    try:
+        encoding = env.encodings[0]
+        model = RNA_AGENT.build_model(config, env, 0, "cpu", n_steps=encoding.num_steps)
+        load_weights(model, checkpoint, with_optimizer=False)
+        yield model, encoding
+    finally:
+        env.close()
+
+
+def checkpoint_prior(checkpoint: Checkpoint, target: Target) -> np.ndarray | None:
+    """:func:`meta.design.policy_prior` of ``checkpoint``'s policy (as loaded) on ``target``.
+
+    What the stage's letter draws follow at the start of a ``meta-learna`` run; the stage
+    harness (``benchmarks.ensemble_stage --prior``) uses it to try the prior without the
+    design loop.
+    """
+    with _loaded(checkpoint, target) as (model, encoding):
+        return policy_prior(model, encoding, checkpoint.config.env)
+
+
 def context_report(checkpoint: Checkpoint, targets: Sequence[Target]) -> ContextReport:
     """Measure how ``checkpoint``'s policy (as loaded) varies over ``targets``' windows.
 
@@ -77,11 +103,7 @@ def context_report(checkpoint: Checkpoint, targets: Sequence[Target]) -> Context
     config = checkpoint.config
     rows, saturated = [], []
     for target in targets:
-        env = RNA_AGENT.make_env(1, 0, targets=[target], config=config)
-        try:
-            encoding = env.encodings[0]
-            model = RNA_AGENT.build_model(config, env, 0, "cpu", n_steps=encoding.num_steps)
-            load_weights(model, checkpoint, with_optimizer=False)
+        with _loaded(checkpoint, target) as (model, encoding):
             probabilities = policy_prior(model, encoding, config.env)
             if probabilities is None:
                 raise ValueError(
@@ -90,8 +112,6 @@ def context_report(checkpoint: Checkpoint, targets: Sequence[Target]) -> Context
                 )
             rows.append(probabilities)
             saturated.append(_saturated_units(model, encoding, config.env))
-        finally:
-            env.close()
     table = np.concatenate(rows)
     mean = table.mean(axis=0)
     entropy = -(table * np.log(np.clip(table, 1e-12, None))).sum(axis=1).mean()
@@ -118,9 +138,8 @@ def _saturated_units(
     layers = list(policy.mlp_extractor.policy_net)
     if not any(isinstance(layer, torch.nn.Tanh) for layer in layers):
         return None
-    windows = np.stack([encoding.window(step, env.window) for step in range(encoding.num_steps)])
     with torch.no_grad():
-        tensor, _ = policy.obs_to_tensor(windows.astype(observation_space(env).dtype))
+        tensor, _ = policy.obs_to_tensor(encoding.observations(env))
         features = policy.extract_features(tensor, policy.pi_features_extractor)
         masks = []
         for layer in layers:
