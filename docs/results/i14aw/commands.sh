@@ -32,3 +32,14 @@ python scripts/policy_context.py shipped old/84648da.zip old/dc87b04.zip old/f40
 
 # 3. Each test of the session fails when its feature is broken on purpose (a dev harness).
 python $out/dev/breaks.py
+
+# 4. A 25-min meta-training probe (not shipped): the shipped model's recipe with
+#    entropy_coef 0.01 instead of 7.46e-5 (probe/entropy01.json), the script's training
+#    and validation targets (seed 1 and 2), then the spread and the validation beside the
+#    shipped model. The run and its model stayed outside the repository (runs/probe here).
+autorl data generate --count 3000 --min-length 50 --max-length 450 --seed 1 --workers 2 --source mixture --mixture-weights mfe:0.4,ensemble:0.3,grammar:0.3 --out runs/probe/train.txt --quiet
+autorl data generate --count 20 --min-length 50 --max-length 450 --seed 2 --workers 2 --source mixture --mixture-weights mfe:0.4,ensemble:0.3,grammar:0.3 --out runs/probe/validation.txt --quiet
+autorl meta-train --train-data runs/probe/train.txt --validation-data runs/probe/validation.txt --validation-time 2 --validate-every 5 --checkpoint-every 5 --time-limit 1500 --workers 2 --seed 0 --out runs/probe/run --config $out/probe/entropy01.json
+cp runs/probe/run/validation.csv $out/probe/validation.csv
+python scripts/policy_context.py runs/probe/run/best.zip runs/probe/run/latest.zip --data docs/results/i14av/dev/hard60.txt --every 3 > $out/probe/context.jsonl
+python scripts/compare_models.py meta/models/meta-learna.zip runs/probe/run/best.zip --data runs/probe/validation.txt --local-improvement 0 > $out/probe/compare.txt
