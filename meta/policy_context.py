@@ -145,5 +145,5 @@ def _saturated_units(
         for layer in layers:
             features = layer(features)
             if isinstance(layer, torch.nn.Tanh):
-                masks.append((features.abs() > SATURATED).all(dim=0).numpy())
+                masks.append((features.abs() > SATURATED).all(dim=0).cpu().numpy())
     return np.concatenate(masks)
