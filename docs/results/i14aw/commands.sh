@@ -15,7 +15,13 @@ wait
 autorl benchmark compare $out/eterna-60s-seed14-stages docs/results/i14av/eterna-60s-seed14-default
 autorl benchmark compare $out/taneda-60s-seed13-stages docs/results/i14au/taneda-60s-seed13-autorl
 autorl benchmark compare $out/rlv-10s-seed10-stages docs/results/i14at/rlv-10s-seed10-first
+# The same comparison at once, Eterna100-v2 at 60 s, --seed 15 (from a worktree of 5df4d4a).
+autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 --workers 1 --runs 1 --seed 15 --out $out/eterna-60s-seed15-default --quiet &
+autorl benchmark --dataset eterna100-v2 --method stages --time-limit 60 --workers 1 --runs 1 --seed 15 --out $out/eterna-60s-seed15-stages --quiet &
+wait
+autorl benchmark compare $out/eterna-60s-seed15-stages $out/eterna-60s-seed15-default
 # Solved within t seconds (a side harness reading the results.csv files).
+python docs/results/i14as/dev/solved_within.py $out/eterna-60s-seed15-stages $out/eterna-60s-seed15-default
 python docs/results/i14as/dev/solved_within.py $out/eterna-60s-seed14-stages docs/results/i14av/eterna-60s-seed14-default \
   $out/taneda-60s-seed13-stages docs/results/i14au/taneda-60s-seed13-autorl \
   $out/rlv-10s-seed10-stages docs/results/i14at/rlv-10s-seed10-first
