@@ -787,11 +787,11 @@ def _design_learna(
     than one folding process) each update runs while the next batch folds
     (:func:`_learn_pipelined`).
     """
-    encoding = TargetEncoding.build(target, config.env, state.result.constraints)
     # The folding processes start after the first update is timed: starting, they compete
     # for the cores, and a first estimate timed beside them came out up to 25 times too long
     # (a 20-s run then made no update at all).
     env = _target_env(target, config, workers, seed, state, start=False)
+    encoding = env.encodings[0]
     pipelined = pipeline and env.workers > 1
     started = False
     model: PPO | None = None
@@ -1059,8 +1059,7 @@ def _design_meta_learna(
     try:
         model = build_ppo(env, config, 1, seed, device)
         load_weights(model, checkpoint, with_optimizer=False)
-        encoding = TargetEncoding.build(target, config.env, state.result.constraints)
-        state.use_policy(model, encoding, config.env)
+        state.use_policy(model, env.encodings[0], config.env)
         torch.set_num_threads(1)  # one window batch per step: one thread is fastest
         sample_designs(model, env, state)
     finally:
