@@ -368,10 +368,9 @@ class _DesignState:
         #: Where the stage's islands run when there are no folding processes of the policy
         #: to borrow (``stages``; None: in this process).
         self.stage_executor: Executor | None = None
-        #: The share of the stage's letter draws that follow the policy (``ensemble_prior``)
-        #: and what gives the policy's probabilities (``use_policy``; None: no policy yet).
-        self.prior_weight = 0.0
-        self._prior: Callable[[], np.ndarray | None] | None = None
+        #: What gives the policy's probabilities, and the share of the stage's letter draws
+        #: that follow them (``use_policy``; None: no policy, or ``ensemble_prior`` 0).
+        self._prior: tuple[Callable[[], np.ndarray | None], float] | None = None
 
     def add_search(
         self, search: EnsembleSearch, share: float, horizon: float = 0.0, late_share: float = 0.0
@@ -581,17 +580,20 @@ class _DesignState:
     def use_policy(self, model: PPO, encoding: TargetEncoding, env: RnaDesignConfig) -> None:
         """Let the stage's letter draws follow ``model``'s policy from its next turn on.
 
-        Only with a ``prior_weight``; the probabilities are read anew at every turn (the
-        policy adapts between turns). See :func:`policy_prior`.
+        Only with ``env.ensemble_prior`` (its weight); the probabilities are read anew at
+        every turn (the policy adapts between turns). See :func:`policy_prior`.
         """
-        if self.prior_weight > 0:
-            self._prior = functools.partial(policy_prior, model, encoding, env)
+        if env.ensemble_prior > 0:
+            self._prior = functools.partial(policy_prior, model, encoding, env), env.ensemble_prior
 
     def _refresh_prior(self, search: EnsembleSearch) -> None:
         """Give ``search`` the policy's probabilities now (nothing without a policy)."""
-        probabilities = self._prior() if self._prior is not None else None
+        if self._prior is None:
+            return
+        read, weight = self._prior
+        probabilities = read()
         if probabilities is not None:
-            search.set_prior(probabilities, self.prior_weight)
+            search.set_prior(probabilities, weight)
 
     def stage_due(self, now: float | None = None) -> bool:
         """Whether the ensemble stage's turn would run at ``now`` (default: the time now).
@@ -1406,7 +1408,6 @@ def design(
         result.max_episodes,
         metrics,
     )
-    state.prior_weight = config.env.ensemble_prior
     stage_gu = config.env.gu_pairs or config.env.ensemble_gu  # the stages may place GU
     search = None
     if config.env.ensemble_share > 0 or method == STAGES:
