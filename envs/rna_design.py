@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -39,6 +40,8 @@ PAIR_SECOND = np.frombuffer("".join(p[1] for p in PAIRS).encode(), dtype=np.uint
 TOKENS = {".": 0, "(": 1, ")": 2}
 PAD_TOKEN = 3
 ENCODINGS = ("tokens", "binary")
+#: A finished episode's ``info`` key: each step's return bonus (``site_credit``).
+RETURN_BONUS = "return_bonus"
 
 
 def check_number(
@@ -82,6 +85,12 @@ class RnaDesignConfig:
     Attributes:
         state_radius: The agent sees 2r+1 target symbols centred on the current site.
         reward_exponent: alpha in the terminal reward (1 - d/n) ** alpha.
+        site_credit: Weight of each decision's own credit (0, LEARNA's terminal reward
+            alone, by default): every step's return gains ``site_credit`` when the final
+            design's MFE structure has its site as the target does (unpaired, or paired
+            with the same partner), beside the episode's reward that every step shares
+            (:func:`site_scores`; the finished episode's ``info["return_bonus"]``, which
+            autorl's reward callbacks turn into rewards, :mod:`meta.deferred_rewards`).
         encoding: ``tokens`` (codes 0-3 for ``.()`` and padding, for an embedding) or
             ``binary`` (1 paired, 0 unpaired or padding), as in LEARNA.
         gu_pairs: Offer GU and UG wobble pairs at paired sites (6 actions instead of 4).
@@ -262,6 +271,7 @@ class RnaDesignConfig:
     ensemble_restart: int = 100
     ensemble_screen: int = 0
     ensemble_prior: float = 0.0
+    site_credit: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -308,6 +318,7 @@ class RnaDesignConfig:
         check_integer("ensemble_restart", self.ensemble_restart, 0, 1_000_000)
         check_integer("ensemble_screen", self.ensemble_screen, 0, 1000)
         check_number("ensemble_prior", self.ensemble_prior, 0, 1)
+        check_number("site_credit", self.site_credit, 0, 10)
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
         check_number("ensemble_late_share", self.ensemble_late_share, 0, 1, open_above=True)
         check_integer("ensemble_neighbourhood", self.ensemble_neighbourhood, 0, 1_000_000)
@@ -461,6 +472,29 @@ def actions_to_sequence(encoding: TargetEncoding, actions: np.ndarray) -> str:
     return sequence.tobytes().decode("ascii")
 
 
+def site_scores(encoding: TargetEncoding, structure: str) -> np.ndarray:
+    """Whether each decision's site folds as the target has it, one 0/1 per step.
+
+    Args:
+        encoding: The target's encoding (its decision sites and their partners).
+        structure: The design's MFE structure (dot-bracket, as long as the target).
+
+    Returns:
+        ``(num_steps,)`` float32: 1 where the step's site is unpaired in both, or paired
+        with the target's partner (the partner then has the site too), else 0.
+
+    Raises:
+        ValueError: ``structure`` is not as long as the target.
+    """
+    if len(structure) != len(encoding.target):
+        raise ValueError(
+            f"structure of length {len(structure)} for target {encoding.target.id} of "
+            f"length {len(encoding.target)}"
+        )
+    folded = pair_table(structure)[encoding.sites]
+    return (folded == encoding.partners).astype(np.float32)
+
+
 def reward(distance: int, length: int, exponent: float) -> float:
     """LEARNA's terminal reward (1 - d/n) ** alpha."""
     return float((1.0 - distance / length) ** exponent)
@@ -580,9 +614,23 @@ class RnaDesignEnv(gym.Env):
             self._encoding.constraints,
             self.energy,
         )
-        info = outcome_info(target, outcome)
+        info = finished_info(self._encoding, outcome, self.config)
         value = reward(outcome.distance, len(target), self.config.reward_exponent)
         return self._observation(), value, True, False, info
+
+
+def finished_info(
+    encoding: TargetEncoding, outcome: DesignOutcome, config: RnaDesignConfig
+) -> dict[str, Any]:
+    """The ``info`` of a finished episode.
+
+    :func:`outcome_info`; with ``site_credit``, also the steps' :data:`RETURN_BONUS`
+    (``site_credit`` times :func:`site_scores`).
+    """
+    info = outcome_info(encoding.target, outcome)
+    if config.site_credit:
+        info[RETURN_BONUS] = config.site_credit * site_scores(encoding, outcome.structure)
+    return info
 
 
 def outcome_info(target: Target, outcome: DesignOutcome) -> dict:

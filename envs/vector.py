@@ -77,8 +77,8 @@ from envs.rna_design import (
     TargetEncoding,
     actions_to_sequence,
     as_targets,
+    finished_info,
     observation_space,
-    outcome_info,
     reward,
 )
 
@@ -238,7 +238,7 @@ class RnaDesignVecEnv(VecEnv):
             terminal = self._observations(finished)
             self._evaluating = step
             for slot, (index, outcome) in enumerate(zip(finished, self._evaluate(finished))):
-                rewards[index], infos[index] = self._rewarded(self._encoding(index).target, outcome)
+                rewards[index], infos[index] = self._rewarded(self._encoding(index), outcome)
                 infos[index]["terminal_observation"] = terminal[slot]
                 infos[index]["TimeLimit.truncated"] = False
                 self._start_episode(index)
@@ -572,10 +572,10 @@ class RnaDesignVecEnv(VecEnv):
             self._folding_thread = ThreadPoolExecutor(1, thread_name_prefix="fold-batches")
         self._evaluating = step
         jobs = self._jobs(indices)  # here: the actions and seeds change with the next step
-        targets = [self._encoding(index).target for index in indices]
+        encodings = [self._encoding(index) for index in indices]
         tickets = [next(self._batch_tickets) for _ in indices]
         future = self._folding_thread.submit(self._evaluate_jobs, jobs)
-        self._batches.append(_BatchInFlight(step, indices.copy(), targets, tickets, future))
+        self._batches.append(_BatchInFlight(step, indices.copy(), encodings, tickets, future))
         return tickets
 
     def _finish_batch(self, batch: _BatchInFlight) -> list[Evaluation]:
@@ -587,25 +587,27 @@ class RnaDesignVecEnv(VecEnv):
         except Exception as error:
             raise _fold_failure(batch.step, str(error)) from error
         evaluations = []
-        for index, target, ticket, outcome in zip(
-            batch.indices, batch.targets, batch.tickets, outcomes
+        for index, encoding, ticket, outcome in zip(
+            batch.indices, batch.encodings, batch.tickets, outcomes
         ):
-            value, info = self._rewarded(target, outcome)
+            value, info = self._rewarded(encoding, outcome)
             evaluations.append(Evaluation(ticket, int(index), batch.step, value, info))
         return evaluations
 
     def _rewarded(
-        self, target: Target, outcome: DesignOutcome | None
+        self, encoding: TargetEncoding, outcome: DesignOutcome | None
     ) -> tuple[float, dict[str, Any]]:
         """Reward and ``info`` of an episode's design.
 
         A skipped design (None: not evaluated, for the deadline, the episode limit or a
-        solution) gets reward 0 and ``info["skipped"]``.
+        solution) gets reward 0 and ``info["skipped"]``. With ``site_credit``, ``info``
+        has each step's ``return_bonus`` (:func:`envs.rna_design.site_scores` times it).
         """
+        target = encoding.target
         if outcome is None:
             return 0.0, {"target_id": target.id, "skipped": True}
         value = reward(outcome.distance, len(target), self.config.reward_exponent)
-        return value, outcome_info(target, outcome)
+        return value, finished_info(encoding, outcome, self.config)
 
     def _unit(self, evaluate: Callable, jobs: list[tuple]) -> Unit:
         """A unit that evaluates ``jobs`` (it runs in a worker: ``evaluate`` is picklable)."""
@@ -622,26 +624,27 @@ class RnaDesignVecEnv(VecEnv):
         """Hand the designs of finished episodes to the folding processes; their tickets."""
         tickets = []
         for index, job in zip(indices, self._jobs(indices)):
-            target = self._encoding(index).target
+            encoding = self._encoding(index)
+            target = encoding.target
             ticket = self.evaluations.submit(
                 evaluate_batch,
                 ([job],),
                 env_index=int(index),
                 step_index=step,
-                finish=functools.partial(self._finish_design, target),
+                finish=functools.partial(self._finish_design, encoding),
                 label=f", target {target.id}",
             )
             tickets.append(ticket)
         return tickets
 
     def _finish_design(
-        self, target: Target, outcomes: list[DesignOutcome]
+        self, encoding: TargetEncoding, outcomes: list[DesignOutcome]
     ) -> tuple[float, dict[str, Any]]:
         """Reward and ``info`` of a deferred design's fold (counted here)."""
         (outcome,) = outcomes
         self.total_folds += outcome.folds
         self.total_episodes += 1
-        return self._rewarded(target, outcome)
+        return self._rewarded(encoding, outcome)
 
     def _jobs(self, indices: np.ndarray) -> list[tuple]:
         """``evaluate_batch`` jobs for the finished episodes (one local-improvement seed each)."""
@@ -669,11 +672,12 @@ class _BatchInFlight:
         self,
         step: int,
         indices: np.ndarray,
-        targets: list[Target],
+        encodings: list[TargetEncoding],
         tickets: list[int],
         future: Future,
     ):
-        self.step, self.indices, self.targets, self.tickets = step, indices, targets, tickets
+        self.step, self.indices, self.encodings = step, indices, encodings
+        self.tickets = tickets
         #: Gives the batch's outcomes (None for a skipped design), or raises.
         self.future = future
 

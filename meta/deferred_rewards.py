@@ -23,12 +23,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 
 from envs.deferred import PENDING, Evaluation
+from envs.rna_design import RETURN_BONUS
 
 
 class PendingRewards(BaseCallback):
@@ -104,10 +106,17 @@ class PendingRewards(BaseCallback):
         if index != evaluation.env_index:
             raise RuntimeError(f"deferred reward {evaluation.ticket} came back for another env")
         change = evaluation.reward - provisional
-        if buffer is self.model.rollout_buffer and row == buffer.pos and not buffer.full:
-            self.locals["rewards"][index] += change  # this step's: added after the callbacks
+        current = buffer is self.model.rollout_buffer and row == buffer.pos and not buffer.full
+        # This step's rewards are added to the buffer after the callbacks.
+        terminal = self.locals["rewards"] if current else None
+        if terminal is not None:
+            terminal[index] += change
         else:
             buffer.rewards[row, index] += change
+        if RETURN_BONUS in evaluation.info:
+            add_return_bonus(
+                self.model, buffer, row, index, evaluation.info[RETURN_BONUS], terminal
+            )
         if evaluation.info.get("skipped"):
             self.incomplete.add(id(buffer))
         if self.on_episode is not None:
@@ -136,6 +145,76 @@ class DeferredRewards(PendingRewards):
         return True
 
 
+class ReturnBonuses(BaseCallback):
+    """Adds the return bonuses of episodes rewarded synchronously to their steps.
+
+    An environment that folds in the step that ends an episode (one worker, Ray actors)
+    gives that step's ``info`` a :data:`envs.rna_design.RETURN_BONUS` (``site_credit``);
+    this callback adds it to the episode's rewards in the rollout, as
+    :class:`PendingRewards` does for deferred ones (:func:`add_return_bonus`). Episodes
+    without a bonus are left alone.
+    """
+
+    def _on_step(self) -> bool:
+        buffer = self.model.rollout_buffer
+        for index, info in enumerate(self.locals["infos"]):
+            if RETURN_BONUS in info:
+                bonus = info[RETURN_BONUS]
+                add_return_bonus(
+                    self.model, buffer, buffer.pos, index, bonus, self.locals["rewards"]
+                )
+        return True
+
+
+def add_return_bonus(
+    model: OnPolicyAlgorithm,
+    buffer: RolloutBuffer,
+    row: int,
+    index: int,
+    bonus: np.ndarray,
+    terminal: np.ndarray | None = None,
+) -> None:
+    """Raise the return of each step of an episode by its bonus.
+
+    With ``gamma = gae_lambda = 1`` (every RNA agent, :mod:`meta.config`) a step's return
+    is the sum of the rewards from it to the episode's end, so adding ``b[j] - b[j + 1]``
+    to step ``j``'s reward (``b[-1]`` to the last) raises step ``j``'s return by exactly
+    ``b[j]``. The episode's steps are the rows up to ``row`` of column ``index``; those
+    sampled in an earlier rollout (rows before 0) are left out: their returns were
+    bootstrapped from the value of the rollout's last observation.
+
+    Args:
+        model: The on-policy algorithm (its ``gamma`` and ``gae_lambda`` are checked).
+        buffer: The rollout buffer holding the episode's last step.
+        row: The buffer row of the episode's last step.
+        index: The environment's column.
+        bonus: One bonus per step of the episode, in order.
+        terminal: The rewards of the current step, not yet in the buffer (SB3 adds them
+            after the callbacks), when ``row`` is that step; None: ``row`` is in
+            ``buffer`` already.
+
+    Raises:
+        ValueError: ``gamma`` or ``gae_lambda`` is not 1 (the bonus would be discounted),
+            or the bonus is not a finite 1-D array.
+    """
+    if model.gamma != 1 or model.gae_lambda != 1:
+        raise ValueError(
+            "return bonuses (site_credit) need gamma = gae_lambda = 1, got "
+            f"gamma {model.gamma} and gae_lambda {model.gae_lambda}"
+        )
+    bonus = np.asarray(bonus, dtype=np.float64)
+    if bonus.ndim != 1 or not len(bonus) or not np.isfinite(bonus).all():
+        raise ValueError(f"a return bonus must be a finite 1-D array, got {bonus!r}")
+    steps = bonus.copy()
+    steps[:-1] -= bonus[1:]
+    rows = row - len(bonus) + 1 + np.arange(len(bonus))
+    if terminal is not None:
+        terminal[index] += steps[-1]
+        rows, steps = rows[:-1], steps[:-1]
+    inside = rows >= 0
+    buffer.rewards[rows[inside], index] += steps[inside]
+
+
 def check_deferred_env(env: VecEnv) -> None:
     """Check that ``env`` gives deferred rewards that may go into the rollout unchanged.
 
@@ -157,4 +236,10 @@ def check_deferred_env(env: VecEnv) -> None:
         )
 
 
-__all__ = ["DeferredRewards", "PendingRewards", "check_deferred_env"]
+__all__ = [
+    "DeferredRewards",
+    "PendingRewards",
+    "ReturnBonuses",
+    "add_return_bonus",
+    "check_deferred_env",
+]

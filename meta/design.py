@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from envs.constraints import DesignConstraints, repair, violations
 from envs.dot_bracket import Target
@@ -64,7 +64,7 @@ from envs.targeted_start import TargetedStarts
 from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
 from meta.config import LEARNA, STAGE_OPTION_KEYS, LearnaConfig, with_stage_options
-from meta.deferred_rewards import PendingRewards
+from meta.deferred_rewards import PendingRewards, ReturnBonuses
 from meta.numpy_ppo import time_minibatch
 from meta.pipelined_learning import learn_one_behind
 from meta.quality import RANKINGS, DesignedSequence, rank_designs
@@ -820,7 +820,8 @@ def _design_learna(
             if pipelined:
                 _learn_pipelined(model, env, state)
             else:
-                model.learn(total_timesteps=2**62, callback=_Tracker(state, threads))
+                tracker = CallbackList([ReturnBonuses(), _Tracker(state, threads)])
+                model.learn(total_timesteps=2**62, callback=tracker)
             if state.no_update:
                 # The stage's turn for this rollout (on a long target with a short time
                 # limit the first rollout is all the policy does: without this turn the

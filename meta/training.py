@@ -66,7 +66,7 @@ from meta.checkpoints import (
 )
 from meta.cluster import Backend, ray_session
 from meta.config import META_LEARNA, LearnaConfig
-from meta.deferred_rewards import DeferredRewards
+from meta.deferred_rewards import DeferredRewards, ReturnBonuses
 from meta.design import sample_on_target
 from meta.files import file_sha256, write_json_atomic
 from meta.provenance import package_versions
@@ -459,7 +459,7 @@ class MetaTrainer:
         """Train within the budget, then write the final checkpoint (and validate)."""
         statistics = _MetaCallback(self)
         episodes: BaseCallback = (
-            EpisodeInfos(statistics.record_episode)
+            CallbackList([ReturnBonuses(), EpisodeInfos(statistics.record_episode)])
             if self._on_ray
             else DeferredRewards(statistics.record_episode)
         )
