@@ -115,3 +115,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def return_bonuses(monkeypatch) -> list:
+    """Every bonus ``meta.deferred_rewards.add_return_bonus`` is given (``site_credit``).
+
+    The bonuses are still added; the list holds a copy of each, in the order given.
+    """
+    import numpy as np
+
+    import meta.deferred_rewards as deferred_rewards
+
+    seen: list = []
+    real = deferred_rewards.add_return_bonus
+
+    def recording(model, buffer, row, index, bonus, terminal=None):
+        seen.append(np.array(bonus))
+        real(model, buffer, row, index, bonus, terminal)
+
+    monkeypatch.setattr(deferred_rewards, "add_return_bonus", recording)
+    return seen

@@ -334,3 +334,19 @@ def test_two_nodes_actors_spread_and_a_lost_node_is_survived():
     assert result["redos"] == 1 and result["restarts"] == 1
     assert result["oversubscribed"] == 1  # no free CPU left: placed unreserved, not stalled
     assert result["timesteps"] == 384  # the whole budget, the lost rollout redone
+
+
+def test_meta_train_on_ray_credits_each_site(
+    ray_cluster, train_file: Path, tmp_path: Path, return_bonuses
+):
+    config = tmp_path / "credit.json"
+    config.write_text(json.dumps({"n_envs": 8, "batch_size": 64, "site_credit": 0.5}))
+    args = ["meta-train", "--train-data", str(train_file), "--config", str(config)]
+    args += ["--timesteps", "1024", "--n-steps", "64", "--workers", "2", "--seed", "5"]
+    out = tmp_path / "run"
+    code = main([*args, "--device", "cpu", "--backend", "ray", "--out", str(out), "--quiet"])
+    assert code == 0
+    seen = return_bonuses
+    assert seen, "the actors' return bonuses never reached the rollouts"
+    assert all(set(np.unique(bonus)) <= {0.0, 0.5} for bonus in seen)
+    assert any(bonus.any() for bonus in seen)

@@ -217,3 +217,56 @@ def test_without_site_credit_every_step_returns_the_episodes_reward():
     for env_index in range(2):
         value = reward(infos[env_index]["distance"], len(TARGET), config.env.reward_exponent)
         np.testing.assert_allclose(returns[:, env_index], value, atol=1e-5)
+
+
+# ------------------------------------------------- the design loop and meta-training
+
+
+#: A target the first few episodes of a fresh policy do not solve.
+HARD = "((((((....))))))....((((((....))))))"
+
+
+def _check_bonuses(seen: list[np.ndarray], structure: str, weight: float) -> None:
+    encoding = _encoding(structure)
+    assert seen, "no return bonus reached the rollouts"
+    for bonus in seen:
+        assert bonus.shape == (encoding.num_steps,)
+        assert set(np.unique(bonus)) <= {0.0, weight}
+    assert any(bonus.any() for bonus in seen)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_design_loop_credits_each_site(return_bonuses, workers):
+    import meta.design as md
+
+    flat = {"state_radius": 10, "site_credit": 0.5, "n_envs": 4, "batch_size": 32}
+    config = LearnaConfig.from_flat(flat)
+    md.design(
+        Target("hard", HARD),
+        method="learna",
+        config=config,
+        time_limit=60,
+        max_episodes=12,
+        workers=workers,
+        local_improvement=0,
+        device="cpu",
+        metrics=False,
+    )
+    _check_bonuses(return_bonuses, HARD, 0.5)
+
+
+def test_meta_training_credits_each_site(return_bonuses, tmp_path):
+    from autorl.cli import main
+
+    train = tmp_path / "train.txt"
+    train.write_text(f"a\t{HARD}\nb\t{TARGET}\n")
+    config = tmp_path / "credit.json"
+    config.write_text('{"n_envs": 4, "batch_size": 64, "site_credit": 0.25}')
+    args = ["meta-train", "--train-data", str(train), "--config", str(config)]
+    args += ["--timesteps", "256", "--n-steps", "64", "--workers", "1", "--seed", "5"]
+    assert main([*args, "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    lengths = {_encoding(HARD).num_steps, _encoding(TARGET).num_steps}
+    bonuses = return_bonuses
+    assert bonuses and {len(bonus) for bonus in bonuses} <= lengths
+    assert all(set(np.unique(bonus)) <= {0.0, 0.25} for bonus in bonuses)
+    assert any(bonus.any() for bonus in bonuses)

@@ -37,7 +37,7 @@ python scripts/policy_context.py shipped old/84648da.zip old/dc87b04.zip old/f40
   --data docs/results/i14av/dev/hard60.txt --every 3 > $out/policy_context.jsonl
 
 # 3. Each test of the session fails when its feature is broken on purpose (a dev harness).
-python $out/dev/breaks.py
+python scripts/check_breaks.py $out/dev/breaks.json  # docs/results/i14aw/dev/breaks.py until session 60
 
 # 4. A 25-min meta-training probe (not shipped): the shipped model's recipe with
 #    entropy_coef 0.01 instead of 7.46e-5 (probe/entropy01.json), the script's training

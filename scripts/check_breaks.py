@@ -1,10 +1,11 @@
-"""Break each feature of session 59 on purpose and check that its test fails.
+"""Break features on purpose and check that their tests fail.
 
-A dev harness, not a test: every entry of ``breaks.json`` (next to this file) names a
-file, a text in it, what replaces the text and the test that must then fail. Each break
-is applied alone, the test run, and the file restored. Prints one line per break.
+A dev harness, not a test: every entry of a breaks file (JSON, a list) names a file, a text
+in it, what replaces the text and the test that must then fail. Each break is applied
+alone, the test run, and the file restored. Prints one line per break.
 
-Usage (from the repository's root): ``python docs/results/i14aw/dev/breaks.py [NAME...]``.
+Usage (from the repository's root):
+``python scripts/check_breaks.py docs/results/i14ax/dev/breaks.json [NAME...]``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-
-BREAKS = Path(__file__).with_name("breaks.json")
 
 
 def check(entry: dict[str, str]) -> str:
@@ -34,9 +33,13 @@ def check(entry: dict[str, str]) -> str:
     return "the test fails (good)" if failed else "the test PASSES (the break went unnoticed)"
 
 
-def main(names: list[str]) -> int:
-    """Check the breaks named (all by default)."""
-    for entry in json.loads(BREAKS.read_text()):
+def main(arguments: list[str]) -> int:
+    """Check the breaks of the file named first (all of them, or those named after it)."""
+    if not arguments:
+        print(__doc__, file=sys.stderr)
+        return 2
+    breaks, names = Path(arguments[0]), arguments[1:]
+    for entry in json.loads(breaks.read_text()):
         if not names or entry["name"] in names:
             print(entry["name"], check(entry), flush=True)
     return 0
