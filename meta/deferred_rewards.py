@@ -16,6 +16,11 @@ are cut into sequences only afterwards).
 written into whichever rollout its episode was sampled in, when it comes back, for
 :func:`meta.pipelined_learning.learn_one_behind`, which trains on a rollout while the next
 one is sampled.
+
+An evaluation whose ``info`` has a return bonus (``site_credit``, one bonus per step of the
+episode) has it written into the episode's rows too (:func:`add_return_bonus`), so that
+each step's return is the episode's reward plus its own bonus; :class:`ReturnBonuses` does
+the same for environments that reward in the step itself (one worker, Ray actors).
 """
 
 from __future__ import annotations

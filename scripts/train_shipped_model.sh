@@ -10,6 +10,7 @@
 #   MIXTURE [mfe:0.4,ensemble:0.3,grammar:0.3]   the mixture's sources and weights
 #   INIT []               a checkpoint to continue (its weights start the run), or none
 #   VALIDATE_EVERY [10]   minutes between validations (the best validated checkpoint ships)
+#   N_STEPS [64]          steps per environment per PPO rollout (autorl meta-train --n-steps)
 #   CONFIG [docs/results/i14ap/incumbent-noli.json]
 #                         the flat agent configuration to train: session 27's incumbent of
 #                         `autorl optimize --task rna-meta-learna` with local_improvement 0
@@ -45,6 +46,7 @@ MIXTURE=${MIXTURE:-mfe:0.4,ensemble:0.3,grammar:0.3}
 INIT=${INIT:-}
 CONFIG=${CONFIG-docs/results/i14ap/incumbent-noli.json}
 VALIDATE_EVERY=${VALIDATE_EVERY:-10}
+N_STEPS=${N_STEPS:-64}
 if [ -z "${AUTORL_DATA:-}" ] && [ -d ../shared/data ]; then
   export AUTORL_DATA="$(cd ../shared/data && pwd)"
 fi
@@ -72,7 +74,8 @@ fi
 [ -n "$CONFIG" ] && START+=(--config "$CONFIG")
 autorl meta-train --train-data "$OUT/train.txt" --validation-data "$OUT/validation.txt" \
   --validation-time 2 --validate-every "$VALIDATE_EVERY" --checkpoint-every 5 \
-  --time-limit "$TRAIN_SECONDS" --workers "$WORKERS" --seed 0 --out "$OUT/run" "${START[@]}"
+  --time-limit "$TRAIN_SECONDS" --workers "$WORKERS" --n-steps "$N_STEPS" --seed 0 \
+  --out "$OUT/run" "${START[@]}"
 
 # 3. Ship the best validated checkpoint (zip + its JSON configuration).
 cp "$OUT/run/best.zip" meta/models/meta-learna.zip
