@@ -40,6 +40,13 @@ PAIR_SECOND = np.frombuffer("".join(p[1] for p in PAIRS).encode(), dtype=np.uint
 TOKENS = {".": 0, "(": 1, ")": 2}
 PAD_TOKEN = 3
 ENCODINGS = ("tokens", "binary")
+#: With ``observe_letters``, an observation code is a structure token plus this many
+#: times the position's letter code (0: not written yet, then G, A, U, C: 1-4).
+LETTER_STRIDE = PAD_TOKEN + 1
+LETTERS = "GAUC"
+_UNPAIRED_CODES = np.array([LETTERS.index(c) + 1 for c in UNPAIRED_LETTERS], dtype=np.int64)
+_FIRST_CODES = np.array([LETTERS.index(p[0]) + 1 for p in PAIRS], dtype=np.int64)
+_SECOND_CODES = np.array([LETTERS.index(p[1]) + 1 for p in PAIRS], dtype=np.int64)
 #: A finished episode's ``info`` key: each step's return bonus (``site_credit``).
 RETURN_BONUS = "return_bonus"
 
@@ -85,6 +92,11 @@ class RnaDesignConfig:
     Attributes:
         state_radius: The agent sees 2r+1 target symbols centred on the current site.
         reward_exponent: alpha in the terminal reward (1 - d/n) ** alpha.
+        observe_letters: The window also shows the letters the episode has written so far
+            (each code is the structure token plus 4 times the letter code, 0 where
+            nothing is written yet: 20 codes; ``encoding`` "tokens" only). False (LEARNA):
+            the window shows the target alone, so a policy's action at a site cannot
+            depend on its own earlier actions (session 60, README).
         site_credit: Weight of each decision's own credit (0, LEARNA's terminal reward
             alone, by default): every step's return gains ``site_credit`` when the final
             design's MFE structure has its site as the target does (unpaired, or paired
@@ -237,7 +249,8 @@ class RnaDesignConfig:
             the design loop's policy (its action probabilities at each unit's decision
             site, refreshed at every turn of the stage; the rest stays uniform); 0: off
             (:meth:`envs.ensemble_search.EnsembleSearch.set_prior`). No effect without a
-            windowed policy (``stages``, ``lstm_mode`` "episode").
+            windowed policy that sees the structure alone (``stages``, ``lstm_mode``
+            "episode", ``observe_letters``).
     """
 
     state_radius: int = 32
@@ -272,6 +285,7 @@ class RnaDesignConfig:
     ensemble_screen: int = 0
     ensemble_prior: float = 0.0
     site_credit: float = 0.0
+    observe_letters: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.state_radius, bool) or not isinstance(self.state_radius, int):
@@ -319,6 +333,13 @@ class RnaDesignConfig:
         check_integer("ensemble_screen", self.ensemble_screen, 0, 1000)
         check_number("ensemble_prior", self.ensemble_prior, 0, 1)
         check_number("site_credit", self.site_credit, 0, 10)
+        if not isinstance(self.observe_letters, bool):
+            raise ValueError(f"observe_letters must be true or false, got {self.observe_letters!r}")
+        if self.observe_letters and self.encoding != "tokens":
+            raise ValueError(
+                "observe_letters needs encoding 'tokens' (an embedding_size > 0), got "
+                f"{self.encoding!r}"
+            )
         check_number("ensemble_horizon", self.ensemble_horizon, 0, 86400)
         check_number("ensemble_late_share", self.ensemble_late_share, 0, 1, open_above=True)
         check_integer("ensemble_neighbourhood", self.ensemble_neighbourhood, 0, 1_000_000)
@@ -440,6 +461,35 @@ class TargetEncoding:
         windows = [self.window(step, config.window) for step in range(self.num_steps)]
         return np.stack(windows).astype(observation_space(config).dtype)
 
+    def blank_letters(self) -> np.ndarray:
+        """A padded letter row with nothing written (``observe_letters``), int64 zeros."""
+        return np.zeros(len(self.padded), dtype=np.int64)
+
+
+def write_letters(
+    letters: np.ndarray, sites: np.ndarray, partners: np.ndarray, actions: np.ndarray, radius: int
+) -> None:
+    """Write the letter codes of one decision per row into padded letter rows.
+
+    Args:
+        letters: ``(n, width)`` letter codes, padded by ``radius`` on the left (changed).
+        sites: Each row's decision site (a position of its target).
+        partners: The site's partner, -1 where it is unpaired.
+        actions: Each row's action (LEARNA's: ``GAUC`` at a loop, ``GC CG AU UA GU UG`` at
+            a pair).
+        radius: The padding (``state_radius``).
+    """
+    rows = np.arange(len(sites))
+    paired = partners >= 0
+    unpaired = _UNPAIRED_CODES[np.minimum(actions, len(_UNPAIRED_CODES) - 1)]
+    letters[rows, sites + radius] = np.where(paired, _FIRST_CODES[actions], unpaired)
+    letters[rows[paired], partners[paired] + radius] = _SECOND_CODES[actions[paired]]
+
+
+def with_letters(windows: np.ndarray, letters: np.ndarray) -> np.ndarray:
+    """Observation codes: structure ``windows`` plus :data:`LETTER_STRIDE` times ``letters``."""
+    return windows + LETTER_STRIDE * letters
+
 
 def actions_to_sequence(encoding: TargetEncoding, actions: np.ndarray) -> str:
     """Turn one action per decision site into the designed sequence.
@@ -503,7 +553,8 @@ def reward(distance: int, length: int, exponent: float) -> float:
 def observation_space(config: RnaDesignConfig) -> gym.spaces.Box:
     """The observation space: a window of codes (int64 tokens or float32 binary)."""
     if config.encoding == "tokens":
-        return gym.spaces.Box(0, PAD_TOKEN, shape=(config.window,), dtype=np.int64)
+        high = PAD_TOKEN + LETTER_STRIDE * len(LETTERS) if config.observe_letters else PAD_TOKEN
+        return gym.spaces.Box(0, high, shape=(config.window,), dtype=np.int64)
     return gym.spaces.Box(0.0, 1.0, shape=(config.window,), dtype=np.float32)
 
 
@@ -531,6 +582,8 @@ class RnaDesignEnv(gym.Env):
     ## Observation Space
     A window of ``2 * state_radius + 1`` target symbols centred on the current site, padded
     beyond the ends: token codes 0-3 (``.()`` and padding) or the binary paired encoding.
+    With ``observe_letters`` a token code also holds the letter written at its position so
+    far: the token plus 4 times 1-4 for G, A, U, C (codes 0-19).
 
     ## Rewards
     0 until the last site; then (1 - d/n) ** reward_exponent, d the Hamming distance between
@@ -567,6 +620,8 @@ class RnaDesignEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(self.config.num_actions)
         self._encoding = self.encodings[0]
         self._actions: list[int] = []
+        #: The letters written so far, padded as the target's codes (``observe_letters``).
+        self._letters = self._encoding.blank_letters()
 
     @property
     def masked(self) -> bool:
@@ -577,7 +632,11 @@ class RnaDesignEnv(gym.Env):
         return self.config.gu_pairs or any(encoding.masked for encoding in self.encodings)
 
     def _observation(self) -> np.ndarray:
-        window = self._encoding.window(len(self._actions), self.config.window)
+        step = len(self._actions)
+        window = self._encoding.window(step, self.config.window)
+        if self.config.observe_letters:
+            start = self._encoding.sites[min(step, self._encoding.num_steps - 1)]
+            window = with_letters(window, self._letters[start : start + self.config.window])
         return window.astype(self.observation_space.dtype)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -585,6 +644,7 @@ class RnaDesignEnv(gym.Env):
         super().reset(seed=seed)
         self._encoding = self.encodings[int(self.np_random.integers(len(self.encodings)))]
         self._actions = []
+        self._letters = self._encoding.blank_letters()
         return self._observation(), {"target_id": self._encoding.target.id}
 
     def action_masks(self) -> np.ndarray:
@@ -601,7 +661,12 @@ class RnaDesignEnv(gym.Env):
         refusal = self._encoding.refusal(len(self._actions), int(action))
         if refusal is not None:
             raise ValueError(refusal)
+        step = len(self._actions)
         self._actions.append(int(action))
+        if self.config.observe_letters:
+            encoding, radius = self._encoding, self.config.state_radius
+            sites, partners = encoding.sites[step : step + 1], encoding.partners[step : step + 1]
+            write_letters(self._letters[None], sites, partners, np.array([int(action)]), radius)
         if len(self._actions) < self._encoding.num_steps:
             return self._observation(), 0.0, False, False, {}
         target = self._encoding.target

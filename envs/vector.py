@@ -80,6 +80,8 @@ from envs.rna_design import (
     finished_info,
     observation_space,
     reward,
+    with_letters,
+    write_letters,
 )
 
 
@@ -152,6 +154,8 @@ class RnaDesignVecEnv(VecEnv):
         self._actions = np.zeros((n_envs, self._table.longest), dtype=np.int64)
         self._steps = np.zeros(n_envs, dtype=np.int64)
         self._rows = np.arange(n_envs)
+        #: The letters written so far, padded as the targets' codes (``observe_letters``).
+        self._letters = np.zeros((n_envs, self._table.widest), dtype=np.int64)
         self._pending: np.ndarray | None = None
         self.total_folds = 0
         self.total_episodes = 0
@@ -213,6 +217,10 @@ class RnaDesignVecEnv(VecEnv):
                 raise ValueError(f"environment {index}: {refusal}")
         step, self.step_count = self.step_count, self.step_count + 1
         self._actions[self._rows, self._steps] = actions
+        if self.config.observe_letters:
+            decisions = self._table.rows(self._which, self._steps)
+            sites, partners = self._table.sites[decisions], self._table.partners[decisions]
+            write_letters(self._letters, sites, partners, actions, self.config.state_radius)
         self._steps += 1
         done = self._steps == self._table.num_steps[self._which]
         rewards = np.zeros(self.num_envs, dtype=np.float32)
@@ -356,12 +364,16 @@ class RnaDesignVecEnv(VecEnv):
         which = int(self._rng.integers(len(self.encodings)))
         self._which[index] = which
         self._steps[index] = 0
+        self._letters[index] = 0
 
     def _observations(self, indices: np.ndarray | None = None) -> np.ndarray:
-        if indices is None:
-            windows = self._table.windows(self._which, self._steps)
-        else:
-            windows = self._table.windows(self._which[indices], self._steps[indices])
+        indices = self._rows if indices is None else indices
+        which, steps = self._which[indices], self._steps[indices]
+        windows = self._table.windows(which, steps)
+        if self.config.observe_letters:
+            starts = self._table.sites[self._table.rows(which, steps)]
+            letters = self._letters[indices[:, None], starts[:, None] + self._table.span]
+            windows = with_letters(windows, letters)
         return windows.astype(self.observation_space.dtype, copy=False)
 
     def fold_time(self) -> float:
@@ -708,6 +720,11 @@ class _EncodingTable:
         padded_offsets = np.concatenate(([0], np.cumsum([len(e.padded) for e in encodings])))
         self.codes = np.concatenate([e.padded for e in encodings])
         self.starts = np.concatenate([e.sites + padded_offsets[i] for i, e in enumerate(encodings)])
+        #: Every step's decision site and its partner (-1: unpaired), in target positions.
+        self.sites = np.concatenate([e.sites for e in encodings])
+        self.partners = np.concatenate([e.partners for e in encodings])
+        #: The longest padded target (the width of a letter row).
+        self.widest = max(len(e.padded) for e in encodings)
         self.span = np.arange(width, dtype=np.int64)
         self.allowed = np.concatenate(
             [

@@ -758,12 +758,13 @@ def policy_prior(model: PPO, encoding: TargetEncoding, env: RnaDesignConfig) -> 
 
     One forward pass over the observation windows of all the steps: a windowed policy's
     action at a step depends on that step's window alone. A recurrent policy
-    (``lstm_mode="episode"``) depends on its earlier actions too: None.
+    (``lstm_mode="episode"``), or one that sees the letters it has written
+    (``observe_letters``), depends on its earlier actions too: None.
 
     Returns:
         ``(num_steps, num_actions)`` probabilities, or None.
     """
-    if getattr(model.policy, "lstm_actor", None) is not None:
+    if getattr(model.policy, "lstm_actor", None) is not None or env.observe_letters:
         return None
     with torch.no_grad():
         tensor, _ = model.policy.obs_to_tensor(encoding.observations(env))

@@ -11,6 +11,10 @@ The report also gives the share of the policy's hidden tanh units that are satur
 (``|activation| > 0.99``) at every window: a saturated unit passes no gradient, so PPO on
 a target cannot teach it anything.
 
+A policy that also sees the letters it has written (``observe_letters``, session 60) is
+read along an episode it samples on each target, since its rows depend on its own earlier
+letters as well.
+
 Used by ``scripts/policy_context.py`` (every shipped model in the repository's history is
 measured in README, session 59).
 """
@@ -26,7 +30,7 @@ import numpy as np
 import torch
 
 from envs.dot_bracket import Target
-from envs.rna_design import RnaDesignConfig, TargetEncoding
+from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, load_weights
 from meta.design import policy_prior
 from meta.rna_agent import RNA_AGENT
@@ -67,15 +71,14 @@ class ContextReport:
 
 
 @contextmanager
-def _loaded(checkpoint: Checkpoint, target: Target) -> Iterator[tuple[Any, TargetEncoding]]:
-    """``checkpoint``'s agent (as loaded) on ``target``, and the target's encoding."""
+def _loaded(checkpoint: Checkpoint, target: Target) -> Iterator[tuple[Any, RnaDesignVecEnv]]:
+    """``checkpoint``'s agent (as loaded) on ``target``, and its one-episode environment."""
     config = checkpoint.config
     env = RNA_AGENT.make_env(1, 0, targets=[target], config=config)
     try:
-        encoding = env.encodings[0]
-        model = RNA_AGENT.build_model(config, env, 0, "cpu", n_steps=encoding.num_steps)
+        model = RNA_AGENT.build_model(config, env, 0, "cpu", n_steps=env.encodings[0].num_steps)
         load_weights(model, checkpoint, with_optimizer=False)
-        yield model, encoding
+        yield model, env
     finally:
         env.close()
 
@@ -87,31 +90,41 @@ def checkpoint_prior(checkpoint: Checkpoint, target: Target) -> np.ndarray | Non
     harness (``benchmarks.ensemble_stage --prior``) uses it to try the prior without the
     design loop.
     """
-    with _loaded(checkpoint, target) as (model, encoding):
-        return policy_prior(model, encoding, checkpoint.config.env)
+    with _loaded(checkpoint, target) as (model, env):
+        return policy_prior(model, env.encodings[0], checkpoint.config.env)
 
 
-def context_report(checkpoint: Checkpoint, targets: Sequence[Target]) -> ContextReport:
+def context_report(
+    checkpoint: Checkpoint, targets: Sequence[Target], seed: int = 0
+) -> ContextReport:
     """Measure how ``checkpoint``'s policy (as loaded) varies over ``targets``' windows.
+
+    A policy that sees the letters it has written (``observe_letters``) is read along one
+    episode per target that it samples itself (``seed``): its rows then vary with the
+    structure and with its own earlier letters.
 
     Raises:
         ValueError: no targets, or a recurrent policy (its action depends on its own
-            earlier actions, not on the window alone).
+            earlier actions through a state this report does not follow).
     """
     if not targets:
         raise ValueError("context_report needs at least one target")
     config = checkpoint.config
     rows, saturated = [], []
-    for target in targets:
-        with _loaded(checkpoint, target) as (model, encoding):
-            probabilities = policy_prior(model, encoding, config.env)
+    for number, target in enumerate(targets):
+        with _loaded(checkpoint, target) as (model, env):
+            if config.env.observe_letters:
+                probabilities, windows = _sampled_episode(model, env, seed + number)
+            else:
+                windows = env.encodings[0].observations(config.env)
+                probabilities = policy_prior(model, env.encodings[0], config.env)
             if probabilities is None:
                 raise ValueError(
                     f"{checkpoint.path}: a recurrent policy's actions depend on its earlier "
                     "actions, not on the window alone"
                 )
             rows.append(probabilities)
-            saturated.append(_saturated_units(model, encoding, config.env))
+            saturated.append(_saturated_units(model, windows))
     table = np.concatenate(rows)
     mean = table.mean(axis=0)
     entropy = -(table * np.log(np.clip(table, 1e-12, None))).sum(axis=1).mean()
@@ -127,10 +140,31 @@ def context_report(checkpoint: Checkpoint, targets: Sequence[Target]) -> Context
     )
 
 
-def _saturated_units(
-    model: Any, encoding: TargetEncoding, env: RnaDesignConfig
-) -> np.ndarray | None:
-    """Per hidden tanh unit of the policy's head: saturated at every window of ``encoding``.
+def _sampled_episode(model: Any, env: RnaDesignVecEnv, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The policy's probabilities at every step of one episode it samples, and the windows.
+
+    The actions are drawn from the probabilities with numpy's generator (``seed``); the
+    episode's design is folded at its end, as every episode's is.
+    """
+    rng = np.random.default_rng(seed)
+    observations = env.reset()
+    rows, windows = [], []
+    for _ in range(env.encodings[0].num_steps):
+        with torch.no_grad():
+            tensor, _ = model.policy.obs_to_tensor(observations)
+            probabilities = model.policy.get_distribution(tensor).distribution.probs
+        row = probabilities.cpu().numpy()[0].astype(np.float64)
+        rows.append(row)
+        if env.masked:  # as the agent samples: a masked action is never taken
+            row = row * env.action_masks()[0]
+        windows.append(observations[0])
+        env.step_async(np.array([rng.choice(len(row), p=row / row.sum())]))
+        observations = env.step_wait()[0]
+    return np.array(rows), np.array(windows)
+
+
+def _saturated_units(model: Any, windows: np.ndarray) -> np.ndarray | None:
+    """Per hidden tanh unit of the policy's head: saturated at every one of ``windows``.
 
     None when the policy's head has no tanh layer.
     """
@@ -139,7 +173,7 @@ def _saturated_units(
     if not any(isinstance(layer, torch.nn.Tanh) for layer in layers):
         return None
     with torch.no_grad():
-        tensor, _ = policy.obs_to_tensor(encoding.observations(env))
+        tensor, _ = policy.obs_to_tensor(windows)
         features = policy.extract_features(tensor, policy.pi_features_extractor)
         masks = []
         for layer in layers:

@@ -12,17 +12,18 @@ from torch import nn
 
 from policies.config import PolicyConfig
 
-NUM_TOKENS = 4  # '.', '(', ')', padding
+NUM_TOKENS = 4  # '.', '(', ')', padding (20 with the letters written: observe_letters)
 
 
 class LearnaExtractor(BaseFeaturesExtractor):
     """Embedding -> Conv1d -> LSTM over the window of target symbols around the current site.
 
-    Observations are windows of 2r+1 symbols: token codes (``embedding_size > 0``) or the
-    binary paired/unpaired encoding. The LSTM over the window exists only with
-    ``lstm_mode="window"``; with ``episode`` the extractor ends with the flattened
-    convolution features, and the LSTM that follows them across the steps of an episode
-    belongs to the recurrent policy (:mod:`policies.recurrent`). Identical windows in a
+    Observations are windows of 2r+1 symbols: token codes (``embedding_size > 0``; the
+    embedding has a row for every code of the observation space, 4 or, with the letters
+    written so far, 20) or the binary paired/unpaired encoding. The LSTM over the window
+    exists only with ``lstm_mode="window"``; with ``episode`` the extractor ends with the
+    flattened convolution features, and the LSTM that follows them across the steps of an
+    episode belongs to the recurrent policy (:mod:`policies.recurrent`). Identical windows in a
     batch are computed once: in LEARNA every episode on one target sees the same windows,
     so a batch of many parallel episodes holds few distinct rows.
 
@@ -44,7 +45,8 @@ class LearnaExtractor(BaseFeaturesExtractor):
         channels = 1
         self.embedding: nn.Embedding | None = None
         if config.embedding_size:
-            self.embedding = nn.Embedding(NUM_TOKENS, config.embedding_size)
+            codes = int(observation_space.high.max()) + 1
+            self.embedding = nn.Embedding(codes, config.embedding_size)
             channels = config.embedding_size
         convs: list[nn.Module] = []
         for kernel, out_channels in config.conv_layers:
