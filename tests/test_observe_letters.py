@@ -163,3 +163,12 @@ def test_a_policy_that_observes_letters_gives_no_prior_and_is_read_along_its_epi
     # writes other letters, and the policy's probabilities follow them.
     assert context_report(checkpoint, TRAIN, seed=1) == report
     assert context_report(checkpoint, TRAIN, seed=2).mean != report.mean
+
+
+def test_a_masked_letters_policy_is_read_without_its_masked_actions(tmp_path):
+    # With GU pairs, actions 4 and 5 are masked at every loop site: the episodes that
+    # context_report samples must not take them (the environment would refuse them).
+    config = SMALL.updated({"gu_pairs": True})
+    _, _, checkpoint = _trained(tmp_path, config)
+    report = context_report(checkpoint, TRAIN, seed=0)
+    assert len(report.mean) == 6 and report.steps > 0

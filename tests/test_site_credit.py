@@ -129,6 +129,9 @@ def test_bonuses_raise_each_steps_return_by_its_own_bonus():
     np.testing.assert_allclose(returns[2:, 0], [0.6, 0.5, 0.8, 0.7], atol=1e-6)
     np.testing.assert_allclose(returns[:2, 1], [0.8, 0.9], atol=1e-6)
     assert np.count_nonzero(buffer.rewards[:2, 0]) == 0  # the steps before env 0's episode
+    # Env 1's first step was in the earlier rollout: nothing lands in the rows after its
+    # episode (a negative row would wrap around to the end of the buffer).
+    assert np.count_nonzero(buffer.rewards[2:, 1]) == 0
 
 
 def test_a_bonus_for_this_step_goes_into_its_rewards_not_yet_in_the_buffer():
