@@ -455,6 +455,9 @@ class TargetEncoding:
     def observations(self, config: RnaDesignConfig) -> np.ndarray:
         """Every decision step's observation, ``(num_steps, window)``, as the env gives it.
 
+        With ``observe_letters`` these are the windows before any letter is written (what
+        an episode sees depends on its own letters).
+
         Args:
             config: The MDP settings (the window's width and the observation dtype).
         """
