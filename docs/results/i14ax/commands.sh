@@ -1,10 +1,11 @@
 #!/bin/bash
 # Session 60's runs (docs/results/i14ax), from the repository's root, with AUTORL_DATA set.
-# Three 25-min meta-training probes of the shipped model's recipe, one at a time with
+# Four 25-min meta-training probes of the shipped model's recipe, one at a time with
 # nothing else running, 2 workers each; the runs and their models stayed outside the
 # repository (runs/probe here); their validation.csv, the policy_context and compare
-# outputs were copied into credit/, letters/ and letters-entropy/.
-# autorl ran from worktrees of 25fcaac (site_credit) and 9f3422c (observe_letters).
+# outputs were copied into credit/, letters/, letters-entropy/ and fails/.
+# autorl ran from worktrees of 25fcaac (site_credit), 9f3422c (observe_letters) and a24eae0
+# (the constant-fails probe).
 set -e
 out=docs/results/i14ax
 
@@ -26,11 +27,19 @@ autorl meta-train --train-data runs/probe/train.txt --validation-data runs/probe
 # 4. For each probe P (credit, letters, letters-entropy): its validations, whether the policy
 #    reads its window (policy_context.py), and sampling 2 s per validation target beside the
 #    shipped model (compare_models.py).
-for P in credit letters letters-entropy; do
+for P in credit letters letters-entropy fails; do
   cp runs/probe/$P/validation.csv $out/$P/validation.csv
   python scripts/policy_context.py runs/probe/$P/best.zip runs/probe/$P/latest.zip --data docs/results/i14av/dev/hard60.txt --every 3 > $out/$P/context.jsonl
   python scripts/compare_models.py meta/models/meta-learna.zip runs/probe/$P/best.zip runs/probe/$P/latest.zip --data runs/probe/validation.txt --local-improvement 0 > $out/$P/compare.txt
 done
+
+# 5. Training targets on which the constant fails: the constant A/C-G design (action 1 at
+#    every site) folded for every training target, those it does not solve kept (2,044 of
+#    3,000; 16 of the 20 validation targets), and the shipped recipe meta-trained on them
+#    alone (the validation targets unchanged). Read as in section 4 (P=fails).
+python $out/dev/constant_fails.py runs/probe/validation.txt runs/probe/validation-fails.txt
+python $out/dev/constant_fails.py runs/probe/train.txt runs/probe/train-fails.txt
+autorl meta-train --train-data runs/probe/train-fails.txt --validation-data runs/probe/validation.txt --validation-time 2 --validate-every 5 --checkpoint-every 5 --time-limit 1500 --workers 2 --seed 0 --out runs/probe/fails --config docs/results/i14ap/incumbent-noli.json
 
 # 5. Each test of the session fails when its feature is broken on purpose (a dev harness).
 python scripts/check_breaks.py $out/dev/breaks.json
