@@ -447,10 +447,19 @@ class TargetEncoding:
         """Episode length: the number of decision sites."""
         return len(self.sites)
 
-    def window(self, step: int, width: int) -> np.ndarray:
-        """Observation codes at decision ``step`` (a fresh array)."""
+    def window(self, step: int, width: int, letters: np.ndarray | None = None) -> np.ndarray:
+        """Observation codes at decision ``step`` (a fresh array).
+
+        Args:
+            step: The decision step (clipped to the last one).
+            width: The window's width.
+            letters: A padded letter row (``observe_letters``) whose codes join the
+                structure's (:func:`with_letters`); None: the structure alone.
+        """
         start = self.sites[min(step, self.num_steps - 1)]
-        return self.padded[start : start + width].copy()
+        if letters is None:
+            return self.padded[start : start + width].copy()
+        return with_letters(self.padded[start : start + width], letters[start : start + width])
 
     def observations(self, config: RnaDesignConfig) -> np.ndarray:
         """Every decision step's observation, ``(num_steps, window)``, as the env gives it.
@@ -635,11 +644,8 @@ class RnaDesignEnv(gym.Env):
         return self.config.gu_pairs or any(encoding.masked for encoding in self.encodings)
 
     def _observation(self) -> np.ndarray:
-        step = len(self._actions)
-        window = self._encoding.window(step, self.config.window)
-        if self.config.observe_letters:
-            start = self._encoding.sites[min(step, self._encoding.num_steps - 1)]
-            window = with_letters(window, self._letters[start : start + self.config.window])
+        letters = self._letters if self.config.observe_letters else None
+        window = self._encoding.window(len(self._actions), self.config.window, letters)
         return window.astype(self.observation_space.dtype)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -661,10 +667,10 @@ class RnaDesignEnv(gym.Env):
             raise ValueError(f"invalid action {action!r} for {self.action_space}")
         if len(self._actions) >= self._encoding.num_steps:
             raise RuntimeError("the episode is over: call reset() before step()")
-        refusal = self._encoding.refusal(len(self._actions), int(action))
+        step = len(self._actions)
+        refusal = self._encoding.refusal(step, int(action))
         if refusal is not None:
             raise ValueError(refusal)
-        step = len(self._actions)
         self._actions.append(int(action))
         if self.config.observe_letters:
             encoding, radius = self._encoding, self.config.state_radius

@@ -367,8 +367,10 @@ class RnaDesignVecEnv(VecEnv):
         self._letters[index] = 0
 
     def _observations(self, indices: np.ndarray | None = None) -> np.ndarray:
-        indices = self._rows if indices is None else indices
-        which, steps = self._which[indices], self._steps[indices]
+        if indices is None:  # every environment: no copies of the per-env arrays
+            indices, which, steps = self._rows, self._which, self._steps
+        else:
+            which, steps = self._which[indices], self._steps[indices]
         windows = self._table.windows(which, steps)
         if self.config.observe_letters:
             starts = self._table.sites[self._table.rows(which, steps)]
