@@ -41,7 +41,9 @@ METHODS = ("learna", "meta-learna", "meta-learna-adapt", "stages")
 #: ``meta.quality.RANKINGS``.
 RANKINGS = ("distance", "probability", "ensemble-defect")
 
-FORMATS = ("text", "fasta", "json")
+#: ``jsonl`` prints each target's JSON object on its own line as soon as it is designed
+#: (what a long run over many targets wants: nothing is lost when it is stopped).
+FORMATS = ("text", "fasta", "json", "jsonl")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,7 +95,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="processes that fold designs in parallel (1)"
     )
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="output format (text); json: one list at the end; jsonl: one object a line, "
+        "each printed when its target is done",
+    )
     parser.add_argument(
         "--config",
         help="flat JSON settings overriding the method's defaults "
@@ -174,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
 
     request, config, checkpoint = _validate(args)
     targets = request.targets
+    versions = package_versions()
     with Progress(args.quiet) as progress:
         position = {"index": 0}
         checks: dict[int, DesignabilityReport] = {}
@@ -193,7 +202,12 @@ def run(args: argparse.Namespace) -> int:
             if not result.solved:
                 progress.update(f"target {index + 1}/{len(targets)}: checking designability")
                 checks[index] = _designability(result, request.energy)
-            if args.format != "json":
+            if args.format == "jsonl":
+                progress.clear()
+                record = _record(result, checks.get(index), versions)
+                sys.stdout.write(json.dumps(record) + "\n")
+                sys.stdout.flush()
+            elif args.format != "json":
                 progress.clear()
                 _print_one(result, args.format, sys.stdout)
             if index in checks and checks[index].undesignable:
@@ -223,18 +237,18 @@ def run(args: argparse.Namespace) -> int:
             on_result=done,
         )
     if args.format == "json":
-        versions = package_versions()
-        payload = [
-            dict(
-                r.to_dict(),
-                designability=checks[i].to_dict() if i in checks else None,
-                versions=versions,
-            )
-            for i, r in enumerate(results)
-        ]
+        payload = [_record(r, checks.get(i), versions) for i, r in enumerate(results)]
         json.dump(payload, sys.stdout, indent=2)
         sys.stdout.write("\n")
     return 0 if all(r.solved for r in results) else 1
+
+
+def _record(
+    result: DesignResult, check: DesignabilityReport | None, versions: dict[str, str]
+) -> dict:
+    """A target's JSON object: the result, its designability check, package versions."""
+    designability = check.to_dict() if check is not None else None
+    return dict(result.to_dict(), designability=designability, versions=versions)
 
 
 def _designability(result: DesignResult, energy: EnergyModel) -> DesignabilityReport:
