@@ -534,6 +534,50 @@ def actions_to_sequence(encoding: TargetEncoding, actions: np.ndarray) -> str:
     return sequence.tobytes().decode("ascii")
 
 
+def sequence_to_actions(encoding: TargetEncoding, sequence: str, num_actions: int) -> np.ndarray:
+    """The actions that write ``sequence`` (the inverse of :func:`actions_to_sequence`).
+
+    Args:
+        encoding: The target's encoding.
+        sequence: A design of the target (``ACGU``; ``T`` is read as ``U``, case ignored).
+        num_actions: The action space's size: 4 (no GU pairs) or 6.
+
+    Returns:
+        ``(num_steps,)`` int64 actions, one per decision site.
+
+    Raises:
+        ValueError: the sequence is not as long as the target, holds a letter other than
+            ``ACGU``, pairs two letters at a target pair that cannot pair, or a GU pair
+            while ``num_actions`` is 4 (the message names the 1-based position).
+    """
+    target = encoding.target
+    sequence = sequence.upper().replace("T", "U")
+    if len(sequence) != len(target):
+        raise ValueError(
+            f"a sequence of {len(sequence)} nt for target {target.id} of {len(target)} nt"
+        )
+    wrong = next((i for i, c in enumerate(sequence) if c not in UNPAIRED_LETTERS), None)
+    if wrong is not None:
+        raise ValueError(
+            f"position {wrong + 1} of the design of target {target.id} is "
+            f"{sequence[wrong]!r}, not one of A, C, G, U"
+        )
+    pairs = PAIRS[:num_actions]
+    actions = np.empty(encoding.num_steps, dtype=np.int64)
+    for step, (site, partner) in enumerate(zip(encoding.sites, encoding.partners)):
+        if partner < 0:
+            actions[step] = UNPAIRED_LETTERS.index(sequence[site])
+            continue
+        pair = sequence[site] + sequence[partner]
+        if pair not in pairs:
+            raise ValueError(
+                f"positions {site + 1} and {partner + 1} of the design of target {target.id} "
+                f"are {pair}, which is not one of the action space's pairs ({' '.join(pairs)})"
+            )
+        actions[step] = pairs.index(pair)
+    return actions
+
+
 def site_scores(encoding: TargetEncoding, structure: str) -> np.ndarray:
     """Whether each decision's site folds as the target has it, one 0/1 per step.
 

@@ -41,7 +41,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ from meta.config import META_LEARNA, LearnaConfig
 from meta.deferred_rewards import DeferredRewards, ReturnBonuses
 from meta.design import sample_on_target
 from meta.files import file_sha256, write_json_atomic
+from meta.imitation import CloneEpoch, Demonstrations, clone, demonstrate, read_designs
 from meta.provenance import package_versions
 from meta.rna_agent import RNA_AGENT
 from meta.run_control import RunBudget, StopFlag, session_log_folder
@@ -80,6 +81,8 @@ log = logging.getLogger(__name__)
 LATEST = "latest"
 #: Name of the checkpoint with the best validation score.
 BEST = "best"
+#: Name of the checkpoint of the policy right after imitation (``--imitate``), before PPO.
+IMITATED = "imitated"
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,10 @@ class MetaTrainSettings:
         init: A checkpoint whose weights (not its Adam state) start a new run: continued
             meta-training, e.g. of the shipped model on other training structures. The run
             takes the checkpoint's configuration; ``config`` must be the default or equal.
+        imitation: A teacher's solutions of training targets (``autorl design --format
+            json``) that the policy imitates before PPO (:mod:`meta.imitation`), or None.
+        imitation_epochs: Passes of imitation over the demonstrations.
+        imitation_learning_rate: Adam's step size in imitation.
     """
 
     train_data: Path
@@ -133,6 +140,9 @@ class MetaTrainSettings:
     threads: int = 1
     backend: Backend = Backend()
     init: Path | None = None
+    imitation: Path | None = None
+    imitation_epochs: int = 10
+    imitation_learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.init is not None and self.resume:
@@ -155,6 +165,11 @@ class MetaTrainSettings:
             raise ValueError("n_steps, keep_checkpoints and validation_envs must be >= 1")
         if self.checkpoint_every <= 0 or self.validate_every <= 0 or self.validation_time <= 0:
             raise ValueError("checkpoint, validation intervals and times must be > 0 seconds")
+        if self.imitation_epochs < 1:
+            raise ValueError(f"--imitation-epochs must be >= 1, got {self.imitation_epochs}")
+        rate = self.imitation_learning_rate
+        if not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"--imitation-lr must be > 0, got {rate}")
 
 
 @dataclass
@@ -258,6 +273,7 @@ class MetaTrainer:
         settings: The run's settings.
         on_progress: Called after every PPO rollout.
         on_validation: Called after every validation.
+        on_imitation: Called after every epoch of imitation (``settings.imitation``).
     """
 
     def __init__(
@@ -265,10 +281,12 @@ class MetaTrainer:
         settings: MetaTrainSettings,
         on_progress: Callable[[TrainProgress], None] | None = None,
         on_validation: Callable[[ValidationResult], None] | None = None,
+        on_imitation: Callable[[CloneEpoch], None] | None = None,
     ):
         self.settings = settings
         self.on_progress = on_progress
         self.on_validation = on_validation
+        self.on_imitation = on_imitation
         self.out = Path(settings.out)
         self.train_targets = read_targets(settings.train_data)
         if not self.train_targets:
@@ -291,6 +309,11 @@ class MetaTrainer:
         self.rollout_redos = 0
         #: The training environment while :meth:`run` trains (None otherwise).
         self.env: VecEnv | None = None
+        #: The demonstrations to imitate (``settings.imitation``), and their record.
+        self.demonstrations: Demonstrations | None = None
+        self.imitation: dict[str, Any] | None = None
+        #: Epochs of imitation done in the whole run (across resumes).
+        self.imitation_epochs = 0
         self._prepare_directory()
 
     # -- set-up ---------------------------------------------------------------
@@ -302,6 +325,8 @@ class MetaTrainer:
             self.resumed = load_checkpoint(latest)
             self._check_resume(self.resumed)
             self.config = self.resumed.config
+            self.imitation_epochs = int(self.resumed.meta.get("imitation_epochs", 0))
+            self._load_imitation()
             self.budget.resume(self.resumed.timesteps, float(self.resumed.meta.get("elapsed", 0.0)))
             self.rollout_redos = int(self.resumed.meta.get("rollout_redos", 0))
             best = self.out / f"{BEST}.zip"
@@ -319,8 +344,46 @@ class MetaTrainer:
             )
         if self.settings.init is not None:
             self._adopt_init(self.settings.init)
+        self._load_imitation()
         self.out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self._run_record(), self.out / "run.json")
+
+    def _load_imitation(self) -> None:
+        """Read and check the demonstrations (``settings.imitation``) before any file is written.
+
+        Raises:
+            ValueError: a bad file of designs, a policy that cannot imitate (recurrent), or
+                no design the action space can write.
+        """
+        path = self.settings.imitation
+        if path is None:
+            if self.resumed is not None:  # the lineage stays in the checkpoints
+                self.imitation = self.resumed.meta.get("imitation")
+            return
+        if self.config.policy.recurrent:
+            raise ValueError(
+                f"--imitate {path}: imitation needs a window policy; lstm_mode 'episode' "
+                "(a recurrent policy) reads whole episodes"
+            )
+        demonstrations, unsolved = read_designs(path, self.train_targets)
+        try:
+            data = demonstrate(demonstrations, self.config.env)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from error
+        if len(data) == 0:
+            raise ValueError(
+                f"--imitate {path}: no design to imitate ({len(demonstrations)} solutions, "
+                f"skipped: {data.skipped or 'none'}, {unsolved} results unsolved)"
+            )
+        self.demonstrations = data
+        self.imitation = {
+            "path": str(path),
+            "sha256": file_sha256(path),
+            **data.summary(),
+            "unsolved_results": unsolved,
+            "epochs": self.settings.imitation_epochs,
+            "learning_rate": self.settings.imitation_learning_rate,
+        }
 
     def _adopt_init(self, path: Path) -> None:
         """Read the ``init`` checkpoint and take its configuration (refusing another one)."""
@@ -367,6 +430,13 @@ class MetaTrainer:
                 "--resume: --config differs from the configuration of the run in "
                 f"{self.out}; a resumed run keeps its configuration"
             )
+        recorded = (checkpoint.meta.get("imitation") or {}).get("sha256")
+        given = self.settings.imitation
+        if recorded and given is not None and file_sha256(given) != recorded:
+            raise ValueError(
+                f"--resume: {given} is not the file of designs this run imitated "
+                f"(sha256 recorded {recorded[:12]}...)"
+            )
 
     def _run_record(self) -> dict[str, Any]:
         settings = asdict(self.settings)
@@ -378,6 +448,7 @@ class MetaTrainer:
             **self.settings.backend.record(),
             "train_data_sha256": self.train_data_sha256,
             "init": self._init_record(),
+            "imitation": self.imitation,
             "train_targets": len(self.train_targets),
             "validation_targets": len(self.validation_targets),
             "versions": package_versions(),
@@ -420,6 +491,7 @@ class MetaTrainer:
                     load_weights(model, self.init, with_optimizer=False)
                 logs = str(session_log_folder(self.out))
                 model.set_logger(configure(logs, ["csv", "tensorboard"]))
+                self._imitate(model)
                 self._learn(model)
             finally:
                 self.env = None
@@ -454,6 +526,49 @@ class MetaTrainer:
             num_cpus=settings.backend.cpus,
             num_gpus=settings.backend.gpus,
         )
+
+    def _imitate(self, model: PPO) -> None:
+        """Clone the demonstrations' actions into the policy for the epochs not yet done.
+
+        Each epoch is a row of ``imitation.csv``. When the last epoch is done, the policy is
+        saved as ``imitated.zip`` and validated (a row of ``validation.csv`` at 0 steps)
+        before PPO starts. A stop in between leaves the epochs done in the checkpoint's
+        ``imitation_epochs``; a resume with the same ``--imitate`` does the rest.
+        """
+        data, settings = self.demonstrations, self.settings
+        remaining = settings.imitation_epochs - self.imitation_epochs
+        if data is None or remaining <= 0 or self.should_stop():
+            return
+        clone(
+            model,
+            data,
+            epochs=remaining,
+            first_epoch=self.imitation_epochs + 1,
+            learning_rate=settings.imitation_learning_rate,
+            seed=settings.seed,
+            should_stop=self.should_stop,
+            on_epoch=self._imitated_epoch,
+        )
+        if self.imitation_epochs < settings.imitation_epochs:
+            return
+        save_checkpoint(model, self.config, self.out / f"{IMITATED}.zip", self._meta(model))
+        if self.validation_targets and not self.should_stop():
+            self.run_validation(model)
+
+    def _imitated_epoch(self, record: CloneEpoch) -> None:
+        self.imitation_epochs = record.epoch
+        path = self.out / "imitation.csv"
+        new = not path.exists()
+        with open(path, "a", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            if new:
+                writer.writerow([f.name for f in fields(CloneEpoch)] + ["elapsed"])
+            writer.writerow(
+                [round(v, 5) if isinstance(v, float) else v for v in astuple(record)]
+                + [round(self.elapsed(), 1)]
+            )
+        if self.on_imitation is not None:
+            self.on_imitation(record)
 
     def _learn(self, model: PPO) -> None:
         """Train within the budget, then write the final checkpoint (and validate)."""
@@ -503,6 +618,11 @@ class MetaTrainer:
             "train_data_sha256": self.train_data_sha256,
             "n_steps": self.settings.n_steps,
             **({"init": self._lineage} if self._lineage else {}),
+            **(
+                {"imitation": self.imitation, "imitation_epochs": self.imitation_epochs}
+                if self.imitation
+                else {}
+            ),
             "versions": package_versions(),
             **({"rollout_redos": self.rollout_redos} if self._on_ray else {}),
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

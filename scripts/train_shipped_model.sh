@@ -11,6 +11,9 @@
 #   INIT []               a checkpoint to continue (its weights start the run), or none
 #   VALIDATE_EVERY [10]   minutes between validations (the best validated checkpoint ships)
 #   N_STEPS [64]          steps per environment per PPO rollout (autorl meta-train --n-steps)
+#   IMITATE []            a teacher's solutions of training targets (autorl design --format
+#                         jsonl) that the policy imitates before PPO (autorl meta-train
+#                         --imitate), or none; IMITATION_EPOCHS [10] passes over them
 #   CONFIG [docs/results/i14ap/incumbent-noli.json]
 #                         the flat agent configuration to train: session 27's incumbent of
 #                         `autorl optimize --task rna-meta-learna` with local_improvement 0
@@ -47,6 +50,8 @@ INIT=${INIT:-}
 CONFIG=${CONFIG-docs/results/i14ap/incumbent-noli.json}
 VALIDATE_EVERY=${VALIDATE_EVERY:-10}
 N_STEPS=${N_STEPS:-64}
+IMITATE=${IMITATE:-}
+IMITATION_EPOCHS=${IMITATION_EPOCHS:-10}
 if [ -z "${AUTORL_DATA:-}" ] && [ -d ../shared/data ]; then
   export AUTORL_DATA="$(cd ../shared/data && pwd)"
 fi
@@ -72,6 +77,7 @@ elif [ -n "$INIT" ]; then
   START=(--init "$OUT/init.zip")
 fi
 [ -n "$CONFIG" ] && START+=(--config "$CONFIG")
+[ -n "$IMITATE" ] && START+=(--imitate "$IMITATE" --imitation-epochs "$IMITATION_EPOCHS")
 autorl meta-train --train-data "$OUT/train.txt" --validation-data "$OUT/validation.txt" \
   --validation-time 2 --validate-every "$VALIDATE_EVERY" --checkpoint-every 5 \
   --time-limit "$TRAIN_SECONDS" --workers "$WORKERS" --n-steps "$N_STEPS" --seed 0 \

@@ -10,7 +10,8 @@ an ``autorl train`` run of that task (:mod:`meta.ppo_training`: the same files, 
 ``--backend ray``). Adapt the result to one context with ``autorl train --task
 cartpole-variants --context ... --init OUT/latest.zip``, and compare it with PPO from scratch
 on unseen contexts with ``autorl benchmark-adaptation``. The RNA-only options
-(``--train-data``, ``--validation-*``, ``--n-steps``, ``--data-dir``) are refused there.
+(``--train-data``, ``--validation-*``, ``--n-steps``, ``--data-dir``, ``--imitate``,
+``--imitation-*``) are refused there.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from meta.cluster import backend_session
 from policies.device import resolve_device
 
 if TYPE_CHECKING:
+    from meta.imitation import CloneEpoch
     from meta.training import MetaTrainSettings, TrainProgress, ValidationResult
 
 #: ``--task`` values: RNA design (Meta-LEARNA) and the vector tasks meta-trained by
@@ -41,6 +43,9 @@ RNA_OPTIONS = {
     "validation_envs": 16,
     "n_steps": 64,
     "data_dir": None,
+    "imitate": None,
+    "imitation_epochs": 10,
+    "imitation_lr": 1e-3,
 }
 
 
@@ -127,6 +132,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir",
         help="directory of the benchmark files that the training data is checked against",
     )
+    parser.add_argument(
+        "--imitate",
+        metavar="DESIGNS.json",
+        help="rna: before PPO, train the policy to write these solutions of training targets "
+        "(the JSON of autorl design --format json; expert iteration's distillation step); "
+        "writes imitation.csv and imitated.zip",
+    )
+    parser.add_argument(
+        "--imitation-epochs", type=int, metavar="N", help="rna: passes of --imitate (10)"
+    )
+    parser.add_argument(
+        "--imitation-lr", type=float, metavar="RATE", help="rna: Adam's step in --imitate (0.001)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_backend_options(parser, "actor")
     parser.set_defaults(run=run)
@@ -194,6 +212,9 @@ def _settings(args: argparse.Namespace) -> MetaTrainSettings:
         threads=max(1, min(args.workers, os.cpu_count() or 1)),
         backend=backend,
         init=Path(args.init) if args.init else None,
+        imitation=Path(args.imitate) if args.imitate else None,
+        imitation_epochs=args.imitation_epochs,
+        imitation_learning_rate=args.imitation_lr,
     )
 
 
@@ -234,7 +255,16 @@ def _train(args: argparse.Namespace, settings: MetaTrainSettings) -> int:
                 f"({result.seconds:.0f} s)"
             )
 
-        trainer = MetaTrainer(settings, on_progress=show, on_validation=validated)
+        def imitated(epoch: CloneEpoch) -> None:
+            progress.message(
+                f"imitation epoch {epoch.epoch}: loss {epoch.loss:.3f}, accuracy "
+                f"{epoch.accuracy:.1%}; held out {epoch.holdout_loss:.3f}, "
+                f"{epoch.holdout_accuracy:.1%} ({epoch.seconds:.0f} s)"
+            )
+
+        trainer = MetaTrainer(
+            settings, on_progress=show, on_validation=validated, on_imitation=imitated
+        )
         latest = trainer.run()
     if trainer.interrupted:
         print(
