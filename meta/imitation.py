@@ -16,6 +16,14 @@ Cloning minimizes the negative log-likelihood of the demonstrated actions under 
 (its value head is left to PPO), with Adam and minibatches drawn from the run's seed. A
 share of the designs is held out: its loss and accuracy (the policy's most probable action
 is the demonstrated one) say whether the policy learned more than the designs it saw.
+
+Before the first epoch the action head's bias is set to the log of the demonstrated actions'
+frequencies (:func:`prior_bias`). Without it the cheapest way to the frequencies is to drive
+the tanh layer into saturation through its biases, after which no window changes the output
+and the gradient is gone: on 300 of session 61's teacher designs, three epochs at the
+default step left every observation with the same probabilities (loss 0.61, held-out
+accuracy 72 %, the frequencies' own); with the bias set, four epochs reached loss 0.37 and
+78 % with probabilities that follow the window.
 """
 
 from __future__ import annotations
@@ -302,7 +310,8 @@ def clone(
         learning_rate: Adam's step size (a fresh optimizer; PPO's is left as it was).
         seed: Seed of the held-out draw and of each epoch's minibatch order.
         first_epoch: The number of the first epoch (a resumed imitation goes on with the
-            next one, and the order it would have drawn).
+            next one, and the order it would have drawn). The first epoch of all starts
+            with :func:`prior_bias`.
         holdout: Share of the designs held out to measure generalization.
         should_stop: Checked after every epoch; True ends cloning early.
         on_epoch: Called after every epoch.
@@ -328,6 +337,8 @@ def clone(
             "reads whole episodes"
         )
     train_rows, held_rows = split(data, holdout, seed)
+    if first_epoch == 1:
+        prior_bias(policy, data.actions[train_rows])
     optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate)
     history: list[CloneEpoch] = []
     for epoch in range(first_epoch, first_epoch + epochs):
@@ -353,6 +364,19 @@ def clone(
         if should_stop is not None and should_stop():
             break
     return history
+
+
+def prior_bias(policy: Any, actions: np.ndarray) -> None:
+    """Set the action head's bias to the log-frequencies of ``actions`` (add-one smoothed).
+
+    Args:
+        policy: An SB3 actor-critic policy (its ``action_net``).
+        actions: The demonstrated actions of the training rows.
+    """
+    layer = policy.action_net
+    counts = np.bincount(actions, minlength=layer.out_features)[: layer.out_features] + 1.0
+    with torch.no_grad():
+        layer.bias.copy_(torch.as_tensor(np.log(counts / counts.sum()), dtype=layer.bias.dtype))
 
 
 def _log_likelihood(policy: Any, data: Demonstrations, rows: np.ndarray) -> torch.Tensor:
@@ -403,6 +427,7 @@ __all__ = [
     "clone",
     "demonstrate",
     "evaluate",
+    "prior_bias",
     "read_designs",
     "split",
 ]

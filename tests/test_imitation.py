@@ -249,6 +249,20 @@ def test_cloning_never_trains_on_the_held_out_designs(monkeypatch):
     assert not set(seen) & set(held) and not np.isnan(history[-1].holdout_accuracy)
 
 
+def test_the_first_epoch_starts_from_the_demonstrated_frequencies():
+    data = demonstrate([Demonstration(t, s, 1) for t, s in zip(TARGETS, SOLUTIONS)], SMALL.env)
+    counts = np.bincount(data.actions, minlength=4) + 1.0
+    expected = np.log(counts / counts.sum())
+    first, resumed = _model(SMALL), _model(SMALL)
+    initial = resumed.policy.action_net.bias.detach().clone()
+    clone(first, data, epochs=1, learning_rate=1e-12, seed=0, holdout=0)
+    clone(resumed, data, epochs=1, learning_rate=1e-12, seed=0, holdout=0, first_epoch=2)
+    bias = first.policy.action_net.bias.detach().numpy()
+    assert np.allclose(bias, expected, atol=1e-6)
+    assert torch.allclose(resumed.policy.action_net.bias, initial, atol=1e-6)
+    assert not np.allclose(initial.numpy(), expected, atol=0.1)
+
+
 def _weights(model) -> list[torch.Tensor]:
     return [p.detach().clone() for p in model.policy.parameters()]
 
