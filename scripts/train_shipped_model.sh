@@ -11,9 +11,14 @@
 #   INIT []               a checkpoint to continue (its weights start the run), or none
 #   VALIDATE_EVERY [10]   minutes between validations (the best validated checkpoint ships)
 #   N_STEPS [64]          steps per environment per PPO rollout (autorl meta-train --n-steps)
-#   IMITATE []            a teacher's solutions of training targets (autorl design --format
-#                         jsonl) that the policy imitates before PPO (autorl meta-train
-#                         --imitate), or none; IMITATION_EPOCHS [10] passes over them
+#   TEACHER_SECONDS []    with a number: before meta-training, the stages without a policy
+#                         (autorl design --method stages --format jsonl) design every
+#                         training target for that many seconds into OUT/teacher.jsonl, and
+#                         the policy imitates their solutions before PPO (autorl meta-train
+#                         --imitate; expert iteration's distillation step, session 61)
+#   IMITATE []            instead, an existing file of solutions of the training targets to
+#                         imitate (autorl design --format json or jsonl)
+#   IMITATION_EPOCHS [10] passes of the imitation over the solutions
 #   CONFIG [docs/results/i14ap/incumbent-noli.json]
 #                         the flat agent configuration to train: session 27's incumbent of
 #                         `autorl optimize --task rna-meta-learna` with local_improvement 0
@@ -51,6 +56,7 @@ CONFIG=${CONFIG-docs/results/i14ap/incumbent-noli.json}
 VALIDATE_EVERY=${VALIDATE_EVERY:-10}
 N_STEPS=${N_STEPS:-64}
 IMITATE=${IMITATE:-}
+TEACHER_SECONDS=${TEACHER_SECONDS:-}
 IMITATION_EPOCHS=${IMITATION_EPOCHS:-10}
 if [ -z "${AUTORL_DATA:-}" ] && [ -d ../shared/data ]; then
   export AUTORL_DATA="$(cd ../shared/data && pwd)"
@@ -64,6 +70,20 @@ SOURCE_ARGS=(--source "$SOURCE")
   --seed 1 --workers "$WORKERS" "${SOURCE_ARGS[@]}" --out "$OUT/train.txt"
 [ -f "$OUT/validation.txt" ] || autorl data generate --count 20 --min-length 50 --max-length 450 \
   --seed 2 --workers "$WORKERS" "${SOURCE_ARGS[@]}" --out "$OUT/validation.txt"
+
+# 1b. With TEACHER_SECONDS, the teacher's solutions of the training targets (exit code 1 of
+#     autorl design means some target stayed unsolved: expected). The file appears whole
+#     (written to .part first); an interrupted teacher starts again.
+if [ -n "$TEACHER_SECONDS" ] && [ -z "$IMITATE" ]; then
+  IMITATE="$OUT/teacher.jsonl"
+  if [ ! -f "$IMITATE" ]; then
+    status=0
+    autorl design --target "$OUT/train.txt" --method stages --time-limit "$TEACHER_SECONDS" \
+      --workers "$WORKERS" --format jsonl --quiet > "$IMITATE.part" || status=$?
+    [ "$status" -le 1 ] || exit "$status"
+    mv "$IMITATE.part" "$IMITATE"
+  fi
+fi
 
 # 2. Meta-training with CONFIG (or the published Meta-LEARNA configuration); resumes if
 #    interrupted.
