@@ -6,8 +6,9 @@ around the policy (``autorl design``'s stages, or the policy with its stages) so
 training targets, and the policy is trained to take the actions that write those solutions
 before PPO goes on from there (``autorl meta-train --imitate``).
 
-The teacher's file is the JSON that ``autorl design --format json`` prints: a list of
-results, each with its ``target`` structure and its ``solutions``. Every solution becomes
+The teacher's file is what ``autorl design --format json`` (a list) or ``--format jsonl``
+(one result a line) prints: results, each with its ``target`` structure and its
+``solutions``. Every solution becomes
 one demonstration: the actions that write it (:func:`envs.rna_design.sequence_to_actions`)
 and the observations the environment shows along the way, with ``observe_letters`` the
 letters written so far included (the window the policy sees when it takes the action).
@@ -401,21 +402,25 @@ def evaluate(policy: Any, data: Demonstrations, rows: np.ndarray) -> tuple[float
     if len(rows) == 0:
         return math.nan, math.nan
     losses, hits = [], 0
-    with torch.no_grad():
-        for begin in range(0, len(rows), 4096):
-            chunk = rows[begin : begin + 4096]
-            losses.append(-_log_likelihood(policy, data, chunk).cpu().numpy())
-            hits += int((_most_probable(policy, data, chunk) == data.actions[chunk]).sum())
+    for begin in range(0, len(rows), 4096):
+        chunk = rows[begin : begin + 4096]
+        log_probs = _log_probabilities(policy, data, chunk)
+        chosen = data.actions[chunk]
+        losses.append(-log_probs[np.arange(len(chunk)), chosen])
+        hits += int((log_probs.argmax(axis=1) == chosen).sum())
     return float(np.concatenate(losses).mean()), hits / len(rows)
 
 
-def _most_probable(policy: Any, data: Demonstrations, rows: np.ndarray) -> np.ndarray:
+def _log_probabilities(policy: Any, data: Demonstrations, rows: np.ndarray) -> np.ndarray:
+    """Every action's log-probability at ``rows`` (masked actions at -inf), one forward."""
     observations = torch.as_tensor(data.observations[rows], dtype=torch.float32)
-    distribution = policy.get_distribution(observations.to(policy.device))
-    logits = distribution.distribution.logits.cpu().numpy()
+    with torch.no_grad():
+        distribution = policy.get_distribution(observations.to(policy.device))
+    logits = distribution.distribution.logits.cpu().numpy().astype(np.float64)
     if data.masks is not None:
         logits = np.where(data.masks[rows], logits, -np.inf)
-    return logits.argmax(axis=1)
+    top = logits.max(axis=1, keepdims=True)
+    return logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
 
 
 __all__ = [

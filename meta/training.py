@@ -116,7 +116,8 @@ class MetaTrainSettings:
             meta-training, e.g. of the shipped model on other training structures. The run
             takes the checkpoint's configuration; ``config`` must be the default or equal.
         imitation: A teacher's solutions of training targets (``autorl design --format
-            json``) that the policy imitates before PPO (:mod:`meta.imitation`), or None.
+            json`` or ``jsonl``) that the policy imitates before PPO (:mod:`meta.imitation`),
+            or None.
         imitation_epochs: Passes of imitation over the demonstrations.
         imitation_learning_rate: Adam's step size in imitation.
     """

@@ -134,10 +134,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--imitate",
-        metavar="DESIGNS.json",
+        metavar="DESIGNS",
         help="rna: before PPO, train the policy to write these solutions of training targets "
-        "(the JSON of autorl design --format json; expert iteration's distillation step); "
-        "writes imitation.csv and imitated.zip",
+        "(what autorl design --format json or jsonl prints; expert iteration's distillation "
+        "step); writes imitation.csv and imitated.zip",
     )
     parser.add_argument(
         "--imitation-epochs", type=int, metavar="N", help="rna: passes of --imitate (10)"
