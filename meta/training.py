@@ -558,16 +558,12 @@ class MetaTrainer:
 
     def _imitated_epoch(self, record: CloneEpoch) -> None:
         self.imitation_epochs = record.epoch
-        path = self.out / "imitation.csv"
-        new = not path.exists()
-        with open(path, "a", newline="", encoding="utf-8") as file:
-            writer = csv.writer(file)
-            if new:
-                writer.writerow([f.name for f in fields(CloneEpoch)] + ["elapsed"])
-            writer.writerow(
-                [round(v, 5) if isinstance(v, float) else v for v in astuple(record)]
-                + [round(self.elapsed(), 1)]
-            )
+        _append_row(
+            self.out / "imitation.csv",
+            [f.name for f in fields(CloneEpoch)] + ["elapsed"],
+            [round(v, 5) if isinstance(v, float) else v for v in astuple(record)]
+            + [round(self.elapsed(), 1)],
+        )
         if self.on_imitation is not None:
             self.on_imitation(record)
 
@@ -671,33 +667,27 @@ class MetaTrainer:
         return result
 
     def _append_validation(self, result: ValidationResult) -> None:
-        path = self.out / "validation.csv"
-        new = not path.exists()
-        with open(path, "a", newline="", encoding="utf-8") as file:
-            writer = csv.writer(file)
-            if new:
-                writer.writerow(
-                    [
-                        "timesteps",
-                        "elapsed",
-                        "solved",
-                        "total",
-                        "fraction",
-                        "mean_distance",
-                        "seconds",
-                    ]
-                )
-            writer.writerow(
-                [
-                    result.timesteps,
-                    round(self.elapsed(), 1),
-                    result.solved,
-                    result.total,
-                    round(result.fraction, 4),
-                    round(result.mean_distance, 4),
-                    round(result.seconds, 1),
-                ]
-            )
+        header = ["timesteps", "elapsed", "solved", "total", "fraction", "mean_distance", "seconds"]
+        row = [
+            result.timesteps,
+            round(self.elapsed(), 1),
+            result.solved,
+            result.total,
+            round(result.fraction, 4),
+            round(result.mean_distance, 4),
+            round(result.seconds, 1),
+        ]
+        _append_row(self.out / "validation.csv", header, row)
+
+
+def _append_row(path: Path, header: list[str], row: list[Any]) -> None:
+    """Append ``row`` to the CSV file at ``path``, writing ``header`` first if it is new."""
+    new = not path.exists()
+    with open(path, "a", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        if new:
+            writer.writerow(header)
+        writer.writerow(row)
 
 
 class _MetaCallback(BaseCallback):
