@@ -361,6 +361,15 @@ class MetaTrainer:
             if self.resumed is not None:  # the lineage stays in the checkpoints
                 self.imitation = self.resumed.meta.get("imitation")
             return
+        if self.resumed is not None:
+            if not self.resumed.meta.get("imitation"):
+                raise ValueError(
+                    f"--imitate {path}: the run in {self.out} did not start with imitation; "
+                    "--resume continues it without --imitate"
+                )
+            if self.imitation_epochs >= self.settings.imitation_epochs:
+                self.imitation = self.resumed.meta["imitation"]  # done: nothing to build
+                return
         if self.config.policy.recurrent:
             raise ValueError(
                 f"--imitate {path}: imitation needs a window policy; lstm_mode 'episode' "

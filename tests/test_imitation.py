@@ -374,6 +374,16 @@ def test_a_stopped_imitation_resumes_with_the_epochs_left(tmp_path):
     other = _designs_json(tmp_path / "other.json", _records()[:2])
     with pytest.raises(ValueError, match="not the file of designs this run imitated"):
         MetaTrainer(_settings(tmp_path, other, resume=True))
+    # Resumed once imitation is done, the demonstrations are not built again.
+    again = MetaTrainer(_settings(tmp_path, designs, resume=True, timesteps=64))
+    assert again.demonstrations is None and again.imitation["designs"] == 3
+
+
+def test_a_run_that_did_not_imitate_is_not_resumed_with_imitate(tmp_path):
+    designs = _designs_json(tmp_path / "designs.json", _records())
+    MetaTrainer(_settings(tmp_path, None, validation_data=None)).run()
+    with pytest.raises(ValueError, match="did not start with imitation"):
+        MetaTrainer(_settings(tmp_path, designs, validation_data=None, resume=True))
 
 
 def test_meta_train_cli_refuses_bad_designs_before_writing_anything(tmp_path, capsys):
