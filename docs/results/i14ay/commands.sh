@@ -50,6 +50,13 @@ for set in rfam-learn-validation:rlv eterna100-v2:eterna rfam-taneda:taneda; do
   autorl benchmark compare $out/$name-10s-shipped $out/$name-10s-imitate > $out/$name-10s-compare.txt
 done
 
+# 4b. The default method (the stages around the policy, PPO on the target) with each model,
+#     Rfam-Taneda at 60 s, at once, one worker each.
+autorl benchmark --dataset rfam-taneda --method meta-learna-adapt --time-limit 60 --workers 1 --runs 1 --seed 16 --out $out/taneda-60s-default-shipped --quiet &
+autorl benchmark --dataset rfam-taneda --method meta-learna-adapt --model $P/best.zip --time-limit 60 --workers 1 --runs 1 --seed 16 --out $out/taneda-60s-default-imitate --quiet &
+wait
+autorl benchmark compare $out/taneda-60s-default-shipped $out/taneda-60s-default-imitate > $out/taneda-60s-default-compare.txt
+
 # 5. The side harness of the prior bias (docs/results/i14ay/README.md, "The probe").
 python $out/dev/clone_probe.py docs/results/i14ax/letters.json runs/probe/train.txt runs/probe/teacher.jsonl 300 1e-3 3 --no-prior
 python $out/dev/clone_probe.py docs/results/i14ax/letters.json runs/probe/train.txt runs/probe/teacher.jsonl 300 1e-3 4
