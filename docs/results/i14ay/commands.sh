@@ -56,6 +56,11 @@ autorl benchmark --dataset rfam-taneda --method meta-learna-adapt --time-limit 6
 autorl benchmark --dataset rfam-taneda --method meta-learna-adapt --model $P/best.zip --time-limit 60 --workers 1 --runs 1 --seed 16 --out $out/taneda-60s-default-imitate --quiet &
 wait
 autorl benchmark compare $out/taneda-60s-default-shipped $out/taneda-60s-default-imitate > $out/taneda-60s-default-compare.txt
+#     and Rfam-Learn validation at 10 s (from a worktree of 9f0c1a3; the same code)
+autorl benchmark --dataset rfam-learn-validation --method meta-learna-adapt --time-limit 10 --workers 1 --runs 1 --seed 16 --out $out/rlv-10s-default-shipped --quiet &
+autorl benchmark --dataset rfam-learn-validation --method meta-learna-adapt --model $P/best.zip --time-limit 10 --workers 1 --runs 1 --seed 16 --out $out/rlv-10s-default-imitate --quiet &
+wait
+autorl benchmark compare $out/rlv-10s-default-shipped $out/rlv-10s-default-imitate > $out/rlv-10s-default-compare.txt
 
 # 5. The side harness of the prior bias (docs/results/i14ay/README.md, "The probe").
 python $out/dev/clone_probe.py docs/results/i14ax/letters.json runs/probe/train.txt runs/probe/teacher.jsonl 300 1e-3 3 --no-prior
