@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from envs.constraints import WOBBLE
 from envs.dot_bracket import Target
 from envs.rna_design import (
+    PAIRS,
     RnaDesignConfig,
     TargetEncoding,
     observation_space,
@@ -215,13 +215,13 @@ def demonstrate(demonstrations: Sequence[Demonstration], config: RnaDesignConfig
     skipped: dict[str, int] = {}
     for demonstration in demonstrations:
         encoding = TargetEncoding.build(demonstration.target, config)
-        if not config.gu_pairs and _has_wobble(encoding, demonstration.sequence):
-            skipped[GU_OFF] = skipped.get(GU_OFF, 0) + 1
-            continue
-        try:
-            chosen = sequence_to_actions(encoding, demonstration.sequence, config.num_actions)
+        try:  # in the whole action space: a GU pair is action 4 or 5
+            chosen = sequence_to_actions(encoding, demonstration.sequence, len(PAIRS))
         except ValueError as error:
             raise ValueError(f"result {demonstration.record}: {error}") from error
+        if chosen.max(initial=0) >= config.num_actions:
+            skipped[GU_OFF] = skipped.get(GU_OFF, 0) + 1
+            continue
         observations.append(_observations(encoding, chosen, config).astype(dtype))
         actions.append(chosen)
         masks.append(encoding.masks)
@@ -236,17 +236,6 @@ def demonstrate(demonstrations: Sequence[Demonstration], config: RnaDesignConfig
         used=len(designs),
         skipped=skipped,
     )
-
-
-def _has_wobble(encoding: TargetEncoding, sequence: str) -> bool:
-    """Whether ``sequence`` pairs G with U at one of the target's pairs."""
-    sequence = sequence.upper().replace("T", "U")
-    if len(sequence) != len(encoding.target):
-        return False  # sequence_to_actions names the problem
-    paired = encoding.partners >= 0
-    firsts = [sequence[i] for i in encoding.sites[paired]]
-    seconds = [sequence[i] for i in encoding.partners[paired]]
-    return any(a + b in WOBBLE for a, b in zip(firsts, seconds))
 
 
 def _observations(
