@@ -41,7 +41,7 @@ from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
-from policies.extractors import NUM_TOKENS, LearnaExtractor
+from policies.extractors import LearnaExtractor
 
 #: Whether supported policies sample and update in numpy; False runs SB3's torch code
 #: throughout (for comparisons, e.g. ``scripts/time_policy_update.py --update torch``).
@@ -69,6 +69,7 @@ class _Tower:
 
     embedding: int | None  # index of the (tokens, size) embedding, or None (binary input)
     convs: tuple[_Conv, ...]
+    tokens: int = 0  # the embedding's rows (4, or 20 with observe_letters); 0: binary input
 
 
 @dataclass(frozen=True)
@@ -222,8 +223,8 @@ class Windows:
 
     def __init__(self, observations: np.ndarray):
         self.observations = observations
-        self._columns: dict[tuple[bool, int], np.ndarray] = {}
-        self._fields: dict[tuple[bool, tuple[int, ...]], _Fields | None] = {}
+        self._columns: dict[tuple[int, int], np.ndarray] = {}
+        self._fields: dict[tuple[int, tuple[int, ...]], _Fields | None] = {}
 
     @classmethod
     def of(cls, observations: np.ndarray) -> tuple[Windows, np.ndarray]:
@@ -231,16 +232,16 @@ class Windows:
         unique, inverse = _unique_rows(observations)
         return cls(unique), inverse
 
-    def columns(self, tokens: bool, kernel: int) -> np.ndarray:
+    def columns(self, tokens: int, kernel: int) -> np.ndarray:
         """im2col of the windows for a first convolution of ``kernel``, (D, W', X, K).
 
-        With ``tokens`` the input is one-hot (X = 4 tokens); otherwise the binary
-        encoding (X = 1). ``kernel`` 0: the input itself, (D, W, X).
+        With ``tokens`` > 0 the input is one-hot over that many codes (X = ``tokens``);
+        with 0 the binary encoding (X = 1). ``kernel`` 0: the input itself, (D, W, X).
         """
         key = (tokens, kernel)
         if key not in self._columns:
             if tokens:
-                values = self.observations.astype(np.int64)[:, :, None] == np.arange(NUM_TOKENS)
+                values = self.observations.astype(np.int64)[:, :, None] == np.arange(tokens)
                 values = values.astype(np.float32)
             else:
                 values = self.observations.astype(np.float32)[:, :, None]
@@ -249,8 +250,10 @@ class Windows:
             self._columns[key] = values
         return self._columns[key]
 
-    def fields(self, tokens: bool, kernels: tuple[int, ...]) -> _Fields | None:
+    def fields(self, tokens: int, kernels: tuple[int, ...]) -> _Fields | None:
         """The distinct receptive fields of convolutions of ``kernels`` over the windows.
+
+        ``tokens`` is the one-hot width as in :meth:`columns` (0: binary input).
 
         None when they repeat too little to be worth it (see :data:`SHARED_FIELDS`), or
         for a single window. Built once per set of windows and tower form.
@@ -308,7 +311,7 @@ class _Fields:
     last_sum: _Segments
 
     @classmethod
-    def of(cls, windows: Windows, tokens: bool, kernels: tuple[int, ...]) -> _Fields | None:
+    def of(cls, windows: Windows, tokens: int, kernels: tuple[int, ...]) -> _Fields | None:
         """The plan for ``windows``, or None when too few fields repeat (or one window)."""
         observations = np.ascontiguousarray(windows.observations)
         count, width = observations.shape
@@ -374,11 +377,10 @@ class _Unsupported(Exception):
 def _tower(extractor: nn.Module, index: dict[int, int]) -> _Tower:
     if type(extractor) is not LearnaExtractor or extractor.lstm is not None:
         raise _Unsupported
-    embedding = None
+    embedding, tokens = None, 0
     if extractor.embedding is not None:
         embedding = index[id(extractor.embedding.weight)]
-        if extractor.embedding.weight.shape[0] != NUM_TOKENS:
-            raise _Unsupported
+        tokens = int(extractor.embedding.weight.shape[0])
     convs = []
     modules = list(extractor.convs)
     if len(modules) % 2:  # every convolution is followed by its ReLU
@@ -391,7 +393,7 @@ def _tower(extractor: nn.Module, index: dict[int, int]) -> _Tower:
         if conv.groups != 1 or conv.bias is None or conv.padding_mode != "zeros":
             raise _Unsupported
         convs.append(_Conv(index[id(conv.weight)], index[id(conv.bias)], conv.kernel_size[0]))
-    return _Tower(embedding, tuple(convs))
+    return _Tower(embedding, tuple(convs), tokens)
 
 
 def _dense(modules: list[nn.Module], index: dict[int, int]) -> _Dense:
@@ -421,18 +423,17 @@ def _unique_rows(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _tower_forward(
     tower: _Tower, params: Sequence[np.ndarray], windows: Windows, subset: np.ndarray | None
 ) -> tuple[np.ndarray, Any]:
-    tokens = tower.embedding is not None
     first = tower.convs[0] if tower.convs else None
     if first is not None and subset is None:
-        fields = windows.fields(tokens, tuple(conv.kernel for conv in tower.convs))
+        fields = windows.fields(tower.tokens, tuple(conv.kernel for conv in tower.convs))
         if fields is not None:
             return _fields_forward(tower, params, fields)
-    columns = windows.columns(tokens, first.kernel if first else 0)
+    columns = windows.columns(tower.tokens, first.kernel if first else 0)
     if subset is not None:
         columns = columns[subset]
     count = len(columns)
     if first is None:  # no convolution: the (embedded) windows are the features
-        hidden = columns @ params[tower.embedding] if tokens else columns
+        hidden = columns @ params[tower.embedding] if tower.tokens else columns
         features = hidden.transpose(0, 2, 1).reshape(count, -1)
         return features, (columns, [], hidden.shape)
     out_width = columns.shape[1]
@@ -495,7 +496,7 @@ def _tower_backward(
     if not tower.convs:
         if tower.embedding is not None:
             size = d_hidden.shape[2]
-            flat = inputs.reshape(-1, NUM_TOKENS)
+            flat = inputs.reshape(-1, tower.tokens)
             grads[tower.embedding] += flat.T @ d_hidden.reshape(-1, size)
         return
     for position in range(len(tower.convs) - 1, 0, -1):
@@ -531,7 +532,7 @@ def _first_backward(
         grads[first.weight] += d_first.reshape(grads[first.weight].shape)
         return
     weight = params[first.weight]
-    d_first = d_first.reshape(len(weight), NUM_TOKENS, -1)  # (C_out, tokens, K)
+    d_first = d_first.reshape(len(weight), tower.tokens, -1)  # (C_out, tokens, K)
     grads[first.weight] += np.einsum("otk,tc->ock", d_first, params[tower.embedding])
     grads[tower.embedding] += np.einsum("otk,ock->tc", d_first, weight)
 
@@ -746,9 +747,24 @@ class _WindowTable:
         self.windows = windows if self.windows is None else np.concatenate([self.windows, windows])
 
 
-#: ``4 ** k``: a receptive field of tokens (each < 4) is one base-4 number, exact in int64
-#: up to 31 tokens.
-_POWERS = NUM_TOKENS ** np.arange(31, dtype=np.int64)
+def _key_dtype(tokens: int, span: int) -> np.dtype:
+    """The dtype of :func:`_field_keys` for fields of ``span`` codes below ``tokens``."""
+    return np.dtype(np.int64) if tokens**span < 2**63 else np.dtype((np.void, span))
+
+
+def _field_keys(slices: np.ndarray, tokens: int) -> np.ndarray:
+    """One sortable key per receptive field, the last axis of ``slices`` (..., span).
+
+    The field's base-``tokens`` number when it fits in an int64 (the 4 structure codes: up
+    to 31 of them), or else its codes as bytes (the 20 codes of ``observe_letters``: 14
+    would fit). Keys are equal exactly when the fields are.
+    """
+    span = slices.shape[-1]
+    dtype = _key_dtype(tokens, span)
+    if dtype == np.int64:
+        return slices @ (tokens ** np.arange(span, dtype=np.int64))
+    codes = np.ascontiguousarray(slices, dtype=np.uint8)
+    return codes.view(dtype).reshape(slices.shape[:-1])
 
 
 def _towers(network: WindowNetwork) -> list[_Tower]:
@@ -763,8 +779,8 @@ class _FieldTable:
     meets as many new windows as episodes and they share few receptive fields
     (:meth:`Windows.fields` then computes every position of every window). But the window
     of an episode's next step shares all but one or two fields with its window of this
-    step: this table keeps every field's output (a field of ``span`` tokens is one int64,
-    its base-4 number) and computes only the fields it has not met. The outputs are those
+    step: this table keeps every field's output (keyed by :func:`_field_keys`) and
+    computes only the fields it has not met. The outputs are those
     of :func:`_tower_forward` on each field as a window of its own (valid convolutions:
     one output position), up to float rounding.
     """
@@ -777,20 +793,18 @@ class _FieldTable:
     ):
         self.network, self.params = network, params
         self.towers = towers  # each tower with its receptive field's width in tokens
-        self.keys = [np.empty(0, np.int64) for _ in towers]  # sorted field numbers
+        #: Per tower, the sorted keys of the fields computed (:func:`_field_keys`).
+        self.keys = [np.empty(0, _key_dtype(tower.tokens, span)) for tower, span in towers]
         self.outputs: list[np.ndarray | None] = [None for _ in towers]
 
     @classmethod
     def of(cls, network: WindowNetwork, params: Sequence[np.ndarray]) -> _FieldTable | None:
-        """The table, or None when a tower has no embedding or convolution, or too wide a field."""
+        """The table, or None when a tower has no embedding or convolution (or > 256 codes)."""
         towers = []
         for tower in _towers(network):
-            if tower.embedding is None or not tower.convs:
+            if tower.embedding is None or not tower.convs or tower.tokens > 256:
                 return None
-            span = _receptive_field([conv.kernel for conv in tower.convs])
-            if span > len(_POWERS):
-                return None
-            towers.append((tower, span))
+            towers.append((tower, _receptive_field([conv.kernel for conv in tower.convs])))
         return cls(network, params, towers)
 
     def forward(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -808,15 +822,16 @@ class _FieldTable:
         if width < span:  # no output position: let the window path say what is wrong
             features, _ = _tower_forward(tower, self.params, Windows(tokens), None)
             return features
-        numbers = sliding_window_view(tokens, span, axis=1) @ _POWERS[:span]  # (N, W')
-        unique, inverse = np.unique(numbers, return_inverse=True)
+        numbers = _field_keys(sliding_window_view(tokens, span, axis=1), tower.tokens)  # (N, W')
+        unique, first, inverse = np.unique(numbers, return_index=True, return_inverse=True)
         keys = self.keys[index]
         where = np.searchsorted(keys, unique)
         known = where < len(keys)
         known[known] = keys[where[known]] == unique[known]
         if not known.all():
             missing = unique[~known]
-            fields = (missing[:, None] // _POWERS[:span]) % NUM_TOKENS
+            window, start = np.divmod(first[~known], numbers.shape[1])
+            fields = tokens[window[:, None], start[:, None] + np.arange(span)]
             computed, _ = _tower_forward(tower, self.params, Windows(fields), None)
             stored = self.outputs[index]
             outputs = computed if stored is None else np.concatenate([stored, computed])
