@@ -50,6 +50,12 @@ ENABLED = True
 #: The logit of a masked action (sb3-contrib's ``MaskableCategorical``).
 MASKED_LOGIT = np.float32(-1e8)
 
+#: A first convolution over at most this many codes reads them one-hot, with the embedding
+#: folded into its weight (cheapest for the 4 structure codes); over more (the 20 of
+#: ``observe_letters``) it gathers the embedding rows first: the one-hot product would
+#: cost codes / embedding size times as much (session 62: 2.2 times torch's sampling step).
+ONE_HOT_TOKENS = 4
+
 #: A tower computes each distinct receptive field of its last convolution once
 #: (:class:`_Fields`) when the distinct fields are at most this share of the output
 #: positions of the windows; otherwise it computes every window on its own.
@@ -235,12 +241,16 @@ class Windows:
     def columns(self, tokens: int, kernel: int) -> np.ndarray:
         """im2col of the windows for a first convolution of ``kernel``, (D, W', X, K).
 
-        With ``tokens`` > 0 the input is one-hot over that many codes (X = ``tokens``);
-        with 0 the binary encoding (X = 1). ``kernel`` 0: the input itself, (D, W, X).
+        With ``tokens`` > 0 the input is one-hot over that many codes (X = ``tokens``),
+        or with more than :data:`ONE_HOT_TOKENS` (and a kernel) the codes themselves,
+        int64 (X = 1, :func:`_first_forward` gathers their embedding rows); with 0 the
+        binary encoding (X = 1). ``kernel`` 0: the input itself, (D, W, X).
         """
         key = (tokens, kernel)
         if key not in self._columns:
-            if tokens:
+            if tokens > ONE_HOT_TOKENS and kernel:
+                values = self.observations.astype(np.int64)[:, :, None]
+            elif tokens:
                 values = self.observations.astype(np.int64)[:, :, None] == np.arange(tokens)
                 values = values.astype(np.float32)
             else:
@@ -438,10 +448,8 @@ def _tower_forward(
         return features, (columns, [], hidden.shape)
     out_width = columns.shape[1]
     columns = columns.reshape(count * out_width, -1)
-    hidden = columns @ _first_weight(tower, params).T
-    hidden += params[first.bias]
-    np.maximum(hidden, 0.0, out=hidden)
-    layers = [(columns, hidden, 0)]
+    hidden, inputs = _first_forward(tower, params, columns)
+    layers = [(columns, inputs, hidden)]
     hidden = hidden.reshape(count, out_width, -1)
     for conv in tower.convs[1:]:
         # All kernel taps in one product, P[n, t, o, k] = sum_c h[n, t, c] W[o, c, k]; then
@@ -466,6 +474,29 @@ def _tower_forward(
 def _taps(weight: np.ndarray) -> np.ndarray:
     """A (C_out, C_in, K) convolution weight as (C_in, C_out K): every tap in one product."""
     return weight.transpose(1, 0, 2).reshape(weight.shape[1], -1)
+
+
+def _first_forward(
+    tower: _Tower, params: Sequence[np.ndarray], columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first convolution + ReLU on im2col rows (R, X K), and the product's input.
+
+    ``columns`` of codes (int, :meth:`Windows.columns`) gather the embedding rows first:
+    the input is then (R, E K), channel-major as the weight (C_out, E, K); else it is
+    ``columns`` itself, against :func:`_first_weight`.
+    """
+    first = tower.convs[0]
+    weight = params[first.weight]
+    if columns.dtype.kind == "i":
+        embedded = params[tower.embedding][columns]  # (R, K, E)
+        inputs = embedded.transpose(0, 2, 1).reshape(len(columns), -1)
+        hidden = inputs @ weight.reshape(len(weight), -1).T
+    else:
+        inputs = columns
+        hidden = columns @ _first_weight(tower, params).T
+    hidden += params[first.bias]
+    np.maximum(hidden, 0.0, out=hidden)
+    return hidden, inputs
 
 
 def _first_weight(tower: _Tower, params: Sequence[np.ndarray]) -> np.ndarray:
@@ -513,20 +544,39 @@ def _tower_backward(
         grads[conv.weight] += d_stack.transpose(1, 0, 2)  # (C_in, C_out, K) -> (C_out, C_in, K)
         d_hidden = (d_taps @ _taps(weight).T).reshape(count, width, -1)
         out_width = width
-    columns, out, _ = layers[0]
-    _first_backward(tower, params, columns, d_hidden.reshape(out.shape) * (out > 0), grads)
+    columns, inputs, out = layers[0]
+    d_out = d_hidden.reshape(out.shape) * (out > 0)
+    _first_backward(tower, params, columns, inputs, d_out, grads)
 
 
 def _first_backward(
     tower: _Tower,
     params: Sequence[np.ndarray],
     columns: np.ndarray,
+    inputs: np.ndarray,
     d_out: np.ndarray,
     grads: list[np.ndarray],
 ) -> None:
-    """Gradients of the first convolution (and embedding) from its pre-ReLU gradients."""
+    """Gradients of the first convolution (and embedding) from its pre-ReLU gradients.
+
+    ``columns`` and ``inputs`` are :func:`_first_forward`'s rows and product input.
+    """
     first = tower.convs[0]
     grads[first.bias] += d_out.sum(axis=0)
+    if columns.dtype.kind == "i":  # gathered embedding rows: scatter their gradients back
+        weight = params[first.weight]  # (C_out, E, K)
+        grads[first.weight] += (d_out.T @ inputs).reshape(weight.shape)
+        d_inputs = d_out @ weight.reshape(len(weight), -1)  # (R, E K)
+        size = weight.shape[1]
+        d_embedded = d_inputs.reshape(len(columns), size, -1).transpose(0, 2, 1)  # (R, K, E)
+        d_embedded = d_embedded.reshape(-1, size)
+        codes = columns.reshape(-1)
+        embedding = grads[tower.embedding]
+        for channel in range(size):
+            embedding[:, channel] += np.bincount(
+                codes, d_embedded[:, channel], minlength=tower.tokens
+            )
+        return
     d_first = d_out.T @ columns  # (C_out, X K)
     if tower.embedding is None:
         grads[first.weight] += d_first.reshape(grads[first.weight].shape)
@@ -541,11 +591,8 @@ def _fields_forward(
     tower: _Tower, params: Sequence[np.ndarray], fields: _Fields
 ) -> tuple[np.ndarray, Any]:
     """:func:`_tower_forward` over the distinct receptive fields (see :class:`_Fields`)."""
-    first = tower.convs[0]
-    hidden = fields.columns @ _first_weight(tower, params).T
-    hidden += params[first.bias]
-    np.maximum(hidden, 0.0, out=hidden)
-    layers = [(fields.columns, hidden)]
+    hidden, inputs = _first_forward(tower, params, fields.columns)
+    layers = [(fields.columns, inputs, hidden)]
     for conv, children in zip(tower.convs[1:], fields.children, strict=True):
         inputs = hidden[children].reshape(len(children), -1)  # (U_l, K C_in), tap-major
         out = inputs @ _stacked(params[conv.weight])
@@ -581,8 +628,8 @@ def _fields_backward(
         )
         d_inputs = d_out @ _stacked(weight).T  # (U_l, K C_in)
         d_hidden = fields.child_sums[position - 1].sum(d_inputs.reshape(-1, weight.shape[1]))
-    columns, out = layers[0]
-    _first_backward(tower, params, columns, d_hidden * (out > 0), grads)
+    columns, inputs, out = layers[0]
+    _first_backward(tower, params, columns, inputs, d_hidden * (out > 0), grads)
 
 
 def _stacked(weight: np.ndarray) -> np.ndarray:
@@ -697,10 +744,18 @@ class _WindowTable:
     one target those are the windows the next rollout meets. ``version`` is the
     parameters' torch version counters, which every in-place change (an optimizer step,
     ``load_state_dict``, this module's update) advances.
+
+    The table holds at most :attr:`LIMIT` windows: one that would grow past it starts
+    empty again. Sampling without updates (validation, ``autorl design --method
+    meta-learna``) otherwise grows it without end when windows rarely repeat (a policy
+    that observes the letters it writes meets new ones at every step), and every step
+    would copy it (session 62: 16 ms instead of 1 ms per step).
     """
 
     #: Windows carried over to a new table at most (meta-training meets many targets).
     CARRY = 1024
+    #: Windows kept at most.
+    LIMIT = 4096
 
     def __init__(
         self,
@@ -713,25 +768,36 @@ class _WindowTable:
         self.rows: dict[bytes, int] = {}
         self.logits = np.empty((0, network.num_actions), np.float32)
         self.values = np.empty(0, np.float32)
-        self.windows: np.ndarray | None = None  # the rows of ``logits``, in order
+        #: The rows of ``logits`` in order, while they are at most :attr:`CARRY` (else None).
+        self.windows: np.ndarray | None = None
         #: The towers' outputs per receptive field (None: the network has no such form).
         self.fields = _FieldTable.of(network, params)
-        carried = previous.windows if previous is not None else None
-        if carried is not None and len(carried) <= self.CARRY:
-            self._add(carried)
+        if previous is not None and previous.windows is not None:
+            self._add(previous.windows)
 
     def lookup(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits (N, actions) and values (N,) of ``observations``' windows."""
         unique, inverse = _unique_rows(observations)
         keys = [row.tobytes() for row in unique]
         missing = [i for i, key in enumerate(keys) if key not in self.rows]
+        if missing and len(self.logits) + len(missing) > self.LIMIT:
+            self._clear()
+            missing = list(range(len(keys)))
         if missing:
             self._add(unique[missing])
         index = np.array([self.rows[key] for key in keys])[inverse]
         return self.logits[index], self.values[index]
 
+    def _clear(self) -> None:
+        """Forget every window (the field table keeps its own limit)."""
+        self.rows = {}
+        self.logits = self.logits[:0]
+        self.values = self.values[:0]
+        self.windows = None
+
     def _add(self, windows: np.ndarray) -> None:
         """Compute distinct windows, none of them in the table yet."""
+        carry = len(self.logits) + len(windows) <= self.CARRY
         if self.fields is not None:
             logits, values = self.fields.forward(windows)
         else:
@@ -744,7 +810,12 @@ class _WindowTable:
             self.rows[row.tobytes()] = base + offset
         self.logits = np.concatenate([self.logits, logits])
         self.values = np.concatenate([self.values, values])
-        self.windows = windows if self.windows is None else np.concatenate([self.windows, windows])
+        if not carry:
+            self.windows = None
+        elif self.windows is None:
+            self.windows = windows
+        else:
+            self.windows = np.concatenate([self.windows, windows])
 
 
 def _key_dtype(tokens: int, span: int) -> np.dtype:
@@ -782,8 +853,12 @@ class _FieldTable:
     step: this table keeps every field's output (keyed by :func:`_field_keys`) and
     computes only the fields it has not met. The outputs are those
     of :func:`_tower_forward` on each field as a window of its own (valid convolutions:
-    one output position), up to float rounding.
+    one output position), up to float rounding. A tower keeps at most :attr:`LIMIT`
+    fields: one that would grow past it starts empty again (as :class:`_WindowTable`).
     """
+
+    #: Fields kept per tower at most.
+    LIMIT = 16384
 
     def __init__(
         self,
@@ -829,16 +904,17 @@ class _FieldTable:
         known = where < len(keys)
         known[known] = keys[where[known]] == unique[known]
         if not known.all():
-            missing = unique[~known]
+            if len(keys) + np.count_nonzero(~known) > self.LIMIT:
+                keys, self.outputs[index] = keys[:0], None
+                known[:] = False
+            missing = unique[~known]  # sorted, as np.unique returns them
             window, start = np.divmod(first[~known], numbers.shape[1])
             fields = tokens[window[:, None], start[:, None] + np.arange(span)]
             computed, _ = _tower_forward(tower, self.params, Windows(fields), None)
+            at = np.searchsorted(keys, missing)  # merged in order: no sort of the table
             stored = self.outputs[index]
-            outputs = computed if stored is None else np.concatenate([stored, computed])
-            keys = np.concatenate([keys, missing])
-            order = np.argsort(keys, kind="stable")
-            self.keys[index], self.outputs[index] = keys[order], outputs[order]
-            keys = self.keys[index]
+            self.keys[index] = keys = np.insert(keys, at, missing)
+            self.outputs[index] = computed if stored is None else np.insert(stored, at, computed, 0)
             where = np.searchsorted(keys, unique)
         outputs = self.outputs[index]
         assert outputs is not None

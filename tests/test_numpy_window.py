@@ -50,6 +50,7 @@ VARIANTS = {
     "gu-masks": {"gu_pairs": True},
     # the window shows the letters written so far: 20 codes, a 20-row embedding
     "letters": {"observe_letters": True},
+    "letters-no-conv": {"observe_letters": True, "conv_kernel_1": 0, "conv_kernel_2": 0},
 }
 
 
@@ -358,7 +359,7 @@ def test_shared_receptive_fields_compute_what_every_window_computes(
         rows = np.random.default_rng(4).permutation(np.unique(rows, axis=0))
         # The letters written make about half the fields distinct (every one that holds
         # the last site), too many to share by default: sharing is forced.
-        share = 1.0 if variant == "letters" else numpy_window.SHARED_FIELDS
+        share = 1.0 if variant.startswith("letters") else numpy_window.SHARED_FIELDS
         monkeypatch.setattr(numpy_window, "SHARED_FIELDS", share)
         shared = numpy_window.Windows(rows)
         plan = shared.fields(tower.tokens, kernels)
@@ -498,3 +499,61 @@ def test_field_keys_are_equal_exactly_when_the_fields_are(tokens, span, packed) 
     assert (same_keys == same_fields).all() and not same_fields.all()
     ordered = np.sort(keys)  # the table's lookup: a sorted array and searchsorted
     assert (ordered[np.searchsorted(ordered, keys)] == keys).all()
+
+
+def _letters_episodes(model, env, steps: int) -> list[np.ndarray]:
+    """The windows of ``steps`` sampling steps of ``env``'s parallel episodes (new letters)."""
+    batches, observations = [], env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        batches.append(np.asarray(observations))
+        observations, _, _, _ = env.step(rng.integers(0, 4, env.num_envs))
+    return batches
+
+
+def test_the_sampling_tables_stay_within_their_limits(monkeypatch) -> None:
+    """Sampling without updates meets new windows at every step with letters: the window
+    and field tables start empty again at their limits, and keep torch's values."""
+    from policies import numpy_window
+
+    monkeypatch.setattr(numpy_window._WindowTable, "LIMIT", 40)
+    monkeypatch.setattr(numpy_window._WindowTable, "CARRY", 20)
+    monkeypatch.setattr(numpy_window._FieldTable, "LIMIT", 100)
+    model, env = _agent(_config("letters"))
+    base = type(model.policy).__mro__[2]
+    try:
+        batches = _letters_episodes(model, env, 30)
+        sizes, fields, carried = [], [], []
+        for batch in batches:
+            observations = torch.as_tensor(batch)
+            with torch.no_grad():
+                _, values, _ = model.policy(observations)
+                expected = base.predict_values(model.policy, observations)
+            np.testing.assert_allclose(values.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+            table = model.policy._window_table
+            sizes.append(len(table.logits))
+            fields.append(len(table.fields.keys[0]))
+            carried.append(table.windows is not None)
+            assert table.windows is None or len(table.windows) == len(table.logits) <= 20
+        assert max(sizes) <= 40 and max(fields) <= 100
+        # both tables were emptied along the way (they shrank), and grew again
+        assert any(b < a for a, b in zip(sizes, sizes[1:]))
+        assert any(b < a for a, b in zip(fields, fields[1:]))
+        assert True in carried and False in carried
+    finally:
+        env.close()
+
+
+def test_a_first_convolution_over_many_codes_gathers_their_embedding_rows() -> None:
+    """Up to ONE_HOT_TOKENS codes are read one-hot; more (letters) as codes whose embedding
+    rows are gathered, the same function (the letters variants of the tests above)."""
+    from policies import numpy_window
+
+    rows = np.random.default_rng(0).integers(0, 20, size=(6, 13))
+    letters = numpy_window.Windows(rows).columns(20, 5)
+    assert letters.dtype.kind == "i" and letters.shape == (6, 9, 1, 5)
+    assert (letters[:, 2, 0, :] == rows[:, 2:7]).all()
+    structure = numpy_window.Windows(rows % 4).columns(4, 5)
+    assert structure.dtype == np.float32 and structure.shape == (6, 9, 4, 5)
+    no_conv = numpy_window.Windows(rows).columns(20, 0)  # no convolution: one-hot
+    assert no_conv.dtype == np.float32 and no_conv.shape == (6, 13, 20)
