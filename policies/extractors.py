@@ -12,6 +12,8 @@ from torch import nn
 
 from policies.config import PolicyConfig
 
+NUM_TOKENS = 4  # '.', '(', ')', padding (20 with the letters written: observe_letters)
+
 
 class LearnaExtractor(BaseFeaturesExtractor):
     """Embedding -> Conv1d -> LSTM over the window of target symbols around the current site.

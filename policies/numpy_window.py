@@ -41,7 +41,7 @@ from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
-from policies.extractors import LearnaExtractor
+from policies.extractors import NUM_TOKENS, LearnaExtractor
 
 #: Whether supported policies sample and update in numpy; False runs SB3's torch code
 #: throughout (for comparisons, e.g. ``scripts/time_policy_update.py --update torch``).
@@ -49,12 +49,6 @@ ENABLED = True
 
 #: The logit of a masked action (sb3-contrib's ``MaskableCategorical``).
 MASKED_LOGIT = np.float32(-1e8)
-
-#: A first convolution over at most this many codes reads them one-hot, with the embedding
-#: folded into its weight (cheapest for the 4 structure codes); over more (the 20 of
-#: ``observe_letters``) it gathers the embedding rows first: the one-hot product would
-#: cost codes / embedding size times as much (session 62: 2.2 times torch's sampling step).
-ONE_HOT_TOKENS = 4
 
 #: A tower computes each distinct receptive field of its last convolution once
 #: (:class:`_Fields`) when the distinct fields are at most this share of the output
@@ -75,7 +69,6 @@ class _Tower:
 
     embedding: int | None  # index of the (tokens, size) embedding, or None (binary input)
     convs: tuple[_Conv, ...]
-    tokens: int = 0  # the embedding's rows (4, or 20 with observe_letters); 0: binary input
 
 
 @dataclass(frozen=True)
@@ -229,8 +222,8 @@ class Windows:
 
     def __init__(self, observations: np.ndarray):
         self.observations = observations
-        self._columns: dict[tuple[int, int], np.ndarray] = {}
-        self._fields: dict[tuple[int, tuple[int, ...]], _Fields | None] = {}
+        self._columns: dict[tuple[bool, int], np.ndarray] = {}
+        self._fields: dict[tuple[bool, tuple[int, ...]], _Fields | None] = {}
 
     @classmethod
     def of(cls, observations: np.ndarray) -> tuple[Windows, np.ndarray]:
@@ -238,20 +231,16 @@ class Windows:
         unique, inverse = _unique_rows(observations)
         return cls(unique), inverse
 
-    def columns(self, tokens: int, kernel: int) -> np.ndarray:
+    def columns(self, tokens: bool, kernel: int) -> np.ndarray:
         """im2col of the windows for a first convolution of ``kernel``, (D, W', X, K).
 
-        With ``tokens`` > 0 the input is one-hot over that many codes (X = ``tokens``),
-        or with more than :data:`ONE_HOT_TOKENS` (and a kernel) the codes themselves,
-        int64 (X = 1, :func:`_first_forward` gathers their embedding rows); with 0 the
-        binary encoding (X = 1). ``kernel`` 0: the input itself, (D, W, X).
+        With ``tokens`` the input is one-hot (X = 4 tokens); otherwise the binary
+        encoding (X = 1). ``kernel`` 0: the input itself, (D, W, X).
         """
         key = (tokens, kernel)
         if key not in self._columns:
-            if tokens > ONE_HOT_TOKENS and kernel:
-                values = self.observations.astype(np.int64)[:, :, None]
-            elif tokens:
-                values = self.observations.astype(np.int64)[:, :, None] == np.arange(tokens)
+            if tokens:
+                values = self.observations.astype(np.int64)[:, :, None] == np.arange(NUM_TOKENS)
                 values = values.astype(np.float32)
             else:
                 values = self.observations.astype(np.float32)[:, :, None]
@@ -260,10 +249,8 @@ class Windows:
             self._columns[key] = values
         return self._columns[key]
 
-    def fields(self, tokens: int, kernels: tuple[int, ...]) -> _Fields | None:
+    def fields(self, tokens: bool, kernels: tuple[int, ...]) -> _Fields | None:
         """The distinct receptive fields of convolutions of ``kernels`` over the windows.
-
-        ``tokens`` is the one-hot width as in :meth:`columns` (0: binary input).
 
         None when they repeat too little to be worth it (see :data:`SHARED_FIELDS`), or
         for a single window. Built once per set of windows and tower form.
@@ -321,7 +308,7 @@ class _Fields:
     last_sum: _Segments
 
     @classmethod
-    def of(cls, windows: Windows, tokens: int, kernels: tuple[int, ...]) -> _Fields | None:
+    def of(cls, windows: Windows, tokens: bool, kernels: tuple[int, ...]) -> _Fields | None:
         """The plan for ``windows``, or None when too few fields repeat (or one window)."""
         observations = np.ascontiguousarray(windows.observations)
         count, width = observations.shape
@@ -387,10 +374,11 @@ class _Unsupported(Exception):
 def _tower(extractor: nn.Module, index: dict[int, int]) -> _Tower:
     if type(extractor) is not LearnaExtractor or extractor.lstm is not None:
         raise _Unsupported
-    embedding, tokens = None, 0
+    embedding = None
     if extractor.embedding is not None:
         embedding = index[id(extractor.embedding.weight)]
-        tokens = int(extractor.embedding.weight.shape[0])
+        if extractor.embedding.weight.shape[0] != NUM_TOKENS:
+            raise _Unsupported
     convs = []
     modules = list(extractor.convs)
     if len(modules) % 2:  # every convolution is followed by its ReLU
@@ -403,7 +391,7 @@ def _tower(extractor: nn.Module, index: dict[int, int]) -> _Tower:
         if conv.groups != 1 or conv.bias is None or conv.padding_mode != "zeros":
             raise _Unsupported
         convs.append(_Conv(index[id(conv.weight)], index[id(conv.bias)], conv.kernel_size[0]))
-    return _Tower(embedding, tuple(convs), tokens)
+    return _Tower(embedding, tuple(convs))
 
 
 def _dense(modules: list[nn.Module], index: dict[int, int]) -> _Dense:
@@ -433,23 +421,26 @@ def _unique_rows(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _tower_forward(
     tower: _Tower, params: Sequence[np.ndarray], windows: Windows, subset: np.ndarray | None
 ) -> tuple[np.ndarray, Any]:
+    tokens = tower.embedding is not None
     first = tower.convs[0] if tower.convs else None
     if first is not None and subset is None:
-        fields = windows.fields(tower.tokens, tuple(conv.kernel for conv in tower.convs))
+        fields = windows.fields(tokens, tuple(conv.kernel for conv in tower.convs))
         if fields is not None:
             return _fields_forward(tower, params, fields)
-    columns = windows.columns(tower.tokens, first.kernel if first else 0)
+    columns = windows.columns(tokens, first.kernel if first else 0)
     if subset is not None:
         columns = columns[subset]
     count = len(columns)
     if first is None:  # no convolution: the (embedded) windows are the features
-        hidden = columns @ params[tower.embedding] if tower.tokens else columns
+        hidden = columns @ params[tower.embedding] if tokens else columns
         features = hidden.transpose(0, 2, 1).reshape(count, -1)
         return features, (columns, [], hidden.shape)
     out_width = columns.shape[1]
     columns = columns.reshape(count * out_width, -1)
-    hidden, inputs = _first_forward(tower, params, columns)
-    layers = [(columns, inputs, hidden)]
+    hidden = columns @ _first_weight(tower, params).T
+    hidden += params[first.bias]
+    np.maximum(hidden, 0.0, out=hidden)
+    layers = [(columns, hidden, 0)]
     hidden = hidden.reshape(count, out_width, -1)
     for conv in tower.convs[1:]:
         # All kernel taps in one product, P[n, t, o, k] = sum_c h[n, t, c] W[o, c, k]; then
@@ -474,29 +465,6 @@ def _tower_forward(
 def _taps(weight: np.ndarray) -> np.ndarray:
     """A (C_out, C_in, K) convolution weight as (C_in, C_out K): every tap in one product."""
     return weight.transpose(1, 0, 2).reshape(weight.shape[1], -1)
-
-
-def _first_forward(
-    tower: _Tower, params: Sequence[np.ndarray], columns: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The first convolution + ReLU on im2col rows (R, X K), and the product's input.
-
-    ``columns`` of codes (int, :meth:`Windows.columns`) gather the embedding rows first:
-    the input is then (R, E K), channel-major as the weight (C_out, E, K); else it is
-    ``columns`` itself, against :func:`_first_weight`.
-    """
-    first = tower.convs[0]
-    weight = params[first.weight]
-    if columns.dtype.kind == "i":
-        embedded = params[tower.embedding][columns]  # (R, K, E)
-        inputs = embedded.transpose(0, 2, 1).reshape(len(columns), -1)
-        hidden = inputs @ weight.reshape(len(weight), -1).T
-    else:
-        inputs = columns
-        hidden = columns @ _first_weight(tower, params).T
-    hidden += params[first.bias]
-    np.maximum(hidden, 0.0, out=hidden)
-    return hidden, inputs
 
 
 def _first_weight(tower: _Tower, params: Sequence[np.ndarray]) -> np.ndarray:
@@ -527,7 +495,7 @@ def _tower_backward(
     if not tower.convs:
         if tower.embedding is not None:
             size = d_hidden.shape[2]
-            flat = inputs.reshape(-1, tower.tokens)
+            flat = inputs.reshape(-1, NUM_TOKENS)
             grads[tower.embedding] += flat.T @ d_hidden.reshape(-1, size)
         return
     for position in range(len(tower.convs) - 1, 0, -1):
@@ -544,45 +512,26 @@ def _tower_backward(
         grads[conv.weight] += d_stack.transpose(1, 0, 2)  # (C_in, C_out, K) -> (C_out, C_in, K)
         d_hidden = (d_taps @ _taps(weight).T).reshape(count, width, -1)
         out_width = width
-    columns, inputs, out = layers[0]
-    d_out = d_hidden.reshape(out.shape) * (out > 0)
-    _first_backward(tower, params, columns, inputs, d_out, grads)
+    columns, out, _ = layers[0]
+    _first_backward(tower, params, columns, d_hidden.reshape(out.shape) * (out > 0), grads)
 
 
 def _first_backward(
     tower: _Tower,
     params: Sequence[np.ndarray],
     columns: np.ndarray,
-    inputs: np.ndarray,
     d_out: np.ndarray,
     grads: list[np.ndarray],
 ) -> None:
-    """Gradients of the first convolution (and embedding) from its pre-ReLU gradients.
-
-    ``columns`` and ``inputs`` are :func:`_first_forward`'s rows and product input.
-    """
+    """Gradients of the first convolution (and embedding) from its pre-ReLU gradients."""
     first = tower.convs[0]
     grads[first.bias] += d_out.sum(axis=0)
-    if columns.dtype.kind == "i":  # gathered embedding rows: scatter their gradients back
-        weight = params[first.weight]  # (C_out, E, K)
-        grads[first.weight] += (d_out.T @ inputs).reshape(weight.shape)
-        d_inputs = d_out @ weight.reshape(len(weight), -1)  # (R, E K)
-        size = weight.shape[1]
-        d_embedded = d_inputs.reshape(len(columns), size, -1).transpose(0, 2, 1)  # (R, K, E)
-        d_embedded = d_embedded.reshape(-1, size)
-        codes = columns.reshape(-1)
-        embedding = grads[tower.embedding]
-        for channel in range(size):
-            embedding[:, channel] += np.bincount(
-                codes, d_embedded[:, channel], minlength=tower.tokens
-            )
-        return
     d_first = d_out.T @ columns  # (C_out, X K)
     if tower.embedding is None:
         grads[first.weight] += d_first.reshape(grads[first.weight].shape)
         return
     weight = params[first.weight]
-    d_first = d_first.reshape(len(weight), tower.tokens, -1)  # (C_out, tokens, K)
+    d_first = d_first.reshape(len(weight), NUM_TOKENS, -1)  # (C_out, tokens, K)
     grads[first.weight] += np.einsum("otk,tc->ock", d_first, params[tower.embedding])
     grads[tower.embedding] += np.einsum("otk,ock->tc", d_first, weight)
 
@@ -591,8 +540,11 @@ def _fields_forward(
     tower: _Tower, params: Sequence[np.ndarray], fields: _Fields
 ) -> tuple[np.ndarray, Any]:
     """:func:`_tower_forward` over the distinct receptive fields (see :class:`_Fields`)."""
-    hidden, inputs = _first_forward(tower, params, fields.columns)
-    layers = [(fields.columns, inputs, hidden)]
+    first = tower.convs[0]
+    hidden = fields.columns @ _first_weight(tower, params).T
+    hidden += params[first.bias]
+    np.maximum(hidden, 0.0, out=hidden)
+    layers = [(fields.columns, hidden)]
     for conv, children in zip(tower.convs[1:], fields.children, strict=True):
         inputs = hidden[children].reshape(len(children), -1)  # (U_l, K C_in), tap-major
         out = inputs @ _stacked(params[conv.weight])
@@ -628,8 +580,8 @@ def _fields_backward(
         )
         d_inputs = d_out @ _stacked(weight).T  # (U_l, K C_in)
         d_hidden = fields.child_sums[position - 1].sum(d_inputs.reshape(-1, weight.shape[1]))
-    columns, inputs, out = layers[0]
-    _first_backward(tower, params, columns, inputs, d_hidden * (out > 0), grads)
+    columns, out = layers[0]
+    _first_backward(tower, params, columns, d_hidden * (out > 0), grads)
 
 
 def _stacked(weight: np.ndarray) -> np.ndarray:
@@ -744,18 +696,10 @@ class _WindowTable:
     one target those are the windows the next rollout meets. ``version`` is the
     parameters' torch version counters, which every in-place change (an optimizer step,
     ``load_state_dict``, this module's update) advances.
-
-    The table holds at most :attr:`LIMIT` windows: one that would grow past it starts
-    empty again. Sampling without updates (validation, ``autorl design --method
-    meta-learna``) otherwise grows it without end when windows rarely repeat (a policy
-    that observes the letters it writes meets new ones at every step), and every step
-    would copy it (session 62: 16 ms instead of 1 ms per step).
     """
 
     #: Windows carried over to a new table at most (meta-training meets many targets).
     CARRY = 1024
-    #: Windows kept at most.
-    LIMIT = 4096
 
     def __init__(
         self,
@@ -768,36 +712,25 @@ class _WindowTable:
         self.rows: dict[bytes, int] = {}
         self.logits = np.empty((0, network.num_actions), np.float32)
         self.values = np.empty(0, np.float32)
-        #: The rows of ``logits`` in order, while they are at most :attr:`CARRY` (else None).
-        self.windows: np.ndarray | None = None
+        self.windows: np.ndarray | None = None  # the rows of ``logits``, in order
         #: The towers' outputs per receptive field (None: the network has no such form).
         self.fields = _FieldTable.of(network, params)
-        if previous is not None and previous.windows is not None:
-            self._add(previous.windows)
+        carried = previous.windows if previous is not None else None
+        if carried is not None and len(carried) <= self.CARRY:
+            self._add(carried)
 
     def lookup(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits (N, actions) and values (N,) of ``observations``' windows."""
         unique, inverse = _unique_rows(observations)
         keys = [row.tobytes() for row in unique]
         missing = [i for i, key in enumerate(keys) if key not in self.rows]
-        if missing and len(self.logits) + len(missing) > self.LIMIT:
-            self._clear()
-            missing = list(range(len(keys)))
         if missing:
             self._add(unique[missing])
         index = np.array([self.rows[key] for key in keys])[inverse]
         return self.logits[index], self.values[index]
 
-    def _clear(self) -> None:
-        """Forget every window (the field table keeps its own limit)."""
-        self.rows = {}
-        self.logits = self.logits[:0]
-        self.values = self.values[:0]
-        self.windows = None
-
     def _add(self, windows: np.ndarray) -> None:
         """Compute distinct windows, none of them in the table yet."""
-        carry = len(self.logits) + len(windows) <= self.CARRY
         if self.fields is not None:
             logits, values = self.fields.forward(windows)
         else:
@@ -810,32 +743,12 @@ class _WindowTable:
             self.rows[row.tobytes()] = base + offset
         self.logits = np.concatenate([self.logits, logits])
         self.values = np.concatenate([self.values, values])
-        if not carry:
-            self.windows = None
-        elif self.windows is None:
-            self.windows = windows
-        else:
-            self.windows = np.concatenate([self.windows, windows])
+        self.windows = windows if self.windows is None else np.concatenate([self.windows, windows])
 
 
-def _key_dtype(tokens: int, span: int) -> np.dtype:
-    """The dtype of :func:`_field_keys` for fields of ``span`` codes below ``tokens``."""
-    return np.dtype(np.int64) if tokens**span < 2**63 else np.dtype((np.void, span))
-
-
-def _field_keys(slices: np.ndarray, tokens: int) -> np.ndarray:
-    """One sortable key per receptive field, the last axis of ``slices`` (..., span).
-
-    The field's base-``tokens`` number when it fits in an int64 (the 4 structure codes: up
-    to 31 of them), or else its codes as bytes (the 20 codes of ``observe_letters``: 14
-    would fit). Keys are equal exactly when the fields are.
-    """
-    span = slices.shape[-1]
-    dtype = _key_dtype(tokens, span)
-    if dtype == np.int64:
-        return slices @ (tokens ** np.arange(span, dtype=np.int64))
-    codes = np.ascontiguousarray(slices, dtype=np.uint8)
-    return codes.view(dtype).reshape(slices.shape[:-1])
+#: ``4 ** k``: a receptive field of tokens (each < 4) is one base-4 number, exact in int64
+#: up to 31 tokens.
+_POWERS = NUM_TOKENS ** np.arange(31, dtype=np.int64)
 
 
 def _towers(network: WindowNetwork) -> list[_Tower]:
@@ -850,15 +763,11 @@ class _FieldTable:
     meets as many new windows as episodes and they share few receptive fields
     (:meth:`Windows.fields` then computes every position of every window). But the window
     of an episode's next step shares all but one or two fields with its window of this
-    step: this table keeps every field's output (keyed by :func:`_field_keys`) and
-    computes only the fields it has not met. The outputs are those
+    step: this table keeps every field's output (a field of ``span`` tokens is one int64,
+    its base-4 number) and computes only the fields it has not met. The outputs are those
     of :func:`_tower_forward` on each field as a window of its own (valid convolutions:
-    one output position), up to float rounding. A tower keeps at most :attr:`LIMIT`
-    fields: one that would grow past it starts empty again (as :class:`_WindowTable`).
+    one output position), up to float rounding.
     """
-
-    #: Fields kept per tower at most.
-    LIMIT = 16384
 
     def __init__(
         self,
@@ -868,18 +777,20 @@ class _FieldTable:
     ):
         self.network, self.params = network, params
         self.towers = towers  # each tower with its receptive field's width in tokens
-        #: Per tower, the sorted keys of the fields computed (:func:`_field_keys`).
-        self.keys = [np.empty(0, _key_dtype(tower.tokens, span)) for tower, span in towers]
+        self.keys = [np.empty(0, np.int64) for _ in towers]  # sorted field numbers
         self.outputs: list[np.ndarray | None] = [None for _ in towers]
 
     @classmethod
     def of(cls, network: WindowNetwork, params: Sequence[np.ndarray]) -> _FieldTable | None:
-        """The table, or None when a tower has no embedding or convolution (or > 256 codes)."""
+        """The table, or None when a tower has no embedding or convolution, or too wide a field."""
         towers = []
         for tower in _towers(network):
-            if tower.embedding is None or not tower.convs or tower.tokens > 256:
+            if tower.embedding is None or not tower.convs:
                 return None
-            towers.append((tower, _receptive_field([conv.kernel for conv in tower.convs])))
+            span = _receptive_field([conv.kernel for conv in tower.convs])
+            if span > len(_POWERS):
+                return None
+            towers.append((tower, span))
         return cls(network, params, towers)
 
     def forward(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -897,24 +808,22 @@ class _FieldTable:
         if width < span:  # no output position: let the window path say what is wrong
             features, _ = _tower_forward(tower, self.params, Windows(tokens), None)
             return features
-        numbers = _field_keys(sliding_window_view(tokens, span, axis=1), tower.tokens)  # (N, W')
-        unique, first, inverse = np.unique(numbers, return_index=True, return_inverse=True)
+        numbers = sliding_window_view(tokens, span, axis=1) @ _POWERS[:span]  # (N, W')
+        unique, inverse = np.unique(numbers, return_inverse=True)
         keys = self.keys[index]
         where = np.searchsorted(keys, unique)
         known = where < len(keys)
         known[known] = keys[where[known]] == unique[known]
         if not known.all():
-            if len(keys) + np.count_nonzero(~known) > self.LIMIT:
-                keys, self.outputs[index] = keys[:0], None
-                known[:] = False
-            missing = unique[~known]  # sorted, as np.unique returns them
-            window, start = np.divmod(first[~known], numbers.shape[1])
-            fields = tokens[window[:, None], start[:, None] + np.arange(span)]
+            missing = unique[~known]
+            fields = (missing[:, None] // _POWERS[:span]) % NUM_TOKENS
             computed, _ = _tower_forward(tower, self.params, Windows(fields), None)
-            at = np.searchsorted(keys, missing)  # merged in order: no sort of the table
             stored = self.outputs[index]
-            self.keys[index] = keys = np.insert(keys, at, missing)
-            self.outputs[index] = computed if stored is None else np.insert(stored, at, computed, 0)
+            outputs = computed if stored is None else np.concatenate([stored, computed])
+            keys = np.concatenate([keys, missing])
+            order = np.argsort(keys, kind="stable")
+            self.keys[index], self.outputs[index] = keys[order], outputs[order]
+            keys = self.keys[index]
             where = np.searchsorted(keys, unique)
         outputs = self.outputs[index]
         assert outputs is not None

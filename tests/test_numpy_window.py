@@ -48,9 +48,6 @@ VARIANTS = {
     "one-conv-two-fc": {"conv_kernel_2": 0, "fc_layers": 2},
     "no-conv": {"conv_kernel_1": 0, "conv_kernel_2": 0},
     "gu-masks": {"gu_pairs": True},
-    # the window shows the letters written so far: 20 codes, a 20-row embedding
-    "letters": {"observe_letters": True},
-    "letters-no-conv": {"observe_letters": True, "conv_kernel_1": 0, "conv_kernel_2": 0},
 }
 
 
@@ -156,16 +153,12 @@ def test_value_clipping_and_target_kl_follow_sb3(clip_range_vf: float | None) ->
 
 
 def _episode_windows(model, env) -> tuple[torch.Tensor, np.ndarray]:
-    """The windows and action masks of one episode's steps, one row per step.
-
-    The actions cycle through 0-3 (allowed everywhere), so that a window that shows the
-    letters written (``observe_letters``) holds all four of them.
-    """
+    """The windows and action masks of one episode's steps, one row per step."""
     observations, rows, masks = env.reset(), [], []
-    for step in range(model.n_steps):
+    for _ in range(model.n_steps):
         rows.append(observations[0])
         masks.append(env.action_masks()[0])
-        observations, _, _, _ = env.step(np.full(env.num_envs, step % 4, dtype=np.int64))
+        observations, _, _, _ = env.step(np.zeros(env.num_envs, dtype=np.int64))
     return obs_as_tensor(np.stack(rows), "cpu"), np.stack(masks)
 
 
@@ -357,20 +350,16 @@ def test_shared_receptive_fields_compute_what_every_window_computes(
             [_episode_windows(model, env)[0].numpy(), _episode_windows(model, other_env)[0].numpy()]
         )
         rows = np.random.default_rng(4).permutation(np.unique(rows, axis=0))
-        # The letters written make about half the fields distinct (every one that holds
-        # the last site), too many to share by default: sharing is forced.
-        share = 1.0 if variant.startswith("letters") else numpy_window.SHARED_FIELDS
-        monkeypatch.setattr(numpy_window, "SHARED_FIELDS", share)
         shared = numpy_window.Windows(rows)
-        plan = shared.fields(tower.tokens, kernels)
+        plan = shared.fields(tower.embedding is not None, kernels)
         if not kernels:  # no convolution: nothing to share
             assert plan is None
             return
         assert plan is not None and len(plan.children) == len(kernels) - 1
-        assert len(plan.columns) < len(rows) * (rows.shape[1] - kernels[0] + 1) * share
+        assert len(plan.columns) < len(rows) * (rows.shape[1] - kernels[0] + 1) / 2
         monkeypatch.setattr(numpy_window, "SHARED_FIELDS", -1.0)  # every window on its own
         alone = numpy_window.Windows(rows)
-        assert alone.fields(tower.tokens, kernels) is None
+        assert alone.fields(tower.embedding is not None, kernels) is None
         expected_logits, expected_values, expected_grads = _forward_backward(
             network, params, alone, 9
         )
@@ -391,26 +380,18 @@ def test_fields_are_not_shared_between_unrelated_windows() -> None:
 
     rng = np.random.default_rng(0)
     random_rows = rng.integers(0, 4, size=(50, 13)).astype(np.float32)
-    assert numpy_window.Windows(random_rows).fields(4, (5, 3)) is None
+    assert numpy_window.Windows(random_rows).fields(True, (5, 3)) is None
     one_window = np.zeros((1, 13), np.float32)  # all its fields alike, but it is alone
-    assert numpy_window.Windows(one_window).fields(4, (5, 3)) is None
+    assert numpy_window.Windows(one_window).fields(True, (5, 3)) is None
     repeated = np.tile(random_rows[:1], (50, 1))
     repeated[::2, 0] = 3.0 - repeated[::2, 0]  # two distinct windows, fields mostly shared
-    plan = numpy_window.Windows(repeated).fields(4, (5, 3))
+    plan = numpy_window.Windows(repeated).fields(True, (5, 3))
     assert plan is not None and plan.last.shape == (50, 13 - 7 + 1)
     assert len(plan.columns) <= 2 * (13 - 5 + 1)
 
 
 @pytest.mark.parametrize(
-    "changes",
-    [
-        {},
-        {"conv_kernel_2": 0, "fc_layers": 2},
-        {"shared_extractor": False},
-        {"observe_letters": True},  # 20 codes, fields of 7: int64 keys
-        # 20 codes, fields of 15: 20**15 > 2**63, keyed by their bytes
-        {"observe_letters": True, "state_radius": 10, "conv_kernel_1": 9, "conv_kernel_2": 7},
-    ],
+    "changes", [{}, {"conv_kernel_2": 0, "fc_layers": 2}, {"shared_extractor": False}]
 )
 def test_the_field_table_samples_what_every_window_computes(changes: dict) -> None:
     """Sampling keeps each receptive field's tower output across steps (meta-training).
@@ -435,9 +416,6 @@ def test_the_field_table_samples_what_every_window_computes(changes: dict) -> No
         table = numpy_window._FieldTable.of(network, params)
         assert table is not None
         assert len(table.towers) == (1 if config.policy.shared_extractor else 2)
-        span = table.towers[0][1]
-        wide = config.env.observe_letters and span == 15
-        assert table.keys[0].dtype == (np.dtype((np.void, 15)) if wide else np.int64)
         episodes = [_episode_windows(model, e)[0].numpy() for e in envs]
         seen: list[set[bytes]] = [set() for _ in table.towers]
         positions = 0
@@ -455,10 +433,7 @@ def test_the_field_table_samples_what_every_window_computes(changes: dict) -> No
                     positions += len(row) - span + 1
         for fields, keys in zip(seen, table.keys, strict=True):
             assert len(keys) == len(np.unique(keys)) == len(fields)  # each computed once
-        # most were met before (with the letters written, fewer: those of the latest site
-        # are new at every step)
-        met = 0.95 if config.env.observe_letters else 0.5
-        assert sum(len(keys) for keys in table.keys) < positions * met
+        assert sum(len(keys) for keys in table.keys) < positions / 2  # most were met before
     finally:
         for e in envs:
             e.close()
@@ -476,84 +451,3 @@ def test_the_field_table_leaves_other_networks_to_the_window_path() -> None:
             assert numpy_window._FieldTable.of(network, params) is None
         finally:
             env.close()
-
-
-@pytest.mark.parametrize(
-    ("tokens", "span", "packed"), [(4, 31, True), (4, 32, False), (20, 14, True), (20, 15, False)]
-)
-def test_field_keys_are_equal_exactly_when_the_fields_are(tokens, span, packed) -> None:
-    """A field's key is its base-``tokens`` number while that fits in an int64, else its bytes."""
-    from policies import numpy_window
-
-    rng = np.random.default_rng(span)
-    fields = rng.integers(0, tokens, size=(200, span))
-    fields[100:] = fields[:100]  # every field twice
-    fields[150:, -1] = (fields[150:, -1] + 1) % tokens  # ... but these differ in the last code
-    fields[160:, 0] = tokens - 1  # and the largest code at both ends
-    fields[160:, -1] = tokens - 1
-    keys = numpy_window._field_keys(fields, tokens)
-    assert keys.shape == (200,)
-    assert (keys.dtype == np.int64) == packed
-    same_keys = keys[:, None] == keys[None, :]
-    same_fields = (fields[:, None, :] == fields[None, :, :]).all(axis=2)
-    assert (same_keys == same_fields).all() and not same_fields.all()
-    ordered = np.sort(keys)  # the table's lookup: a sorted array and searchsorted
-    assert (ordered[np.searchsorted(ordered, keys)] == keys).all()
-
-
-def _letters_episodes(model, env, steps: int) -> list[np.ndarray]:
-    """The windows of ``steps`` sampling steps of ``env``'s parallel episodes (new letters)."""
-    batches, observations = [], env.reset()
-    rng = np.random.default_rng(0)
-    for _ in range(steps):
-        batches.append(np.asarray(observations))
-        observations, _, _, _ = env.step(rng.integers(0, 4, env.num_envs))
-    return batches
-
-
-def test_the_sampling_tables_stay_within_their_limits(monkeypatch) -> None:
-    """Sampling without updates meets new windows at every step with letters: the window
-    and field tables start empty again at their limits, and keep torch's values."""
-    from policies import numpy_window
-
-    monkeypatch.setattr(numpy_window._WindowTable, "LIMIT", 40)
-    monkeypatch.setattr(numpy_window._WindowTable, "CARRY", 20)
-    monkeypatch.setattr(numpy_window._FieldTable, "LIMIT", 100)
-    model, env = _agent(_config("letters"))
-    base = type(model.policy).__mro__[2]
-    try:
-        batches = _letters_episodes(model, env, 30)
-        sizes, fields, carried = [], [], []
-        for batch in batches:
-            observations = torch.as_tensor(batch)
-            with torch.no_grad():
-                _, values, _ = model.policy(observations)
-                expected = base.predict_values(model.policy, observations)
-            np.testing.assert_allclose(values.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
-            table = model.policy._window_table
-            sizes.append(len(table.logits))
-            fields.append(len(table.fields.keys[0]))
-            carried.append(table.windows is not None)
-            assert table.windows is None or len(table.windows) == len(table.logits) <= 20
-        assert max(sizes) <= 40 and max(fields) <= 100
-        # both tables were emptied along the way (they shrank), and grew again
-        assert any(b < a for a, b in zip(sizes, sizes[1:]))
-        assert any(b < a for a, b in zip(fields, fields[1:]))
-        assert True in carried and False in carried
-    finally:
-        env.close()
-
-
-def test_a_first_convolution_over_many_codes_gathers_their_embedding_rows() -> None:
-    """Up to ONE_HOT_TOKENS codes are read one-hot; more (letters) as codes whose embedding
-    rows are gathered, the same function (the letters variants of the tests above)."""
-    from policies import numpy_window
-
-    rows = np.random.default_rng(0).integers(0, 20, size=(6, 13))
-    letters = numpy_window.Windows(rows).columns(20, 5)
-    assert letters.dtype.kind == "i" and letters.shape == (6, 9, 1, 5)
-    assert (letters[:, 2, 0, :] == rows[:, 2:7]).all()
-    structure = numpy_window.Windows(rows % 4).columns(4, 5)
-    assert structure.dtype == np.float32 and structure.shape == (6, 9, 4, 5)
-    no_conv = numpy_window.Windows(rows).columns(20, 0)  # no convolution: one-hot
-    assert no_conv.dtype == np.float32 and no_conv.shape == (6, 13, 20)
