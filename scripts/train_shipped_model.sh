@@ -3,6 +3,10 @@
 #
 #   bash scripts/train_shipped_model.sh [OUT_DIR]      (default: runs/shipped-model)
 #
+# It ends by copying the best validated checkpoint into meta/models/ of this checkout: from
+# then on `autorl design` and `autorl benchmark` run from this checkout use the new model
+# by default. Compare it with the old one from another checkout (or with --model on both).
+#
 # Environment (defaults in brackets):
 #   TRAIN_SECONDS [1800]  meta-training wall time (30 minutes)
 #   WORKERS [2]           folding processes
@@ -15,7 +19,8 @@
 #                         (autorl design --method stages --format jsonl) design every
 #                         training target for that many seconds into OUT/teacher.jsonl, and
 #                         the policy imitates their solutions before PPO (autorl meta-train
-#                         --imitate; expert iteration's distillation step, session 61)
+#                         --imitate; expert iteration's distillation step, session 61;
+#                         2 s took 20 min on 2 cores in session 62, docs/results/i14az)
 #   IMITATE []            instead, an existing file of solutions of the training targets to
 #                         imitate (autorl design --format json or jsonl)
 #   IMITATION_EPOCHS [10] passes of the imitation over the solutions
