@@ -45,3 +45,19 @@ NO_FIELD_TABLE=1 python $out/dev/time_sampling.py runs/ship/run/best.zip runs/sh
 python $out/dev/time_sampling.py runs/ship/run/best.zip runs/ship/validation.txt 64 600
 NO_FIELD_TABLE=1 python $out/dev/time_sampling.py runs/ship/run/best.zip runs/ship/validation.txt 64 600
 python $out/dev/time_update.py runs/ship/run/best.zip runs/ship/validation.txt
+
+# 6. The plain model with the default method beside the shipped model, Rfam-Taneda at 60 s,
+#    at once, one worker each, from a clean worktree (its meta/models/ holds the shipped
+#    model: results.csv's `model` column tells them apart).
+autorl benchmark --dataset rfam-taneda --method meta-learna-adapt --time-limit 60 --workers 1 --runs 1 --seed 17 --out $out/taneda-60s-shipped --quiet &
+autorl benchmark --dataset rfam-taneda --method meta-learna-adapt --model runs/plain/run/best.zip --time-limit 60 --workers 1 --runs 1 --seed 17 --out $out/taneda-60s-plain --quiet &
+wait
+autorl benchmark compare $out/taneda-60s-shipped $out/taneda-60s-plain > $out/taneda-60s-compare.txt
+
+# 7. The policy alone on Rfam-Learn validation at 10 s beside the shipped model (session
+#    58's "sampling only" flags), at once, one worker each, from the same clean worktree.
+policy="--refine 0 --ensemble-share 0 --quick-starts 0"
+autorl benchmark --dataset rfam-learn-validation --method meta-learna $policy --time-limit 10 --workers 1 --runs 1 --seed 17 --out $out/rlv-10s-policy-shipped --quiet &
+autorl benchmark --dataset rfam-learn-validation --method meta-learna $policy --model runs/plain/run/best.zip --time-limit 10 --workers 1 --runs 1 --seed 17 --out $out/rlv-10s-policy-plain --quiet &
+wait
+autorl benchmark compare $out/rlv-10s-policy-shipped $out/rlv-10s-policy-plain > $out/rlv-10s-policy-compare.txt
