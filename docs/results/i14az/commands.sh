@@ -3,8 +3,8 @@
 # One job at a time (the benchmark pair: both runs at once, one worker each), nothing else
 # running. The runs and models stayed outside the repository (runs/ship and runs/plain
 # here; /work/exp/s62 on the day); the files that say what they did were copied into this
-# folder. autorl ran from a worktree of 5494570 (the code of this session's final commit:
-# the numpy-mirror commits were reverted), the throughput too.
+# folder. autorl ran from a worktree of 5494570 (steps 1-4) or of 400e3ba (steps 6-7); both
+# have the code of this session's final commit (the numpy-mirror commits were reverted).
 set -e
 out=docs/results/i14az
 
