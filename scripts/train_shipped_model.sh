@@ -13,14 +13,15 @@
 #   SOURCE [mixture]      training structures: mfe, ensemble, grammar or mixture
 #   MIXTURE [mfe:0.4,ensemble:0.3,grammar:0.3]   the mixture's sources and weights
 #   INIT []               a checkpoint to continue (its weights start the run), or none
-#   VALIDATE_EVERY [10]   minutes between validations (the best validated checkpoint ships)
+#   VALIDATE_EVERY [5]    minutes between validations (the best validated checkpoint ships)
 #   N_STEPS [64]          steps per environment per PPO rollout (autorl meta-train --n-steps)
-#   TEACHER_SECONDS []    with a number: before meta-training, the stages without a policy
-#                         (autorl design --method stages --format jsonl) design every
-#                         training target for that many seconds into OUT/teacher.jsonl, and
-#                         the policy imitates their solutions before PPO (autorl meta-train
-#                         --imitate; expert iteration's distillation step, session 61;
-#                         2 s took 20 min on 2 cores in session 62, docs/results/i14az)
+#   TEACHER_SECONDS [2]   before meta-training, the stages without a policy (autorl design
+#                         --method stages --format jsonl) design every training target for
+#                         that many seconds into OUT/teacher.jsonl, and the policy imitates
+#                         their solutions before PPO (autorl meta-train --imitate; expert
+#                         iteration's distillation step, session 61; 2 s took 20 min on 2
+#                         cores in session 62, docs/results/i14az); TEACHER_SECONDS= (empty)
+#                         meta-trains with PPO alone, as every model before session 63's
 #   IMITATE []            instead, an existing file of solutions of the training targets to
 #                         imitate (autorl design --format json or jsonl)
 #   IMITATION_EPOCHS [10] passes of the imitation over the solutions
@@ -32,10 +33,14 @@
 #                         trains with it (session 32's model); CONFIG= (empty) trains the
 #                         published Meta-LEARNA configuration
 #
-# Everything is seeded; the budget is wall-clock time, so the step count depends on the
-# machine. The shipped model was made by the defaults on 2 cores (AMD EPYC, no GPU) in
-# session 52 (OUT_DIR was /work/exp/s52-noli; validations, without local improvement, 10,
-# 10, 8 of 20, the best at 2.31 M of 7.15 M timesteps). Session 32's model (in the history
+# Everything is seeded; the budget is wall-clock time, so the step count and the teacher's
+# solutions depend on the machine. The shipped model was made by the defaults on 2 cores
+# (AMD EPYC, no GPU) in session 62 and shipped in session 63 (OUT_DIR was
+# /work/exp/s62/plain; the teacher solved 2,808 of 3,000 training targets in 20 min; held-out
+# imitation accuracy 79.7 %; validations 14 of 20 after imitation, then 14, 13, 17, 15, 14,
+# the best at 3.99 M of 6.62 M timesteps; docs/results/i14az, i14ba). Session 52's model (in
+# the history at e93d093) was made with TEACHER_SECONDS= VALIDATE_EVERY=10 (validations,
+# without local improvement, 10, 10, 8 of 20, the best at 2.31 M of 7.15 M timesteps). Session 32's model (in the history
 # at de64144) was made with CONFIG=docs/results/i14r/bohb/incumbent.json on Intel Xeon
 # (validations 13, 14, 14 of 20 with local improvement, the best at 4.17 M of 6.10 M
 # timesteps; "screened" local improvement makes twice the steps of session 28's run, whose
@@ -58,10 +63,10 @@ SOURCE=${SOURCE:-mixture}
 MIXTURE=${MIXTURE:-mfe:0.4,ensemble:0.3,grammar:0.3}
 INIT=${INIT:-}
 CONFIG=${CONFIG-docs/results/i14ap/incumbent-noli.json}
-VALIDATE_EVERY=${VALIDATE_EVERY:-10}
+VALIDATE_EVERY=${VALIDATE_EVERY:-5}
 N_STEPS=${N_STEPS:-64}
 IMITATE=${IMITATE:-}
-TEACHER_SECONDS=${TEACHER_SECONDS:-}
+TEACHER_SECONDS=${TEACHER_SECONDS-2}
 IMITATION_EPOCHS=${IMITATION_EPOCHS:-10}
 if [ -z "${AUTORL_DATA:-}" ] && [ -d ../shared/data ]; then
   export AUTORL_DATA="$(cd ../shared/data && pwd)"

@@ -43,6 +43,32 @@ def test_the_shipped_model_is_package_data_with_its_configuration():
         local_improvement=0,
     )
     assert {"seed", "elapsed", "versions", "train_data_sha256"} <= set(checkpoint.meta)
+    # The script's default recipe since session 63: the policy imitated the teacher's
+    # solutions of the same training targets before PPO (meta-train --imitate).
+    imitation = checkpoint.meta["imitation"]
+    assert imitation["designs"] > 1000 and imitation["decisions"] > 100_000
+    assert imitation["epochs"] == 10
+
+
+def test_the_shipped_policy_reads_its_window():
+    """Every model shipped before session 63 wrote A / C-G whatever the structure.
+
+    The imitation model's action probabilities differ from site to site (spread 0.69 on
+    these two targets, 0.76 on 20 generated ones; session 52's constant: 3e-5), more than
+    one action is the most probable somewhere, and most of its hidden units are not
+    saturated at every site (session 52's: all of them).
+    """
+    from envs.dot_bracket import Target
+    from meta.policy_context import context_report
+
+    targets = [
+        Target("hairpins", "((((((....))))))...((((((....))))))"),
+        Target("multiloop", "((((..((((....))))..((((....))))...((((....))))..))))"),
+    ]
+    report = context_report(load_checkpoint(), targets)
+    assert report.spread > 0.2
+    assert sum(count > 0 for count in report.argmax) >= 2
+    assert report.saturated is not None and report.saturated < 0.5
 
 
 def test_default_design_uses_the_shipped_model_from_an_installed_package(tmp_path: Path):
