@@ -40,8 +40,8 @@
 # imitation accuracy 79.7 %; validations 14 of 20 after imitation, then 14, 13, 17, 15, 14,
 # the best at 3.99 M of 6.62 M timesteps; docs/results/i14az, i14ba). Session 52's model (in
 # the history at e93d093) was made with TEACHER_SECONDS= VALIDATE_EVERY=10 (validations,
-# without local improvement, 10, 10, 8 of 20, the best at 2.31 M of 7.15 M timesteps). Session 32's model (in the history
-# at de64144) was made with CONFIG=docs/results/i14r/bohb/incumbent.json on Intel Xeon
+# without local improvement, 10, 10, 8 of 20, the best at 2.31 M of 7.15 M timesteps).
+# Session 32's model (in the history at de64144) was made with CONFIG=docs/results/i14r/bohb/incumbent.json on Intel Xeon
 # (validations 13, 14, 14 of 20 with local improvement, the best at 4.17 M of 6.10 M
 # timesteps; "screened" local improvement makes twice the steps of session 28's run, whose
 # model, made with TRAIN_SECONDS=2700, peaked at its first validation, 1.6 M of 5.9 M

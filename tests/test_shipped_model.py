@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from envs.dot_bracket import Target
 from envs.folding import mfe_structure
 from meta.checkpoints import SHIPPED_MODEL, load_checkpoint, shipped_model_path
 from meta.config import META_LEARNA, LearnaConfig
+from meta.policy_context import context_report
 
 TARGET = "((((((....))))))...((((((....))))))"
 REPO = Path(__file__).resolve().parents[1]
@@ -58,9 +60,6 @@ def test_the_shipped_policy_reads_its_window():
     one action is the most probable somewhere, and most of its hidden units are not
     saturated at every site (session 52's: all of them).
     """
-    from envs.dot_bracket import Target
-    from meta.policy_context import context_report
-
     targets = [
         Target("hairpins", "((((((....))))))...((((((....))))))"),
         Target("multiloop", "((((..((((....))))..((((....))))...((((....))))..))))"),
@@ -91,7 +90,6 @@ def test_default_design_uses_the_shipped_model_from_an_installed_package(tmp_pat
 
 
 def test_sampling_from_the_shipped_model_solves_a_short_target_quickly():
-    from envs.dot_bracket import Target
     from meta.design import design
 
     result = design(Target("t", TARGET), method="meta-learna", time_limit=20, device="cpu")
