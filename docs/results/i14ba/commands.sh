@@ -6,7 +6,8 @@
 # (docs/results/i14az; the script's defaults since this session). The runs stayed outside
 # the repository (runs/ here; /work/exp/s63 on the day); the files that say what they did
 # were copied into this folder. autorl ran from a clean worktree: of e93d093 (session 52's
-# model shipped) for steps 1-3, of 443637f (the plain model shipped) for steps 4-6.
+# model shipped) for steps 1-3, of 443637f (the plain model shipped) for steps 4-6 and of
+# 939a982 (the same code and model) for step 8; step 7 edits the checkout itself.
 set -e
 out=docs/results/i14ba
 git show e93d093:meta/models/meta-learna.zip > runs/s52.zip   # session 52's model
@@ -65,3 +66,10 @@ python scripts/check_breaks.py $out/dev/breaks.json
 cp runs/s52.zip meta/models/meta-learna.zip && cp runs/s52.json meta/models/meta-learna.json
 python -m pytest -q tests/test_shipped_model.py || true
 git checkout meta/models
+
+# 8. Rfam-Taneda at 60 s with the default method, session 52's model beside the shipped one
+#    (a second seed beside session 62's pair), at once, one worker each (a worktree of 939a982).
+autorl benchmark --dataset rfam-taneda --method meta-learna-adapt --model runs/s52.zip --time-limit 60 --workers 1 --runs 1 --seed 19 --out $out/taneda-60s-s52 --quiet &
+autorl benchmark --dataset rfam-taneda --method meta-learna-adapt --time-limit 60 --workers 1 --runs 1 --seed 19 --out $out/taneda-60s-shipped --quiet &
+wait
+autorl benchmark compare $out/taneda-60s-s52 $out/taneda-60s-shipped > $out/taneda-60s-compare.txt
