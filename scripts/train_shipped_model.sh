@@ -41,12 +41,13 @@
 # the best at 3.99 M of 6.62 M timesteps; docs/results/i14az, i14ba). Session 52's model (in
 # the history at e93d093) was made with TEACHER_SECONDS= VALIDATE_EVERY=10 (validations,
 # without local improvement, 10, 10, 8 of 20, the best at 2.31 M of 7.15 M timesteps).
-# Session 32's model (in the history at de64144) was made with CONFIG=docs/results/i14r/bohb/incumbent.json on Intel Xeon
-# (validations 13, 14, 14 of 20 with local improvement, the best at 4.17 M of 6.10 M
-# timesteps; "screened" local improvement makes twice the steps of session 28's run, whose
-# model, made with TRAIN_SECONDS=2700, peaked at its first validation, 1.6 M of 5.9 M
-# timesteps: it is in the history at 6e5944d). Session 26's model was made
-# with CONFIG= (empty) TRAIN_SECONDS=4200 VALIDATE_EVERY=20 on AMD EPYC (best at 5.9 M of 10.6 M timesteps).
+# Session 32's model (in the history at de64144) was made with
+# CONFIG=docs/results/i14r/bohb/incumbent.json on Intel Xeon (validations 13, 14, 14 of 20
+# with local improvement, the best at 4.17 M of 6.10 M timesteps; "screened" local
+# improvement makes twice the steps of session 28's run, whose model, made with
+# TRAIN_SECONDS=2700, peaked at its first validation, 1.6 M of 5.9 M timesteps: it is in
+# the history at 6e5944d). Session 26's model was made with CONFIG= (empty)
+# TRAIN_SECONDS=4200 VALIDATE_EVERY=20 on AMD EPYC (best at 5.9 M of 10.6 M timesteps).
 # The model before it (session 2) was made with CONFIG= SOURCE=mfe; session 10
 # continued that one with
 #   CONFIG= TRAIN_SECONDS=4200 VALIDATE_EVERY=20 SOURCE=mixture INIT=meta/models/meta-learna.zip bash scripts/train_shipped_model.sh runs/shipped-model-v2

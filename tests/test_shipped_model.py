@@ -61,7 +61,7 @@ def test_the_shipped_policy_reads_its_window():
     saturated at every site (session 52's: all of them).
     """
     targets = [
-        Target("hairpins", "((((((....))))))...((((((....))))))"),
+        Target("hairpins", TARGET),
         Target("multiloop", "((((..((((....))))..((((....))))...((((....))))..))))"),
     ]
     report = context_report(load_checkpoint(), targets)
