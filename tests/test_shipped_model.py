@@ -85,7 +85,9 @@ def test_default_design_uses_the_shipped_model_from_an_installed_package(tmp_pat
     assert first.endswith(f"{SHIPPED_MODEL}.zip")
     [result] = json.loads(rest)
     assert result["method"] == "meta-learna-adapt" and result["solved"]
-    assert result["seconds"] < 5, f"took {result['seconds']:.1f} s"
+    # Quickly, counted in folds rather than seconds (a loaded machine stretches seconds;
+    # the benchmark runs report times): a targeted start solves it at once.
+    assert result["folds"] <= 16, f"took {result['folds']} folds"
     assert mfe_structure(result["sequence"]) == TARGET
 
 
@@ -93,7 +95,11 @@ def test_sampling_from_the_shipped_model_solves_a_short_target_quickly():
     from meta.design import design
 
     result = design(Target("t", TARGET), method="meta-learna", time_limit=20, device="cpu")
-    assert result.solved and result.seconds < 5
+    # Within the policy's first batch (its n_envs designs), counted in episodes rather
+    # than seconds: the first call in a process also spends torch's lazy imports (1-3 s)
+    # in its time, and a loaded machine stretches them.
+    batch = load_checkpoint().config.ppo.n_envs
+    assert result.solved and result.episodes <= batch, f"{result.episodes} episodes"
     assert mfe_structure(result.sequence) == TARGET
 
 
