@@ -9,6 +9,8 @@
 #
 # Environment (defaults in brackets):
 #   TRAIN_SECONDS [1800]  meta-training wall time (30 minutes)
+#   TRAIN_COUNT [3000]    training targets generated (seed 1: the first 3,000 of any count
+#                         are the same structures, so a larger set extends the default one)
 #   WORKERS [2]           folding processes
 #   SOURCE [mixture]      training structures: mfe, ensemble, grammar or mixture
 #   MIXTURE [mfe:0.4,ensemble:0.3,grammar:0.3]   the mixture's sources and weights
@@ -59,6 +61,7 @@ cd "$(dirname "$0")/.."
 
 OUT=${1:-runs/shipped-model}
 TRAIN_SECONDS=${TRAIN_SECONDS:-1800}
+TRAIN_COUNT=${TRAIN_COUNT:-3000}
 WORKERS=${WORKERS:-2}
 SOURCE=${SOURCE:-mixture}
 MIXTURE=${MIXTURE:-mfe:0.4,ensemble:0.3,grammar:0.3}
@@ -77,7 +80,7 @@ mkdir -p "$OUT"
 # 1. Training and validation targets (meta/training_data.py, meta/structure_sources.py).
 SOURCE_ARGS=(--source "$SOURCE")
 [ "$SOURCE" = mixture ] && SOURCE_ARGS+=(--mixture-weights "$MIXTURE")
-[ -f "$OUT/train.txt" ] || autorl data generate --count 3000 --min-length 50 --max-length 450 \
+[ -f "$OUT/train.txt" ] || autorl data generate --count "$TRAIN_COUNT" --min-length 50 --max-length 450 \
   --seed 1 --workers "$WORKERS" "${SOURCE_ARGS[@]}" --out "$OUT/train.txt"
 [ -f "$OUT/validation.txt" ] || autorl data generate --count 20 --min-length 50 --max-length 450 \
   --seed 2 --workers "$WORKERS" "${SOURCE_ARGS[@]}" --out "$OUT/validation.txt"
