@@ -35,6 +35,15 @@ runs: two processes fold about twice as fast as one).
 the loop folds in its own process), from the resource usage of the loop's finished child
 processes.
 
+The machine's speed drifts (a virtual machine's neighbours): in session 64 three runs of
+the same command measured one process's fold rate at 162-202 folds/s and the loop at
+291-346 episodes/s, ratios 0.726, 0.812 and 1.069, because the fold rate was measured once
+before a loop that ran later. So the loop runs ``--repeats`` times, each between two fold
+measurements of the same sequences, and each run's ratio divides its episodes per second
+by the mean of the two measurements beside it; ``ratio`` is the median of ``ratios``.
+``folds_per_s`` is the mean of every fold measurement, ``fold_rate_spread`` their range
+over that mean (how steady the machine was), and the other figures pool the runs.
+
 The loop is pipelined (``--pipeline``, as ``autorl design`` runs it with more than one
 folding process: each PPO update runs while the next batch folds); ``--no-pipeline`` folds
 each batch, then updates on it. The JSON records which.
@@ -45,8 +54,8 @@ action masks (MaskablePPO) and repair: the cost of honouring constraints.
 
 Usage::
 
-    python -m benchmarks.throughput --length 100 --seconds 20 [--workers 2] [--json]
-        [--config CONFIG.json] [--local-improvement D] [--no-pipeline]
+    python -m benchmarks.throughput --length 100 --seconds 20 [--repeats 3] [--workers 2]
+        [--json] [--config CONFIG.json] [--local-improvement D] [--no-pipeline]
         [--constraint-fraction 0.1 --gc 0.4:0.6]
 """
 
@@ -223,6 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--length", type=int, default=100, help="target length in nt")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per measurement")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of the loop, each between two fold-rate measurements (3)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="folding processes of the loop")
     parser.add_argument("--targets", type=int, default=1, help="random targets to cycle through")
     parser.add_argument("--config", help="flat JSON configuration (default: LEARNA)")
@@ -252,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.length < 10 or args.seconds <= 0 or args.workers < 1 or args.targets < 1:
         parser.error("need --length >= 10, --seconds > 0, --workers >= 1, --targets >= 1")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
     config = LearnaConfig.load(args.config) if args.config else LEARNA
     if args.pipeline is None:
         from meta.design import DEFAULT_PIPELINE
@@ -262,9 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--local-improvement must be >= 0, got {args.local_improvement}")
         config = config.updated({"local_improvement": args.local_improvement})
     rng = np.random.default_rng(args.seed)
-    folds = fold_rate(args.length, args.seconds, rng)
+    calibrations = [fold_rate(args.length, args.seconds, rng)]
     cores = min(args.workers, os.cpu_count() or 1)
-    parallel = folds
+    parallel = None  # one core: the single process's rate (their mean, below)
     if cores > 1:
         parallel = parallel_fold_rate(args.length, args.seconds, cores, args.seed)
     targets = design_targets(args.length, args.targets, rng)
@@ -274,15 +291,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             for t in targets
         ]
     rules = DesignConstraints(gc=parse_gc(args.gc) if args.gc else None)
-    episodes_per_s, episodes, loop_folds, loop_cpu, worker_cpu = episode_rate(
-        targets, config, args.seconds, args.workers, args.seed, rules, args.pipeline
-    )
+    runs, ratios = [], []
+    loop = (targets, config, args.seconds, args.workers, args.seed, rules, args.pipeline)
+    for _ in range(args.repeats):
+        runs.append(episode_rate(*loop))
+        # The same sequences as the first measurement: a fresh generator of the same seed.
+        calibrations.append(fold_rate(args.length, args.seconds, np.random.default_rng(args.seed)))
+        ratios.append(runs[-1][0] / (0.5 * (calibrations[-2] + calibrations[-1]) * cores))
+    folds = float(np.mean(calibrations))
+    parallel = folds if parallel is None else parallel
+    episodes, loop_folds, loop_cpu, worker_cpu = (sum(run[k] for run in runs) for k in (1, 2, 3, 4))
+    episodes_per_s = float(np.mean([run[0] for run in runs]))  # runs of equal length
     folds_per_episode = loop_folds / max(episodes, 1)
     # With one worker the loop folds in its own process: that CPU is folding, not learning.
     folds_here = loop_folds if args.workers == 1 else 0
     learning_cpu = max(0.0, loop_cpu - folds_here / folds) / max(episodes, 1)
     ceiling = 1.0 / (folds_per_episode + learning_cpu * folds)
-    ratio = episodes_per_s / (folds * cores)
+    ratio = float(np.median(ratios))
     parallel_share = parallel / (folds * cores)
     ceiling_parallel = parallel_share / (folds_per_episode + learning_cpu * parallel / cores)
     figures = {
@@ -291,10 +316,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "workers": args.workers,
         "cores": cores,
         "folds_per_s": round(folds, 2),
+        "fold_rates": [round(rate, 2) for rate in calibrations],
+        "fold_rate_spread": round((max(calibrations) - min(calibrations)) / folds, 3),
         "episodes_per_s": round(episodes_per_s, 2),
         "episodes": episodes,
         "folds_per_episode": round(folds_per_episode, 2),
         "ratio": round(ratio, 3),
+        "ratios": [round(r, 3) for r in ratios],
+        "repeats": args.repeats,
         "ratio_per_process": round(episodes_per_s / folds, 3),
         "fold_share": round(episodes_per_s * folds_per_episode / (folds * cores), 3),
         "learning_cpu_ms": round(1000 * learning_cpu, 3),
@@ -315,13 +344,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures))
     else:
-        print(f"RNA.fold, {args.length} nt, 1 process: {folds:10.1f} folds/s")
+        rates = ", ".join(f"{rate:.1f}" for rate in calibrations)
+        print(f"RNA.fold, {args.length} nt, 1 process: {folds:10.1f} folds/s (mean of {rates})")
         print(
             f"LEARNA design loop, {args.workers} fold workers:  {episodes_per_s:10.1f} episodes/s "
             f"({episodes} episodes, learning included)"
         )
         print(f"folds per episode (local improvement):  {figures['folds_per_episode']:10.2f}")
-        print(f"ratio episodes/s / (folds/s x {cores} cores): {figures['ratio']:10.3f}")
+        each = ", ".join(f"{r:.3f}" for r in figures["ratios"])
+        print(
+            f"ratio episodes/s / (folds/s x {cores} cores): {figures['ratio']:10.3f} "
+            f"(median of {each})"
+        )
         print(f"share of the cores' folding capacity used: {figures['fold_share']:8.3f}")
         print(
             f"learning CPU per episode: {figures['learning_cpu_ms']:.2f} ms; ceiling of the "

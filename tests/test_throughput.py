@@ -30,10 +30,13 @@ def test_fold_rate_counts_folds():
 
 
 def test_main_prints_both_rates_and_their_ratio(capsys):
-    assert throughput.main(["--length", "20", "--seconds", "2", "--workers", "1", "--json"]) == 0
+    args = ["--length", "20", "--seconds", "2", "--workers", "1", "--repeats", "1", "--json"]
+    assert throughput.main(args) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["folds_per_s"] > 0 and figures["episodes_per_s"] > 0
-    assert figures["cores"] == 1
+    assert figures["cores"] == 1 and figures["repeats"] == 1
+    # One run between two fold measurements: folds_per_s is their mean.
+    assert len(figures["fold_rates"]) == 2 and figures["ratios"] == [figures["ratio"]]
     assert figures["ratio"] == round(figures["episodes_per_s"] / figures["folds_per_s"], 3)
     assert figures["ratio_per_process"] == figures["ratio"]
     assert figures["fold_share"] >= figures["ratio"] - 0.001
@@ -58,6 +61,37 @@ def test_main_prints_both_rates_and_their_ratio(capsys):
     assert figures["parallel_share"] == 1.0
     assert figures["ceiling_parallel"] == pytest.approx(figures["ceiling"], abs=0.002)
     assert figures["worker_cpu_ms"] == 0  # no folding processes with one worker
+
+
+def test_each_run_of_the_loop_is_divided_by_the_fold_rates_measured_beside_it(capsys, monkeypatch):
+    """The machine's speed drifts, so one fold rate measured before the loop misleads."""
+    rates = iter([100.0, 200.0, 100.0, 300.0])  # measured before, between and after
+    folded = []
+
+    def drifting(length, seconds, rng):
+        folded.append(throughput._fold_rate_sequences(length, rng))
+        return next(rates)
+
+    monkeypatch.setattr(throughput, "fold_rate", drifting)
+    monkeypatch.setattr(throughput, "episode_rate", lambda *args: (300.0, 600, 600, 0.6, 0.0))
+    args = ["--length", "20", "--seconds", "2", "--workers", "1", "--repeats", "3", "--json"]
+    assert throughput.main(args) == 0
+    figures = json.loads(capsys.readouterr().out)
+    # 300 episodes/s over the mean of the rates beside each run: 150, 150 and 200 folds/s.
+    assert figures["ratios"] == [2.0, 2.0, 1.5]
+    assert figures["ratio"] == 2.0  # their median (the first rate alone would give 3.0)
+    assert figures["fold_rates"] == [100.0, 200.0, 100.0, 300.0]
+    assert figures["folds_per_s"] == 175.0 and figures["fold_rate_spread"] == round(200 / 175, 3)
+    assert figures["episodes"] == 1800 and figures["episodes_per_s"] == 300.0
+    # Every measurement folds the same sequences.
+    assert all(sequences == folded[0] for sequences in folded)
+
+
+def test_main_refuses_no_repeats(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        throughput.main(["--length", "20", "--repeats", "0"])
+    assert exit_info.value.code == 2
+    assert "--repeats must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_parallel_fold_rate_sums_processes_folding_at_once(monkeypatch):
@@ -110,7 +144,7 @@ def test_main_measures_the_loop_under_constraints(capsys, monkeypatch):
         return real(target, **kwargs)
 
     monkeypatch.setattr(throughput, "design", spy)
-    args = ["--length", "30", "--seconds", "2", "--workers", "1", "--json"]
+    args = ["--length", "30", "--seconds", "2", "--workers", "1", "--repeats", "1", "--json"]
     assert throughput.main([*args, "--constraint-fraction", "0.5", "--gc", "0.3:0.7"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["episodes_per_s"] > 0 and figures["constraint_fraction"] == 0.5
