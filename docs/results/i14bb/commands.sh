@@ -38,6 +38,26 @@ autorl benchmark compare $out/eterna-10s-policy-shipped $out/eterna-10s-policy-6
 #    unpaired decisions apart.
 python $out/dev/acc_split.py meta/models/meta-learna.zip runs/run6k/train.txt runs/teacher_tail.jsonl 500 > $out/acc-split.txt
 
+# 4b. Labels with information at pairs (side harness): the teacher's solutions of targets of
+#     at most 200 nt with each C-G flipped to G-C where the design stays a solution, and the
+#     original solutions of the same targets; imitation alone on each (both at once; the
+#     runs were stopped after imitated.zip and its validation), then the policy alone.
+python $out/dev/canonical_pairs.py runs/run6k/teacher.jsonl 200 runs/canon200.jsonl runs/orig200.jsonl
+for v in orig canon; do
+  autorl meta-train --train-data runs/run6k/train.txt --validation-data runs/run6k/validation.txt \
+    --validation-time 2 --validate-every 60 --checkpoint-every 5 --time-limit 900 --workers 1 \
+    --n-steps 64 --seed 0 --out runs/im-$v --config docs/results/i14ap/incumbent-noli.json \
+    --imitate runs/${v}200.jsonl --imitation-epochs 10 &
+done
+wait
+for v in orig canon; do
+  cp runs/im-$v/imitation.csv $out/canonical/imitation-$v.csv
+  cp runs/im-$v/validation.csv $out/canonical/validation-$v.csv
+  autorl benchmark --dataset eterna100-v2 $policy --model runs/im-$v/imitated.zip --time-limit 10 --workers 1 --runs 1 --seed 18 --out $out/eterna-10s-policy-${v}200 --quiet &
+done
+wait
+autorl benchmark compare $out/eterna-10s-policy-orig200 $out/eterna-10s-policy-canon200 > $out/eterna-10s-policy-canonical-compare.txt
+
 # 5. The throughput goal (ratio >= 0.8 at 100 nt), three times with the single fold
 #    measurement of 97d83b5, then twice with 37287b4's bracketed repeats (--repeats 3, the
 #    default now).
