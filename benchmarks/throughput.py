@@ -300,8 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratios.append(runs[-1][0] / (0.5 * (calibrations[-2] + calibrations[-1]) * cores))
     folds = float(np.mean(calibrations))
     parallel = folds if parallel is None else parallel
-    episodes, loop_folds, loop_cpu, worker_cpu = (sum(run[k] for run in runs) for k in (1, 2, 3, 4))
-    episodes_per_s = float(np.mean([run[0] for run in runs]))  # runs of equal length
+    rates, episodes, loop_folds, loop_cpu, worker_cpu = (sum(column) for column in zip(*runs))
+    episodes_per_s = rates / len(runs)  # runs of equal length: their mean rate
     folds_per_episode = loop_folds / max(episodes, 1)
     # With one worker the loop folds in its own process: that CPU is folding, not learning.
     folds_here = loop_folds if args.workers == 1 else 0
