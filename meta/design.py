@@ -66,7 +66,7 @@ from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
 from meta.config import LEARNA, STAGE_OPTION_KEYS, LearnaConfig, with_stage_options
 from meta.deferred_rewards import PendingRewards, ReturnBonuses
-from meta.numpy_ppo import time_minibatch
+from meta.numpy_ppo import BLAS_THREADS, time_minibatch
 from meta.pipelined_learning import learn_one_behind
 from meta.quality import RANKINGS, DesignedSequence, rank_designs
 from meta.rna_agent import RNA_AGENT
@@ -127,12 +127,6 @@ DEFAULT_LOCAL_IMPROVEMENT = 0
 #: the loop ran 1.17-1.24 times as many episodes per second in session 51 (README,
 #: throughput). :func:`design` and its callers use it unless told otherwise.
 DEFAULT_PIPELINE = True
-#: numpy's BLAS threads in a design run (the policy's steps, the numpy update, the stages).
-#: Their products are small, and OpenBLAS's threads spin between them on cores the folding
-#: processes (or another job) need: with its default (2 threads on the 2-core development
-#: machine) the pipelined loop spent 3.0 ms of its own CPU per episode at 100 nt, with one
-#: 2.0 ms, and the throughput ratio rose from 0.795 to 0.945 (session 65, README).
-LOOP_BLAS_THREADS = 1
 #: Designs of one rollout (the closest) offered to the ensemble search at its next turn.
 _OFFERS_PER_TURN = 3
 #: Seconds of the first slice of the stage's islands when it runs alone (``stages``).
@@ -1297,8 +1291,7 @@ def design(
             is restored afterwards); None leaves torch's setting alone. The folding workers
             are idle during updates, so ``workers`` threads are free then; use 1 when other
             jobs share the cores. A pipelined loop (``pipeline``) uses one throughout.
-            numpy's BLAS has one thread throughout, whatever ``threads`` says (see
-            :data:`LOOP_BLAS_THREADS`).
+            numpy's BLAS has :data:`meta.numpy_ppo.BLAS_THREADS` (1) throughout.
         on_improvement: Called whenever the best design improves.
         on_progress: Called after every batch of environment steps.
         model: The checkpoint of the meta methods (a loaded one, or the path of its zip);
@@ -1440,7 +1433,7 @@ def design(
             state.first_turn(config.ppo.n_envs, workers)  # none without a policy (stages)
     previous_threads = torch.get_num_threads()
     try:
-        with threadpool_limits(LOOP_BLAS_THREADS, user_api="blas"):
+        with threadpool_limits(BLAS_THREADS, user_api="blas"):
             if state.finished:
                 pass  # a targeted start solved it
             elif method == STAGES:

@@ -34,6 +34,15 @@ from threadpoolctl import threadpool_limits
 from policies.minibatches import GuardedMaskablePPO
 from policies.numpy_window import WindowNetwork, Windows, log_softmax
 
+#: numpy's BLAS threads while a window policy acts and learns (this module's updates, and
+#: the design and meta-training loops around them). Its products are small: OpenBLAS's
+#: threads cost more than they bring (an update of the shipped network took ~110 ms with
+#: two, ~90 with one), and between products they spin on cores the folding processes (or
+#: another job) need: with OpenBLAS's default (2 threads on the 2-core development machine)
+#: the pipelined design loop spent 3.0-3.4 ms of its own CPU per episode at 100 nt, with
+#: one 2.1-2.3 ms, and the throughput ratio rose from 0.84 to 0.94-1.02 (session 65).
+BLAS_THREADS = 1
+
 
 def _flat(tensors: list[torch.Tensor]) -> np.ndarray:
     """The tensors' values in one new float32 array."""
@@ -221,9 +230,7 @@ class _NumpyTrain:
         if network is None or not _FlatAdam.usable(policy.optimizer):
             super().train()  # type: ignore[misc]
             return
-        # One BLAS thread: on these small products OpenBLAS's threads cost more than they
-        # bring (an update of the shipped network took ~110 ms with two, ~90 with one).
-        with threadpool_limits(1, user_api="blas"):
+        with threadpool_limits(BLAS_THREADS, user_api="blas"):
             self._numpy_train(network)
 
     def _numpy_train(self, network: WindowNetwork) -> None:
@@ -364,7 +371,7 @@ def time_minibatch(model: Any, windows: np.ndarray, repeats: int) -> float:
     }
     flat = _FlatAdam(policy.optimizer)
     times = []
-    with threadpool_limits(1, user_api="blas"):
+    with threadpool_limits(BLAS_THREADS, user_api="blas"):
         for _ in range(max(2, repeats)):
             began = time.perf_counter()
             grads, _ = ppo_gradients(

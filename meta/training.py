@@ -51,6 +51,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv
+from threadpoolctl import threadpool_limits
 
 from envs.dot_bracket import Target, read_targets
 from envs.instances import judge
@@ -70,6 +71,7 @@ from meta.deferred_rewards import DeferredRewards, ReturnBonuses
 from meta.design import sample_on_target
 from meta.files import file_sha256, write_json_atomic
 from meta.imitation import CloneEpoch, Demonstrations, clone, demonstrate, read_designs
+from meta.numpy_ppo import BLAS_THREADS
 from meta.provenance import package_versions
 from meta.rna_agent import RNA_AGENT
 from meta.run_control import RunBudget, StopFlag, session_log_folder
@@ -586,17 +588,19 @@ class MetaTrainer:
         )
         remaining = self.budget.remaining_timesteps()
         trains = remaining > 0 and not self.budget.out_of_time() and self.stop.raised is None
-        if trains:
-            model.learn(
-                total_timesteps=remaining,
-                callback=CallbackList([episodes, statistics]),
-                reset_num_timesteps=self.resumed is None,
-                progress_bar=False,
-            )
-        self.interrupted = self.stop.raised is not None
-        self.checkpoint(model, final=True)
-        if trains and self.validation_targets and not self.interrupted:
-            self.run_validation(model)
+        # The policy's steps are small numpy products (meta.numpy_ppo.BLAS_THREADS).
+        with threadpool_limits(BLAS_THREADS, user_api="blas"):
+            if trains:
+                model.learn(
+                    total_timesteps=remaining,
+                    callback=CallbackList([episodes, statistics]),
+                    reset_num_timesteps=self.resumed is None,
+                    progress_bar=False,
+                )
+            self.interrupted = self.stop.raised is not None
+            self.checkpoint(model, final=True)
+            if trains and self.validation_targets and not self.interrupted:
+                self.run_validation(model)
 
     def _count_redo(self, error: EnvWorkersLost, attempt: int) -> None:
         """Called before a rollout is collected again after lost environment actors."""

@@ -87,6 +87,7 @@ def test_a_design_run_gives_numpy_blas_one_thread_and_restores_it(monkeypatch):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     import meta.design as module
+    from meta.numpy_ppo import BLAS_THREADS
 
     def blas_threads() -> list[int]:
         return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
@@ -104,5 +105,5 @@ def test_a_design_run_gives_numpy_blas_one_thread_and_restores_it(monkeypatch):
         design(Target("hp", "((((....))))"), config=SMALL, time_limit=30, seed=0, device="cpu")
         after = blas_threads()
     assert before and set(before) == {2}  # numpy has a BLAS, here at two threads
-    assert seen == [[module.LOOP_BLAS_THREADS] * len(before)]
+    assert seen == [[BLAS_THREADS] * len(before)]
     assert after == before
