@@ -1083,7 +1083,8 @@ def sample_on_target(
     """Sample designs for ``target`` from ``model``'s current policy, without learning.
 
     Meta-training validates its policy with this; the policy's observation space must be
-    the one ``config.env`` gives.
+    the one ``config.env`` gives. numpy's BLAS has :data:`meta.numpy_ppo.BLAS_THREADS` (1)
+    meanwhile.
 
     Args:
         model: An SB3 agent (its policy is used as is).
@@ -1102,7 +1103,8 @@ def sample_on_target(
     state = _DesignState(result, time.monotonic(), time_limit, 1, None, None)
     env = _target_env(target, config, workers, seed, state)
     try:
-        sample_designs(model, env, state)
+        with threadpool_limits(BLAS_THREADS, user_api="blas"):
+            sample_designs(model, env, state)
     finally:
         env.close()  # folds still running on a skipped piece are stopped
     if not result.solved:

@@ -588,19 +588,20 @@ class MetaTrainer:
         )
         remaining = self.budget.remaining_timesteps()
         trains = remaining > 0 and not self.budget.out_of_time() and self.stop.raised is None
-        # The policy's steps are small numpy products (meta.numpy_ppo.BLAS_THREADS).
-        with threadpool_limits(BLAS_THREADS, user_api="blas"):
-            if trains:
+        if trains:
+            # The policy's steps are small numpy products (meta.numpy_ppo.BLAS_THREADS);
+            # validation samples through meta.design.sample_on_target, which holds it too.
+            with threadpool_limits(BLAS_THREADS, user_api="blas"):
                 model.learn(
                     total_timesteps=remaining,
                     callback=CallbackList([episodes, statistics]),
                     reset_num_timesteps=self.resumed is None,
                     progress_bar=False,
                 )
-            self.interrupted = self.stop.raised is not None
-            self.checkpoint(model, final=True)
-            if trains and self.validation_targets and not self.interrupted:
-                self.run_validation(model)
+        self.interrupted = self.stop.raised is not None
+        self.checkpoint(model, final=True)
+        if trains and self.validation_targets and not self.interrupted:
+            self.run_validation(model)
 
     def _count_redo(self, error: EnvWorkersLost, attempt: int) -> None:
         """Called before a rollout is collected again after lost environment actors."""

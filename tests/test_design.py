@@ -107,3 +107,36 @@ def test_a_design_run_gives_numpy_blas_one_thread_and_restores_it(monkeypatch):
     assert before and set(before) == {2}  # numpy has a BLAS, here at two threads
     assert seen == [[BLAS_THREADS] * len(before)]
     assert after == before
+
+
+def test_sampling_on_a_target_gives_numpy_blas_one_thread(monkeypatch):
+    """Meta-training's validation and the BOHB RNA task's trials sample through here."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import meta.design as module
+    from meta.numpy_ppo import BLAS_THREADS
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    seen = []
+    real = module.sample_designs
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "sample_designs", spy)
+    env = module.RNA_AGENT.make_env(1, 0, targets=["((((....))))"], config=SMALL)
+    try:
+        model = module.build_ppo(env, SMALL, 8, 0, "cpu")
+    finally:
+        env.close()
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        result = module.sample_on_target(model, Target("hp", "((((....))))"), SMALL, time_limit=2)
+        after = blas_threads()
+    assert result.episodes > 0
+    assert before and set(before) == {2}
+    assert seen == [[BLAS_THREADS] * len(before)]
+    assert after == before
