@@ -117,6 +117,53 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+class BlasSpy:
+    """Records numpy's BLAS thread counts when the functions it watches are called."""
+
+    def __init__(self, monkeypatch):
+        self.monkeypatch = monkeypatch
+        self.seen: list[list[int]] = []
+
+    @staticmethod
+    def threads() -> list[int]:
+        """The thread count of every BLAS library loaded (numpy's OpenBLAS here)."""
+        from threadpoolctl import threadpool_info
+
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    def watch(self, owner, name: str) -> None:
+        """Record the BLAS thread counts at each call of ``owner.name`` (then call it)."""
+        real = getattr(owner, name)
+
+        def spy(*args, **kwargs):
+            self.seen.append(self.threads())
+            return real(*args, **kwargs)
+
+        self.monkeypatch.setattr(owner, name, spy)
+
+    def check(self, call):
+        """Run ``call`` with 2 BLAS threads: the watched functions must have seen
+        ``meta.numpy_ppo.BLAS_THREADS`` once, and the 2 threads must be back afterwards."""
+        from threadpoolctl import threadpool_limits
+
+        from meta.numpy_ppo import BLAS_THREADS
+
+        with threadpool_limits(2, user_api="blas"):
+            before = self.threads()
+            result = call()
+            after = self.threads()
+        assert before and set(before) == {2}  # numpy has a BLAS, here at two threads
+        assert self.seen == [[BLAS_THREADS] * len(before)]
+        assert after == before
+        return result
+
+
+@pytest.fixture
+def blas_spy(monkeypatch) -> BlasSpy:
+    """See :class:`BlasSpy`: the window policies' numpy must run on one BLAS thread."""
+    return BlasSpy(monkeypatch)
+
+
 @pytest.fixture
 def return_bonuses(monkeypatch) -> list:
     """Every bonus ``meta.deferred_rewards.add_return_bonus`` is given (``site_credit``).

@@ -81,62 +81,26 @@ def test_agent_restarts_after_restart_timeout():
     assert max(restarts) >= 1
 
 
-def test_a_design_run_gives_numpy_blas_one_thread_and_restores_it(monkeypatch):
+def test_a_design_run_gives_numpy_blas_one_thread_and_restores_it(blas_spy):
     """OpenBLAS's threads spin between the loop's small products on cores the folding
     processes need (session 65: the loop's own CPU per episode 3.0 against 2.0 ms)."""
-    from threadpoolctl import threadpool_info, threadpool_limits
-
     import meta.design as module
-    from meta.numpy_ppo import BLAS_THREADS
 
-    def blas_threads() -> list[int]:
-        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-
-    seen = []
-    real = module._design_learna
-
-    def spy(*args, **kwargs):
-        seen.append(blas_threads())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, "_design_learna", spy)
-    with threadpool_limits(2, user_api="blas"):
-        before = blas_threads()
-        design(Target("hp", "((((....))))"), config=SMALL, time_limit=30, seed=0, device="cpu")
-        after = blas_threads()
-    assert before and set(before) == {2}  # numpy has a BLAS, here at two threads
-    assert seen == [[BLAS_THREADS] * len(before)]
-    assert after == before
+    blas_spy.watch(module, "_design_learna")
+    target = Target("hp", "((((....))))")
+    blas_spy.check(lambda: design(target, config=SMALL, time_limit=30, seed=0, device="cpu"))
 
 
-def test_sampling_on_a_target_gives_numpy_blas_one_thread(monkeypatch):
+def test_sampling_on_a_target_gives_numpy_blas_one_thread(blas_spy):
     """Meta-training's validation and the BOHB RNA task's trials sample through here."""
-    from threadpoolctl import threadpool_info, threadpool_limits
-
     import meta.design as module
-    from meta.numpy_ppo import BLAS_THREADS
 
-    def blas_threads() -> list[int]:
-        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-
-    seen = []
-    real = module.sample_designs
-
-    def spy(*args, **kwargs):
-        seen.append(blas_threads())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, "sample_designs", spy)
+    blas_spy.watch(module, "sample_designs")
     env = module.RNA_AGENT.make_env(1, 0, targets=["((((....))))"], config=SMALL)
     try:
         model = module.build_ppo(env, SMALL, 8, 0, "cpu")
     finally:
         env.close()
-    with threadpool_limits(2, user_api="blas"):
-        before = blas_threads()
-        result = module.sample_on_target(model, Target("hp", "((((....))))"), SMALL, time_limit=2)
-        after = blas_threads()
+    target = Target("hp", "((((....))))")
+    result = blas_spy.check(lambda: module.sample_on_target(model, target, SMALL, time_limit=2))
     assert result.episodes > 0
-    assert before and set(before) == {2}
-    assert seen == [[BLAS_THREADS] * len(before)]
-    assert after == before

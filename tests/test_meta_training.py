@@ -426,33 +426,14 @@ def test_design_meta_methods_refuse_a_config_that_changes_the_architecture(
         )
 
 
-def test_meta_training_gives_numpy_blas_one_thread_while_it_learns(data, tmp_path, monkeypatch):
+def test_meta_training_gives_numpy_blas_one_thread_while_it_learns(data, tmp_path, blas_spy):
     """The window policy's steps are small numpy products; OpenBLAS's spare threads spin
     on the folding processes' cores (meta.numpy_ppo.BLAS_THREADS)."""
     from stable_baselines3 import PPO
-    from threadpoolctl import threadpool_info, threadpool_limits
 
-    from meta.numpy_ppo import BLAS_THREADS
-
-    def blas_threads() -> list[int]:
-        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-
-    seen = []
-    real = PPO.learn
-
-    def spy(self, *args, **kwargs):
-        seen.append(blas_threads())
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(PPO, "learn", spy)
+    blas_spy.watch(PPO, "learn")
     train, _ = data
     settings = MetaTrainSettings(
         train_data=train, out=tmp_path / "run", timesteps=64, n_steps=16, device="cpu"
     )
-    with threadpool_limits(2, user_api="blas"):
-        before = blas_threads()
-        MetaTrainer(settings).run()
-        after = blas_threads()
-    assert before and set(before) == {2}
-    assert seen == [[BLAS_THREADS] * len(before)]
-    assert after == before
+    blas_spy.check(MetaTrainer(settings).run)
