@@ -40,7 +40,7 @@ done   # time/fps in runs/tr-*/logs/session-1/progress.csv -> meta-training-spee
 
 # 4. The default method on Eterna100-v2 at 60 s, 2 jobs at a time (new code).
 PYTHONPATH=$new autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 --workers 2 --runs 1 --seed 18 --out $out/eterna-60s --quiet
-autorl benchmark report $out/eterna-60s
+autorl benchmark compare docs/results/i14ba/eterna-60s-plain $out/eterna-60s > $out/eterna-60s-compare.txt
 
 # 5. The default method on Eterna100-v2 at 10 s, 2 jobs at a time, old then new (new = 095c07c).
 default="--method meta-learna-adapt --time-limit 10 --workers 2 --runs 1 --seed 20 --quiet"
@@ -50,3 +50,7 @@ autorl benchmark compare $out/eterna-10s-default-old $out/eterna-10s-default-new
 
 # 6. The default method on Rfam-Taneda at 60 s, 2 jobs at a time (new = 095c07c).
 PYTHONPATH=$new autorl benchmark --dataset rfam-taneda --method meta-learna-adapt --time-limit 60 --workers 2 --runs 1 --seed 20 --out $out/taneda-60s --quiet
+
+# 7. The default method on Eterna100-v2 at 60 s with --seed 19 (new = 095c07c), against session 63's run.
+PYTHONPATH=$new autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 --workers 2 --runs 1 --seed 19 --out $out/eterna-60s-s19 --quiet
+autorl benchmark compare docs/results/i14ba/eterna-60s-shipped $out/eterna-60s-s19 > $out/eterna-60s-s19-compare.txt
