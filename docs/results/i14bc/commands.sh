@@ -2,12 +2,13 @@
 # Session 65's runs (docs/results/i14bc), from the repository's root, with AUTORL_DATA set.
 # One job at a time, nothing else running. "old" is a clean worktree of f6a3e93 (the new
 # throughput ceiling, numpy's BLAS at OpenBLAS's default of 2 threads outside the numpy
-# update); "new" of fa0ba58 (steps 1-2) or 5ab4e8e (steps 3-4): one BLAS thread in design
-# runs and meta-training. The runs stayed outside the repository (runs/ here; /work/exp/s65
-# on the day); the files that say what they did were copied into this folder.
+# update); "new" of fa0ba58 (steps 1-2), 5ab4e8e (steps 3-4) or 095c07c (steps 5-7): one
+# BLAS thread in design runs and meta-training (and sample_on_target from 095c07c). The
+# runs stayed outside the repository (runs/ here; /work/exp/s65 on the day); the files that
+# say what they did were copied into this folder.
 set -e
 out=docs/results/i14bc
-old=/tmp/old new=/tmp/new   # git worktree add -f /tmp/old f6a3e93; git worktree add -f /tmp/new 5ab4e8e
+old=/tmp/old new=/tmp/new   # git worktree add -f /tmp/old f6a3e93; git worktree add -f /tmp/new <the step's commit>
 
 # 1. Throughput, the README's command, twice on each side (about 3 min each).
 for side in old old new new; do
