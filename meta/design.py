@@ -52,7 +52,6 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from threadpoolctl import threadpool_limits
 
 from envs.constraints import DesignConstraints, repair, violations
 from envs.dot_bracket import Target
@@ -66,7 +65,7 @@ from envs.vector import RnaDesignVecEnv
 from meta.checkpoints import Checkpoint, CheckpointError, load_checkpoint, load_weights
 from meta.config import LEARNA, STAGE_OPTION_KEYS, LearnaConfig, with_stage_options
 from meta.deferred_rewards import PendingRewards, ReturnBonuses
-from meta.numpy_ppo import BLAS_THREADS, time_minibatch
+from meta.numpy_ppo import blas_limit, time_minibatch
 from meta.pipelined_learning import learn_one_behind
 from meta.quality import RANKINGS, DesignedSequence, rank_designs
 from meta.rna_agent import RNA_AGENT
@@ -1103,7 +1102,7 @@ def sample_on_target(
     state = _DesignState(result, time.monotonic(), time_limit, 1, None, None)
     env = _target_env(target, config, workers, seed, state)
     try:
-        with threadpool_limits(BLAS_THREADS, user_api="blas"):
+        with blas_limit():
             sample_designs(model, env, state)
     finally:
         env.close()  # folds still running on a skipped piece are stopped
@@ -1435,7 +1434,7 @@ def design(
             state.first_turn(config.ppo.n_envs, workers)  # none without a policy (stages)
     previous_threads = torch.get_num_threads()
     try:
-        with threadpool_limits(BLAS_THREADS, user_api="blas"):
+        with blas_limit():
             if state.finished:
                 pass  # a targeted start solved it
             elif method == STAGES:

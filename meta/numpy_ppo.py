@@ -44,6 +44,15 @@ from policies.numpy_window import WindowNetwork, Windows, log_softmax
 BLAS_THREADS = 1
 
 
+def blas_limit() -> threadpool_limits:
+    """A context manager that holds numpy's BLAS to :data:`BLAS_THREADS` threads.
+
+    The caller's setting comes back on leaving the ``with`` block. torch's OpenMP threads
+    are not touched.
+    """
+    return threadpool_limits(BLAS_THREADS, user_api="blas")
+
+
 def _flat(tensors: list[torch.Tensor]) -> np.ndarray:
     """The tensors' values in one new float32 array."""
     return np.concatenate([t.detach().cpu().numpy().ravel() for t in tensors])
@@ -230,7 +239,7 @@ class _NumpyTrain:
         if network is None or not _FlatAdam.usable(policy.optimizer):
             super().train()  # type: ignore[misc]
             return
-        with threadpool_limits(BLAS_THREADS, user_api="blas"):
+        with blas_limit():
             self._numpy_train(network)
 
     def _numpy_train(self, network: WindowNetwork) -> None:
@@ -371,7 +380,7 @@ def time_minibatch(model: Any, windows: np.ndarray, repeats: int) -> float:
     }
     flat = _FlatAdam(policy.optimizer)
     times = []
-    with threadpool_limits(BLAS_THREADS, user_api="blas"):
+    with blas_limit():
         for _ in range(max(2, repeats)):
             began = time.perf_counter()
             grads, _ = ppo_gradients(

@@ -51,7 +51,6 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv
-from threadpoolctl import threadpool_limits
 
 from envs.dot_bracket import Target, read_targets
 from envs.instances import judge
@@ -71,7 +70,7 @@ from meta.deferred_rewards import DeferredRewards, ReturnBonuses
 from meta.design import sample_on_target
 from meta.files import file_sha256, write_json_atomic
 from meta.imitation import CloneEpoch, Demonstrations, clone, demonstrate, read_designs
-from meta.numpy_ppo import BLAS_THREADS
+from meta.numpy_ppo import blas_limit
 from meta.provenance import package_versions
 from meta.rna_agent import RNA_AGENT
 from meta.run_control import RunBudget, StopFlag, session_log_folder
@@ -591,7 +590,7 @@ class MetaTrainer:
         if trains:
             # The policy's steps are small numpy products (meta.numpy_ppo.BLAS_THREADS);
             # validation samples through meta.design.sample_on_target, which holds it too.
-            with threadpool_limits(BLAS_THREADS, user_api="blas"):
+            with blas_limit():
                 model.learn(
                     total_timesteps=remaining,
                     callback=CallbackList([episodes, statistics]),
