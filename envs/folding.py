@@ -16,6 +16,7 @@ import functools
 import itertools
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -405,9 +406,10 @@ def structure_energies(
 ) -> list[float]:
     """Free energies (kcal/mol) of ``sequence`` folded into each of ``structures``.
 
-    One evaluation-only fold compound (no dynamic programming): a few microseconds per
-    structure, thousands of times cheaper than folding the sequence. The competitor
-    search of :mod:`envs.ensemble_search` ranks its candidates by it.
+    No dynamic programming: a few microseconds per structure, thousands of times cheaper
+    than folding the sequence. The competitor walks and neighbourhoods of
+    :mod:`envs.ensemble_search` score their candidates by it, hundreds of thousands of
+    times a minute, so each call's fixed cost counts: see :func:`_evaluator`.
 
     A structure with a base pair the sequence cannot form (not AU, GC or GU) gets
     ``inf``: it is never the sequence's MFE structure. (ViennaRNA's evaluation scores
@@ -423,12 +425,43 @@ def structure_energies(
         length = next(len(s) for s in structures if len(s) != len(sequence))
         raise ValueError(f"sequence ({len(sequence)} nt) and structure ({length}) differ in length")
     _activate(energy)
-    compound = RNA.fold_compound(sequence, _active_details(), RNA.OPTION_EVAL_ONLY)
+    evaluate = _evaluator(sequence)
     broken = _unformable(sequence, pairs)
     return [
-        math.inf if unformable else float(compound.eval_structure(structure))
+        math.inf if unformable else float(evaluate(structure))
         for unformable, structure in zip(broken, structures)
     ]
+
+
+def _evaluator(sequence: str) -> Callable[[str], float]:
+    """The free energy of ``sequence`` in a structure, under the active model.
+
+    ViennaRNA's ``energy_of_structure`` (its interface from before fold compounds, still in
+    2.x) keeps one evaluation compound and its energy parameters between calls and only
+    swaps the sequence, rebuilding the parameters when the model's globals change: 3.6 us
+    for a 100-nt structure. A new evaluation-only fold compound costs ~18 us to make
+    (copying the energy parameters) and ~10 to free, so for the one or two structures of a
+    typical call it was most of :func:`structure_energies`' cost (session 66: 43 against
+    ~14 us for two structures; 9.9 s of a 30-s design run went into that function). Both
+    give the same energies (``tests/test_folding.py``); without ``energy_of_structure``
+    the fold compound serves. The GIL is held through either call, so threads cannot
+    interleave on the shared compound.
+    """
+    if _ENERGY_OF_STRUCTURE is None:
+        return RNA.fold_compound(sequence, _active_details(), RNA.OPTION_EVAL_ONLY).eval_structure
+    return functools.partial(_energy_of_structure, sequence)
+
+
+def _energy_of_structure(sequence: str, structure: str) -> float:
+    """``RNA.energy_of_structure`` without its messages (verbosity -1)."""
+    return _ENERGY_OF_STRUCTURE(sequence, structure, -1)
+
+
+#: ViennaRNA's ``energy_of_structure``, or None where this build has none (see
+#: :func:`_evaluator`).
+_ENERGY_OF_STRUCTURE: Callable[[str, str, int], float] | None = getattr(
+    RNA, "energy_of_structure", None
+)
 
 
 #: The base pairs ViennaRNA folds: Watson-Crick and GU wobble (a target pair must be one

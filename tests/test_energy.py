@@ -1,8 +1,10 @@
 import math
 
+import numpy as np
 import pytest
 import RNA
 
+from envs import folding
 from envs.folding import (
     DEFAULT_ENERGY,
     ENERGY_PARAMETER_SETS,
@@ -12,6 +14,7 @@ from envs.folding import (
     energy_of_structure,
     fold,
     mfe_structure,
+    structure_energies,
     suboptimal_structures,
 )
 
@@ -83,6 +86,65 @@ def test_structure_energies_follow_every_switch_of_the_model():
     for model in [*models, *reversed(models), HOT, None, HOT]:
         structure, energy = expected[model]
         assert energy_of_structure(flanked, structure, model) == pytest.approx(energy, abs=1e-3)
+
+
+def _compound_energies(sequence, structures, model):
+    """The energies of an evaluation-only fold compound made for ``sequence`` (the reference)."""
+    folding._activate(model)
+    compound = RNA.fold_compound(sequence, RNA.md(), RNA.OPTION_EVAL_ONLY)
+    return [compound.eval_structure(s) for s in structures]
+
+
+def _formable(sequence, structure):
+    """Whether ``sequence`` can close every pair of ``structure`` (AU, GC or GU)."""
+    pairs = RNA.ptable(structure)
+    return all(
+        sequence[i - 1] + sequence[j - 1] in folding.CANONICAL_PAIRS
+        for i, j in enumerate(pairs[1:], start=1)
+        if j > i
+    )
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["energy_of_structure", "fold_compound"])
+def test_structure_energies_equal_a_fresh_evaluation_compound_for_every_sequence_and_model(
+    tmp_path, monkeypatch, fallback
+):
+    # structure_energies evaluates with ViennaRNA's energy_of_structure, which keeps one
+    # compound between calls and swaps its sequence (or, without it, a new compound per
+    # call): every call must give exactly what a compound made for its own sequence gives,
+    # whatever sequence, length and model the call before had.
+    if fallback:
+        monkeypatch.setattr(folding, "_ENERGY_OF_STRUCTURE", None)
+    fold(HAIRPIN, EnergyModel(params="langdon2018"))
+    path = tmp_path / "langdon.par"
+    RNA.params_save(str(path))
+    models = [
+        None,
+        HOT,
+        EnergyModel(dangles=0),
+        EnergyModel(params="andronescu2007"),
+        EnergyModel(params=str(path), temperature=25.0),
+    ]
+    rng = np.random.default_rng(3)
+    cases = []
+    for index in range(60):
+        model = models[index % len(models)]
+        length = int(rng.choice([12, 40, 97, 160]))
+        sequence, other = ("".join(rng.choice(list("ACGU"), length)) for _ in range(2))
+        # Its own MFE structure, another sequence's (pairs it may not form) and the open chain.
+        structures = [mfe_structure(sequence, model), mfe_structure(other, model), "." * length]
+        cases.append((sequence, structures, model, _compound_energies(sequence, structures, model)))
+    unformable = 0
+    for case in rng.permutation(len(cases)):  # most calls under another model than the last
+        sequence, structures, model, expected = cases[case]
+        got = structure_energies(sequence, structures, model)
+        for value, reference, structure in zip(got, expected, structures):
+            if _formable(sequence, structure):
+                assert value == reference, (model, sequence, structure)
+            else:
+                assert value == math.inf
+                unformable += 1
+    assert 0 < unformable < 60  # some structures have pairs their sequence cannot form
 
 
 @pytest.mark.parametrize("name", ["andronescu2007", "langdon2018"])
