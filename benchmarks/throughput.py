@@ -16,10 +16,13 @@ and refinement included) over the same capacity: how busy the cores are with fol
 
 What bounds the ratio: every episode costs CPU in the loop's own process
 (``learning_cpu_ms``: the policy's steps and the PPO updates, all torch threads, measured
-with ``time.process_time``; with one worker the loop folds there, and its folds priced at
-the fold rate are taken out) and in the folding processes (``worker_cpu_ms``: the folds and
-the evaluation around them, from the resource usage of the loop's finished child
-processes, 0 with one worker). ``cpu_ms`` is all of it per episode. However well the work
+with ``time.process_time``) and in its folds (``worker_cpu_ms``: the folds and the
+evaluation around them, from the resource usage of the loop's finished folding processes;
+with one worker the loop folds in its own process, and the CPU of those folds
+(:func:`envs.execution.serial_cpu_seconds`) is taken out of the loop's and counted here).
+Before session 66 a one-worker run priced its own folds at the fold rate's random
+sequences, about twice what a design's fold costs, so ``learning_cpu_ms`` read low, often
+0. ``cpu_ms`` is all of it per episode. However well the work
 overlaps, ``cores`` cores give at most ``cores`` CPU seconds per second, so ``ceiling = 1
 / (folds_per_s x cpu_ms / 1000)`` is the highest ratio this loop can reach, and ``packing
 = ratio / ceiling`` is the share of its cores' time it kept busy.
@@ -80,6 +83,7 @@ import numpy as np
 from benchmarks.machine import random_sequences
 from envs.constraints import DesignConstraints, parse_gc, random_constraint
 from envs.dot_bracket import Target
+from envs.execution import serial_cpu_seconds
 from envs.folding import mfe_structure, vienna_version
 from meta.config import LEARNA, LearnaConfig
 
@@ -196,14 +200,15 @@ def episode_rate(
     The loop is not stopped by solutions (it keeps learning), so every second counts.
 
     Returns:
-        Episodes per second, the number of episodes, the folds they spent, the CPU
-        seconds of this process (the loop's own, folding processes excluded) and those of
-        the folding processes (0 with one worker).
+        Episodes per second, the number of episodes, the folds they spent, the loop's own
+        CPU seconds (the policy's steps and updates) and the folds' (the folding
+        processes', or with one worker this process's own folds,
+        :func:`envs.execution.serial_cpu_seconds`).
     """
     warm_up()  # torch's one-time lazy imports are not part of the loop's rate
     per_target = seconds / len(targets)
     episodes, folds, elapsed, cpu = 0, 0, 0.0, 0.0
-    children_start = _children_cpu()
+    children_start, serial_start = _children_cpu(), serial_cpu_seconds()
     for index, target in enumerate(targets):
         start, cpu_start = time.perf_counter(), time.process_time()
         result = design(
@@ -223,7 +228,8 @@ def episode_rate(
         cpu += time.process_time() - cpu_start
         episodes += result.episodes
         folds += result.folds
-    return episodes / elapsed, episodes, folds, cpu, _children_cpu() - children_start
+    folding = _children_cpu() - children_start + serial_cpu_seconds() - serial_start
+    return episodes / elapsed, episodes, folds, cpu - (serial_cpu_seconds() - serial_start), folding
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -306,9 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rates, episodes, loop_folds, loop_cpu, worker_cpu = (sum(column) for column in zip(*runs))
     episodes_per_s = rates / len(runs)  # runs of equal length: their mean rate
     folds_per_episode = loop_folds / max(episodes, 1)
-    # With one worker the loop folds in its own process: that CPU is folding, not learning.
-    folds_here = loop_folds if args.workers == 1 else 0
-    learning_cpu = max(0.0, loop_cpu - folds_here / folds) / max(episodes, 1)
+    learning_cpu = loop_cpu / max(episodes, 1)
     cpu_per_episode = (loop_cpu + worker_cpu) / max(episodes, 1)
     ceiling = 1.0 / (folds * cpu_per_episode)
     ratio = float(np.median(ratios))

@@ -264,6 +264,23 @@ class ExecutorBase:
         self.shutdown()
 
 
+#: CPU seconds of the units :class:`SerialExecutor` s ran in this process (see
+#: :func:`serial_cpu_seconds`).
+_serial_cpu = 0.0
+
+
+def serial_cpu_seconds() -> float:
+    """CPU seconds this process has spent running units of :class:`SerialExecutor` s.
+
+    Counted with ``time.thread_time`` around each unit (a unit runs in the thread that
+    waits for it), so the caller's other threads do not count. What a worker process's
+    CPU is to a :class:`ProcessExecutor`, this is to the serial one: the throughput
+    benchmark (:mod:`benchmarks.throughput`) takes it out of a one-worker design loop's own
+    CPU to tell the folds from the learning.
+    """
+    return _serial_cpu
+
+
 class SerialExecutor(ExecutorBase):
     """Runs units in the calling process, one per :meth:`wait` call.
 
@@ -283,9 +300,14 @@ class SerialExecutor(ExecutorBase):
 
     def wait(self, timeout: float | None = None) -> list[Done]:
         """Run the first queued unit to its end and return its :class:`Done` ([] if none)."""
+        global _serial_cpu
         if not self._queue:
             return []
-        return [self._finish(run_unit(self._queue.popleft()))]
+        start = time.thread_time()
+        try:
+            return [self._finish(run_unit(self._queue.popleft()))]
+        finally:
+            _serial_cpu += time.thread_time() - start
 
     def cancel(self, unit_id: str) -> Done | None:
         """Drop a queued unit (a unit runs only inside :meth:`wait`)."""

@@ -25,6 +25,7 @@ from envs.execution import (
     Unit,
     UnitError,
     run_all,
+    serial_cpu_seconds,
 )
 
 # ----------------------------------------------------------------------------- unit functions
@@ -66,6 +67,14 @@ def die_once(marker: str) -> int:
         Path(marker).write_text("killed once\n")
         os.kill(os.getpid(), signal.SIGKILL)
     return os.getpid()
+
+
+def burn(seconds: float) -> float:
+    """Spend ``seconds`` of this thread's CPU; the CPU it measured."""
+    start = time.thread_time()
+    while time.thread_time() - start < seconds:
+        pass
+    return time.thread_time() - start
 
 
 def unpicklable_value() -> object:
@@ -214,6 +223,28 @@ def test_cancel_stops_a_running_unit_and_drops_a_queued_one():
         executor.submit(Unit("running", square, (5,)))  # the id is free again
         [done] = executor.wait()
     assert done.value == 25
+
+
+def test_serial_cpu_counts_the_serial_units_cpu_only():
+    # The throughput benchmark tells a one-worker loop's folds from its learning by it.
+    before = serial_cpu_seconds()
+    (done,) = run_all(SerialExecutor(), [Unit("burn", burn, (0.2,))])
+    spent = done.result()
+    counted = serial_cpu_seconds() - before
+    assert spent <= counted < spent + 0.05  # the unit's CPU and the executor's bookkeeping
+    before = serial_cpu_seconds()
+    (done,) = run_all(SerialExecutor(), [Unit("nap", nap, (0.2,))])
+    assert done.result() == 0.2 and serial_cpu_seconds() - before < 0.05  # CPU, not wall time
+    # Neither a worker process's units nor another thread's CPU count.
+    before = serial_cpu_seconds()
+    with ProcessExecutor(1) as executor:
+        (done,) = run_all(executor, [Unit("burn", burn, (0.1,))])
+    assert done.result() >= 0.1
+    other = threading.Thread(target=burn, args=(0.1,))
+    other.start()
+    other.join()
+    burn(0.05)  # this thread, outside any unit
+    assert serial_cpu_seconds() == before
 
 
 def test_wait_with_a_timeout_returns_nothing_when_no_unit_finished():
