@@ -437,15 +437,15 @@ def _evaluator(sequence: str) -> Callable[[str], float]:
     """The free energy of ``sequence`` in a structure, under the active model.
 
     ViennaRNA's ``energy_of_structure`` (its interface from before fold compounds, still in
-    2.x) keeps one evaluation compound and its energy parameters between calls and only
-    swaps the sequence, rebuilding the parameters when the model's globals change: 3.6 us
-    for a 100-nt structure. A new evaluation-only fold compound costs ~18 us to make
-    (copying the energy parameters) and ~10 to free, so for the one or two structures of a
-    typical call it was most of :func:`structure_energies`' cost (session 66: 43 against
-    ~14 us for two structures; 9.9 s of a 30-s design run went into that function). Both
-    give the same energies (``tests/test_folding.py``); without ``energy_of_structure``
-    the fold compound serves. The GIL is held through either call, so threads cannot
-    interleave on the shared compound.
+    2.x) keeps one evaluation compound between calls, rebuilt when the sequence or the
+    model's globals change: about 12.5 us for a new sequence of up to ~100 nt, 2-3 us for
+    another structure of the same one. A new evaluation-only fold compound per call costs
+    ~18 us to make and ~10 to free. On one-site mutants of a 97-nt near-miss, two
+    structures a call: 29.4 against 37.6 us (session 66,
+    ``docs/results/i14bd/dev/energy_calls.py``). Both give the same energies
+    (``tests/test_energy.py``); without ``energy_of_structure`` the fold compound serves.
+    The GIL is held through either call, so threads cannot interleave on the shared
+    compound.
     """
     if _ENERGY_OF_STRUCTURE is None:
         return RNA.fold_compound(sequence, _active_details(), RNA.OPTION_EVAL_ONLY).eval_structure

@@ -110,9 +110,9 @@ def test_structure_energies_equal_a_fresh_evaluation_compound_for_every_sequence
     tmp_path, monkeypatch, fallback
 ):
     # structure_energies evaluates with ViennaRNA's energy_of_structure, which keeps one
-    # compound between calls and swaps its sequence (or, without it, a new compound per
-    # call): every call must give exactly what a compound made for its own sequence gives,
-    # whatever sequence, length and model the call before had.
+    # compound between calls (or, without it, with a new compound per call): every call
+    # must give exactly what a compound made for its own sequence gives, whatever
+    # sequence, length and model the call before had.
     if fallback:
         monkeypatch.setattr(folding, "_ENERGY_OF_STRUCTURE", None)
     fold(HAIRPIN, EnergyModel(params="langdon2018"))
