@@ -52,7 +52,8 @@ over that mean (how steady the machine was), and the other figures pool the runs
 
 The loop is pipelined (``--pipeline``, as ``autorl design`` runs it with more than one
 folding process: each PPO update runs while the next batch folds); ``--no-pipeline`` folds
-each batch, then updates on it. The JSON records which.
+each batch, then updates on it. The JSON records which ran: with one worker the loop folds
+in its own process and is never pipelined, whatever the flag says.
 
 With ``--constraint-fraction F`` (and ``--gc MIN:MAX``) the targets carry generated
 sequence constraints (:func:`envs.constraints.random_constraint`), so the loop runs with
@@ -341,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parallel_folds_per_s": round(parallel, 2),
         "parallel_share": round(parallel_share, 3),
         "local_improvement": config.env.local_improvement,
-        "pipeline": args.pipeline,
+        "pipeline": args.pipeline and args.workers > 1,  # one worker: never pipelined
         "seed": args.seed,
         "constraint_fraction": args.constraint_fraction,
         "gc": args.gc or "",

@@ -45,6 +45,7 @@ def test_main_prints_both_rates_and_their_ratio(capsys):
     figures = json.loads(capsys.readouterr().out)
     assert figures["folds_per_s"] > 0 and figures["episodes_per_s"] > 0
     assert figures["cores"] == 1 and figures["repeats"] == 1
+    assert figures["pipeline"] is False  # one worker folds in the loop's process: no pipeline
     # One run between two fold measurements: folds_per_s is their mean.
     assert len(figures["fold_rates"]) == 2 and figures["ratios"] == [figures["ratio"]]
     assert figures["ratio"] == round(figures["episodes_per_s"] / figures["folds_per_s"], 3)
