@@ -33,3 +33,11 @@ autorl benchmark compare docs/results/i14bc/eterna-60s $out/eterna-60s-s21 > $ou
 
 # 4. Side harness: one structure_energies call, both paths.
 python docs/results/i14bd/dev/energy_calls.py
+
+# 5. The default method on Eterna100-v2 at 10 s, old then new, the same seed (old = b58aeb1,
+#    new = a9cd0cb: 9c6e9aa's design code), 2 jobs at a time.
+PYTHONPATH=/tmp/runA autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 10 \
+  --workers 2 --runs 1 --seed 22 --out $out/eterna-10s-old --quiet
+PYTHONPATH=/tmp/run autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 10 \
+  --workers 2 --runs 1 --seed 22 --out $out/eterna-10s-new --quiet
+autorl benchmark compare $out/eterna-10s-old $out/eterna-10s-new > $out/eterna-10s-compare.txt
