@@ -195,7 +195,7 @@ def _designs(
     """``design`` with every assignment of ``units`` (or ``max_assignments`` drawn)."""
     if math.prod(len(o) for o in options) <= max_assignments:
         assignments: Iterable[tuple[str, ...]] = itertools.product(*options)
-    else:  # one draw for them all: a draw per option cost ~1 us, a second per neighbourhood
+    else:  # one draw for them all (a draw per option: 0.55 s for 16,384 assignments of 14 units)
         draws = rng.integers(0, [len(o) for o in options], size=(max_assignments, len(options)))
         assignments = (tuple(o[k] for o, k in zip(options, row)) for row in draws.tolist())
     designs = set()
