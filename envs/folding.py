@@ -437,24 +437,20 @@ def _evaluator(sequence: str) -> Callable[[str], float]:
     """The free energy of ``sequence`` in a structure, under the active model.
 
     ViennaRNA's ``energy_of_structure`` (its interface from before fold compounds, still in
-    2.x) keeps one evaluation compound between calls, rebuilt when the sequence or the
-    model's globals change: about 12.5 us for a new sequence of up to ~100 nt, 2-3 us for
-    another structure of the same one. A new evaluation-only fold compound per call costs
-    ~18 us to make and ~10 to free. On one-site mutants of a 97-nt near-miss, two
+    2.x) keeps one evaluation compound between calls: about 12.5 us when the sequence
+    differs from the last call's (up to ~100 nt), 2-3 us for another structure of the same
+    one, and it follows the model's globals. A new evaluation-only fold compound per call
+    costs ~18 us to make and ~10 to free. On one-site mutants of a 97-nt near-miss, two
     structures a call: 29.4 against 37.6 us (session 66,
-    ``docs/results/i14bd/dev/energy_calls.py``). Both give the same energies
-    (``tests/test_energy.py``); without ``energy_of_structure`` the fold compound serves.
-    The GIL is held through either call, so threads cannot interleave on the shared
-    compound.
+    ``docs/results/i14bd/dev/energy_calls.py``). Both give the same energies under every
+    model, switched between calls (``tests/test_energy.py``); without
+    ``energy_of_structure`` the fold compound serves. The GIL is held through either call,
+    so threads cannot interleave on the shared compound.
     """
     if _ENERGY_OF_STRUCTURE is None:
         return RNA.fold_compound(sequence, _active_details(), RNA.OPTION_EVAL_ONLY).eval_structure
-    return functools.partial(_energy_of_structure, sequence)
-
-
-def _energy_of_structure(sequence: str, structure: str) -> float:
-    """``RNA.energy_of_structure`` without its messages (verbosity -1)."""
-    return _ENERGY_OF_STRUCTURE(sequence, structure, -1)
+    evaluate = _ENERGY_OF_STRUCTURE
+    return lambda structure: evaluate(sequence, structure, -1)  # -1: no messages
 
 
 #: ViennaRNA's ``energy_of_structure``, or None where this build has none (see
