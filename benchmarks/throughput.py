@@ -52,8 +52,9 @@ over that mean (how steady the machine was), and the other figures pool the runs
 
 The loop is pipelined (``--pipeline``, as ``autorl design`` runs it with more than one
 folding process: each PPO update runs while the next batch folds); ``--no-pipeline`` folds
-each batch, then updates on it. The JSON records which ran: with one worker the loop folds
-in its own process and is never pipelined, whatever the flag says.
+each batch, then updates on it. The JSON's ``pipeline`` is what the design loop recorded
+(:func:`meta.design.design`'s ``settings``): with one worker the loop folds in its own
+process and is never pipelined, whatever the flag says.
 
 With ``--constraint-fraction F`` (and ``--gc MIN:MAX``) the targets carry generated
 sequence constraints (:func:`envs.constraints.random_constraint`), so the loop runs with
@@ -77,7 +78,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -187,6 +188,23 @@ def benchmark_targets(length: int, count: int, seed: int) -> list[Target]:
     return design_targets(length, count, rng)
 
 
+class LoopRun(NamedTuple):
+    """One run of the design loop over the benchmark's targets (:func:`episode_rate`)."""
+
+    #: Episodes per second, learning included.
+    episodes_per_s: float
+    episodes: int
+    #: Folds the episodes spent (local improvement and refinement included).
+    folds: int
+    #: The loop's own CPU seconds: the policy's steps and updates.
+    learning_cpu: float
+    #: The folds' CPU seconds: the folding processes', or with one worker this process's
+    #: own folds (:func:`envs.execution.serial_cpu_seconds`).
+    folding_cpu: float
+    #: Whether the loop ran pipelined, as :func:`meta.design.design` recorded it.
+    pipelined: bool
+
+
 def episode_rate(
     targets: list[Target],
     config: LearnaConfig,
@@ -195,20 +213,14 @@ def episode_rate(
     seed: int,
     constraints: DesignConstraints | None = None,
     pipeline: bool = False,
-) -> tuple[float, int, int, float, float]:
+) -> LoopRun:
     """Design-loop episodes per second, learning included, over ``targets`` in turn.
 
     The loop is not stopped by solutions (it keeps learning), so every second counts.
-
-    Returns:
-        Episodes per second, the number of episodes, the folds they spent, the loop's own
-        CPU seconds (the policy's steps and updates) and the folds' (the folding
-        processes', or with one worker this process's own folds,
-        :func:`envs.execution.serial_cpu_seconds`).
     """
     warm_up()  # torch's one-time lazy imports are not part of the loop's rate
     per_target = seconds / len(targets)
-    episodes, folds, elapsed, cpu = 0, 0, 0.0, 0.0
+    episodes, folds, elapsed, cpu, pipelined = 0, 0, 0.0, 0.0, True
     children_start, serial_start = _children_cpu(), serial_cpu_seconds()
     for index, target in enumerate(targets):
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -229,8 +241,10 @@ def episode_rate(
         cpu += time.process_time() - cpu_start
         episodes += result.episodes
         folds += result.folds
-    folding = _children_cpu() - children_start + serial_cpu_seconds() - serial_start
-    return episodes / elapsed, episodes, folds, cpu - (serial_cpu_seconds() - serial_start), folding
+        pipelined = pipelined and result.settings["pipelined"]
+    serial = serial_cpu_seconds() - serial_start  # this process's folds, with one worker
+    folding = _children_cpu() - children_start + serial
+    return LoopRun(episodes / elapsed, episodes, folds, cpu - serial, folding, pipelined)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,11 +321,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs.append(episode_rate(*loop))
         # The same sequences as the first measurement: a fresh generator of the same seed.
         calibrations.append(fold_rate(args.length, args.seconds, np.random.default_rng(args.seed)))
-        ratios.append(runs[-1][0] / (0.5 * (calibrations[-2] + calibrations[-1]) * cores))
+        ratios.append(
+            runs[-1].episodes_per_s / (0.5 * (calibrations[-2] + calibrations[-1]) * cores)
+        )
     folds = float(np.mean(calibrations))
     parallel = folds if parallel is None else parallel
-    rates, episodes, loop_folds, loop_cpu, worker_cpu = (sum(column) for column in zip(*runs))
-    episodes_per_s = rates / len(runs)  # runs of equal length: their mean rate
+    # Runs of equal length: their mean rate.
+    episodes_per_s = sum(run.episodes_per_s for run in runs) / len(runs)
+    episodes = sum(run.episodes for run in runs)
+    loop_folds = sum(run.folds for run in runs)
+    loop_cpu = sum(run.learning_cpu for run in runs)
+    worker_cpu = sum(run.folding_cpu for run in runs)
     folds_per_episode = loop_folds / max(episodes, 1)
     learning_cpu = loop_cpu / max(episodes, 1)
     cpu_per_episode = (loop_cpu + worker_cpu) / max(episodes, 1)
@@ -342,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parallel_folds_per_s": round(parallel, 2),
         "parallel_share": round(parallel_share, 3),
         "local_improvement": config.env.local_improvement,
-        "pipeline": args.pipeline and args.workers > 1,  # one worker: never pipelined
+        "pipeline": all(run.pipelined for run in runs),
         "seed": args.seed,
         "constraint_fraction": args.constraint_fraction,
         "gc": args.gc or "",

@@ -82,16 +82,17 @@ def test_a_one_worker_loop_counts_its_own_folds_as_folding_not_learning(monkeypa
         (done,) = run_all(SerialExecutor(), [Unit("folds", _burn, (0.3,))])  # the folds
         done.result()
         _burn(0.1)  # the policy's steps and updates
-        return SimpleNamespace(episodes=10, folds=10)
+        return SimpleNamespace(episodes=10, folds=10, settings={"pipelined": False})
 
     monkeypatch.setattr(throughput, "warm_up", lambda: None)
     monkeypatch.setattr(throughput, "design", fake_design)
     targets = throughput.design_targets(20, 1, np.random.default_rng(0))
-    _, episodes, folds, learning, folding = throughput.episode_rate(
+    _, episodes, folds, learning, folding, pipelined = throughput.episode_rate(
         targets, throughput.LEARNA, 1.0, 1, 0
     )
     assert (episodes, folds) == (10, 10)
     assert 0.1 <= learning < 0.2 and 0.3 <= folding < 0.4
+    assert pipelined is False  # as the design loop recorded it
 
 
 def test_each_run_of_the_loop_is_divided_by_the_fold_rates_measured_beside_it(capsys, monkeypatch):
@@ -104,7 +105,8 @@ def test_each_run_of_the_loop_is_divided_by_the_fold_rates_measured_beside_it(ca
         return next(rates)
 
     monkeypatch.setattr(throughput, "fold_rate", drifting)
-    monkeypatch.setattr(throughput, "episode_rate", lambda *args: (300.0, 600, 600, 0.6, 0.0))
+    run = throughput.LoopRun(300.0, 600, 600, 0.6, 0.0, True)
+    monkeypatch.setattr(throughput, "episode_rate", lambda *args: run)
     args = ["--length", "20", "--seconds", "2", "--workers", "1", "--repeats", "3", "--json"]
     assert throughput.main(args) == 0
     figures = json.loads(capsys.readouterr().out)
@@ -126,7 +128,8 @@ def test_the_ceiling_counts_the_cpu_of_the_loop_and_its_folding_processes(capsys
     monkeypatch.setattr(throughput, "parallel_fold_rate", lambda *args: 360.0)
     # Two folding processes: 600 episodes of one fold each, 3 s of the loop's own CPU and
     # 0.9 s of the folding processes' (1.5 ms a fold, where a random one takes 5 ms).
-    monkeypatch.setattr(throughput, "episode_rate", lambda *args: (300.0, 600, 600, 3.0, 0.9))
+    run = throughput.LoopRun(300.0, 600, 600, 3.0, 0.9, True)
+    monkeypatch.setattr(throughput, "episode_rate", lambda *args: run)
     args = ["--length", "20", "--seconds", "5", "--workers", "2", "--repeats", "2", "--json"]
     assert throughput.main(args) == 0
     figures = json.loads(capsys.readouterr().out)
