@@ -6,7 +6,8 @@ walk or a neighbourhood scores them), through ViennaRNA's ``energy_of_structure`
 default since session 66) and through a new evaluation-only fold compound per call (the
 fallback, and the only path before).
 
-Session 66: 29.4 against 37.6 us per call (two structures); a second run: 22.3 against 31.4.
+Session 66: 29.4 against 37.6 us per call (two structures); later runs: 22.3 against 31.4,
+and 20.0 against 23.6.
 
 Usage: python docs/results/i14bd/dev/energy_calls.py
 """
