@@ -17,6 +17,12 @@ to its length, and its best design is written back. The assembled design is then
 to the stage's pool, which finishes it on the whole target. Time is charged across calls,
 so the stage can interleave the decomposition with the policy's rollouts.
 
+A subproblem whose closing pair cannot form when it is folded alone is skipped
+(:func:`closes_alone`): alone, its closing helix lies in the exterior loop, where a short
+helix may lose to its own opening for every sequence although the loop around it in the
+whole target holds it. Such a search could never succeed, and the design it would write
+back is tuned to the wrong context; its parent subproblem covers it.
+
 Sub-searches keep the IUPAC codes of their slice and the forbidden motifs (motifs are
 local); the GC range applies to whole designs only, so the assembled design meets it only
 when the pool accepts it (:meth:`EnsembleSearch.offer` checks every constraint).
@@ -26,11 +32,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from envs.constraints import DesignConstraints
+from envs.designability import outer_pair_obstacle
 from envs.dot_bracket import pair_table
 from envs.folding import EnergyModel
 
@@ -71,6 +79,24 @@ def subproblems(
         if min_length <= j - i + 1 <= max_fraction * n:
             found.append((i, j))
     return sorted(found, key=lambda node: (node[1] - node[0], node[0]))
+
+
+@lru_cache(maxsize=4096)
+def closes_alone(piece: str, energy: EnergyModel | None = None, code: str | None = None) -> bool:
+    """Whether a piece's closing pair may form when the piece is folded on its own.
+
+    False when :func:`envs.designability.outer_pair_obstacle` proves that a structure
+    opening the first and last sites' pair is lower for every sequence (within the IUPAC
+    ``code``): no search on the piece alone can then succeed. A few competitor tests,
+    milliseconds for most pieces (0.35 s at most over the 1,100 subproblems of at least
+    150-nt targets measured); cached, as a search asks about the same pieces again.
+
+    Args:
+        piece: The piece's structure, its first site paired with its last.
+        energy: The energy model (None: ViennaRNA's default).
+        code: IUPAC codes of the piece's sites (None: any sequence).
+    """
+    return outer_pair_obstacle(piece, energy, code) is None
 
 
 class Decomposition:
@@ -129,6 +155,8 @@ class Decomposition:
         self.budgets = [seconds * (j - i + 1) / total for i, j in self.nodes]
         #: Subproblems whose search found a design folding into them.
         self.solved = 0
+        #: Subproblems skipped because their closing pair cannot form alone.
+        self.skipped = 0
         #: Evaluations spent by all sub-searches.
         self.evaluations = 0
         self.sequence: list[str] | None = None
@@ -170,6 +198,12 @@ class Decomposition:
         before = self.evaluations
         while not self.done and time.monotonic() < deadline:
             i, j = self.nodes[self._node]
+            if self._search is None and not closes_alone(
+                self.target[i : j + 1], self.energy, self._code(i, j)
+            ):
+                self.skipped += 1
+                self._node += 1
+                continue
             search = self._search or self._open(i, j)
             began = time.monotonic()
             node_end = began + self.budgets[self._node] - self._spent
@@ -191,11 +225,10 @@ class Decomposition:
     def _open(self, i: int, j: int) -> EnsembleSearch:
         from envs.ensemble_search import EnsembleSearch
 
-        code = self.rules.sequence[i : j + 1] if self.rules.sequence else None
         search = EnsembleSearch(
             self.target[i : j + 1],
             self.rng,
-            DesignConstraints(code, None, self.rules.forbid),
+            DesignConstraints(self._code(i, j), None, self.rules.forbid),
             self.gu_pairs,
             self.energy,
             step_seconds=self._step_hint,
@@ -204,6 +237,10 @@ class Decomposition:
         self._search = search
         self._spent = 0.0
         return search
+
+    def _code(self, i: int, j: int) -> str | None:
+        """The IUPAC codes of sites ``i..j`` (None: no sequence constraint)."""
+        return self.rules.sequence[i : j + 1] if self.rules.sequence else None
 
     def _finish_node(self, i: int, j: int) -> None:
         search = self._search

@@ -723,25 +723,77 @@ def check_designability(
         skipped += result.skipped
         if not result.proved or result.margin is None:
             continue
-        where = None if pair is None else (pair[0] + 1, pair[1] + 1)
-        if where in best and (best[where].margin or 0.0) >= result.margin:
+        obstacle = _competitor_obstacle(target, pair, rival, result.margin)
+        if obstacle.pair in best and (best[obstacle.pair].margin or 0.0) >= result.margin:
             continue
-        what = (
-            f"pair {where[0]}-{where[1]} cannot be an MFE pair"
-            if where
-            else "the target cannot be an MFE structure"
-        )
-        best[where] = Obstacle(
-            "competitor",
-            where,
-            f"{what}: the structure with {_describe_move(target, rival)} has a free energy "
-            f"at least {result.margin:.2f} kcal/mol lower for every sequence",
-            competitor=rival,
-            margin=result.margin,
-        )
+        best[obstacle.pair] = obstacle
         if first_only:
             break
     return DesignabilityReport(target, tuple(obstacles) + tuple(best.values()), tested, skipped)
+
+
+def outer_pair_obstacle(
+    structure: str,
+    energy: EnergyModel | None = None,
+    constraint: str | None = None,
+    max_assignments: int = DEFAULT_MAX_ASSIGNMENTS,
+) -> Obstacle | None:
+    """A proof that a structure's first and last sites pair in no MFE structure of it.
+
+    Meant for a piece of a larger target (a substructure closed by the outermost pair of
+    a helix) folded on its own. Alone, the piece's closing helix lies in the exterior
+    loop, where opening it costs nothing, so a short closing helix often cannot form
+    alone although it can in the whole target, whose loop around it makes opening it
+    costly. Only the local competitors that open the outermost pair are tested (the pair
+    alone, its helix whole when short, an end slid; see :func:`check_designability`),
+    a few competitor tests instead of a full check.
+
+    Args:
+        structure: A valid dot-bracket structure.
+        energy: The energy model (None: ViennaRNA's default).
+        constraint: IUPAC codes the sequences must follow (None: any sequence).
+        max_assignments: Per competitor (see :func:`competitor_margin`).
+
+    Returns:
+        The first obstacle found, or None: the first and last sites do not pair, or no
+        competitor that opens their pair is lower for every sequence.
+
+    Raises:
+        ValueError: a malformed structure, or a constraint of another length.
+    """
+    prepared = _prepare(structure, constraint)
+    outer = (0, len(structure) - 1)
+    if prepared.partners[0] != outer[1]:
+        return None
+    for pair, rival in _local_competitors(structure):
+        if pair != outer:  # the outer pair's competitors come first
+            break
+        if search_space_obstacles(rival, energy):
+            continue
+        result = _margin(prepared, rival, energy, max_assignments)
+        if result.proved and result.margin is not None:
+            return _competitor_obstacle(structure, pair, rival, result.margin)
+    return None
+
+
+def _competitor_obstacle(
+    target: str, pair: tuple[int, int] | None, rival: str, margin: float
+) -> Obstacle:
+    """The obstacle a proved competitor gives (``pair``: 0-based, the target's pair at fault)."""
+    where = None if pair is None else (pair[0] + 1, pair[1] + 1)
+    what = (
+        f"pair {where[0]}-{where[1]} cannot be an MFE pair"
+        if where
+        else "the target cannot be an MFE structure"
+    )
+    return Obstacle(
+        "competitor",
+        where,
+        f"{what}: the structure with {_describe_move(target, rival)} has a free energy "
+        f"at least {margin:.2f} kcal/mol lower for every sequence",
+        competitor=rival,
+        margin=margin,
+    )
 
 
 def _describe_move(target: str, rival: str) -> str:

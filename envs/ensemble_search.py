@@ -57,7 +57,7 @@ from envs.constraints import (
     assign,
     unit_value,
 )
-from envs.decomposition import MIN_LENGTH, Decomposition, subproblems
+from envs.decomposition import MIN_LENGTH, Decomposition, closes_alone, subproblems
 from envs.dot_bracket import pair_table
 from envs.execution import Executor, Unit, run_until
 from envs.folding import (
@@ -242,7 +242,9 @@ class EnsembleSearch:
             moves the repair to a larger substructure. When no piece holds every
             mismatched site, the piece is the smallest one that holds a mismatched site
             drawn at random (and is wrong alone), so a far design is repaired region by
-            region.
+            region. A piece whose closing pair cannot form alone
+            (:func:`envs.decomposition.closes_alone`) is never repaired: its slice is wrong
+            alone whatever the design, so a larger piece holding it is repaired instead.
         start_distance: The targeted and hierarchical starts wait while the best design
             offered is within this many sites (0: never wait).
         step_seconds: A first guess of one evaluation's time (0: learnt from the first).
@@ -864,13 +866,21 @@ class EnsembleSearch:
         return piece
 
     def _wrong_alone(self, first: int, last: int) -> tuple[int, int] | None:
-        """The smallest piece spanning sites ``first..last`` whose slice folds wrong alone."""
+        """The smallest piece spanning sites ``first..last`` whose slice folds wrong alone.
+
+        Pieces whose closing pair cannot form alone (:func:`closes_alone`) are passed over:
+        their slices fold wrong alone whatever the design.
+        """
         assert self.lead is not None
+        code = self.rules.sequence
         for i, j in self._pieces:
-            if i <= first and last <= j:
-                alone = mfe_structure(self.lead.sequence[i : j + 1], self.energy)
-                if alone != self.target[i : j + 1]:
-                    return i, j
+            if not (i <= first and last <= j):
+                continue
+            piece = self.target[i : j + 1]
+            if not closes_alone(piece, self.energy, code[i : j + 1] if code else None):
+                continue
+            if mfe_structure(self.lead.sequence[i : j + 1], self.energy) != piece:
+                return i, j
         return None
 
     def _advance(self, work: Decomposition, deadline: float) -> tuple[int, bool]:
