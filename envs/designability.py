@@ -763,10 +763,8 @@ def outer_pair_obstacle(
     """
     prepared = _prepare(structure, constraint)
     outer = (0, len(structure) - 1)
-    if prepared.partners[0] != outer[1]:
-        return None
     for pair, rival in _local_competitors(structure):
-        if pair != outer:  # the outer pair's competitors come first
+        if pair != outer:  # the outer pair's competitors come first, if it is a pair
             break
         if search_space_obstacles(rival, energy):
             continue

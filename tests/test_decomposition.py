@@ -10,7 +10,7 @@ import pytest
 
 from envs import decomposition as decomposition_module
 from envs.constraints import DesignConstraints
-from envs.decomposition import Decomposition, subproblems
+from envs.decomposition import Decomposition, closes_alone, subproblems
 from envs.dot_bracket import pair_table
 from envs.ensemble_search import EnsembleSearch
 from envs.folding import mfe_structure
@@ -225,6 +225,63 @@ def test_a_repair_needs_a_slice_that_is_wrong_alone(monkeypatch):
         EnsembleSearch(TARGET, np.random.default_rng(5), repair=-1)
     with pytest.raises(ValueError, match="not a pair"):
         Decomposition(TARGET, 1.0, np.random.default_rng(0), nodes=[(0, 10)])
+
+
+#: A multiloop closed by a two-pair helix (32 nt), which cannot form alone (for every
+#: sequence its opening is lower) but can in a one-by-one interior loop; LOOSE_TARGET holds
+#: it so (the piece at 10..41 inside the piece at 3..48, 36 % of the target) beside two
+#: HAIRPIN pieces.
+LOOSE_PIECE = "((.((((....))))..((((....)))).))"
+LOOSE_TARGET = "...((((((." + LOOSE_PIECE + ".))))))..." + HAIRPIN + "..." + HAIRPIN + "..."
+
+
+def _broken_loose_piece() -> str:
+    """A design of LOOSE_TARGET with the loose piece's slice A-U only (wrong there)."""
+    solved = EnsembleSearch(LOOSE_TARGET, np.random.default_rng(1)).targeted_start()
+    assert mfe_structure(solved) == LOOSE_TARGET
+    return solved[:10] + solved[10:42].translate(str.maketrans("GC", "AU")) + solved[42:]
+
+
+def test_a_piece_that_cannot_close_alone_is_left_to_its_parent(monkeypatch):
+    """The hierarchical starts skip it; the piece around it and the others are searched."""
+    from envs import ensemble_search
+
+    assert subproblems(LOOSE_TARGET) == [(10, 41), (52, 85), (89, 122), (3, 48)]
+    assert not closes_alone(LOOSE_PIECE) and closes_alone(LOOSE_TARGET[3:49])
+    built = []
+    real = ensemble_search.EnsembleSearch
+
+    def spy(target, *args, **kwargs):
+        built.append(target)
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(ensemble_search, "EnsembleSearch", spy)
+    work = Decomposition(LOOSE_TARGET, 4.0, np.random.default_rng(2), gu_pairs=True)
+    assert work.nodes == subproblems(LOOSE_TARGET)  # chosen as before; skipped at its turn
+    work.begin(_broken_loose_piece(), 0.01)
+    work.run(time.monotonic() + 60)
+    assert work.done and work.skipped == 1
+    assert built == [LOOSE_TARGET[i : j + 1] for i, j in work.nodes[1:]]
+
+
+def test_a_repair_passes_over_a_piece_that_cannot_close_alone():
+    """The mismatch lies in the loose piece (wrong alone for any design): its parent is repaired."""
+    broken = _broken_loose_piece()
+    search = EnsembleSearch(LOOSE_TARGET, np.random.default_rng(3), gu_pairs=True, repair=1.0)
+    first = search.offer(broken)
+    wrong = [k for k, (a, b) in enumerate(zip(first.structure, LOOSE_TARGET)) if a != b]
+    assert first.distance > 0 and wrong[0] >= 10 and wrong[-1] <= 41
+    assert (10, 41) in search._pieces and (3, 48) in search._pieces
+    assert search._repair_piece() == (3, 48)
+    with_code = EnsembleSearch(  # the same with every site's code "N"
+        LOOSE_TARGET,
+        np.random.default_rng(3),
+        DesignConstraints(sequence="N" * len(LOOSE_TARGET)),
+        gu_pairs=True,
+        repair=1.0,
+    )
+    with_code.offer(broken)
+    assert with_code._repair_piece() == (3, 48)
 
 
 def test_a_far_design_is_repaired_region_by_region():

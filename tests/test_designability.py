@@ -13,6 +13,7 @@ from envs.designability import (
     check_designability,
     competitor_margin,
     loop_terms,
+    outer_pair_obstacle,
     search_space_obstacles,
     term_sites,
 )
@@ -146,6 +147,65 @@ def test_a_short_helix_opened_whole_can_be_the_proof() -> None:
     opened = [o for o in report.obstacles if o.competitor == ".." + target[2:-2] + ".."]
     assert opened and opened[0].pair == (1, 36) and opened[0].margin == pytest.approx(1.6)
     assert "pairs 1-36, 2-35 open" in opened[0].message
+
+
+#: A multiloop closed by a two-pair helix (32 nt): alone, the helix loses to its own opening
+#: for every sequence; inside a one-by-one interior loop of a larger target it can form.
+LOOSE_PIECE = "((.((((....))))..((((....)))).))"
+
+
+def test_the_outer_pair_obstacle_is_the_full_checks_proof_at_the_outer_pair() -> None:
+    obstacle = outer_pair_obstacle(LOOSE_PIECE)
+    assert obstacle is not None and obstacle.kind == "competitor"
+    assert obstacle.pair == (1, len(LOOSE_PIECE))
+    assert obstacle.competitor == ".." + LOOSE_PIECE[2:-2] + ".."  # the helix opened whole
+    full = check_designability(LOOSE_PIECE)
+    assert [(o.pair, o.competitor) for o in full.obstacles] == [
+        (obstacle.pair, obstacle.competitor)
+    ]
+    assert obstacle.margin == pytest.approx(full.obstacles[0].margin)
+    assert obstacle.message == full.obstacles[0].message
+    rng = random.Random(5)  # the proof holds on random designs
+    for _ in range(50):
+        sequence = _rewrite_outside(rng, "A" * len(LOOSE_PIECE), LOOSE_PIECE, set())
+        ours, theirs = structure_energies(sequence, [LOOSE_PIECE, obstacle.competitor])
+        assert ours - theirs >= obstacle.margin - 1e-6
+    lonely = outer_pair_obstacle("(...((((....))))...)")  # a lonely pair, opened alone
+    assert lonely is not None and lonely.competitor == "....((((....))))...."
+
+
+def test_the_outer_pair_obstacle_looks_at_the_outer_pair_only() -> None:
+    # held by a four-pair helix, the piece's loose helix inside is the full check's proof
+    inner = "((((...." + LOOSE_PIECE + "....((((....))))...))))"
+    assert outer_pair_obstacle(inner) is None
+    assert [o.pair for o in check_designability(inner).obstacles] == [(9, 40)]
+    # in a one-by-one interior loop the loose helix is no obstacle at all
+    held = "((((((." + LOOSE_PIECE + ".))))))"
+    assert outer_pair_obstacle(held) is None and not check_designability(held).undesignable
+    assert outer_pair_obstacle("." + LOOSE_PIECE) is None  # the first site is unpaired
+    assert outer_pair_obstacle("((((....))))((((....))))") is None  # no first-last pair
+    assert outer_pair_obstacle("((((((....))))))") is None
+    with pytest.raises(ValueError, match="constraint"):
+        outer_pair_obstacle(LOOSE_PIECE, constraint="NN")
+    with pytest.raises(ValueError, match="never closed"):
+        outer_pair_obstacle("((....)")
+
+
+def test_the_outer_pair_obstacle_uses_competitors_the_fold_can_return(monkeypatch) -> None:
+    """With lonely pairs forbidden, opening one pair of a two-pair helix proves nothing."""
+    from envs import designability
+
+    real = designability._margin
+
+    def proves_all(target, competitor, energy, max_assignments):
+        found = real(target, competitor, energy, max_assignments)
+        return designability.CompetitorResult(True, 1.0, found.sites, found.assignments)
+
+    monkeypatch.setattr(designability, "_margin", proves_all)
+    first = outer_pair_obstacle(LOOSE_PIECE)  # any competitor proves: the first is taken
+    assert first is not None and first.competitor == ".(" + LOOSE_PIECE[2:-2] + ")."
+    strict = outer_pair_obstacle(LOOSE_PIECE, EnergyModel(no_lonely_pairs=True))
+    assert strict is not None and strict.competitor == ".." + LOOSE_PIECE[2:-2] + ".."
 
 
 def test_designable_targets_never_get_a_proof() -> None:
