@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cpu_helpers import burn
 
 from envs.execution import (
     CANCELLED,
@@ -67,14 +68,6 @@ def die_once(marker: str) -> int:
         Path(marker).write_text("killed once\n")
         os.kill(os.getpid(), signal.SIGKILL)
     return os.getpid()
-
-
-def burn(seconds: float) -> float:
-    """Spend ``seconds`` of this thread's CPU; the CPU it measured."""
-    start = time.thread_time()
-    while time.thread_time() - start < seconds:
-        pass
-    return time.thread_time() - start
 
 
 def unpicklable_value() -> object:

@@ -1,20 +1,13 @@
 import json
-import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from cpu_helpers import burn
 
 from benchmarks import throughput
 from envs.execution import SerialExecutor, Unit, run_all
 from envs.folding import mfe_structure
-
-
-def _burn(seconds: float) -> None:
-    """Spend ``seconds`` of this thread's CPU."""
-    start = time.thread_time()
-    while time.thread_time() - start < seconds:
-        pass
 
 
 def test_targets_are_designable_and_seeded():
@@ -79,9 +72,9 @@ def test_a_one_worker_loop_counts_its_own_folds_as_folding_not_learning(monkeypa
 
     def fake_design(target, **kwargs):
         assert kwargs["workers"] == 1
-        (done,) = run_all(SerialExecutor(), [Unit("folds", _burn, (0.3,))])  # the folds
+        (done,) = run_all(SerialExecutor(), [Unit("folds", burn, (0.3,))])  # the folds
         done.result()
-        _burn(0.1)  # the policy's steps and updates
+        burn(0.1)  # the policy's steps and updates
         return SimpleNamespace(episodes=10, folds=10, settings={"pipelined": False})
 
     monkeypatch.setattr(throughput, "warm_up", lambda: None)
