@@ -24,6 +24,16 @@ stage="--seconds 30 --decompose 0.3 --repair 1.0 --rivals 0.5 --neighbourhood 16
 (cd /tmp/runA && python -m benchmarks.ensemble_stage /tmp/elong.txt $stage) > $out/stage-ab/old2.json
 python $out/dev/compare_stage.py $out/stage-ab/old.json $out/stage-ab/new.json $out/stage-ab/old2.json
 
+#    Generated long targets (not a benchmark) with at least one such piece were no test
+#    (generated/long40.txt: the first 20 of each file below that have one, by
+#    dev/pieces_alone.py's test); old and new at 20 s each:
+autorl data generate --count 60 --out /tmp/long60.txt --min-length 250 --max-length 400 --source mixture --seed 6701 --workers 2
+autorl data generate --count 200 --out /tmp/longg200.txt --min-length 250 --max-length 400 --source grammar --seed 6703 --workers 2
+gen="--seconds 20 --decompose 0.3 --repair 1.0 --rivals 0.5 --neighbourhood 16384 --boost \
+  --mfe-length 200 --grafts 0.2 --restart 100 --workers 2 --seed 6710"
+(cd /tmp/runA && python -m benchmarks.ensemble_stage /work/main/$out/generated/long40.txt $gen) > $out/generated/old.json
+(cd /tmp/runB && python -m benchmarks.ensemble_stage /work/main/$out/generated/long40.txt $gen) > $out/generated/new.json
+
 # 3. The default method on Eterna100-v2 at 60 s, new code, two seeds, then old code with the
 #    first seed; and Rfam-Taneda at 60 s, new code. 2 jobs at a time each.
 PYTHONPATH=/tmp/run autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 \
@@ -34,6 +44,9 @@ PYTHONPATH=/tmp/run autorl benchmark --dataset eterna100-v2 --method meta-learna
   --workers 2 --runs 1 --seed 24 --out $out/eterna-60s-s24 --quiet
 PYTHONPATH=/tmp/runA autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 \
   --workers 2 --runs 1 --seed 23 --out $out/eterna-60s-s23-old --quiet
+PYTHONPATH=/tmp/runA autorl benchmark --dataset eterna100-v2 --method meta-learna-adapt --time-limit 60 \
+  --workers 2 --runs 1 --seed 24 --out $out/eterna-60s-s24-old --quiet
+autorl benchmark compare $out/eterna-60s-s24-old $out/eterna-60s-s24 > $out/eterna-60s-compare-old-new-s24.txt
 autorl benchmark compare docs/results/i14bd/eterna-60s-s21 $out/eterna-60s-s23 > $out/eterna-60s-compare-s21-s23.txt
 autorl benchmark compare $out/eterna-60s-s23-old $out/eterna-60s-s23 > $out/eterna-60s-compare-old-new.txt
 
