@@ -176,6 +176,10 @@ class DesignConstraints:
         """
         return self.needs_repair and bool(violations(sequence, self))
 
+    def codes(self, i: int, j: int) -> str | None:
+        """The IUPAC codes of sites ``i..j``, inclusive (None: no sequence constraint)."""
+        return self.sequence[i : j + 1] if self.sequence else None
+
     def with_sequence(self, sequence: str | None) -> DesignConstraints:
         """The same GC and motif rules with another IUPAC constraint."""
         return DesignConstraints(sequence, self.gc, self.forbid)

@@ -201,7 +201,7 @@ class Decomposition:
         while not self.done and time.monotonic() < deadline:
             i, j = self.nodes[self._node]
             if self._search is None and not closes_alone(
-                self.target[i : j + 1], self.energy, self._code(i, j)
+                self.target[i : j + 1], self.energy, self.rules.codes(i, j)
             ):
                 self.skipped += 1
                 self._node += 1
@@ -230,7 +230,7 @@ class Decomposition:
         search = EnsembleSearch(
             self.target[i : j + 1],
             self.rng,
-            DesignConstraints(self._code(i, j), None, self.rules.forbid),
+            DesignConstraints(self.rules.codes(i, j), None, self.rules.forbid),
             self.gu_pairs,
             self.energy,
             step_seconds=self._step_hint,
@@ -239,10 +239,6 @@ class Decomposition:
         self._search = search
         self._spent = 0.0
         return search
-
-    def _code(self, i: int, j: int) -> str | None:
-        """The IUPAC codes of sites ``i..j`` (None: no sequence constraint)."""
-        return self.rules.sequence[i : j + 1] if self.rules.sequence else None
 
     def _finish_node(self, i: int, j: int) -> None:
         search = self._search

@@ -872,12 +872,11 @@ class EnsembleSearch:
         their slices fold wrong alone whatever the design.
         """
         assert self.lead is not None
-        code = self.rules.sequence
         for i, j in self._pieces:
             if not (i <= first and last <= j):
                 continue
             piece = self.target[i : j + 1]
-            if not closes_alone(piece, self.energy, code[i : j + 1] if code else None):
+            if not closes_alone(piece, self.energy, self.rules.codes(i, j)):
                 continue
             if mfe_structure(self.lead.sequence[i : j + 1], self.energy) != piece:
                 return i, j

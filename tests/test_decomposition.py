@@ -244,24 +244,18 @@ def _broken_loose_piece() -> str:
 
 def test_a_piece_that_cannot_close_alone_is_left_to_its_parent(monkeypatch):
     """The hierarchical starts skip it; the piece around it and the others are searched."""
-    from envs import ensemble_search
-
     assert subproblems(LOOSE_TARGET) == [(10, 41), (52, 85), (89, 122), (3, 48)]
     assert not closes_alone(LOOSE_PIECE) and closes_alone(LOOSE_TARGET[3:49])
-    built = []
-    real = ensemble_search.EnsembleSearch
-
-    def spy(target, *args, **kwargs):
-        built.append(target)
-        return real(target, *args, **kwargs)
-
-    monkeypatch.setattr(ensemble_search, "EnsembleSearch", spy)
+    start = _broken_loose_piece()
+    built = _record_built(monkeypatch, "EnsembleSearch")
     work = Decomposition(LOOSE_TARGET, 4.0, np.random.default_rng(2), gu_pairs=True)
     assert work.nodes == subproblems(LOOSE_TARGET)  # chosen as before; skipped at its turn
-    work.begin(_broken_loose_piece(), 0.01)
+    work.begin(start, 0.01)
     work.run(time.monotonic() + 60)
     assert work.done and work.skipped == 1
-    assert built == [LOOSE_TARGET[i : j + 1] for i, j in work.nodes[1:]]
+    assert [search.target for search in built] == [
+        LOOSE_TARGET[i : j + 1] for i, j in work.nodes[1:]
+    ]
 
 
 def test_a_repair_passes_over_a_piece_that_cannot_close_alone():
